@@ -1,0 +1,28 @@
+import { z } from 'zod';
+import { InvalidCursorError } from './errors.ts';
+
+/**
+ * Pagination cursors are opaque to callers: base64url JSON naming where the last page ended. They
+ * hold nothing secret and reach nothing the caller could not ask for directly, because the service
+ * always derives the partition it reads from the request path and only the position from the cursor.
+ * A cursor that does not decode to the expected shape, or belongs to another listing, is a 400.
+ */
+export function encodeCursor(position: Record<string, string | number>): string {
+  return Buffer.from(JSON.stringify(position), 'utf8').toString('base64url');
+}
+
+export function decodeCursor<T>(cursor: string, schema: z.ZodType<T>): T {
+  if (!/^[A-Za-z0-9_-]{1,1024}$/.test(cursor)) throw new InvalidCursorError();
+  let decoded: unknown;
+  try {
+    decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw new InvalidCursorError();
+  }
+  const parsed = schema.safeParse(decoded);
+  if (!parsed.success) throw new InvalidCursorError();
+  return parsed.data;
+}
+
+export const listCursor = z.strictObject({ p: z.string().max(128), a: z.string().min(1).max(128) });
+export const historyCursor = z.strictObject({ i: z.string().min(1).max(64), v: z.number().int().positive() });

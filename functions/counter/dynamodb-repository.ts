@@ -1,0 +1,237 @@
+import { type AttributeValue, ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import {
+  BatchGetCommand,
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { CounterOutOfRangeError, VersionMismatchError } from './errors.ts';
+import type { ChangeInput, CounterRepository, Page } from './repository.ts';
+import { type HistoryEntry, historyEntry, MAX_VALUE, MIN_VALUE, type StoredCounter, storedCounter } from './schema.ts';
+import {
+  BY_NAME_INDEX,
+  BY_NAME_PARTITION_KEY,
+  BY_NAME_SORT_KEY,
+  COUNTER_KIND,
+  HISTORY_PARTITION_KEY,
+  HISTORY_SORT_KEY,
+  historyKey,
+} from './table.ts';
+
+export interface TableNames {
+  counters: string;
+  history: string;
+}
+
+/** Attributes every change writes besides the value and version. */
+const CHANGE_SET =
+  '#created = if_not_exists(#created, :now), #updated = :now, #op = :op, #actor = :actor, ' +
+  '#incarnation = if_not_exists(#incarnation, :incarnation), #kind = if_not_exists(#kind, :kind)';
+
+const CHANGE_NAMES = {
+  '#value': 'value',
+  '#version': 'version',
+  '#created': 'created_at',
+  '#updated': 'updated_at',
+  '#op': 'op',
+  '#actor': 'actor',
+  '#incarnation': 'incarnation',
+  '#kind': BY_NAME_PARTITION_KEY,
+};
+
+/** DynamoDB-backed counters: every change is a single UpdateItem or DeleteItem, never a read first. */
+export class DynamoCounterRepository implements CounterRepository {
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tables: TableNames,
+  ) {}
+
+  async get(name: string): Promise<StoredCounter | undefined> {
+    const { Item } = await this.client.send(
+      new GetCommand({ TableName: this.tables.counters, Key: { name }, ConsistentRead: true }),
+    );
+    return Item === undefined ? undefined : storedCounter.parse(Item);
+  }
+
+  async increment(input: ChangeInput & { by: number }): Promise<StoredCounter> {
+    // The range check lives in the condition, so the add and the check are one atomic step. The
+    // bound is computed on the side that cannot overflow: MAX - by for by > 0, MIN - by for by < 0.
+    const conditions: string[] = [];
+    const values: Record<string, unknown> = {};
+    if (input.by > 0) {
+      conditions.push('(attribute_not_exists(#value) OR #value <= :bound)');
+      values[':bound'] = MAX_VALUE - input.by;
+    } else if (input.by < 0) {
+      conditions.push('(attribute_not_exists(#value) OR #value >= :bound)');
+      values[':bound'] = MIN_VALUE - input.by;
+    }
+    const attempted = input.by >= 0 ? `adding ${input.by}` : `subtracting ${-input.by}`;
+    return this.change(input, `ADD #value :by, #version :one SET ${CHANGE_SET}`, conditions, attempted, {
+      ...values,
+      ':by': input.by,
+      ':one': 1,
+      ':op': 'increment',
+    });
+  }
+
+  async set(input: ChangeInput & { value: number }): Promise<StoredCounter> {
+    return this.change(
+      input,
+      `SET #value = :value, #version = if_not_exists(#version, :zero) + :one, ${CHANGE_SET}`,
+      [],
+      `setting ${input.value}`,
+      { ':value': input.value, ':zero': 0, ':one': 1, ':op': 'set' },
+    );
+  }
+
+  async delete(input: { name: string; expectedVersion?: number | undefined }): Promise<StoredCounter | undefined> {
+    try {
+      const { Attributes } = await this.client.send(
+        new DeleteCommand({
+          TableName: this.tables.counters,
+          Key: { name: input.name },
+          ReturnValues: 'ALL_OLD',
+          ...(input.expectedVersion === undefined
+            ? {}
+            : {
+                ConditionExpression: '#version = :expected',
+                ExpressionAttributeNames: { '#version': 'version' },
+                ExpressionAttributeValues: { ':expected': input.expectedVersion },
+                ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+              }),
+        }),
+      );
+      return Attributes === undefined ? undefined : storedCounter.parse(Attributes);
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException && input.expectedVersion !== undefined) {
+        throw new VersionMismatchError(input.name, input.expectedVersion, versionOf(error.Item));
+      }
+      throw error;
+    }
+  }
+
+  async list(input: { prefix: string; limit: number; after?: string | undefined }): Promise<Page<StoredCounter>> {
+    // The index is KEYS_ONLY (increments never write to it); the values come from a consistent
+    // BatchGet of the page's names, so a listing shows the same values a GET would.
+    const { Items = [] } = await this.client.send(
+      new QueryCommand({
+        TableName: this.tables.counters,
+        IndexName: BY_NAME_INDEX,
+        KeyConditionExpression:
+          input.prefix === '' ? '#kind = :kind' : '#kind = :kind AND begins_with(#name, :prefix)',
+        ExpressionAttributeNames: { '#kind': BY_NAME_PARTITION_KEY, '#name': BY_NAME_SORT_KEY },
+        ExpressionAttributeValues: { ':kind': COUNTER_KIND, ...(input.prefix === '' ? {} : { ':prefix': input.prefix }) },
+        ...(input.after === undefined
+          ? {}
+          : { ExclusiveStartKey: { [BY_NAME_PARTITION_KEY]: COUNTER_KIND, [BY_NAME_SORT_KEY]: input.after } }),
+        // One more than asked tells whether another page exists without an empty last page.
+        Limit: input.limit + 1,
+      }),
+    );
+    const names = Items.slice(0, input.limit).map((item) => String(item[BY_NAME_SORT_KEY]));
+    const found = await this.batchGet(names);
+    return {
+      items: names.flatMap((name) => found.get(name) ?? []),
+      hasMore: Items.length > input.limit,
+    };
+  }
+
+  async history(input: {
+    name: string;
+    incarnation: string;
+    limit: number;
+    afterVersion?: number | undefined;
+  }): Promise<Page<HistoryEntry>> {
+    const { Items = [] } = await this.client.send(
+      new QueryCommand({
+        TableName: this.tables.history,
+        KeyConditionExpression: '#counter = :counter AND #version > :after',
+        ExpressionAttributeNames: { '#counter': HISTORY_PARTITION_KEY, '#version': HISTORY_SORT_KEY },
+        ExpressionAttributeValues: {
+          ':counter': historyKey(input.name, input.incarnation),
+          ':after': input.afterVersion ?? 0,
+        },
+        Limit: input.limit + 1,
+      }),
+    );
+    return {
+      items: Items.slice(0, input.limit).map((item) => historyEntry.parse(item)),
+      hasMore: Items.length > input.limit,
+    };
+  }
+
+  private async change(
+    input: ChangeInput,
+    updateExpression: string,
+    conditions: string[],
+    attempted: string,
+    values: Record<string, unknown>,
+  ): Promise<StoredCounter> {
+    const allConditions =
+      input.expectedVersion === undefined ? conditions : [...conditions, '#version = :expected'];
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tables.counters,
+          Key: { name: input.name },
+          UpdateExpression: updateExpression,
+          ...(allConditions.length === 0 ? {} : { ConditionExpression: allConditions.join(' AND ') }),
+          ExpressionAttributeNames: CHANGE_NAMES,
+          ExpressionAttributeValues: {
+            ...values,
+            ...(input.expectedVersion === undefined ? {} : { ':expected': input.expectedVersion }),
+            ':now': input.now,
+            ':actor': input.actor,
+            ':incarnation': input.newIncarnation,
+            ':kind': COUNTER_KIND,
+          },
+          ReturnValues: 'ALL_NEW',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return storedCounter.parse(Attributes);
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) {
+        const current = error.Item === undefined ? undefined : storedCounter.parse(unmarshall(error.Item));
+        if (input.expectedVersion !== undefined && current?.version !== input.expectedVersion) {
+          throw new VersionMismatchError(input.name, input.expectedVersion, current?.version);
+        }
+        throw new CounterOutOfRangeError(input.name, current?.value ?? 0, attempted);
+      }
+      throw error;
+    }
+  }
+
+  private async batchGet(names: string[]): Promise<Map<string, StoredCounter>> {
+    const found = new Map<string, StoredCounter>();
+    let keys = names.map((name) => ({ name }));
+    for (let attempt = 0; keys.length > 0; attempt++) {
+      if (attempt > 0) await delay(Math.min(1000, 25 * 2 ** attempt));
+      if (attempt > 8) throw new Error('BatchGet left keys unprocessed after 8 retries');
+      const { Responses, UnprocessedKeys } = await this.client.send(
+        new BatchGetCommand({
+          RequestItems: { [this.tables.counters]: { Keys: keys, ConsistentRead: true } },
+        }),
+      );
+      for (const item of Responses?.[this.tables.counters] ?? []) {
+        const counter = storedCounter.parse(item);
+        found.set(counter.name, counter);
+      }
+      keys = (UnprocessedKeys?.[this.tables.counters]?.Keys ?? []).map((key) => ({ name: String(key.name) }));
+    }
+    return found;
+  }
+}
+
+/** The item a failed condition returns stays in the low-level shape even through the DocumentClient. */
+function versionOf(item: Record<string, AttributeValue> | undefined): number | undefined {
+  const version = item?.version?.N;
+  return version === undefined ? undefined : Number(version);
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

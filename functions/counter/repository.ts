@@ -1,0 +1,42 @@
+import type { HistoryEntry, StoredCounter } from './schema.ts';
+
+export interface ChangeInput {
+  name: string;
+  actor: string;
+  /** ISO 8601 time of the change. */
+  now: string;
+  /** Used only if this change creates the counter. */
+  newIncarnation: string;
+  /** From If-Match: apply only if the counter is at this version. */
+  expectedVersion?: number | undefined;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** True while more items remain after the last one returned. */
+  hasMore: boolean;
+}
+
+/**
+ * What the domain needs from storage. The DynamoDB implementation lives beside this file; an
+ * in-memory twin with the same behaviour serves the unit tests.
+ *
+ * Every change is one atomic storage operation: implementations never read a value, compute, and
+ * write it back.
+ */
+export interface CounterRepository {
+  get(name: string): Promise<StoredCounter | undefined>;
+  /** Adds `by` atomically; creates the counter at 0 first if absent. */
+  increment(input: ChangeInput & { by: number }): Promise<StoredCounter>;
+  /** Sets the value; creates the counter if absent. */
+  set(input: ChangeInput & { value: number }): Promise<StoredCounter>;
+  /** Returns the deleted counter, or undefined if there was none. */
+  delete(input: { name: string; expectedVersion?: number | undefined }): Promise<StoredCounter | undefined>;
+  list(input: { prefix: string; limit: number; after?: string | undefined }): Promise<Page<StoredCounter>>;
+  history(input: {
+    name: string;
+    incarnation: string;
+    limit: number;
+    afterVersion?: number | undefined;
+  }): Promise<Page<HistoryEntry>>;
+}

@@ -1,0 +1,132 @@
+import { z } from 'zod';
+
+/** The largest integer JSON numbers (IEEE 754 doubles) keep exactly. */
+export const MAX_VALUE = Number.MAX_SAFE_INTEGER;
+export const MIN_VALUE = -Number.MAX_SAFE_INTEGER;
+
+/** The counter the seed's `/counter` routes address. It reads as 0 until first changed. */
+export const DEFAULT_COUNTER = 'default';
+
+export const NAME_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export const counterName = z
+  .string()
+  .regex(NAME_PATTERN, 'a counter name is 1 to 128 characters from A-Z a-z 0-9 . _ : -');
+
+export const counterValue = z
+  .number()
+  .int('must be a whole number')
+  .min(MIN_VALUE, `must be at least ${MIN_VALUE}`)
+  .max(MAX_VALUE, `must be at most ${MAX_VALUE}`);
+
+export const operation = z.enum(['increment', 'set']);
+export type Operation = z.infer<typeof operation>;
+
+/** A counter as the API shows it. */
+export interface Counter {
+  name: string;
+  value: number;
+  version: number;
+  created_at: string | null;
+  updated_at: string | null;
+}
+
+/**
+ * A counter item as stored. `incarnation` is fixed when the item is created: history is keyed by it,
+ * so a counter deleted and created again starts afresh and nothing of the old one shows through.
+ * `op` and `actor` describe the last change, so the stream carries them to the history.
+ */
+export const storedCounter = z.object({
+  name: counterName,
+  value: counterValue,
+  version: z.number().int().positive(),
+  created_at: z.string(),
+  updated_at: z.string(),
+  incarnation: z.string().min(1),
+  op: operation,
+  actor: z.string(),
+});
+export type StoredCounter = z.infer<typeof storedCounter>;
+
+/** One change in a counter's history, as the API shows it. */
+export interface HistoryEntry {
+  version: number;
+  value: number;
+  delta: number;
+  op: Operation;
+  created_at: string;
+  actor: string;
+}
+
+export const historyEntry = z.object({
+  version: z.number().int().positive(),
+  value: counterValue,
+  delta: z.number().int(),
+  op: operation,
+  created_at: z.string(),
+  actor: z.string(),
+});
+
+export function toCounter(stored: StoredCounter): Counter {
+  return {
+    name: stored.name,
+    value: stored.value,
+    version: stored.version,
+    created_at: stored.created_at,
+    updated_at: stored.updated_at,
+  };
+}
+
+/** The never-changed default counter: it reads as 0 at version 0. */
+export function untouchedDefault(): Counter {
+  return { name: DEFAULT_COUNTER, value: 0, version: 0, created_at: null, updated_at: null };
+}
+
+// Request shapes. Numbers arrive already checked to be integer literals in range (json-body.ts);
+// these say which fields may appear and what each must be.
+
+const wholeNumber = z.number({ error: (issue) => `must be a whole number; got ${describeInput(issue.input)}` });
+
+export const incrementBody = z.strictObject(
+  { by: wholeNumber.pipe(counterValue).optional() },
+  { error: 'must be a JSON object such as {"by": 5}' },
+);
+
+export const setBody = z.strictObject(
+  { value: wholeNumber.pipe(counterValue) },
+  { error: 'must be a JSON object such as {"value": 10}' },
+);
+
+export const counterPath = z.object({ name: counterName });
+
+const limit = (max: number, fallback: number) =>
+  z
+    .string()
+    .regex(/^[1-9][0-9]*$/, `must be a whole number from 1 to ${max}`)
+    .transform(Number)
+    .pipe(z.number().max(max, `must be a whole number from 1 to ${max}`))
+    .default(fallback);
+
+export const MAX_LIST_LIMIT = 100;
+export const MAX_HISTORY_LIMIT = 1000;
+
+export const listQuery = z.strictObject({
+  prefix: z
+    .string()
+    .regex(/^[A-Za-z0-9._:-]{0,128}$/, 'must be up to 128 characters from A-Z a-z 0-9 . _ : -')
+    .default(''),
+  limit: limit(MAX_LIST_LIMIT, 50),
+  cursor: z.string().min(1).optional(),
+});
+
+export const historyQuery = z.strictObject({
+  limit: limit(MAX_HISTORY_LIMIT, 100),
+  cursor: z.string().min(1).optional(),
+});
+
+function describeInput(input: unknown): string {
+  if (input === null) return 'null';
+  if (typeof input === 'string') return `the string ${JSON.stringify(input.slice(0, 40))}`;
+  if (Array.isArray(input)) return 'an array';
+  return typeof input;
+}

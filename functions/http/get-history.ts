@@ -1,0 +1,15 @@
+import { historyQuery } from '../counter/schema.ts';
+import { counterHistory } from '../counter/service.ts';
+import { counterService } from '../counter/wiring.ts';
+import { httpHandler, json, nextLink, parseParams } from '../shared/http.ts';
+import { counterNameOf } from './responses.ts';
+
+const deps = counterService();
+
+/** GET /counters/{name}/history and GET /counter/history: changes oldest first, a page at a time. */
+export const handler = httpHandler(async (event) => {
+  const name = counterNameOf(event);
+  const query = parseParams('query', event.queryStringParameters, historyQuery);
+  const page = await counterHistory(deps, { name, ...query });
+  return json(200, page.items, nextLink(event, { limit: query.limit }, page.cursor));
+});

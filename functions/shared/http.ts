@@ -1,0 +1,127 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy, { type MiddlewareObj } from '@middy/core';
+import type {
+  APIGatewayProxyEventV2WithIAMAuthorizer,
+  APIGatewayProxyStructuredResultV2,
+  Context,
+} from 'aws-lambda';
+import type { z } from 'zod';
+import { CounterNotFoundError, CounterOutOfRangeError, InvalidCursorError, VersionMismatchError } from '../counter/errors.ts';
+import { BadRequestError, ConflictError, HttpProblemError, NotFoundError, PreconditionFailedError, ThrottledError } from './errors.ts';
+import { describeIssues } from './validation.ts';
+
+export type HttpEvent = APIGatewayProxyEventV2WithIAMAuthorizer;
+export type HttpResult = APIGatewayProxyStructuredResultV2;
+type Route = (event: HttpEvent) => Promise<HttpResult>;
+
+export const logger = new Logger({ serviceName: 'counter-service' });
+
+const SECURITY_HEADERS: Record<string, string> = {
+  'cache-control': 'no-store',
+  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+  'referrer-policy': 'no-referrer',
+  'strict-transport-security': 'max-age=31536000; includeSubDomains',
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+};
+
+const THROTTLING_ERRORS = new Set([
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+]);
+
+/**
+ * One HTTP route: middleware first, the route's function last. Every answer carries the security
+ * headers and the request id; every error becomes problem+json, and nothing about a 5xx's cause
+ * (stack, SDK message, table name) leaves the function except through the log.
+ */
+export function httpHandler(route: Route) {
+  return middy<HttpEvent, HttpResult, Error, Context>()
+    .use(injectLambdaContext(logger, { correlationIdPath: 'requestContext.requestId', resetKeys: true }))
+    .use(responseHeaders())
+    .use(problemErrors())
+    .handler(route);
+}
+
+function responseHeaders(): MiddlewareObj<HttpEvent, HttpResult, Error, Context> {
+  const decorate = (request: { event: HttpEvent; response?: HttpResult | null | undefined }) => {
+    if (request.response === null || request.response === undefined) return;
+    request.response.headers = {
+      ...SECURITY_HEADERS,
+      'x-request-id': request.event.requestContext.requestId,
+      ...request.response.headers,
+    };
+  };
+  return { after: decorate, onError: decorate };
+}
+
+/** Registered last, so its onError runs first and the header middleware then decorates its answer. */
+function problemErrors(): MiddlewareObj<HttpEvent, HttpResult, Error, Context> {
+  return {
+    onError: (request) => {
+      const problem = toProblem(request.error);
+      if (problem.status >= 500) logger.error('request failed', { error: request.error });
+      else logger.info('request refused', { status: problem.status, detail: problem.message });
+      request.response = problemResponse(problem);
+    },
+  };
+}
+
+export function toProblem(error: unknown): HttpProblemError {
+  if (error instanceof HttpProblemError) return error;
+  if (error instanceof CounterNotFoundError) return new NotFoundError(error.message);
+  if (error instanceof CounterOutOfRangeError) return new ConflictError('out-of-range', 'Out of range', error.message);
+  if (error instanceof VersionMismatchError) return new PreconditionFailedError(error.message);
+  if (error instanceof InvalidCursorError) return new BadRequestError(error.message);
+  if (error instanceof Error && THROTTLING_ERRORS.has(error.name)) return new ThrottledError(1);
+  return new HttpProblemError(500, 'internal', 'Internal error', 'The request failed on our side; it is safe to retry.');
+}
+
+export function problemResponse(problem: HttpProblemError): HttpResult {
+  return {
+    statusCode: problem.status,
+    headers: { 'content-type': 'application/problem+json', ...problem.headers },
+    body: JSON.stringify({ type: problem.type, title: problem.title, status: problem.status, detail: problem.message }),
+  };
+}
+
+export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): HttpResult {
+  return { statusCode, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
+}
+
+/** The caller's IAM principal, as API Gateway's IAM authorizer reports it. */
+export function actorOf(event: HttpEvent): string {
+  return event.requestContext.authorizer?.iam?.userArn ?? 'unknown';
+}
+
+export function parseParams<T>(where: string, input: unknown, schema: z.ZodType<T>): T {
+  const result = schema.safeParse(input ?? {});
+  if (!result.success) throw new BadRequestError(describeIssues(where, result.error));
+  return result.data;
+}
+
+/** `If-Match: "<version>"`, the strong ETag a GET sends. */
+export function expectedVersion(event: HttpEvent): number | undefined {
+  const header = event.headers['if-match'];
+  if (header === undefined) return undefined;
+  const match = /^\s*"([1-9][0-9]{0,15})"\s*$/.exec(header);
+  if (match?.[1] === undefined) {
+    throw new BadRequestError('If-Match must be one version in double quotes, as the ETag header sends it: "3".');
+  }
+  return Number(match[1]);
+}
+
+/** `Link: <...>; rel="next"`, pointing at the same path with the next cursor. */
+export function nextLink(
+  event: HttpEvent,
+  query: Record<string, string | number | undefined>,
+  cursor: string | undefined,
+): Record<string, string> {
+  if (cursor === undefined) return {};
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) if (value !== undefined) params.set(key, String(value));
+  params.set('cursor', cursor);
+  return { link: `<${event.rawPath}?${params.toString()}>; rel="next"` };
+}

@@ -1,0 +1,55 @@
+import type { z } from 'zod';
+import { BadRequestError, PayloadTooLargeError } from './errors.ts';
+import { describeIssues } from './validation.ts';
+
+export const MAX_BODY_BYTES = 16 * 1024;
+
+const INTEGER_LITERAL = /^-?(0|[1-9][0-9]*)$/;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+interface ReviverContext {
+  source?: string;
+}
+
+/**
+ * Parses a JSON body strictly: numbers must be written as integers within the exactly representable
+ * range. `JSON.parse` alone would accept `1e3` or `1.0` as integers and silently round
+ * `9007199254740993`, so the reviver checks each number's source text (Node.js 22).
+ */
+export function parseJsonBody<T>(
+  body: string | undefined,
+  isBase64Encoded: boolean,
+  schema: z.ZodType<T>,
+): T | undefined {
+  if (body === undefined || body === '') return undefined;
+  const text = isBase64Encoded ? Buffer.from(body, 'base64').toString('utf8') : body;
+  if (Buffer.byteLength(text, 'utf8') > MAX_BODY_BYTES) throw new PayloadTooLargeError(MAX_BODY_BYTES);
+  if (text.trim() === '') return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text, (key: string, value: unknown, context?: ReviverContext) => {
+      if (typeof value === 'number') checkInteger(key, value, context?.source);
+      return value;
+    });
+  } catch (error) {
+    if (error instanceof BadRequestError) throw error;
+    throw new BadRequestError('The request body is not valid JSON.');
+  }
+  const result = schema.safeParse(parsed);
+  if (!result.success) throw new BadRequestError(describeIssues('body', result.error));
+  return result.data;
+}
+
+function checkInteger(key: string, value: number, source: string | undefined): void {
+  const written = source ?? String(value);
+  const field = key === '' ? 'the body' : `"${key}"`;
+  if (!INTEGER_LITERAL.test(written)) {
+    throw new BadRequestError(`${field} must be a whole number written without a fraction or exponent; got ${written}.`);
+  }
+  const exact = BigInt(written);
+  if (exact > MAX_SAFE || exact < -MAX_SAFE) {
+    throw new BadRequestError(
+      `${field} must be between -9007199254740991 and 9007199254740991; got ${written}.`,
+    );
+  }
+}

@@ -1,0 +1,14 @@
+import type { z } from 'zod';
+
+/** One sentence a caller can act on, naming each offending field. */
+export function describeIssues(where: string, error: z.ZodError): string {
+  const parts = error.issues.map((issue) => {
+    const path = issue.path.length === 0 ? where : `${where}.${issue.path.map(String).join('.')}`;
+    if (issue.code === 'unrecognized_keys') {
+      return `${path} has unknown field(s) ${issue.keys.map((key) => `"${key}"`).join(', ')}`;
+    }
+    if (issue.code === 'invalid_type' && issue.input === undefined) return `${path} is required`;
+    return `${path} ${issue.message}`;
+  });
+  return `${parts.join('; ')}.`;
+}

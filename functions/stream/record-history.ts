@@ -1,0 +1,37 @@
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import { DynamoHistoryStore } from '../counter/dynamodb-history-store.ts';
+import { recordHistory, type StreamChange } from '../counter/record-history.ts';
+import { documentClient } from '../shared/dynamodb.ts';
+import { requireEnv } from '../shared/env.ts';
+
+const logger = new Logger({ serviceName: 'counter-service' });
+const store = new DynamoHistoryStore(documentClient(), requireEnv('HISTORY_TABLE'));
+
+/**
+ * The counters table's stream -> the history table. Reports the first failed record, so Lambda
+ * retries the batch from there (ReportBatchItemFailures) and, after its retries, sends the rest of
+ * the batch's description to the dead-letter queue.
+ */
+export async function handler(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> {
+  const changes = event.Records.map(toChange);
+  const outcome = await recordHistory(store, changes);
+  if (outcome.failedId !== undefined) {
+    logger.error('history batch stopped at a record', { failedId: outcome.failedId, error: outcome.error });
+    return { batchItemFailures: [{ itemIdentifier: outcome.failedId }] };
+  }
+  logger.debug('history batch recorded', { ...outcome, records: changes.length });
+  return { batchItemFailures: [] };
+}
+
+function toChange(record: DynamoDBRecord): StreamChange {
+  const id = record.dynamodb?.SequenceNumber ?? '';
+  return { id, oldImage: image(record.dynamodb?.OldImage), newImage: image(record.dynamodb?.NewImage) };
+}
+
+function image(attributes: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  // The event's images are DynamoDB JSON, the same wire shape the SDK reads.
+  return attributes === undefined ? undefined : unmarshall(attributes as Record<string, AttributeValue>);
+}

@@ -1,0 +1,72 @@
+/**
+ * Every route of the API, in one table that the CDK stack and the local server both read, so the two
+ * can never disagree. A function serves one operation; the seed's `/counter` routes are aliases of the
+ * `/counters/{name}` ones for the counter `default` and share their function.
+ */
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+/** What a principal needs to call the route; the grants are built from these. */
+export type Access = 'read' | 'increment' | 'write';
+
+/** What the function may do to the tables. */
+export type TableAccess = 'read-counters' | 'read-history' | 'write-counters' | 'write-history';
+
+export interface FunctionSpec {
+  /** CDK id and the file under functions/http/ (kebab-case) */
+  id: string;
+  entry: string;
+  description: string;
+  tables: TableAccess[];
+}
+
+export interface RouteSpec {
+  method: HttpMethod;
+  /** API Gateway path syntax: `{name}` is a path parameter. */
+  path: string;
+  function: FunctionSpec;
+  access: Access;
+}
+
+const fn = (id: string, description: string, tables: TableAccess[]): FunctionSpec => ({
+  id,
+  entry: `functions/http/${id}.ts`,
+  description,
+  tables,
+});
+
+export const FUNCTIONS = {
+  getCounter: fn('get-counter', 'GET a counter', ['read-counters']),
+  incrementCounter: fn('increment-counter', 'POST: add to a counter atomically', ['write-counters']),
+  setCounter: fn('set-counter', 'PUT: set a counter', ['write-counters']),
+  deleteCounter: fn('delete-counter', 'DELETE a counter', ['write-counters']),
+  listCounters: fn('list-counters', 'GET counters by name', ['read-counters']),
+  getHistory: fn('get-history', "GET a counter's history", ['read-counters', 'read-history']),
+} as const satisfies Record<string, FunctionSpec>;
+
+export const ROUTES: readonly RouteSpec[] = [
+  { method: 'GET', path: '/counters', function: FUNCTIONS.listCounters, access: 'read' },
+  { method: 'GET', path: '/counters/{name}', function: FUNCTIONS.getCounter, access: 'read' },
+  { method: 'POST', path: '/counters/{name}', function: FUNCTIONS.incrementCounter, access: 'increment' },
+  { method: 'PUT', path: '/counters/{name}', function: FUNCTIONS.setCounter, access: 'write' },
+  { method: 'DELETE', path: '/counters/{name}', function: FUNCTIONS.deleteCounter, access: 'write' },
+  { method: 'GET', path: '/counters/{name}/history', function: FUNCTIONS.getHistory, access: 'read' },
+  // The seed's routes: the counter `default`.
+  { method: 'GET', path: '/counter', function: FUNCTIONS.getCounter, access: 'read' },
+  { method: 'POST', path: '/counter', function: FUNCTIONS.incrementCounter, access: 'increment' },
+  { method: 'PUT', path: '/counter', function: FUNCTIONS.setCounter, access: 'write' },
+  { method: 'GET', path: '/counter/history', function: FUNCTIONS.getHistory, access: 'read' },
+];
+
+/** The stream consumer, which no route reaches. */
+export const HISTORY_CONSUMER: FunctionSpec = {
+  id: 'record-history',
+  entry: 'functions/stream/record-history.ts',
+  description: 'Counters stream -> history table',
+  // Reads the stream and writes history; the stream grant is made by the event source itself.
+  tables: ['write-history'],
+};
+
+/** The functions, each once, in a stable order. */
+export function routeFunctions(): FunctionSpec[] {
+  return [...new Map(ROUTES.map((route) => [route.function.id, route.function])).values()];
+}
