@@ -122,7 +122,10 @@ export class DynamoCounterRepository implements CounterRepository {
         IndexName: BY_NAME_INDEX,
         KeyConditionExpression:
           input.prefix === '' ? '#kind = :kind' : '#kind = :kind AND begins_with(#name, :prefix)',
-        ExpressionAttributeNames: { '#kind': BY_NAME_PARTITION_KEY, '#name': BY_NAME_SORT_KEY },
+        ExpressionAttributeNames: {
+          '#kind': BY_NAME_PARTITION_KEY,
+          ...(input.prefix === '' ? {} : { '#name': BY_NAME_SORT_KEY }),
+        },
         ExpressionAttributeValues: { ':kind': COUNTER_KIND, ...(input.prefix === '' ? {} : { ':prefix': input.prefix }) },
         ...(input.after === undefined
           ? {}

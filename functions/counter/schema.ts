@@ -85,7 +85,10 @@ export function untouchedDefault(): Counter {
 // Request shapes. Numbers arrive already checked to be integer literals in range (json-body.ts);
 // these say which fields may appear and what each must be.
 
-const wholeNumber = z.number({ error: (issue) => `must be a whole number; got ${describeInput(issue.input)}` });
+const wholeNumber = z.number({
+  error: (issue) =>
+    issue.input === undefined ? 'is required' : `must be a whole number; got ${describeInput(issue.input)}`,
+});
 
 export const incrementBody = z.strictObject(
   { by: wholeNumber.pipe(counterValue).optional() },

@@ -39,10 +39,20 @@ const THROTTLING_ERRORS = new Set([
  */
 export function httpHandler(route: Route) {
   return middy<HttpEvent, HttpResult, Error, Context>()
-    .use(injectLambdaContext(logger, { correlationIdPath: 'requestContext.requestId', resetKeys: true }))
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(correlationId())
     .use(responseHeaders())
     .use(problemErrors())
     .handler(route);
+}
+
+/** Every log line of a request carries its API Gateway request id, which the caller also receives. */
+function correlationId(): MiddlewareObj<HttpEvent, HttpResult, Error, Context> {
+  return {
+    before: (request) => {
+      logger.setCorrelationId(request.event.requestContext.requestId);
+    },
+  };
 }
 
 function responseHeaders(): MiddlewareObj<HttpEvent, HttpResult, Error, Context> {

@@ -7,7 +7,6 @@ export function describeIssues(where: string, error: z.ZodError): string {
     if (issue.code === 'unrecognized_keys') {
       return `${path} has unknown field(s) ${issue.keys.map((key) => `"${key}"`).join(', ')}`;
     }
-    if (issue.code === 'invalid_type' && issue.input === undefined) return `${path} is required`;
     return `${path} ${issue.message}`;
   });
   return `${parts.join('; ')}.`;

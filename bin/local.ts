@@ -1,0 +1,35 @@
+import { resolve } from 'node:path';
+import { startLocalService } from '../lib/local/server.ts';
+
+/**
+ * `npm start`: the API on http://127.0.0.1:${PORT:-3000}, on a local engine whose data is kept in
+ * LOCAL_DB_PATH (default .local/counters.db) unless DYNAMODB_ENDPOINT names another engine.
+ */
+const env = process.env;
+process.env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
+
+const service = await startLocalService({
+  port: Number(env.PORT ?? 3000),
+  host: env.HOST ?? '127.0.0.1',
+  dbPath: resolve(env.LOCAL_DB_PATH ?? '.local/counters.db'),
+  dynamodbEndpoint: env.DYNAMODB_ENDPOINT === '' ? undefined : env.DYNAMODB_ENDPOINT,
+  deadLetterFile: resolve(env.LOCAL_DEAD_LETTERS ?? '.local/dead-letters.jsonl'),
+  log: (message, details) => console.error(JSON.stringify({ level: 'INFO', message, ...details })),
+});
+
+console.log(`Counter service listening on ${service.url} (engine ${service.engineEndpoint})`);
+
+let stopping = false;
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    service.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error('stopping failed', error);
+        process.exit(1);
+      },
+    );
+  });
+}

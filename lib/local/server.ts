@@ -1,0 +1,313 @@
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type {
+  APIGatewayProxyEventV2WithIAMAuthorizer,
+  APIGatewayProxyStructuredResultV2,
+  Context,
+  DynamoDBBatchResponse,
+  DynamoDBStreamEvent,
+} from 'aws-lambda';
+import { matchesPattern } from '../access.ts';
+import { HISTORY_CONSUMER, ROUTES, type RouteSpec } from '../routes.ts';
+import { HISTORY_STREAM } from '../stream-settings.ts';
+import { COUNTERS_TABLE, HISTORY_TABLE } from '../table-schemas.ts';
+import { lambdaContext, toApiGatewayEvent } from './api-event.ts';
+import { type Engine, startEngine } from './engine.ts';
+import { type LocalPrincipal, loadPrincipals } from './principals.ts';
+import { type RawRequest, verifySigV4 } from './sigv4.ts';
+import { type PollerSettings, StreamPoller } from './stream-poller.ts';
+import { ensureTable } from './tables.ts';
+
+export const REPO_ROOT = new URL('../../', import.meta.url);
+
+export interface LocalServiceOptions {
+  port?: number;
+  host?: string;
+  /** Dynoxide's data file; in memory when undefined. Ignored when `dynamodbEndpoint` is set. */
+  dbPath?: string | undefined;
+  /** Another engine (DynamoDB Local, or a real endpoint) instead of starting Dynoxide. */
+  dynamodbEndpoint?: string | undefined;
+  /** Table names are `<prefix>-counters`, `<prefix>-history`, `<prefix>-local-checkpoints`. */
+  tablePrefix?: string;
+  deadLetterFile?: string;
+  /** Overrides of the stack's event source settings, for tests that need quick retries. */
+  stream?: Partial<PollerSettings> & { idleMs?: number; retryBaseMs?: number };
+  log?: (message: string, details?: Record<string, unknown>) => void;
+}
+
+export interface LocalService {
+  url: string;
+  engineEndpoint: string;
+  tables: { counters: string; history: string; checkpoints: string };
+  region: string;
+  deadLetterFile: string;
+  stop(): Promise<void>;
+}
+
+type HttpHandler = (event: APIGatewayProxyEventV2WithIAMAuthorizer, context: Context) => Promise<unknown>;
+type StreamHandler = (event: DynamoDBStreamEvent, context: Context) => Promise<DynamoDBBatchResponse>;
+
+const MAX_API_GATEWAY_BODY = 10 * 1024 * 1024;
+
+/**
+ * The API as API Gateway and Lambda would serve it, on this machine: the route table's handlers
+ * behind SigV4 checking, the tables the stack declares in a local engine, and the stream consumer
+ * fed by a poller that behaves like the event source mapping.
+ *
+ * The handlers read their configuration from the environment at import, as on Lambda, so one process
+ * hosts one service.
+ */
+export async function startLocalService(options: LocalServiceOptions = {}): Promise<LocalService> {
+  const region = process.env.AWS_REGION ?? 'us-east-1';
+  const prefix = options.tablePrefix ?? 'counter-service';
+  const tables = {
+    counters: `${prefix}-counters`,
+    history: `${prefix}-history`,
+    checkpoints: `${prefix}-local-checkpoints`,
+  };
+  const log = options.log ?? (() => undefined);
+  const deadLetterFile = options.deadLetterFile ?? join('.local', 'dead-letters.jsonl');
+  const principals = loadPrincipals(process.env);
+
+  const engine = await startEngine({ endpoint: options.dynamodbEndpoint, dbPath: options.dbPath });
+  // The handlers' configuration, read by them at import exactly as Lambda's environment would be.
+  Object.assign(process.env, {
+    AWS_REGION: region,
+    AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'local',
+    AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
+    DYNAMODB_ENDPOINT: engine.endpoint,
+    COUNTERS_TABLE: tables.counters,
+    HISTORY_TABLE: tables.history,
+  });
+
+  const db = new DynamoDBClient({ endpoint: engine.endpoint, region });
+  const streams = new DynamoDBStreamsClient({ endpoint: engine.endpoint, region });
+  let poller: StreamPoller | undefined;
+  let server: Server | undefined;
+  try {
+    const { streamArn } = await ensureTable(db, tables.counters, COUNTERS_TABLE);
+    await ensureTable(db, tables.history, HISTORY_TABLE, 'expires_at');
+    await ensureTable(db, tables.checkpoints, { partitionKey: { name: 'id', type: 'S' }, indexes: [] });
+    if (streamArn === undefined) throw new Error(`table ${tables.counters} has no stream`);
+
+    const handlers = await loadHttpHandlers();
+    const consumer = await importHandler<StreamHandler>(HISTORY_CONSUMER.entry);
+    poller = new StreamPoller({
+      streams,
+      checkpoints: { client: DynamoDBDocumentClient.from(db), table: tables.checkpoints },
+      streamArn,
+      consumer: HISTORY_CONSUMER.id,
+      handler: (event) => consumer(event, lambdaContext(HISTORY_CONSUMER.id, randomUUID())),
+      settings: { ...HISTORY_STREAM, ...options.stream },
+      deadLetterFile,
+      region,
+      idleMs: options.stream?.idleMs,
+      retryBaseMs: options.stream?.retryBaseMs,
+      log,
+    });
+    poller.start();
+
+    const listener = createServer((req, res) => {
+      handle(req, res, { handlers, principals, region, log }).catch((error: unknown) => {
+        log('local server failed a request', { error: String(error) });
+        if (!res.headersSent) send(res, 500, { message: 'Internal Server Error' });
+        else res.end();
+      });
+    });
+    server = listener;
+    await new Promise<void>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen(options.port ?? 3000, options.host ?? '127.0.0.1', () => resolve());
+    });
+    const address = listener.address();
+    const port = typeof address === 'object' && address !== null ? address.port : options.port;
+    const url = `http://${options.host ?? '127.0.0.1'}:${port}`;
+
+    let stopping: Promise<void> | undefined;
+    const stop = () => {
+      stopping ??= (async () => {
+        await new Promise<void>((resolve) => {
+          listener.close(() => resolve());
+          listener.closeIdleConnections();
+        });
+        await poller?.stop();
+        db.destroy();
+        streams.destroy();
+        await engine.stop();
+      })();
+      return stopping;
+    };
+    return { url, engineEndpoint: engine.endpoint, tables, region, deadLetterFile, stop };
+  } catch (error) {
+    server?.close();
+    await poller?.stop();
+    await engine.stop();
+    throw error;
+  }
+}
+
+interface Compiled {
+  route: RouteSpec;
+  pattern: RegExp;
+  parameters: string[];
+  handler: HttpHandler;
+}
+
+async function loadHttpHandlers(): Promise<Compiled[]> {
+  const byEntry = new Map<string, HttpHandler>();
+  const compiled: Compiled[] = [];
+  for (const route of ROUTES) {
+    let handler = byEntry.get(route.function.entry);
+    if (handler === undefined) {
+      handler = await importHandler<HttpHandler>(route.function.entry);
+      byEntry.set(route.function.entry, handler);
+    }
+    const parameters: string[] = [];
+    const source = route.path.replace(/\{([a-zA-Z]+)\}/g, (_, name: string) => {
+      parameters.push(name);
+      return '([^/]+)';
+    });
+    compiled.push({ route, pattern: new RegExp(`^${source}$`), parameters, handler });
+  }
+  return compiled;
+}
+
+async function importHandler<T>(entry: string): Promise<T> {
+  const module: { handler?: T } = await import(pathToFileURL(join(REPO_ROOT.pathname, entry)).href);
+  if (module.handler === undefined) throw new Error(`${entry} exports no handler`);
+  return module.handler;
+}
+
+interface Context_ {
+  handlers: Compiled[];
+  principals: ReadonlyMap<string, LocalPrincipal>;
+  region: string;
+  log: (message: string, details?: Record<string, unknown>) => void;
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context_): Promise<void> {
+  const method = req.method ?? 'GET';
+  const target = req.url ?? '/';
+  const queryAt = target.indexOf('?');
+  const rawPath = queryAt === -1 ? target : target.slice(0, queryAt);
+  const rawQueryString = queryAt === -1 ? '' : target.slice(queryAt + 1);
+
+  // Local conveniences, unsigned (CONTRACT.md sections 1 and 6).
+  if (method === 'GET' && rawPath === '/health') return send(res, 200, { status: 'ok' });
+  if (method === 'GET' && rawPath === '/openapi.json') {
+    const document = await readFile(join(REPO_ROOT.pathname, 'openapi.json'));
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': document.length });
+    res.end(document);
+    return;
+  }
+
+  const body = await readBody(req);
+  if (body === undefined) return send(res, 413, { message: 'Request Entity Too Large' });
+
+  let matched: { compiled: Compiled; pathParameters?: Record<string, string> } | undefined;
+  for (const compiled of ctx.handlers) {
+    if (compiled.route.method !== method) continue;
+    const match = compiled.pattern.exec(rawPath);
+    if (match === null) continue;
+    const pathParameters: Record<string, string> = {};
+    compiled.parameters.forEach((name, index) => {
+      pathParameters[name] = safeDecode(match[index + 1] ?? '');
+    });
+    matched = { compiled, ...(compiled.parameters.length > 0 ? { pathParameters } : {}) };
+    break;
+  }
+  if (matched === undefined) return send(res, 404, { message: 'Not Found' });
+
+  const headers = flattenHeaders(req);
+  const request: RawRequest = { method, rawPath, rawQueryString, headers, body };
+  const verification = await verifySigV4(request, ctx.principals, ctx.region);
+  const allowed =
+    verification.ok && verification.principal.allow.some((pattern) => matchesPattern(pattern, `${method}${rawPath}`));
+  if (!verification.ok || !allowed) {
+    ctx.log('request refused', {
+      method,
+      path: rawPath,
+      reason: verification.ok ? `not allowed for ${verification.principal.arn}` : verification.reason,
+    });
+    return send(res, 403, { message: 'Forbidden' });
+  }
+
+  const { route, handler } = matched.compiled;
+  const routeKey = `${route.method} ${route.path}`;
+  const event = toApiGatewayEvent(
+    request,
+    routeKey,
+    matched.pathParameters,
+    verification.principal,
+    req.socket.remoteAddress ?? '127.0.0.1',
+  );
+  let result: unknown;
+  try {
+    result = await handler(event, lambdaContext(route.function.id, event.requestContext.requestId));
+  } catch (error) {
+    ctx.log('handler threw', { routeKey, error: String(error) });
+    return send(res, 500, { message: 'Internal Server Error' }, event.requestContext.requestId);
+  }
+  writeResult(res, result, event.requestContext.requestId);
+}
+
+/** As API Gateway maps a payload-2.0 result: a structured result as is, anything else as JSON 200. */
+function writeResult(res: ServerResponse, result: unknown, requestId: string): void {
+  if (!isStructured(result)) return send(res, 200, result, requestId);
+  const body =
+    result.body === undefined ? Buffer.alloc(0) : Buffer.from(result.body, result.isBase64Encoded ? 'base64' : 'utf8');
+  const headers: Record<string, string | number | string[]> = { 'apigw-requestid': requestId };
+  for (const [name, value] of Object.entries(result.headers ?? {})) headers[name.toLowerCase()] = String(value);
+  if (result.cookies !== undefined && result.cookies.length > 0) headers['set-cookie'] = result.cookies;
+  if (result.statusCode !== 204 && result.statusCode !== 304) headers['content-length'] = body.length;
+  res.writeHead(result.statusCode ?? 200, headers);
+  res.end(result.statusCode === 204 ? undefined : body);
+}
+
+function isStructured(result: unknown): result is APIGatewayProxyStructuredResultV2 {
+  return typeof result === 'object' && result !== null && 'statusCode' in result;
+}
+
+function send(res: ServerResponse, status: number, body: unknown, requestId?: string): void {
+  const text = Buffer.from(JSON.stringify(body));
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': text.length,
+    ...(requestId === undefined ? {} : { 'apigw-requestid': requestId }),
+  });
+  res.end(text);
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
+    size += buffer.length;
+    if (size > MAX_API_GATEWAY_BODY) return undefined;
+    chunks.push(buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function flattenHeaders(req: IncomingMessage): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return headers;
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}

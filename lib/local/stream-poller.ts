@@ -1,0 +1,247 @@
+import { appendFile, mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import {
+  DescribeStreamCommand,
+  type DynamoDBStreamsClient,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  type _Record as StreamRecord,
+} from '@aws-sdk/client-dynamodb-streams';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+
+export interface PollerSettings {
+  batchSize: number;
+  bisectBatchOnError: boolean;
+  retryAttempts: number;
+  maxRecordAgeSeconds: number;
+}
+
+export interface PollerOptions {
+  streams: DynamoDBStreamsClient;
+  /** Where positions are saved, so a restarted server resumes where it stopped. */
+  checkpoints: { client: DynamoDBDocumentClient; table: string };
+  streamArn: string;
+  /** Names the saved position: one per consumer of the stream. */
+  consumer: string;
+  handler: (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse | undefined | void>;
+  settings: PollerSettings;
+  /** A JSON Lines file that stands in for the SQS dead-letter queue. */
+  deadLetterFile: string;
+  region: string;
+  idleMs?: number;
+  retryBaseMs?: number;
+  log?: (message: string, details?: Record<string, unknown>) => void;
+}
+
+/**
+ * Polls a DynamoDB stream and invokes the consumer as Lambda's event source mapping does: batches in
+ * shard order, one at a time per shard; a partial batch response retries from the first failed
+ * record; a failing batch is bisected to isolate the bad record; after the configured retries (or
+ * once a record is too old) the batch is described in the dead-letter file and the shard moves on.
+ * The position is saved after every batch, so a restart resumes after the last batch handled.
+ */
+export class StreamPoller {
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private readonly finishedShards = new Set<string>();
+
+  constructor(private readonly options: PollerOptions) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Stops after the batch in hand (never halfway through one). */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake?.();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      let didWork = false;
+      try {
+        const { StreamDescription } = await this.options.streams.send(
+          new DescribeStreamCommand({ StreamArn: this.options.streamArn }),
+        );
+        const shards = StreamDescription?.Shards ?? [];
+        const known = new Set(shards.map((shard) => shard.ShardId));
+        for (const shard of shards) {
+          const id = shard.ShardId;
+          if (id === undefined || this.finishedShards.has(id)) continue;
+          // A child shard waits until its parent is drained, so a counter's changes stay in order.
+          const parent = shard.ParentShardId;
+          if (parent !== undefined && known.has(parent) && !this.finishedShards.has(parent)) continue;
+          didWork = (await this.drainShard(id)) || didWork;
+          if (!this.running) return;
+        }
+      } catch (error) {
+        this.log('stream poll failed; retrying', { error: String(error) });
+      }
+      if (!didWork) await this.sleep(this.options.idleMs ?? 200);
+    }
+  }
+
+  /** Reads the shard from its saved position until it is empty; true if it handled any record. */
+  private async drainShard(shardId: string): Promise<boolean> {
+    let handledAny = false;
+    let batchSize = this.options.settings.batchSize;
+    let attempts = 0;
+    while (this.running) {
+      const position = await this.loadPosition(shardId);
+      const { ShardIterator } = await this.options.streams.send(
+        new GetShardIteratorCommand({
+          StreamArn: this.options.streamArn,
+          ShardId: shardId,
+          ...(position === undefined
+            ? { ShardIteratorType: 'TRIM_HORIZON' }
+            : { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', SequenceNumber: position }),
+        }),
+      );
+      if (ShardIterator === undefined) {
+        this.finishedShards.add(shardId);
+        return handledAny;
+      }
+      const { Records = [], NextShardIterator } = await this.options.streams.send(
+        new GetRecordsCommand({ ShardIterator, Limit: batchSize }),
+      );
+      if (Records.length === 0) {
+        if (NextShardIterator === undefined || NextShardIterator === null) this.finishedShards.add(shardId);
+        return handledAny;
+      }
+      handledAny = true;
+      const failedAt = await this.invoke(shardId, Records);
+      if (failedAt === undefined) {
+        await this.savePosition(shardId, lastSequence(Records));
+        batchSize = this.options.settings.batchSize;
+        attempts = 0;
+        continue;
+      }
+      // Everything before the failed record is done; the rest is delivered again from it.
+      if (failedAt > 0) {
+        await this.savePosition(shardId, sequenceOf(Records[failedAt - 1]));
+        attempts = 0;
+        continue;
+      }
+      attempts++;
+      const tooOld = ageSeconds(Records[0]) > this.options.settings.maxRecordAgeSeconds;
+      if (attempts > this.options.settings.retryAttempts || tooOld) {
+        await this.deadLetter(shardId, Records, attempts, tooOld ? 'RecordAgeExceeded' : 'RetryAttemptsExhausted');
+        await this.savePosition(shardId, lastSequence(Records));
+        batchSize = this.options.settings.batchSize;
+        attempts = 0;
+        continue;
+      }
+      if (this.options.settings.bisectBatchOnError) batchSize = Math.max(1, Math.ceil(Records.length / 2));
+      await this.sleep(Math.min(2_000, (this.options.retryBaseMs ?? 50) * 2 ** (attempts - 1)));
+    }
+    return handledAny;
+  }
+
+  /** Invokes the consumer; returns the index of the first record to deliver again, if any. */
+  private async invoke(shardId: string, records: StreamRecord[]): Promise<number | undefined> {
+    const event: DynamoDBStreamEvent = { Records: records.map((record) => this.toLambdaRecord(record)) };
+    try {
+      const response = await this.options.handler(event);
+      const failed = response?.batchItemFailures?.[0]?.itemIdentifier;
+      if (failed === undefined) return undefined;
+      const index = records.findIndex((record) => record.dynamodb?.SequenceNumber === failed);
+      // An identifier that names no record of the batch fails the whole batch, as on Lambda.
+      return index === -1 ? 0 : index;
+    } catch (error) {
+      this.log('history consumer threw; the batch will be retried', { shardId, error: String(error) });
+      return 0;
+    }
+  }
+
+  private toLambdaRecord(record: StreamRecord): DynamoDBRecord {
+    // The SDK's record and Lambda's event record are the same DynamoDB JSON on the wire; the SDK only
+    // turns the creation time into a Date, which Lambda sends as epoch seconds.
+    const wire = JSON.parse(JSON.stringify(record)) as DynamoDBRecord;
+    const created = record.dynamodb?.ApproximateCreationDateTime;
+    return {
+      ...wire,
+      eventSourceARN: this.options.streamArn,
+      awsRegion: this.options.region,
+      dynamodb: {
+        ...wire.dynamodb,
+        ...(created === undefined ? {} : { ApproximateCreationDateTime: Math.floor(created.getTime() / 1000) }),
+      },
+    };
+  }
+
+  private async deadLetter(shardId: string, records: StreamRecord[], attempts: number, condition: string) {
+    const entry = {
+      requestContext: { condition, approximateInvokeCount: attempts, functionArn: this.options.consumer },
+      timestamp: new Date().toISOString(),
+      DDBStreamBatchInfo: {
+        shardId,
+        startSequenceNumber: sequenceOf(records[0]),
+        endSequenceNumber: lastSequence(records),
+        batchSize: records.length,
+        streamArn: this.options.streamArn,
+      },
+      // Lambda's on-failure record names the batch only; locally the records come along to inspect.
+      records: records.map((record) => this.toLambdaRecord(record)),
+    };
+    await mkdir(dirname(this.options.deadLetterFile), { recursive: true });
+    await appendFile(this.options.deadLetterFile, `${JSON.stringify(entry)}\n`);
+    this.log('batch sent to the dead-letter file', { shardId, condition, file: this.options.deadLetterFile });
+  }
+
+  private positionKey(shardId: string): string {
+    return `${this.options.consumer}|${this.options.streamArn}|${shardId}`;
+  }
+
+  private async loadPosition(shardId: string): Promise<string | undefined> {
+    const { Item } = await this.options.checkpoints.client.send(
+      new GetCommand({
+        TableName: this.options.checkpoints.table,
+        Key: { id: this.positionKey(shardId) },
+        ConsistentRead: true,
+      }),
+    );
+    return typeof Item?.sequence === 'string' ? Item.sequence : undefined;
+  }
+
+  private async savePosition(shardId: string, sequence: string): Promise<void> {
+    await this.options.checkpoints.client.send(
+      new PutCommand({
+        TableName: this.options.checkpoints.table,
+        Item: { id: this.positionKey(shardId), sequence, saved_at: new Date().toISOString() },
+      }),
+    );
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  private log(message: string, details?: Record<string, unknown>): void {
+    this.options.log?.(message, details);
+  }
+}
+
+function sequenceOf(record: StreamRecord | undefined): string {
+  return record?.dynamodb?.SequenceNumber ?? '';
+}
+
+function lastSequence(records: StreamRecord[]): string {
+  return sequenceOf(records.at(-1));
+}
+
+function ageSeconds(record: StreamRecord | undefined): number {
+  const created = record?.dynamodb?.ApproximateCreationDateTime;
+  return created === undefined ? 0 : (Date.now() - created.getTime()) / 1000;
+}
