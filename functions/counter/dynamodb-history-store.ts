@@ -1,5 +1,10 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { BatchWriteCommand, type DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchWriteCommand,
+  type DynamoDBDocumentClient,
+  PutCommand,
+  QueryCommand,
+} from '@aws-sdk/lib-dynamodb';
 import type { HistoryStore } from './history-store.ts';
 import type { HistoryEntry } from './schema.ts';
 import { HISTORY_PARTITION_KEY, HISTORY_SORT_KEY } from './table.ts';
@@ -58,7 +63,9 @@ export class DynamoHistoryStore implements HistoryStore {
         new BatchWriteCommand({ RequestItems: { [this.table]: requests } }),
       );
       requests = (UnprocessedItems?.[this.table] ?? []).flatMap((request) =>
-        request.DeleteRequest?.Key === undefined ? [] : [{ DeleteRequest: { Key: request.DeleteRequest.Key } }],
+        request.DeleteRequest?.Key === undefined
+          ? []
+          : [{ DeleteRequest: { Key: request.DeleteRequest.Key } }],
       );
     }
   }

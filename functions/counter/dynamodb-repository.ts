@@ -10,7 +10,14 @@ import {
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { CounterOutOfRangeError, VersionMismatchError } from './errors.ts';
 import type { ChangeInput, CounterRepository, Page } from './repository.ts';
-import { type HistoryEntry, historyEntry, MAX_VALUE, MIN_VALUE, type StoredCounter, storedCounter } from './schema.ts';
+import {
+  type HistoryEntry,
+  historyEntry,
+  MAX_VALUE,
+  MIN_VALUE,
+  type StoredCounter,
+  storedCounter,
+} from './schema.ts';
 import {
   BY_NAME_INDEX,
   BY_NAME_PARTITION_KEY,
@@ -87,7 +94,10 @@ export class DynamoCounterRepository implements CounterRepository {
     );
   }
 
-  async delete(input: { name: string; expectedVersion?: number | undefined }): Promise<StoredCounter | undefined> {
+  async delete(input: {
+    name: string;
+    expectedVersion?: number | undefined;
+  }): Promise<StoredCounter | undefined> {
     try {
       const { Attributes } = await this.client.send(
         new DeleteCommand({
@@ -113,7 +123,11 @@ export class DynamoCounterRepository implements CounterRepository {
     }
   }
 
-  async list(input: { prefix: string; limit: number; after?: string | undefined }): Promise<Page<StoredCounter>> {
+  async list(input: {
+    prefix: string;
+    limit: number;
+    after?: string | undefined;
+  }): Promise<Page<StoredCounter>> {
     // The index is KEYS_ONLY (increments never write to it); the values come from a consistent
     // BatchGet of the page's names, so a listing shows the same values a GET would.
     const { Items = [] } = await this.client.send(
@@ -126,10 +140,15 @@ export class DynamoCounterRepository implements CounterRepository {
           '#kind': BY_NAME_PARTITION_KEY,
           ...(input.prefix === '' ? {} : { '#name': BY_NAME_SORT_KEY }),
         },
-        ExpressionAttributeValues: { ':kind': COUNTER_KIND, ...(input.prefix === '' ? {} : { ':prefix': input.prefix }) },
+        ExpressionAttributeValues: {
+          ':kind': COUNTER_KIND,
+          ...(input.prefix === '' ? {} : { ':prefix': input.prefix }),
+        },
         ...(input.after === undefined
           ? {}
-          : { ExclusiveStartKey: { [BY_NAME_PARTITION_KEY]: COUNTER_KIND, [BY_NAME_SORT_KEY]: input.after } }),
+          : {
+              ExclusiveStartKey: { [BY_NAME_PARTITION_KEY]: COUNTER_KIND, [BY_NAME_SORT_KEY]: input.after },
+            }),
         // One more than asked tells whether another page exists without an empty last page.
         Limit: input.limit + 1,
       }),

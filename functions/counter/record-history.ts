@@ -1,5 +1,5 @@
-import type { HistoryStore } from './history-store.ts';
 import { type HistoryAction, toHistoryAction } from './history.ts';
+import type { HistoryStore } from './history-store.ts';
 
 export interface StreamChange {
   /** The stream's sequence number: the id Lambda's partial batch response names. */
@@ -29,7 +29,9 @@ export async function recordHistory(store: HistoryStore, changes: StreamChange[]
 
   const flush = async (): Promise<boolean> => {
     const results = await Promise.allSettled(
-      segment.map(({ action }) => (action.kind === 'record' ? store.record(action.key, action.entry) : 'skipped')),
+      segment.map(({ action }) =>
+        action.kind === 'record' ? store.record(action.key, action.entry) : 'skipped',
+      ),
     );
     for (const [index, result] of results.entries()) {
       if (result.status === 'rejected') {

@@ -33,11 +33,18 @@ export async function incrementCounter(
   deps: ServiceDeps,
   command: ChangeCommand & { by: number },
 ): Promise<Counter> {
-  const stored = await deps.repository.increment({ ...command, now: deps.now(), newIncarnation: deps.newId() });
+  const stored = await deps.repository.increment({
+    ...command,
+    now: deps.now(),
+    newIncarnation: deps.newId(),
+  });
   return toCounter(stored);
 }
 
-export async function setCounter(deps: ServiceDeps, command: ChangeCommand & { value: number }): Promise<Counter> {
+export async function setCounter(
+  deps: ServiceDeps,
+  command: ChangeCommand & { value: number },
+): Promise<Counter> {
   const stored = await deps.repository.set({ ...command, now: deps.now(), newIncarnation: deps.newId() });
   return toCounter(stored);
 }
@@ -93,6 +100,9 @@ export async function counterHistory(
   const last = page.items.at(-1);
   return {
     items: page.items,
-    cursor: page.hasMore && last !== undefined ? encodeCursor({ i: counter.incarnation, v: last.version }) : undefined,
+    cursor:
+      page.hasMore && last !== undefined
+        ? encodeCursor({ i: counter.incarnation, v: last.version })
+        : undefined,
   };
 }

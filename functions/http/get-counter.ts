@@ -6,4 +6,6 @@ import { counterNameOf, counterResponse } from './responses.ts';
 const deps = counterService();
 
 /** GET /counters/{name} and GET /counter. */
-export const handler = httpHandler(async (event) => counterResponse(await getCounter(deps, counterNameOf(event))));
+export const handler = httpHandler(async (event) =>
+  counterResponse(await getCounter(deps, counterNameOf(event))),
+);

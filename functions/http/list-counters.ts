@@ -9,5 +9,9 @@ const deps = counterService();
 export const handler = httpHandler(async (event) => {
   const query = parseParams('query', event.queryStringParameters, listQuery);
   const page = await listCounters(deps, query);
-  return json(200, page.items, nextLink(event, { prefix: query.prefix || undefined, limit: query.limit }, page.cursor));
+  return json(
+    200,
+    page.items,
+    nextLink(event, { prefix: query.prefix || undefined, limit: query.limit }, page.cursor),
+  );
 });

@@ -1,7 +1,7 @@
-import { BadRequestError } from '../shared/errors.ts';
 import { setBody } from '../counter/schema.ts';
 import { setCounter } from '../counter/service.ts';
 import { counterService } from '../counter/wiring.ts';
+import { BadRequestError } from '../shared/errors.ts';
 import { actorOf, expectedVersion, httpHandler } from '../shared/http.ts';
 import { parseJsonBody } from '../shared/json-body.ts';
 import { counterNameOf, counterResponse } from './responses.ts';

@@ -55,7 +55,12 @@ export class PreconditionFailedError extends HttpProblemError {
 
 export class PayloadTooLargeError extends HttpProblemError {
   constructor(limitBytes: number) {
-    super(413, 'payload-too-large', 'Payload too large', `The request body must be at most ${limitBytes} bytes.`);
+    super(
+      413,
+      'payload-too-large',
+      'Payload too large',
+      `The request body must be at most ${limitBytes} bytes.`,
+    );
     this.name = 'PayloadTooLargeError';
   }
 }

@@ -7,8 +7,20 @@ import type {
   Context,
 } from 'aws-lambda';
 import type { z } from 'zod';
-import { CounterNotFoundError, CounterOutOfRangeError, InvalidCursorError, VersionMismatchError } from '../counter/errors.ts';
-import { BadRequestError, ConflictError, HttpProblemError, NotFoundError, PreconditionFailedError, ThrottledError } from './errors.ts';
+import {
+  CounterNotFoundError,
+  CounterOutOfRangeError,
+  InvalidCursorError,
+  VersionMismatchError,
+} from '../counter/errors.ts';
+import {
+  BadRequestError,
+  ConflictError,
+  HttpProblemError,
+  NotFoundError,
+  PreconditionFailedError,
+  ThrottledError,
+} from './errors.ts';
 import { describeIssues } from './validation.ts';
 
 export type HttpEvent = APIGatewayProxyEventV2WithIAMAuthorizer;
@@ -82,23 +94,38 @@ function problemErrors(): MiddlewareObj<HttpEvent, HttpResult, Error, Context> {
 export function toProblem(error: unknown): HttpProblemError {
   if (error instanceof HttpProblemError) return error;
   if (error instanceof CounterNotFoundError) return new NotFoundError(error.message);
-  if (error instanceof CounterOutOfRangeError) return new ConflictError('out-of-range', 'Out of range', error.message);
+  if (error instanceof CounterOutOfRangeError)
+    return new ConflictError('out-of-range', 'Out of range', error.message);
   if (error instanceof VersionMismatchError) return new PreconditionFailedError(error.message);
   if (error instanceof InvalidCursorError) return new BadRequestError(error.message);
   if (error instanceof Error && THROTTLING_ERRORS.has(error.name)) return new ThrottledError(1);
-  return new HttpProblemError(500, 'internal', 'Internal error', 'The request failed on our side; it is safe to retry.');
+  return new HttpProblemError(
+    500,
+    'internal',
+    'Internal error',
+    'The request failed on our side; it is safe to retry.',
+  );
 }
 
 export function problemResponse(problem: HttpProblemError): HttpResult {
   return {
     statusCode: problem.status,
     headers: { 'content-type': 'application/problem+json', ...problem.headers },
-    body: JSON.stringify({ type: problem.type, title: problem.title, status: problem.status, detail: problem.message }),
+    body: JSON.stringify({
+      type: problem.type,
+      title: problem.title,
+      status: problem.status,
+      detail: problem.message,
+    }),
   };
 }
 
 export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): HttpResult {
-  return { statusCode, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
+  return {
+    statusCode,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  };
 }
 
 /** The caller's IAM principal, as API Gateway's IAM authorizer reports it. */
@@ -118,7 +145,9 @@ export function expectedVersion(event: HttpEvent): number | undefined {
   if (header === undefined) return undefined;
   const match = /^\s*"([1-9][0-9]{0,15})"\s*$/.exec(header);
   if (match?.[1] === undefined) {
-    throw new BadRequestError('If-Match must be one version in double quotes, as the ETag header sends it: "3".');
+    throw new BadRequestError(
+      'If-Match must be one version in double quotes, as the ETag header sends it: "3".',
+    );
   }
   return Number(match[1]);
 }

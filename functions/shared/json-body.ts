@@ -44,7 +44,9 @@ function checkInteger(key: string, value: number, source: string | undefined): v
   const written = source ?? String(value);
   const field = key === '' ? 'the body' : `"${key}"`;
   if (!INTEGER_LITERAL.test(written)) {
-    throw new BadRequestError(`${field} must be a whole number written without a fraction or exponent; got ${written}.`);
+    throw new BadRequestError(
+      `${field} must be a whole number written without a fraction or exponent; got ${written}.`,
+    );
   }
   const exact = BigInt(written);
   if (exact > MAX_SAFE || exact < -MAX_SAFE) {

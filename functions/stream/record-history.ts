@@ -1,6 +1,6 @@
+import { Logger } from '@aws-lambda-powertools/logger';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { Logger } from '@aws-lambda-powertools/logger';
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { DynamoHistoryStore } from '../counter/dynamodb-history-store.ts';
 import { recordHistory, type StreamChange } from '../counter/record-history.ts';

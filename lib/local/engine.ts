@@ -15,12 +15,18 @@ export interface Engine {
  * The local DynamoDB: `DYNAMODB_ENDPOINT` if set, else Dynoxide (the pinned `@dynoxide/linux-x64`
  * binary) on a free loopback port, keeping its data in `dbPath` (in memory when undefined).
  */
-export async function startEngine(options: { endpoint?: string | undefined; dbPath?: string | undefined }): Promise<Engine> {
+export async function startEngine(options: {
+  endpoint?: string | undefined;
+  dbPath?: string | undefined;
+}): Promise<Engine> {
   if (options.endpoint !== undefined) {
     await waitUntilServing(options.endpoint, 10_000);
     return { endpoint: options.endpoint, stop: async () => undefined };
   }
-  const binary = join(dirname(createRequire(import.meta.url).resolve('@dynoxide/linux-x64/package.json')), 'dynoxide');
+  const binary = join(
+    dirname(createRequire(import.meta.url).resolve('@dynoxide/linux-x64/package.json')),
+    'dynoxide',
+  );
   if (options.dbPath !== undefined) mkdirSync(dirname(options.dbPath), { recursive: true });
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();

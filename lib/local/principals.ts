@@ -36,7 +36,8 @@ export function loadPrincipals(env: NodeJS.ProcessEnv): Map<string, LocalPrincip
   const file = env.LOCAL_PRINCIPALS;
   if (file !== undefined && file !== '') {
     const parsed = principalsFile.safeParse(JSON.parse(readFileSync(file, 'utf8')));
-    if (!parsed.success) throw new Error(`LOCAL_PRINCIPALS (${file}) is not a list of principals: ${parsed.error.message}`);
+    if (!parsed.success)
+      throw new Error(`LOCAL_PRINCIPALS (${file}) is not a list of principals: ${parsed.error.message}`);
     for (const principal of parsed.data) principals.set(principal.accessKeyId, principal);
   }
   return principals;

@@ -18,7 +18,7 @@ import { HISTORY_CONSUMER, ROUTES, type RouteSpec } from '../routes.ts';
 import { HISTORY_STREAM } from '../stream-settings.ts';
 import { COUNTERS_TABLE, HISTORY_TABLE } from '../table-schemas.ts';
 import { lambdaContext, toApiGatewayEvent } from './api-event.ts';
-import { type Engine, startEngine } from './engine.ts';
+import { startEngine } from './engine.ts';
 import { type LocalPrincipal, loadPrincipals } from './principals.ts';
 import { type RawRequest, verifySigV4 } from './sigv4.ts';
 import { type PollerSettings, StreamPoller } from './stream-poller.ts';
@@ -228,7 +228,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context_):
   const request: RawRequest = { method, rawPath, rawQueryString, headers, body };
   const verification = await verifySigV4(request, ctx.principals, ctx.region);
   const allowed =
-    verification.ok && verification.principal.allow.some((pattern) => matchesPattern(pattern, `${method}${rawPath}`));
+    verification.ok &&
+    verification.principal.allow.some((pattern) => matchesPattern(pattern, `${method}${rawPath}`));
   if (!verification.ok || !allowed) {
     ctx.log('request refused', {
       method,
@@ -259,11 +260,17 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context_):
 
 /** As API Gateway maps a payload-2.0 result: a structured result as is, anything else as JSON 200. */
 function writeResult(res: ServerResponse, result: unknown, requestId: string): void {
-  if (!isStructured(result)) return send(res, 200, result, requestId);
+  if (!isStructured(result)) {
+    send(res, 200, result, requestId);
+    return;
+  }
   const body =
-    result.body === undefined ? Buffer.alloc(0) : Buffer.from(result.body, result.isBase64Encoded ? 'base64' : 'utf8');
+    result.body === undefined
+      ? Buffer.alloc(0)
+      : Buffer.from(result.body, result.isBase64Encoded ? 'base64' : 'utf8');
   const headers: Record<string, string | number | string[]> = { 'apigw-requestid': requestId };
-  for (const [name, value] of Object.entries(result.headers ?? {})) headers[name.toLowerCase()] = String(value);
+  for (const [name, value] of Object.entries(result.headers ?? {}))
+    headers[name.toLowerCase()] = String(value);
   if (result.cookies !== undefined && result.cookies.length > 0) headers['set-cookie'] = result.cookies;
   if (result.statusCode !== 204 && result.statusCode !== 304) headers['content-length'] = body.length;
   res.writeHead(result.statusCode ?? 200, headers);

@@ -24,7 +24,7 @@ export interface PollerOptions {
   streamArn: string;
   /** Names the saved position: one per consumer of the stream. */
   consumer: string;
-  handler: (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse | undefined | void>;
+  handler: (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse | undefined>;
   settings: PollerSettings;
   /** A JSON Lines file that stands in for the SQS dead-letter queue. */
   deadLetterFile: string;
@@ -131,7 +131,12 @@ export class StreamPoller {
       attempts++;
       const tooOld = ageSeconds(Records[0]) > this.options.settings.maxRecordAgeSeconds;
       if (attempts > this.options.settings.retryAttempts || tooOld) {
-        await this.deadLetter(shardId, Records, attempts, tooOld ? 'RecordAgeExceeded' : 'RetryAttemptsExhausted');
+        await this.deadLetter(
+          shardId,
+          Records,
+          attempts,
+          tooOld ? 'RecordAgeExceeded' : 'RetryAttemptsExhausted',
+        );
         await this.savePosition(shardId, lastSequence(Records));
         batchSize = this.options.settings.batchSize;
         attempts = 0;
@@ -170,7 +175,9 @@ export class StreamPoller {
       awsRegion: this.options.region,
       dynamodb: {
         ...wire.dynamodb,
-        ...(created === undefined ? {} : { ApproximateCreationDateTime: Math.floor(created.getTime() / 1000) }),
+        ...(created === undefined
+          ? {}
+          : { ApproximateCreationDateTime: Math.floor(created.getTime() / 1000) }),
       },
     };
   }

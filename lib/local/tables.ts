@@ -30,10 +30,15 @@ export async function ensureTable(
     new CreateTableCommand({
       TableName: name,
       BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [...attributes].map(([AttributeName, AttributeType]) => ({ AttributeName, AttributeType })),
+      AttributeDefinitions: [...attributes].map(([AttributeName, AttributeType]) => ({
+        AttributeName,
+        AttributeType,
+      })),
       KeySchema: [
         { AttributeName: schema.partitionKey.name, KeyType: 'HASH' },
-        ...(schema.sortKey === undefined ? [] : [{ AttributeName: schema.sortKey.name, KeyType: 'RANGE' as const }]),
+        ...(schema.sortKey === undefined
+          ? []
+          : [{ AttributeName: schema.sortKey.name, KeyType: 'RANGE' as const }]),
       ],
       ...(schema.indexes.length === 0
         ? {}

@@ -33,10 +33,14 @@ export const ADMIN: Credentials = { accessKeyId: 'local', secretAccessKey: 'loca
  * Calls the local server over real HTTP, signed with SigV4 for `execute-api` the way an AWS SDK or
  * `curl --aws-sigv4` would.
  */
-export async function call(baseUrl: string, method: string, path: string, options: CallOptions = {}): Promise<CallResult> {
+export async function call(
+  baseUrl: string,
+  method: string,
+  path: string,
+  options: CallOptions = {},
+): Promise<CallResult> {
   const url = new URL(path, baseUrl);
-  const body =
-    options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
+  const body = options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
   const headers: Record<string, string> = {
     host: url.host,
     ...(body === undefined ? {} : { 'content-type': 'application/json' }),
@@ -52,7 +56,16 @@ export async function call(baseUrl: string, method: string, path: string, option
     const query: Record<string, string> = {};
     for (const [key, value] of url.searchParams) query[key] = value;
     const signed = await signer.sign(
-      { method, protocol: url.protocol, hostname: url.hostname, port: Number(url.port), path: url.pathname, query, headers, body },
+      {
+        method,
+        protocol: url.protocol,
+        hostname: url.hostname,
+        port: Number(url.port),
+        path: url.pathname,
+        query,
+        headers,
+        body,
+      },
       options.signingDate === undefined ? {} : { signingDate: options.signingDate },
     );
     Object.assign(headers, signed.headers);
@@ -70,7 +83,11 @@ export async function call(baseUrl: string, method: string, path: string, option
 }
 
 /** Waits until `check` returns a value other than undefined, polling; fails after `timeoutMs`. */
-export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined>,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -80,7 +97,8 @@ export async function eventually<T>(check: () => Promise<T | undefined>, timeout
     } catch (error) {
       last = error;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last === undefined ? '' : `: ${String(last)}`}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last === undefined ? '' : `: ${String(last)}`}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
