@@ -1,0 +1,210 @@
+import { ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { accessPatterns } from '../access.ts';
+import { type Access, ROUTES, routeFunctions } from '../routes.ts';
+import type { CounterTables } from './counter-tables.ts';
+import { CounterFunction } from './node-function.ts';
+
+export interface ThrottleProps {
+  /** Steady-state requests per second across the stage. */
+  readonly rateLimit: number;
+  /** Requests allowed in a burst above the rate. */
+  readonly burstLimit: number;
+}
+
+export interface CounterApiProps {
+  /** The tables the route functions read and write. */
+  readonly tables: CounterTables;
+
+  /**
+   * Stage-wide throttling; callers above it get 429 from API Gateway.
+   * @default { rateLimit: 1000, burstLimit: 2000 }
+   */
+  readonly throttle?: ThrottleProps;
+
+  /**
+   * How long the access log keeps its events.
+   * @default RetentionDays.ONE_MONTH
+   */
+  readonly accessLogRetention?: RetentionDays;
+}
+
+/** Options of the grants for other principals (contract §2). */
+export interface GrantOptions {
+  /**
+   * Limit the grant to counters whose names start with this (1 to 127 of `A-Z a-z 0-9 . _ : -`).
+   * The listing is never included; the seed's `/counter` routes only if `default` starts with it.
+   * @default - every counter
+   */
+  readonly prefix?: string;
+}
+
+/** One field per line of the JSON access log; the principal is who signed the request. */
+const ACCESS_LOG_FIELDS = {
+  requestId: '$context.requestId',
+  requestTime: '$context.requestTime',
+  ip: '$context.identity.sourceIp',
+  principal: '$context.identity.userArn',
+  userAgent: '$context.identity.userAgent',
+  routeKey: '$context.routeKey',
+  path: '$context.path',
+  status: '$context.status',
+  protocol: '$context.protocol',
+  responseLength: '$context.responseLength',
+  latency: '$context.responseLatency',
+  integrationLatency: '$context.integrationLatency',
+  integrationStatus: '$context.integrationStatus',
+  integrationErrorMessage: '$context.integrationErrorMessage',
+  errorMessage: '$context.error.message',
+  authorizerError: '$context.authorizer.error',
+};
+
+/**
+ * The HTTP API: one route per entry of the route table, every one IAM-authorized (SigV4), each
+ * integrated with its operation's function; the function gets exactly the table access its spec
+ * names. Offers grants of `execute-api:Invoke` to other principals, and alarms on 5xx answers and on
+ * each function's errors and throttles.
+ */
+export class CounterApi extends Construct {
+  public readonly httpApi: HttpApi;
+  public readonly stage: HttpStage;
+  public readonly accessLogGroup: LogGroup;
+  /** The route functions by their route-table id (`get-counter`, ...). */
+  public readonly functions: ReadonlyMap<string, CounterFunction>;
+  public readonly serverErrorAlarm: Alarm;
+  /** Errors and throttles alarms of every function, in routeFunctions() order. */
+  public readonly functionAlarms: Alarm[];
+
+  constructor(scope: Construct, id: string, props: CounterApiProps) {
+    super(scope, id);
+    const { tables } = props;
+    const throttle = props.throttle ?? { rateLimit: 1000, burstLimit: 2000 };
+
+    this.httpApi = new HttpApi(this, 'HttpApi', {
+      description: 'Counter service: exact counters with a complete history (IAM-signed requests only).',
+      defaultAuthorizer: new HttpIamAuthorizer(),
+      // The default stage is created below, so it can carry access logging and throttling.
+      createDefaultStage: false,
+    });
+
+    this.accessLogGroup = new LogGroup(this, 'AccessLogs', {
+      retention: props.accessLogRetention ?? RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.stage = new HttpStage(this, 'DefaultStage', {
+      httpApi: this.httpApi,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle,
+      accessLogSettings: {
+        destination: new LogGroupLogDestination(this.accessLogGroup),
+        format: AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS)),
+      },
+    });
+
+    const functions = new Map<string, CounterFunction>();
+    const integrations = new Map<string, HttpLambdaIntegration>();
+    for (const spec of routeFunctions()) {
+      const fn = new CounterFunction(this, pascalCase(spec.id), {
+        entry: spec.entry,
+        description: spec.description,
+        environment: { COUNTERS_TABLE: tables.counters.tableName, HISTORY_TABLE: tables.history.tableName },
+      });
+      for (const access of spec.tables) tables.grant(fn, access);
+      functions.set(spec.id, fn);
+      integrations.set(spec.id, new HttpLambdaIntegration(`${pascalCase(spec.id)}Integration`, fn));
+    }
+    this.functions = functions;
+
+    for (const route of ROUTES) {
+      const integration = integrations.get(route.function.id);
+      if (integration === undefined) throw new Error(`No function for route ${route.method} ${route.path}`);
+      this.httpApi.addRoutes({ path: route.path, methods: [HttpMethod[route.method]], integration });
+    }
+
+    this.serverErrorAlarm = new Alarm(this, 'ServerErrorAlarm', {
+      // Bad input never yields a 5xx (contract §5), so even one is a defect or an outage.
+      alarmDescription: 'The API answered 5xx in the last 5 minutes.',
+      metric: this.httpApi.metricServerError({ statistic: 'Sum', period: Duration.minutes(5) }),
+      threshold: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    this.functionAlarms = [...functions.entries()].flatMap(([fnId, fn]) => [
+      new Alarm(this, `${pascalCase(fnId)}ErrorsAlarm`, {
+        alarmDescription: `${fnId} failed an invocation (crash, timeout or init error) in the last 5 minutes.`,
+        metric: fn.metricErrors({ statistic: 'Sum', period: Duration.minutes(5) }),
+        threshold: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+      new Alarm(this, `${pascalCase(fnId)}ThrottlesAlarm`, {
+        alarmDescription: `${fnId} was throttled by Lambda concurrency in the last 5 minutes.`,
+        metric: fn.metricThrottles({ statistic: 'Sum', period: Duration.minutes(5) }),
+        threshold: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    ]);
+
+    for (const fn of functions.values()) {
+      Validations.of(fn).acknowledge({
+        id: 'Serverless-LambdaDLQ',
+        reason:
+          'API Gateway invokes these functions synchronously and returns their failure to the caller; ' +
+          'a dead-letter queue only receives failed asynchronous invocations, which never happen here.',
+      });
+    }
+  }
+
+  /** The API's base URL (the `$default` stage). */
+  public get url(): string {
+    return this.stage.url;
+  }
+
+  public get alarms(): Alarm[] {
+    return [this.serverErrorAlarm, ...this.functionAlarms];
+  }
+
+  /** Every GET route: counters, the listing, history. */
+  public grantRead(grantee: iam.IGrantable, options: GrantOptions = {}): iam.Grant {
+    return this.grantAccess(grantee, 'read', options);
+  }
+
+  /** POST of counters (add to them). */
+  public grantIncrement(grantee: iam.IGrantable, options: GrantOptions = {}): iam.Grant {
+    return this.grantAccess(grantee, 'increment', options);
+  }
+
+  /** POST, PUT and DELETE of counters. */
+  public grantWrite(grantee: iam.IGrantable, options: GrantOptions = {}): iam.Grant {
+    return this.grantAccess(grantee, 'write', options);
+  }
+
+  /** `execute-api:Invoke` on `arn:...:execute-api:region:account:apiId/<any stage>/METHOD/path`. */
+  public grantAccess(grantee: iam.IGrantable, access: Access, options: GrantOptions = {}): iam.Grant {
+    const resourceArns = accessPatterns(access, options.prefix).map((pattern) =>
+      Stack.of(this).formatArn({
+        service: 'execute-api',
+        resource: this.httpApi.apiId,
+        resourceName: `*/${pattern}`,
+        arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+      }),
+    );
+    return iam.Grant.addToPrincipal({ grantee, actions: ['execute-api:Invoke'], resourceArns });
+  }
+}
+
+function pascalCase(kebab: string): string {
+  return kebab.replace(/(^|-)([a-z0-9])/g, (_match, _dash: string, letter: string) => letter.toUpperCase());
+}

@@ -1,0 +1,114 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import {
+  type Attribute,
+  AttributeType,
+  Billing,
+  ProjectionType,
+  StreamViewType,
+  TableEncryptionV2,
+  TableV2,
+} from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+import type { TableAccess } from '../routes.ts';
+import { COUNTERS_TABLE, HISTORY_TABLE, type KeySpec, type TableSchema } from '../table-schemas.ts';
+
+/** The history attribute DynamoDB's TTL reads: epoch seconds after which an entry may be removed. */
+export const HISTORY_TTL_ATTRIBUTE = 'expires_at';
+
+export interface CounterTablesProps {
+  /**
+   * What happens to both tables (and their data) when they leave the stack. Dev stacks may pass
+   * DESTROY; production data must outlive a mistaken `cdk destroy`.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+
+  /**
+   * Whether DynamoDB refuses to delete the tables until this is turned off.
+   * @default - true, unless removalPolicy is DESTROY (a destroyable table must be deletable)
+   */
+  readonly deletionProtection?: boolean;
+}
+
+/**
+ * The counters table (with its stream and by-name index) and the history table, built from
+ * lib/table-schemas.ts so the local server creates exactly the same keys.
+ *
+ * Encryption: DynamoDB's default, an AWS-owned key. Every item is encrypted at rest; an AWS-managed
+ * or customer-managed KMS key would add per-request KMS cost and, for a customer key, grants on
+ * every reader and the stream consumer, for an audit trail this data does not need today.
+ */
+export class CounterTables extends Construct {
+  public readonly counters: TableV2;
+  public readonly history: TableV2;
+
+  constructor(scope: Construct, id: string, props: CounterTablesProps = {}) {
+    super(scope, id);
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const deletionProtection = props.deletionProtection ?? removalPolicy !== RemovalPolicy.DESTROY;
+    const common = {
+      billing: Billing.onDemand(),
+      encryption: TableEncryptionV2.dynamoOwnedKey(),
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      deletionProtection,
+      removalPolicy,
+    };
+
+    this.counters = new TableV2(this, 'Counters', { ...common, ...tableKeys(COUNTERS_TABLE) });
+    this.history = new TableV2(this, 'History', {
+      ...common,
+      ...tableKeys(HISTORY_TABLE),
+      timeToLiveAttribute: HISTORY_TTL_ATTRIBUTE,
+    });
+  }
+
+  /**
+   * Grants exactly the DynamoDB actions the handlers use for one kind of table access, on the named
+   * table and index ARNs only (no `index/*`), so a reading function cannot write.
+   */
+  public grant(grantee: iam.IGrantable, access: TableAccess): iam.Grant {
+    const counters = this.counters.tableArn;
+    const history = this.history.tableArn;
+    switch (access) {
+      case 'read-counters':
+        return allow(grantee, ['dynamodb:GetItem', 'dynamodb:BatchGetItem'], [counters]).combine(
+          allow(grantee, ['dynamodb:Query'], indexArns(counters, COUNTERS_TABLE)),
+        );
+      case 'read-history':
+        return allow(grantee, ['dynamodb:Query'], [history]);
+      case 'write-counters':
+        // Every change is one UpdateItem or DeleteItem; ReturnValues needs no read permission.
+        return allow(grantee, ['dynamodb:UpdateItem', 'dynamodb:DeleteItem'], [counters]);
+      case 'write-history':
+        // Conditional puts of entries; a purge queries an entry's keys and deletes them in batches.
+        return allow(grantee, ['dynamodb:PutItem', 'dynamodb:BatchWriteItem', 'dynamodb:Query'], [history]);
+    }
+  }
+}
+
+function allow(grantee: iam.IGrantable, actions: string[], resourceArns: string[]): iam.Grant {
+  return iam.Grant.addToPrincipal({ grantee, actions, resourceArns });
+}
+
+function indexArns(tableArn: string, schema: TableSchema): string[] {
+  return schema.indexes.map((index) => `${tableArn}/index/${index.name}`);
+}
+
+function attribute(key: KeySpec): Attribute {
+  return { name: key.name, type: key.type === 'S' ? AttributeType.STRING : AttributeType.NUMBER };
+}
+
+function tableKeys(schema: TableSchema) {
+  return {
+    partitionKey: attribute(schema.partitionKey),
+    ...(schema.sortKey === undefined ? {} : { sortKey: attribute(schema.sortKey) }),
+    ...(schema.stream === undefined ? {} : { dynamoStream: StreamViewType[schema.stream] }),
+    globalSecondaryIndexes: schema.indexes.map((index) => ({
+      indexName: index.name,
+      partitionKey: attribute(index.partitionKey),
+      sortKey: attribute(index.sortKey),
+      projectionType: ProjectionType[index.projection],
+    })),
+  };
+}

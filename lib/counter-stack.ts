@@ -1,0 +1,50 @@
+import { CfnOutput, type RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { CounterApi, type ThrottleProps } from './constructs/counter-api.ts';
+import { CounterDashboard } from './constructs/counter-dashboard.ts';
+import { CounterTables } from './constructs/counter-tables.ts';
+import { HistoryConsumer } from './constructs/history-consumer.ts';
+
+export interface CounterStackProps extends StackProps {
+  /**
+   * Stage-wide API throttling.
+   * @default { rateLimit: 1000, burstLimit: 2000 }
+   */
+  readonly throttle?: ThrottleProps;
+
+  /**
+   * What happens to the tables when they leave the stack; pass DESTROY for throwaway dev stacks.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly tableRemovalPolicy?: RemovalPolicy;
+}
+
+/** The counter service: tables, the HTTP API, the history consumer, and a dashboard over them. */
+export class CounterStack extends Stack {
+  public readonly tables: CounterTables;
+  public readonly api: CounterApi;
+  public readonly historyConsumer: HistoryConsumer;
+
+  constructor(scope: Construct, id: string, props: CounterStackProps = {}) {
+    super(scope, id, props);
+
+    this.tables = new CounterTables(this, 'Tables', { removalPolicy: props.tableRemovalPolicy });
+    this.api = new CounterApi(this, 'Api', { tables: this.tables, throttle: props.throttle });
+    this.historyConsumer = new HistoryConsumer(this, 'HistoryConsumer', { tables: this.tables });
+    new CounterDashboard(this, 'Dashboard', { api: this.api, consumer: this.historyConsumer });
+
+    new CfnOutput(this, 'ApiUrl', {
+      value: this.api.url,
+      description: 'Base URL of the API (SigV4, service execute-api)',
+    });
+    new CfnOutput(this, 'ApiId', {
+      value: this.api.httpApi.apiId,
+      description: 'For execute-api:Invoke ARNs',
+    });
+    new CfnOutput(this, 'CountersTableName', { value: this.tables.counters.tableName });
+    new CfnOutput(this, 'HistoryTableName', { value: this.tables.history.tableName });
+    new CfnOutput(this, 'HistoryDeadLetterQueueUrl', {
+      value: this.historyConsumer.deadLetterQueue.queueUrl,
+    });
+  }
+}
