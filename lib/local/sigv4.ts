@@ -1,6 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { NodeSha256 } from './node-sha256.ts';
 import type { LocalPrincipal } from './principals.ts';
 
 /** What arrived on the wire, before any decoding. */
@@ -75,7 +75,7 @@ export async function verifySigV4(
     service: 'execute-api',
     region,
     credentials: { accessKeyId, secretAccessKey: principal.secretAccessKey },
-    sha256: Sha256,
+    sha256: NodeSha256,
     applyChecksum: false,
   });
   const signed = await signer.sign(

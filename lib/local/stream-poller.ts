@@ -165,21 +165,7 @@ export class StreamPoller {
   }
 
   private toLambdaRecord(record: StreamRecord): DynamoDBRecord {
-    // The SDK's record and Lambda's event record are the same DynamoDB JSON on the wire; the SDK only
-    // turns the creation time into a Date, which Lambda sends as epoch seconds.
-    const wire = JSON.parse(JSON.stringify(record)) as DynamoDBRecord;
-    const created = record.dynamodb?.ApproximateCreationDateTime;
-    return {
-      ...wire,
-      eventSourceARN: this.options.streamArn,
-      awsRegion: this.options.region,
-      dynamodb: {
-        ...wire.dynamodb,
-        ...(created === undefined
-          ? {}
-          : { ApproximateCreationDateTime: Math.floor(created.getTime() / 1000) }),
-      },
-    };
+    return toLambdaRecord(record, this.options.streamArn, this.options.region);
   }
 
   private async deadLetter(shardId: string, records: StreamRecord[], attempts: number, condition: string) {
@@ -238,6 +224,25 @@ export class StreamPoller {
   private log(message: string, details?: Record<string, unknown>): void {
     this.options.log?.(message, details);
   }
+}
+
+/**
+ * A record as Lambda delivers it. The SDK's record and Lambda's event record are the same DynamoDB
+ * JSON on the wire; the SDK only turns the creation time into a Date, which Lambda sends as epoch
+ * seconds.
+ */
+export function toLambdaRecord(record: StreamRecord, streamArn: string, region: string): DynamoDBRecord {
+  const wire = JSON.parse(JSON.stringify(record)) as DynamoDBRecord;
+  const created = record.dynamodb?.ApproximateCreationDateTime;
+  return {
+    ...wire,
+    eventSourceARN: streamArn,
+    awsRegion: region,
+    dynamodb: {
+      ...wire.dynamodb,
+      ...(created === undefined ? {} : { ApproximateCreationDateTime: Math.floor(created.getTime() / 1000) }),
+    },
+  };
 }
 
 function sequenceOf(record: StreamRecord | undefined): string {

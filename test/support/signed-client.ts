@@ -1,5 +1,5 @@
-import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { NodeSha256 } from '../../lib/local/node-sha256.ts';
 
 export interface Credentials {
   accessKeyId: string;
@@ -51,7 +51,7 @@ export async function call(
       service: options.service ?? 'execute-api',
       region: options.region ?? 'us-east-1',
       credentials: options.credentials ?? ADMIN,
-      sha256: Sha256,
+      sha256: NodeSha256,
     });
     const query: Record<string, string> = {};
     for (const [key, value] of url.searchParams) query[key] = value;

@@ -1,0 +1,54 @@
+import { existsSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { api, expectExactHistory } from '../support/api.ts';
+import { type ServerProcess, startServer } from '../support/server-process.ts';
+
+describe('npm start (bin/local.ts)', () => {
+  const started: ServerProcess[] = [];
+  const start = async (options?: Parameters<typeof startServer>[0]) => {
+    const server = await startServer(options);
+    started.push(server);
+    return server;
+  };
+
+  afterEach(async () => {
+    await Promise.all(started.splice(0).map((server) => server.stop('SIGKILL')));
+  });
+
+  it('answers /health and /openapi.json without a signature once it prints its URL', async () => {
+    const server = await start();
+
+    const health = await fetch(`${server.url}/health`);
+    const openapi = await fetch(`${server.url}/openapi.json`);
+
+    expect(health.status).toBe(200);
+    expect(openapi.status).toBe(200);
+    expect(((await openapi.json()) as { openapi: string }).openapi).toMatch(/^3\.1/);
+  });
+
+  it('stops cleanly on SIGTERM, exiting 0', async () => {
+    const server = await start();
+
+    const code = await server.stop('SIGTERM');
+
+    expect(code).toBe(0);
+  });
+
+  it('keeps its data in LOCAL_DB_PATH and, started again, resumes the stream so history stays complete and exact', async () => {
+    const first = await start();
+    const before = api(first.url);
+    for (let i = 0; i < 20; i++) expect((await before.post('/counters/restart')).status).toBe(200);
+    // Stop while the consumer may still be behind: the position it saved must carry over.
+    expect(await first.stop('SIGTERM')).toBe(0);
+    expect(existsSync(`${first.dataDir}/counters.db`)).toBe(true);
+
+    const second = await start({ dataDir: first.dataDir });
+    const after = api(second.url);
+    for (let i = 0; i < 5; i++) expect((await after.post('/counters/restart')).status).toBe(200);
+
+    expect((await after.counter('/counters/restart')).value).toBe(25);
+    const history = await after.historyOf('/counters/restart', 25);
+    expect(history).toHaveLength(25);
+    expectExactHistory(history, 25);
+  });
+});
