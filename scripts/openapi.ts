@@ -1,0 +1,247 @@
+import { writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { MAX_HISTORY_LIMIT, MAX_LIST_LIMIT, NAME_PATTERN } from '../functions/counter/schema.ts';
+import { MAX_BODY_BYTES } from '../functions/shared/json-body.ts';
+import { ROUTES, type RouteSpec } from '../lib/routes.ts';
+
+/** Written as an integer literal: 1.5, "10", 1e3, 10.0 and null are all 400s. */
+const INTEGER = { type: 'integer', minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER };
+
+/**
+ * Builds the OpenAPI 3.1 description of every route from the route table and the request schemas.
+ * `npm run openapi` writes it to openapi.json; a test fails when the committed file differs.
+ */
+export function buildOpenApi(): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const route of ROUTES) {
+    paths[route.path] ??= {};
+    const operations = paths[route.path];
+    if (operations !== undefined) operations[route.method.toLowerCase()] = operation(route);
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Counter service',
+      version: '1.0.0',
+      description:
+        'Exact counters with a complete history. Every route needs AWS Signature Version 4 for the service ' +
+        '`execute-api`; unsigned or unauthorized calls get 403 {"message":"Forbidden"} from API Gateway.',
+    },
+    servers: [{ url: 'http://127.0.0.1:3000', description: 'npm start' }],
+    security: [{ sigv4: [] }],
+    paths,
+    components: {
+      securitySchemes: {
+        sigv4: {
+          type: 'apiKey',
+          name: 'Authorization',
+          in: 'header',
+          description:
+            'AWS Signature Version 4 (service execute-api), as API Gateway IAM authorization requires.',
+        },
+      },
+      parameters: {
+        name: {
+          name: 'name',
+          in: 'path',
+          required: true,
+          schema: { type: 'string', pattern: NAME_PATTERN.source },
+        },
+      },
+      headers: {
+        ETag: {
+          description: 'The counter version, as a strong entity tag: "<version>".',
+          schema: { type: 'string' },
+        },
+        Link: {
+          description: 'The next page: <...>; rel="next". Absent on the last page.',
+          schema: { type: 'string' },
+        },
+      },
+      schemas: {
+        Counter: {
+          type: 'object',
+          required: ['name', 'value', 'version', 'created_at', 'updated_at'],
+          properties: {
+            name: { type: 'string', pattern: NAME_PATTERN.source },
+            value: { type: 'integer', minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER },
+            version: {
+              type: 'integer',
+              minimum: 0,
+              description: '0 only for the never-changed counter `default`.',
+            },
+            created_at: {
+              type: ['string', 'null'],
+              format: 'date-time',
+              description: 'null only for the never-changed `default`.',
+            },
+            updated_at: { type: ['string', 'null'], format: 'date-time' },
+          },
+        },
+        HistoryEntry: {
+          type: 'object',
+          required: ['version', 'value', 'delta', 'op', 'created_at', 'actor'],
+          properties: {
+            version: { type: 'integer', minimum: 1 },
+            value: { type: 'integer' },
+            delta: { type: 'integer', description: "value minus the previous entry's value" },
+            op: { type: 'string', enum: ['increment', 'set'] },
+            created_at: { type: 'string', format: 'date-time' },
+            actor: { type: 'string', description: 'The IAM principal ARN that made the change.' },
+          },
+        },
+        IncrementRequest: {
+          type: 'object',
+          additionalProperties: false,
+          description: 'No body, or an object; `by` defaults to 1 and may be negative.',
+          properties: { by: INTEGER },
+        },
+        SetRequest: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['value'],
+          properties: { value: INTEGER },
+        },
+        Problem: {
+          type: 'object',
+          description: 'RFC 9457 problem details (application/problem+json).',
+          required: ['type', 'title', 'status', 'detail'],
+          properties: {
+            type: { type: 'string', description: '/problems/invalid-request, not-found, out-of-range, ...' },
+            title: { type: 'string' },
+            status: { type: 'integer' },
+            detail: { type: 'string', description: 'What was wrong, in words a user can act on.' },
+          },
+        },
+        GatewayMessage: {
+          type: 'object',
+          required: ['message'],
+          properties: { message: { type: 'string', examples: ['Forbidden'] } },
+        },
+      },
+    },
+  };
+}
+
+function operation(route: RouteSpec): Record<string, unknown> {
+  const one = route.path.includes('{name}');
+  const seed = route.path.startsWith('/counter') && !route.path.startsWith('/counters');
+  const parameters: unknown[] = one ? [{ $ref: '#/components/parameters/name' }] : [];
+  const changes = route.method !== 'GET';
+  if (changes) {
+    parameters.push({
+      name: 'If-Match',
+      in: 'header',
+      required: false,
+      description: 'Apply only if the counter is at this version ("<version>"); 412 otherwise.',
+      schema: { type: 'string', pattern: '^"[1-9][0-9]*"$' },
+    });
+  }
+  const isList = route.path === '/counters';
+  const isHistory = route.path.endsWith('/history');
+  if (isList) {
+    parameters.push(
+      { name: 'prefix', in: 'query', schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{0,128}$' } },
+      queryLimit(MAX_LIST_LIMIT, 50),
+      cursorParameter(),
+    );
+  }
+  if (isHistory) parameters.push(queryLimit(MAX_HISTORY_LIMIT, 100), cursorParameter());
+
+  const responses: Record<string, unknown> = {};
+  if (isList) responses['200'] = page('Counters ordered by name.', 'Counter');
+  else if (isHistory) responses['200'] = page('Changes, oldest first.', 'HistoryEntry');
+  else if (route.method === 'DELETE') responses['204'] = { description: 'Deleted; its history follows.' };
+  else
+    responses['200'] = {
+      description: 'The counter.',
+      headers: { ETag: { $ref: '#/components/headers/ETag' } },
+      content: { 'application/json': { schema: { $ref: '#/components/schemas/Counter' } } },
+    };
+  responses['400'] = problem(
+    'Malformed JSON, a value that is not an integer in range, a missing or unknown field, a bad name, query parameter or cursor.',
+  );
+  responses['403'] = {
+    description: 'Unsigned, badly signed, or not allowed for this principal.',
+    content: { 'application/json': { schema: { $ref: '#/components/schemas/GatewayMessage' } } },
+  };
+  if (one && !seed) responses['404'] = problem('No counter of that name.');
+  if (route.method === 'DELETE') responses['404'] = problem('No counter of that name.');
+  if (isHistory && seed === false) responses['404'] = problem('No counter of that name.');
+  if (route.method === 'POST')
+    responses['409'] = problem('The change would leave the range; nothing changed.');
+  if (changes) {
+    responses['412'] = problem('If-Match named another version; nothing changed.');
+    responses['413'] = problem(`The body is over ${MAX_BODY_BYTES} bytes.`);
+  }
+  responses['429'] = {
+    ...problem("Throttled; retry after the Retry-After header's seconds."),
+    headers: { 'Retry-After': { schema: { type: 'integer' } } },
+  };
+  responses['500'] = problem('Failed on our side; safe to retry.');
+
+  const body =
+    route.method === 'POST'
+      ? {
+          required: false,
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/IncrementRequest' } } },
+        }
+      : route.method === 'PUT'
+        ? {
+            required: true,
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/SetRequest' } } },
+          }
+        : undefined;
+  return {
+    operationId: `${route.function.id}${seed ? '-default' : ''}`.replace(/-([a-z])/g, (_, c: string) =>
+      c.toUpperCase(),
+    ),
+    summary: `${route.function.description}${seed ? ' (the counter "default")' : ''}`,
+    description: `Needs the \`${route.access}\` grant (execute-api:Invoke on ${route.method}${route.path.replace('{name}', '*')}).`,
+    ...(parameters.length === 0 ? {} : { parameters }),
+    ...(body === undefined ? {} : { requestBody: body }),
+    responses,
+  };
+}
+
+function queryLimit(max: number, fallback: number) {
+  return {
+    name: 'limit',
+    in: 'query',
+    schema: { type: 'integer', minimum: 1, maximum: max, default: fallback },
+  };
+}
+
+function cursorParameter() {
+  return {
+    name: 'cursor',
+    in: 'query',
+    description: "Opaque; from the previous page's Link header.",
+    schema: { type: 'string' },
+  };
+}
+
+function page(description: string, item: string) {
+  return {
+    description,
+    headers: { Link: { $ref: '#/components/headers/Link' } },
+    content: {
+      'application/json': { schema: { type: 'array', items: { $ref: `#/components/schemas/${item}` } } },
+    },
+  };
+}
+
+function problem(description: string) {
+  return {
+    description,
+    content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+  };
+}
+
+export function renderOpenApi(): string {
+  return `${JSON.stringify(buildOpenApi(), null, 2)}\n`;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  writeFileSync(new URL('../openapi.json', import.meta.url), renderOpenApi());
+}
