@@ -1,0 +1,60 @@
+import { type PolicyValidationPluginReport, Stack } from 'aws-cdk-lib';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { AwsSolutionsChecks, type NagPack, ServerlessChecks } from 'cdk-nag';
+import type { IConstruct } from 'constructs';
+import { describe, expect, it } from 'vitest';
+import { CounterFunction } from '../../lib/constructs/node-function.ts';
+import { CounterStack } from '../../lib/counter-stack.ts';
+import { FUNCTIONS } from '../../lib/routes.ts';
+import { TEST_ENV, testApp } from './synth.ts';
+
+/** One line per finding, so a failure shows the rule, the resource and why. */
+function findings(report: PolicyValidationPluginReport): string[] {
+  return report.violations.flatMap((violation) =>
+    violation.violatingResources.map(
+      (resource) =>
+        `${violation.severity} ${violation.ruleName} at ${resource.constructPath}: ${violation.description}`,
+    ),
+  );
+}
+
+function packs(scope: IConstruct): NagPack[] {
+  return [new AwsSolutionsChecks(scope, { verbose: true }), new ServerlessChecks(scope, { verbose: true })];
+}
+
+// As bin/counter.ts does, with and without a concrete environment (the CLI may supply either).
+describe.each([
+  { name: 'with an environment', env: TEST_ENV },
+  { name: 'environment-agnostic', env: undefined },
+])('cdk-nag on the counter stack, $name', ({ env }) => {
+  const app = testApp({ bundling: false });
+  new CounterStack(app, 'CounterService', { env });
+  app.synth();
+
+  it.each(packs(app).map((pack) => ({ pack, name: pack.name })))(
+    'reports no unacknowledged findings from the $name pack',
+    ({ pack }) => {
+      const report = pack.validateScope(app);
+      expect(findings(report)).toEqual([]);
+      expect(report.success).toBe(true);
+    },
+  );
+});
+
+describe('the acknowledgments', () => {
+  it('stay narrow: a wildcard action or an unjustified DLQ gap on a house function is still reported', () => {
+    const app = testApp({ bundling: false });
+    const stack = new Stack(app, 'Probe', { env: TEST_ENV });
+    const fn = new CounterFunction(stack, 'Probe', { entry: FUNCTIONS.getCounter.entry });
+    fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:*'], resources: ['*'] }));
+    app.synth();
+
+    const ruleNames = packs(app).flatMap((pack) => pack.validateScope(app).violations.map((v) => v.ruleName));
+    // Only X-Ray's unavoidable Resource::* is acknowledged on the role, not any other wildcard.
+    expect(ruleNames).toContain('AwsSolutions-IAM5[Action::dynamodb:*]');
+    // The DLQ acknowledgment belongs to the API and the consumer, which know how they invoke.
+    expect(ruleNames).toContain('Serverless-LambdaDLQ');
+    // The runtime pin is the house default's own decision.
+    expect(ruleNames).not.toContain('AwsSolutions-L1');
+  });
+});

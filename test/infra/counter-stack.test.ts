@@ -1,0 +1,566 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { type App, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { AccountRootPrincipal, Role } from 'aws-cdk-lib/aws-iam';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { InvalidPrefixError } from '../../lib/access.ts';
+import type { CounterFunction } from '../../lib/constructs/node-function.ts';
+import { CounterStack } from '../../lib/counter-stack.ts';
+import { FUNCTIONS, HISTORY_CONSUMER, ROUTES, routeFunctions, type TableAccess } from '../../lib/routes.ts';
+import { HISTORY_STREAM } from '../../lib/stream-settings.ts';
+import { COUNTERS_TABLE, HISTORY_TABLE } from '../../lib/table-schemas.ts';
+import { TEST_ENV, testApp } from './synth.ts';
+import {
+  asArray,
+  at,
+  logicalIdOf,
+  renderArn,
+  resourcesOfType,
+  type Statement,
+  statementsOfRole,
+} from './template-helpers.ts';
+
+// One real synthesis for the whole file: it bundles every function with esbuild, as `cdk synth` does.
+let app: App;
+let stack: CounterStack;
+let template: Template;
+
+beforeAll(() => {
+  app = testApp({ bundling: true });
+  stack = new CounterStack(app, 'CounterService', { env: TEST_ENV });
+  template = Template.fromStack(stack);
+});
+
+function routeFunction(id: string): CounterFunction {
+  const fn = stack.api.functions.get(id);
+  if (fn === undefined) throw new Error(`no function ${id}`);
+  return fn;
+}
+
+function allFunctions(): [string, CounterFunction][] {
+  return [...stack.api.functions.entries(), [HISTORY_CONSUMER.id, stack.historyConsumer.function]];
+}
+
+function functionProperties(fn: CounterFunction): unknown {
+  return at(template.toJSON(), 'Resources', logicalIdOf(fn), 'Properties');
+}
+
+describe('the HTTP API', () => {
+  it('has exactly the routes of the route table', () => {
+    const routeKeys = resourcesOfType(template, 'AWS::ApiGatewayV2::Route').map(([, route]) =>
+      at(route, 'Properties', 'RouteKey'),
+    );
+    expect(routeKeys.toSorted()).toEqual(ROUTES.map((route) => `${route.method} ${route.path}`).toSorted());
+  });
+
+  it('authorizes every route with IAM (SigV4)', () => {
+    const routes = resourcesOfType(template, 'AWS::ApiGatewayV2::Route');
+    expect(routes.length).toBeGreaterThan(0);
+    for (const [id, route] of routes) {
+      expect(at(route, 'Properties', 'AuthorizationType'), id).toBe('AWS_IAM');
+    }
+  });
+
+  it('integrates each route with the function of its operation', () => {
+    for (const route of ROUTES) {
+      const [, integrationRoute] =
+        resourcesOfType(template, 'AWS::ApiGatewayV2::Route').find(
+          ([, r]) => at(r, 'Properties', 'RouteKey') === `${route.method} ${route.path}`,
+        ) ?? [];
+      const target = String(at(integrationRoute, 'Properties', 'Target', 'Fn::Join', '1', '1', 'Ref'));
+      const integration = at(template.toJSON(), 'Resources', target, 'Properties');
+      expect(at(integration, 'IntegrationUri', 'Fn::GetAtt', '0')).toBe(
+        logicalIdOf(routeFunction(route.function.id)),
+      );
+      expect(at(integration, 'PayloadFormatVersion')).toBe('2.0');
+    }
+  });
+
+  it('logs every request as JSON to its own log group, with the signing principal', () => {
+    const stage = resourcesOfType(template, 'AWS::ApiGatewayV2::Stage');
+    expect(stage).toHaveLength(1);
+    const settings = at(stage[0]?.[1], 'Properties', 'AccessLogSettings');
+    expect(at(settings, 'DestinationArn')).toEqual({
+      'Fn::GetAtt': [logicalIdOf(stack.api.accessLogGroup), 'Arn'],
+    });
+    const format: unknown = JSON.parse(String(at(settings, 'Format')));
+    expect(format).toMatchObject({
+      requestId: '$context.requestId',
+      ip: '$context.identity.sourceIp',
+      principal: '$context.identity.userArn',
+      routeKey: '$context.routeKey',
+      status: '$context.status',
+      latency: '$context.responseLatency',
+      integrationErrorMessage: '$context.integrationErrorMessage',
+    });
+    const logGroup = at(template.toJSON(), 'Resources', logicalIdOf(stack.api.accessLogGroup), 'Properties');
+    expect(at(logGroup, 'RetentionInDays')).toBe(30);
+  });
+
+  it('serves the $default stage with the default throttling', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: 1000, ThrottlingBurstLimit: 2000 },
+    });
+  });
+
+  it('outputs the API URL', () => {
+    template.hasOutput('ApiUrl', { Value: Match.objectLike({ 'Fn::Join': Match.anyValue() }) });
+    template.hasOutput('CountersTableName', {});
+    template.hasOutput('HistoryTableName', {});
+  });
+});
+
+describe('the functions', () => {
+  it('are one per operation plus the stream consumer', () => {
+    template.resourceCountIs('AWS::Lambda::Function', routeFunctions().length + 1);
+    expect([...stack.api.functions.keys()]).toEqual(routeFunctions().map((spec) => spec.id));
+  });
+
+  it('run Node.js 22 on arm64 with active tracing, explicit memory and timeout', () => {
+    for (const [id, fn] of allFunctions()) {
+      const properties = functionProperties(fn);
+      expect(at(properties, 'Runtime'), id).toBe('nodejs22.x');
+      expect(at(properties, 'Architectures'), id).toEqual(['arm64']);
+      expect(at(properties, 'TracingConfig'), id).toEqual({ Mode: 'Active' });
+      expect(at(properties, 'MemorySize'), id).toBe(256);
+      expect(at(properties, 'Timeout'), id).toBeTypeOf('number');
+      expect(at(properties, 'Environment', 'Variables'), id).toMatchObject({
+        NODE_OPTIONS: '--enable-source-maps',
+        POWERTOOLS_SERVICE_NAME: 'counter-service',
+        POWERTOOLS_LOG_LEVEL: 'INFO',
+      });
+    }
+    expect(at(functionProperties(routeFunction(FUNCTIONS.getCounter.id)), 'Timeout')).toBe(10);
+  });
+
+  it('each log to a log group of their own, with a retention', () => {
+    const logGroups = allFunctions().map(([id, fn]) => {
+      const properties = functionProperties(fn);
+      const logGroupId = logicalIdOf(fn.functionLogGroup);
+      expect(at(properties, 'LoggingConfig', 'LogGroup'), id).toEqual({ Ref: logGroupId });
+      expect(at(properties, 'LoggingConfig', 'LogFormat'), id).toBe('JSON');
+      expect(at(template.toJSON(), 'Resources', logGroupId, 'Properties', 'RetentionInDays'), id).toBe(30);
+      return logGroupId;
+    });
+    expect(new Set(logGroups).size).toBe(logGroups.length);
+  });
+
+  it('know the table names from their environment', () => {
+    const counters = { Ref: logicalIdOf(stack.tables.counters) };
+    const history = { Ref: logicalIdOf(stack.tables.history) };
+    for (const [id, fn] of stack.api.functions) {
+      expect(at(functionProperties(fn), 'Environment', 'Variables'), id).toMatchObject({
+        COUNTERS_TABLE: counters,
+        HISTORY_TABLE: history,
+      });
+    }
+    expect(at(functionProperties(stack.historyConsumer.function), 'Environment', 'Variables')).toMatchObject({
+      HISTORY_TABLE: history,
+    });
+  });
+
+  it('are bundled as ESM that defines require and loads on Node.js 22', () => {
+    for (const [id, fn] of allFunctions()) {
+      const key = String(at(functionProperties(fn), 'Code', 'S3Key'));
+      const bundle = path.join(app.outdir, `asset.${key.replace(/\.zip$/, '')}`, 'index.mjs');
+      expect(existsSync(bundle), id).toBe(true);
+      expect(existsSync(`${bundle}.map`), id).toBe(true);
+      expect(readFileSync(bundle, 'utf8').slice(0, 200), id).toMatch(
+        /^import \{ createRequire as \w+ \}.*require/,
+      );
+      // Loading runs the module's cold start (clients, env reading) without calling AWS.
+      const loaded = execFileSync(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `const m = await import(${JSON.stringify(pathToFileURL(bundle).href)}); process.stdout.write(typeof m.handler);`,
+        ],
+        {
+          env: { PATH: process.env.PATH, AWS_REGION: 'eu-west-1', COUNTERS_TABLE: 'c', HISTORY_TABLE: 'h' },
+          encoding: 'utf8',
+        },
+      );
+      expect(loaded, id).toBe('function');
+    }
+  });
+});
+
+describe('the tables', () => {
+  it('store counters on demand, with a new-and-old-images stream, PITR, retention and deletion protection', () => {
+    const counters = at(template.toJSON(), 'Resources', logicalIdOf(stack.tables.counters));
+    expect(at(counters, 'DeletionPolicy')).toBe('Retain');
+    expect(at(counters, 'UpdateReplacePolicy')).toBe('Retain');
+    template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+      KeySchema: [{ AttributeName: COUNTERS_TABLE.partitionKey.name, KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+      StreamSpecification: { StreamViewType: 'NEW_AND_OLD_IMAGES' },
+      Replicas: [
+        Match.objectLike({
+          PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+          DeletionProtectionEnabled: true,
+        }),
+      ],
+    });
+  });
+
+  it('index counters by name, keys only', () => {
+    const [index] = COUNTERS_TABLE.indexes;
+    expect(index).toBeDefined();
+    template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+      KeySchema: [{ AttributeName: COUNTERS_TABLE.partitionKey.name, KeyType: 'HASH' }],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: index?.name,
+          KeySchema: [
+            { AttributeName: index?.partitionKey.name, KeyType: 'HASH' },
+            { AttributeName: index?.sortKey.name, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'KEYS_ONLY' },
+        },
+      ],
+    });
+  });
+
+  it('key history by counter and version, with PITR, retention and a TTL attribute', () => {
+    const history = at(template.toJSON(), 'Resources', logicalIdOf(stack.tables.history));
+    expect(at(history, 'DeletionPolicy')).toBe('Retain');
+    expect(at(history, 'Properties', 'KeySchema')).toEqual([
+      { AttributeName: HISTORY_TABLE.partitionKey.name, KeyType: 'HASH' },
+      { AttributeName: HISTORY_TABLE.sortKey?.name, KeyType: 'RANGE' },
+    ]);
+    expect(at(history, 'Properties', 'AttributeDefinitions')).toEqual(
+      expect.arrayContaining([
+        { AttributeName: HISTORY_TABLE.partitionKey.name, AttributeType: 'S' },
+        { AttributeName: HISTORY_TABLE.sortKey?.name, AttributeType: 'N' },
+      ]),
+    );
+    expect(at(history, 'Properties', 'TimeToLiveSpecification')).toEqual({
+      AttributeName: 'expires_at',
+      Enabled: true,
+    });
+    expect(at(history, 'Properties', 'Replicas', '0', 'PointInTimeRecoverySpecification')).toEqual({
+      PointInTimeRecoveryEnabled: true,
+    });
+  });
+});
+
+describe('the history consumer', () => {
+  it('reads the counters stream with the shared stream settings and a dead-letter queue', () => {
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: logicalIdOf(stack.historyConsumer.function) },
+      EventSourceArn: { 'Fn::GetAtt': [logicalIdOf(stack.tables.counters), 'StreamArn'] },
+      StartingPosition: 'TRIM_HORIZON',
+      BatchSize: HISTORY_STREAM.batchSize,
+      BisectBatchOnFunctionError: true,
+      MaximumRetryAttempts: HISTORY_STREAM.retryAttempts,
+      MaximumRecordAgeInSeconds: HISTORY_STREAM.maxRecordAgeSeconds,
+      ParallelizationFactor: HISTORY_STREAM.parallelizationFactor,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      DestinationConfig: {
+        OnFailure: {
+          Destination: { 'Fn::GetAtt': [logicalIdOf(stack.historyConsumer.deadLetterQueue), 'Arn'] },
+        },
+      },
+    });
+  });
+
+  it('dead-letters into an encrypted, TLS-only queue that keeps messages 14 days', () => {
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      SqsManagedSseEnabled: true,
+      MessageRetentionPeriod: 14 * 24 * 60 * 60,
+    });
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+  });
+});
+
+/** What a statement's resource is, in words: `counters`, `counters/index/by-name`, `history`, ... */
+function describeResource(resource: unknown): string {
+  const json = JSON.stringify(resource);
+  const counters = logicalIdOf(stack.tables.counters);
+  const history = logicalIdOf(stack.tables.history);
+  if (resource === '*') return '*';
+  if (json.includes(counters)) {
+    if (json.includes('StreamArn')) return 'counters/stream';
+    const index = /\/index\/([^"]+)"/.exec(json)?.[1];
+    return index === undefined ? 'counters' : `counters/index/${index}`;
+  }
+  if (json.includes(history)) return 'history';
+  return json;
+}
+
+/** DynamoDB actions granted to the function, by resource. */
+function dynamoGrants(fn: CounterFunction): Record<string, string[]> {
+  const grants: Record<string, Set<string>> = {};
+  for (const statement of roleStatements(fn)) {
+    expect(statement.effect).toBe('Allow');
+    for (const resource of statement.resources) {
+      for (const action of statement.actions.filter((a) => a.startsWith('dynamodb:'))) {
+        const key = describeResource(resource);
+        grants[key] ??= new Set();
+        grants[key].add(action);
+      }
+    }
+  }
+  return Object.fromEntries(Object.entries(grants).map(([key, actions]) => [key, [...actions].toSorted()]));
+}
+
+function roleStatements(fn: CounterFunction): Statement[] {
+  if (fn.role === undefined) throw new Error('function without a role');
+  return statementsOfRole(template, logicalIdOf(fn.role));
+}
+
+/** What each kind of table access must come to, written out independently of the construct. */
+const EXPECTED_GRANTS: Record<TableAccess, Record<string, string[]>> = {
+  'read-counters': {
+    counters: ['dynamodb:BatchGetItem', 'dynamodb:GetItem'],
+    'counters/index/by-name': ['dynamodb:Query'],
+  },
+  'read-history': { history: ['dynamodb:Query'] },
+  'write-counters': { counters: ['dynamodb:DeleteItem', 'dynamodb:UpdateItem'] },
+  'write-history': { history: ['dynamodb:BatchWriteItem', 'dynamodb:PutItem', 'dynamodb:Query'] },
+};
+
+function expectedGrants(tables: TableAccess[]): Record<string, string[]> {
+  const merged: Record<string, Set<string>> = {};
+  for (const access of tables) {
+    for (const [resource, actions] of Object.entries(EXPECTED_GRANTS[access])) {
+      merged[resource] ??= new Set();
+      for (const action of actions) merged[resource].add(action);
+    }
+  }
+  return Object.fromEntries(Object.entries(merged).map(([key, actions]) => [key, [...actions].toSorted()]));
+}
+
+const WRITES = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
+
+describe('least privilege', () => {
+  it('gives each route function exactly the table actions its spec names', () => {
+    for (const spec of routeFunctions()) {
+      expect(dynamoGrants(routeFunction(spec.id)), spec.id).toEqual(expectedGrants(spec.tables));
+    }
+  });
+
+  it('lets the reading functions write nothing', () => {
+    for (const spec of [FUNCTIONS.getCounter, FUNCTIONS.listCounters, FUNCTIONS.getHistory]) {
+      const actions = roleStatements(routeFunction(spec.id)).flatMap((statement) => statement.actions);
+      for (const write of WRITES) expect(actions, spec.id).not.toContain(write);
+    }
+  });
+
+  it('lets the increment function update counters and touch no history', () => {
+    const grants = dynamoGrants(routeFunction(FUNCTIONS.incrementCounter.id));
+    expect(grants.counters).toContain('dynamodb:UpdateItem');
+    expect(Object.keys(grants)).toEqual(['counters']);
+  });
+
+  it('lets the consumer read only the counters stream and write history', () => {
+    expect(dynamoGrants(stack.historyConsumer.function)).toEqual({
+      'counters/stream': [
+        'dynamodb:DescribeStream',
+        'dynamodb:GetRecords',
+        'dynamodb:GetShardIterator',
+        'dynamodb:ListStreams',
+      ],
+      history: ['dynamodb:BatchWriteItem', 'dynamodb:PutItem', 'dynamodb:Query'],
+    });
+  });
+
+  it('grants nothing else but logs to its own group, X-Ray, and (consumer) the dead-letter queue', () => {
+    for (const [id, fn] of allFunctions()) {
+      const others = roleStatements(fn).filter((statement) =>
+        statement.actions.some((action) => !action.startsWith('dynamodb:')),
+      );
+      for (const statement of others) {
+        const [service] = statement.actions[0]?.split(':') ?? [];
+        expect(
+          statement.actions.every((action) => action.startsWith(`${service}:`)),
+          id,
+        ).toBe(true);
+        const resources = statement.resources.map((resource) => JSON.stringify(resource));
+        if (service === 'logs') {
+          expect(statement.actions.toSorted(), id).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
+          expect(resources, id).toEqual([
+            JSON.stringify({ 'Fn::GetAtt': [logicalIdOf(fn.functionLogGroup), 'Arn'] }),
+          ]);
+        } else if (service === 'xray') {
+          expect(statement.actions.toSorted(), id).toEqual([
+            'xray:PutTelemetryRecords',
+            'xray:PutTraceSegments',
+          ]);
+        } else {
+          expect(service, id).toBe('sqs');
+          expect(id).toBe(HISTORY_CONSUMER.id);
+          expect(resources).toEqual([
+            JSON.stringify({ 'Fn::GetAtt': [logicalIdOf(stack.historyConsumer.deadLetterQueue), 'Arn'] }),
+          ]);
+        }
+      }
+      const wildcard = roleStatements(fn).filter((statement) => statement.resources.includes('*'));
+      expect(
+        wildcard.flatMap((statement) => statement.actions).every((action) => action.startsWith('xray:')),
+        id,
+      ).toBe(true);
+    }
+  });
+
+  it('uses no managed policies and no inline role policies', () => {
+    for (const [id, role] of resourcesOfType(template, 'AWS::IAM::Role')) {
+      expect(at(role, 'Properties', 'ManagedPolicyArns'), id).toBeUndefined();
+      expect(at(role, 'Properties', 'Policies'), id).toBeUndefined();
+    }
+  });
+});
+
+describe('the alarms', () => {
+  function alarmsWith(metricName: string, namespace: string): unknown[] {
+    return resourcesOfType(template, 'AWS::CloudWatch::Alarm')
+      .map(([, alarm]) => at(alarm, 'Properties'))
+      .filter((alarm) => at(alarm, 'MetricName') === metricName && at(alarm, 'Namespace') === namespace);
+  }
+
+  function dimension(alarm: unknown): unknown {
+    return at(asArray(at(alarm, 'Dimensions'))[0], 'Value');
+  }
+
+  it('fire when history lags the stream by over a minute for 5 minutes', () => {
+    const [alarm, ...rest] = alarmsWith('IteratorAge', 'AWS/Lambda');
+    expect(rest).toHaveLength(0);
+    expect(alarm).toMatchObject({
+      Statistic: 'Maximum',
+      Period: 60,
+      EvaluationPeriods: 5,
+      Threshold: 60_000,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
+    expect(dimension(alarm)).toEqual({ Ref: logicalIdOf(stack.historyConsumer.function) });
+  });
+
+  it('fire on any dead-lettered batch', () => {
+    const [alarm] = alarmsWith('ApproximateNumberOfMessagesVisible', 'AWS/SQS');
+    expect(alarm).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+    expect(dimension(alarm)).toEqual({
+      'Fn::GetAtt': [logicalIdOf(stack.historyConsumer.deadLetterQueue), 'QueueName'],
+    });
+  });
+
+  it('fire on any 5xx answer of the API', () => {
+    const [alarm] = alarmsWith('5xx', 'AWS/ApiGateway');
+    expect(alarm).toMatchObject({
+      Statistic: 'Sum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+    expect(dimension(alarm)).toEqual({ Ref: logicalIdOf(stack.api.httpApi) });
+  });
+
+  it('watch errors of every function and throttles of every route function', () => {
+    const errors = alarmsWith('Errors', 'AWS/Lambda').map(dimension);
+    const throttles = alarmsWith('Throttles', 'AWS/Lambda').map(dimension);
+    for (const [id, fn] of allFunctions()) expect(errors, id).toContainEqual({ Ref: logicalIdOf(fn) });
+    for (const [id, fn] of stack.api.functions)
+      expect(throttles, id).toContainEqual({ Ref: logicalIdOf(fn) });
+  });
+
+  it('are shown on a dashboard', () => {
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+  });
+});
+
+describe('grants to principals of other stacks', () => {
+  let service: CounterStack;
+  let consumer: Stack;
+  let consumerTemplate: Template;
+  let apiId: string;
+  const roles: Record<string, Role> = {};
+
+  beforeAll(() => {
+    // Only templates are read here, so the functions need no bundles.
+    const grantsApp = testApp({ bundling: false });
+    service = new CounterStack(grantsApp, 'Service', { env: TEST_ENV });
+    consumer = new Stack(grantsApp, 'Consumer', { env: TEST_ENV });
+    const role = (id: string) => {
+      roles[id] = new Role(consumer, id, { assumedBy: new AccountRootPrincipal() });
+      return roles[id];
+    };
+    service.api.grantRead(role('Reader'));
+    service.api.grantIncrement(role('ShopIncrementer'), { prefix: 'shop.' });
+    service.api.grantWrite(role('Writer'));
+    service.api.grantWrite(role('DefaultWriter'), { prefix: 'def' });
+    consumerTemplate = Template.fromStack(consumer);
+
+    // The consumer stack imports the API id; check the import is the service's API, then name it.
+    const imports = new Set(
+      JSON.stringify(consumerTemplate.toJSON())
+        .match(/"Fn::ImportValue":"[^"]+"/g)
+        ?.map((found) => found.slice('"Fn::ImportValue":"'.length, -1)),
+    );
+    expect(imports.size).toBe(1);
+    const [exportName] = imports;
+    const outputs: Record<string, unknown> = Template.fromStack(service).findOutputs('*', {
+      Export: { Name: exportName },
+    });
+    expect(Object.values(outputs).map((output) => at(output, 'Value'))).toEqual([
+      { Ref: logicalIdOf(service.api.httpApi) },
+    ]);
+    apiId = `<import:${exportName}>`;
+  });
+
+  function invokeArns(roleId: string): string[] {
+    const role = roles[roleId];
+    if (role === undefined) throw new Error(`no role ${roleId}`);
+    const statements = statementsOfRole(consumerTemplate, logicalIdOf(role));
+    for (const statement of statements) expect(statement.actions).toEqual(['execute-api:Invoke']);
+    return statements.flatMap((statement) => statement.resources.map(renderArn)).toSorted();
+  }
+
+  const arn = (pattern: string) =>
+    `arn:aws:execute-api:${TEST_ENV.region}:${TEST_ENV.account}:${apiId}/*/${pattern}`;
+
+  it('grantRead allows every GET route, on any stage', () => {
+    expect(invokeArns('Reader')).toEqual(
+      ['GET/counters', 'GET/counters/*', 'GET/counters/*/history', 'GET/counter', 'GET/counter/history']
+        .map(arn)
+        .toSorted(),
+    );
+  });
+
+  it('grantIncrement with a prefix allows POST of those counters only', () => {
+    expect(invokeArns('ShopIncrementer')).toEqual([arn('POST/counters/shop.*')]);
+  });
+
+  it('grantWrite allows POST, PUT and DELETE of counters, and the seed counter', () => {
+    expect(invokeArns('Writer')).toEqual(
+      ['POST/counters/*', 'PUT/counters/*', 'DELETE/counters/*', 'POST/counter', 'PUT/counter']
+        .map(arn)
+        .toSorted(),
+    );
+  });
+
+  it('includes the seed routes in a prefix grant when "default" starts with the prefix', () => {
+    expect(invokeArns('DefaultWriter')).toEqual(
+      ['POST/counters/def*', 'PUT/counters/def*', 'DELETE/counters/def*', 'POST/counter', 'PUT/counter']
+        .map(arn)
+        .toSorted(),
+    );
+  });
+
+  it('refuses a prefix that is empty, too long, or holds a wildcard or slash', () => {
+    const role = new Role(consumer, 'Refused', { assumedBy: new AccountRootPrincipal() });
+    for (const prefix of ['', 'shop*', 'sh?p', 'a/b', 'x'.repeat(128)]) {
+      expect(() => service.api.grantRead(role, { prefix }), prefix).toThrow(InvalidPrefixError);
+    }
+  });
+});
