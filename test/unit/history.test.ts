@@ -1,0 +1,308 @@
+import { describe, expect, it } from 'vitest';
+import { toHistoryAction } from '../../functions/counter/history.ts';
+import type { HistoryStore } from '../../functions/counter/history-store.ts';
+import { recordHistory, type StreamChange } from '../../functions/counter/record-history.ts';
+import type { HistoryEntry, StoredCounter } from '../../functions/counter/schema.ts';
+import { InMemoryHistoryStore } from '../support/in-memory-repository.ts';
+
+function image(overrides: Partial<StoredCounter> = {}): StoredCounter {
+  return {
+    name: 'a',
+    value: 1,
+    version: 1,
+    created_at: '2025-01-01T00:00:00.000Z',
+    updated_at: '2025-01-01T00:00:00.000Z',
+    incarnation: 'inc-1',
+    op: 'increment',
+    actor: 'arn:aws:iam::000000000000:user/tester',
+    ...overrides,
+  };
+}
+
+describe('toHistoryAction', () => {
+  it('records an inserted counter with delta equal to its value', () => {
+    // Prepare
+    const created = image({ value: 7, version: 1, updated_at: '2025-01-02T03:04:05.000Z' });
+
+    // Act
+    const action = toHistoryAction(undefined, created);
+
+    // Assess
+    expect(action).toEqual({
+      kind: 'record',
+      key: 'a#inc-1',
+      entry: {
+        version: 1,
+        value: 7,
+        delta: 7,
+        op: 'increment',
+        created_at: '2025-01-02T03:04:05.000Z',
+        actor: 'arn:aws:iam::000000000000:user/tester',
+      },
+    });
+  });
+
+  it('records a modification with delta equal to new minus old', () => {
+    // Prepare
+    const before = image({ value: 10, version: 4 });
+    const after = image({ value: 3, version: 5 });
+
+    // Act
+    const action = toHistoryAction(before, after);
+
+    // Assess
+    expect(action).toMatchObject({
+      kind: 'record',
+      key: 'a#inc-1',
+      entry: { version: 5, value: 3, delta: -7 },
+    });
+  });
+
+  it('records a set with op "set" and its delta', () => {
+    // Prepare
+    const before = image({ value: 10, version: 2 });
+    const after = image({ value: 100, version: 3, op: 'set' });
+
+    // Act
+    const action = toHistoryAction(before, after);
+
+    // Assess
+    expect(action).toMatchObject({ kind: 'record', entry: { op: 'set', delta: 90, value: 100 } });
+  });
+
+  it('purges the history of the removed incarnation', () => {
+    // Prepare
+    const removed = image({ name: 'shop.x', incarnation: 'inc-9', version: 12 });
+
+    // Act
+    const action = toHistoryAction(removed, undefined);
+
+    // Assess
+    expect(action).toEqual({ kind: 'purge', key: 'shop.x#inc-9' });
+  });
+
+  it('treats old and new images of different incarnations as a creation of the new one', () => {
+    // Prepare
+    const before = image({ incarnation: 'inc-1', value: 50, version: 9 });
+    const after = image({ incarnation: 'inc-2', value: 4, version: 1 });
+
+    // Act
+    const action = toHistoryAction(before, after);
+
+    // Assess
+    expect(action).toMatchObject({
+      kind: 'record',
+      key: 'a#inc-2',
+      entry: { version: 1, value: 4, delta: 4 },
+    });
+  });
+
+  it('ignores a write that left the version as it was', () => {
+    // Prepare
+    const before = image({ version: 3 });
+    const after = image({ version: 3, updated_at: '2025-02-01T00:00:00.000Z' });
+
+    // Act
+    const action = toHistoryAction(before, after);
+
+    // Assess
+    expect(action).toEqual({ kind: 'ignore' });
+  });
+
+  it('ignores a change with neither image', () => {
+    // Act
+    const action = toHistoryAction(undefined, undefined);
+
+    // Assess
+    expect(action).toEqual({ kind: 'ignore' });
+  });
+
+  it.each([
+    ['a new image without a version', undefined, { ...image(), version: undefined }],
+    ['a new image whose value is a string', undefined, { ...image(), value: '1' }],
+    ['an old image that is not an object', 'garbage', image()],
+    ['a removed image without an incarnation', { ...image(), incarnation: undefined }, undefined],
+  ])('throws on %s', (_what, oldImage, newImage) => {
+    // Act
+    const decide = () => toHistoryAction(oldImage, newImage);
+
+    // Assess
+    expect(decide).toThrow();
+  });
+});
+
+/** A stream record of the change from `oldImage` to `newImage`. */
+function change(id: string, oldImage?: StoredCounter, newImage?: StoredCounter): StreamChange {
+  return { id, oldImage, newImage };
+}
+
+/** Three increments of `a`, then its deletion, then the first change of its next incarnation. */
+function lifeAndRebirth(): StreamChange[] {
+  const v1 = image({ version: 1, value: 1 });
+  const v2 = image({ version: 2, value: 2 });
+  const v3 = image({ version: 3, value: 5 });
+  const reborn = image({ version: 1, value: 40, incarnation: 'inc-2' });
+  return [
+    change('1', undefined, v1),
+    change('2', v1, v2),
+    change('3', v2, v3),
+    change('4', v3, undefined),
+    change('5', undefined, reborn),
+  ];
+}
+
+/** Records into an in-memory store, slowly or failing as told, and remembers what it was asked. */
+class ScriptedStore implements HistoryStore {
+  readonly calls: string[] = [];
+  constructor(
+    readonly inner: InMemoryHistoryStore,
+    private readonly script: {
+      failRecord?: { key: string; version: number };
+      failPurge?: boolean;
+      /** Each write lands only after this long, as a network write would. */
+      recordDelayMs?: number;
+    } = {},
+  ) {}
+
+  async record(key: string, entry: HistoryEntry): Promise<'written' | 'duplicate'> {
+    this.calls.push(`record ${key} v${entry.version}`);
+    const { failRecord, recordDelayMs } = this.script;
+    if (recordDelayMs !== undefined) await new Promise((resolve) => setTimeout(resolve, recordDelayMs));
+    if (failRecord?.key === key && failRecord.version === entry.version) throw new Error('store unavailable');
+    return this.inner.record(key, entry);
+  }
+
+  async purge(key: string): Promise<number> {
+    this.calls.push(`purge ${key}`);
+    if (this.script.failPurge === true) throw new Error('store unavailable');
+    return this.inner.purge(key);
+  }
+}
+
+describe('recordHistory', () => {
+  it('writes one entry per change', async () => {
+    // Prepare
+    const store = new InMemoryHistoryStore();
+    const batch = lifeAndRebirth().slice(0, 3);
+
+    // Act
+    const outcome = await recordHistory(store, batch);
+
+    // Assess
+    expect(outcome).toEqual({ written: 3, duplicates: 0, purged: 0 });
+    expect(store.snapshot()['a#inc-1']?.map((entry) => [entry.version, entry.value, entry.delta])).toEqual([
+      [1, 1, 1],
+      [2, 2, 1],
+      [3, 5, 3],
+    ]);
+  });
+
+  it('writes each entry once when a batch is delivered twice', async () => {
+    // Prepare
+    const store = new InMemoryHistoryStore();
+    const batch = lifeAndRebirth().slice(0, 3);
+    await recordHistory(store, batch);
+    const afterFirst = store.snapshot();
+
+    // Act
+    const outcome = await recordHistory(store, batch);
+
+    // Assess
+    expect(outcome).toEqual({ written: 0, duplicates: 3, purged: 0 });
+    expect(store.snapshot()).toEqual(afterFirst);
+  });
+
+  it("waits for earlier writes before a purge, so only the new incarnation's history remains", async () => {
+    // Prepare
+    const inner = new InMemoryHistoryStore();
+    const store = new ScriptedStore(inner, { recordDelayMs: 5 });
+
+    // Act
+    const outcome = await recordHistory(store, lifeAndRebirth());
+
+    // Assess
+    expect(outcome).toEqual({ written: 4, duplicates: 0, purged: 3 });
+    expect(inner.snapshot()).toEqual({
+      'a#inc-2': [expect.objectContaining({ version: 1, value: 40, delta: 40 })],
+    });
+  });
+
+  it('leaves nothing of a deleted counter when the whole batch is delivered again', async () => {
+    // Prepare
+    const store = new InMemoryHistoryStore();
+    await recordHistory(store, lifeAndRebirth());
+
+    // Act
+    await recordHistory(store, lifeAndRebirth());
+
+    // Assess
+    expect(Object.keys(store.snapshot())).toEqual(['a#inc-2']);
+  });
+
+  it('reports the failing record as failedId and applies no purge after it', async () => {
+    // Prepare
+    const inner = new InMemoryHistoryStore();
+    const store = new ScriptedStore(inner, { failRecord: { key: 'a#inc-1', version: 2 } });
+
+    // Act
+    const outcome = await recordHistory(store, lifeAndRebirth());
+
+    // Assess
+    expect(outcome.failedId).toBe('2');
+    expect(outcome.error).toBeInstanceOf(Error);
+    expect(store.calls).not.toContain('purge a#inc-1');
+    expect(store.calls).not.toContain('record a#inc-2 v1');
+    expect(Object.keys(inner.snapshot())).toEqual(['a#inc-1']);
+  });
+
+  it('reports a failing purge as failedId and writes nothing after it', async () => {
+    // Prepare
+    const inner = new InMemoryHistoryStore();
+    const store = new ScriptedStore(inner, { failPurge: true });
+
+    // Act
+    const outcome = await recordHistory(store, lifeAndRebirth());
+
+    // Assess
+    expect(outcome.failedId).toBe('4');
+    expect(store.calls).not.toContain('record a#inc-2 v1');
+  });
+
+  it('resumes from the failed record and reaches the same history as an undisturbed run', async () => {
+    // Prepare
+    const inner = new InMemoryHistoryStore();
+    const batch = lifeAndRebirth();
+    const first = await recordHistory(
+      new ScriptedStore(inner, { failRecord: { key: 'a#inc-1', version: 2 } }),
+      batch,
+    );
+    const resumeAt = batch.findIndex((record) => record.id === first.failedId);
+
+    // Act
+    const second = await recordHistory(inner, batch.slice(resumeAt));
+
+    // Assess
+    expect(second.failedId).toBeUndefined();
+    expect(inner.snapshot()).toEqual({
+      'a#inc-2': [expect.objectContaining({ version: 1, value: 40 })],
+    });
+  });
+
+  it('reports a poison record (malformed image) as failedId after writing what came before it', async () => {
+    // Prepare
+    const store = new InMemoryHistoryStore();
+    const [first, second] = lifeAndRebirth();
+    const poison: StreamChange = { id: 'poison', newImage: { name: 'a', value: 'NaN' } };
+    const batch = [first, second, poison, change('after', undefined, image({ name: 'b' }))].flatMap(
+      (record) => (record === undefined ? [] : [record]),
+    );
+
+    // Act
+    const outcome = await recordHistory(store, batch);
+
+    // Assess
+    expect(outcome.failedId).toBe('poison');
+    expect(outcome.written).toBe(2);
+    expect(Object.keys(store.snapshot())).toEqual(['a#inc-1']);
+  });
+});
