@@ -1,0 +1,519 @@
+import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  BatchGetCommand,
+  type BatchGetCommandInput,
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  QueryCommand,
+  type QueryCommandInput,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DynamoCounterRepository } from '../../functions/counter/dynamodb-repository.ts';
+import {
+  CounterOutOfRangeError,
+  InvalidCursorError,
+  VersionMismatchError,
+} from '../../functions/counter/errors.ts';
+import type { ChangeInput } from '../../functions/counter/repository.ts';
+import type { StoredCounter } from '../../functions/counter/schema.ts';
+import { MAX_VALUE, MIN_VALUE } from '../../functions/counter/schema.ts';
+import { listCounters } from '../../functions/counter/service.ts';
+import { counterItem } from '../support/counter-items.ts';
+
+const TABLES = { counters: 'counters-table', history: 'history-table' };
+const ddbMock = mockClient(DynamoDBDocumentClient);
+const client = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' }));
+
+function repository(): DynamoCounterRepository {
+  return new DynamoCounterRepository(client, TABLES);
+}
+
+function change(overrides: Partial<ChangeInput> = {}): ChangeInput {
+  return {
+    name: 'a',
+    actor: 'arn:aws:iam::000000000000:user/tester',
+    now: '2025-01-01T00:00:00.000Z',
+    newIncarnation: 'inc-new',
+    ...overrides,
+  };
+}
+
+function conditionFailed(current?: StoredCounter): ConditionalCheckFailedException {
+  return new ConditionalCheckFailedException({
+    message: 'The conditional request failed',
+    $metadata: {},
+    ...(current === undefined ? {} : { Item: marshall(current) }),
+  });
+}
+
+function onlyUpdateInput() {
+  const calls = ddbMock.commandCalls(UpdateCommand);
+  expect(calls).toHaveLength(1);
+  const input = calls[0]?.args[0].input;
+  if (input === undefined) throw new Error('no UpdateCommand was sent');
+  return input;
+}
+
+beforeEach(() => {
+  ddbMock.reset();
+});
+
+afterEach(() => {
+  ddbMock.reset();
+});
+
+describe('DynamoCounterRepository.get', () => {
+  it('reads the item with a consistent read and returns it parsed', async () => {
+    // Prepare
+    const { kind: _kind, ...stored } = counterItem({ value: 9 });
+    ddbMock.on(GetCommand).resolves({ Item: counterItem({ value: 9 }) });
+
+    // Act
+    const counter = await repository().get('a');
+
+    // Assess
+    expect(ddbMock.commandCalls(GetCommand)[0]?.args[0].input).toEqual({
+      TableName: 'counters-table',
+      Key: { name: 'a' },
+      ConsistentRead: true,
+    });
+    expect(counter).toStrictEqual(stored);
+  });
+
+  it('returns undefined when there is no item', async () => {
+    // Prepare
+    ddbMock.on(GetCommand).resolves({});
+
+    // Act
+    const counter = await repository().get('a');
+
+    // Assess
+    expect(counter).toBeUndefined();
+  });
+
+  it('refuses an item that is not a counter rather than passing it on', async () => {
+    // Prepare
+    ddbMock.on(GetCommand).resolves({ Item: { name: 'a', value: 'lots' } });
+
+    // Act
+    const reading = repository().get('a');
+
+    // Assess
+    await expect(reading).rejects.toThrow();
+  });
+});
+
+describe('DynamoCounterRepository.increment', () => {
+  it('sends one UpdateCommand that ADDs value and version under an upper bound, and never reads first', async () => {
+    // Prepare
+    ddbMock.on(UpdateCommand).resolves({ Attributes: counterItem({ value: 5 }) });
+
+    // Act
+    const counter = await repository().increment({ ...change(), by: 5 });
+
+    // Assess
+    const input = onlyUpdateInput();
+    expect(ddbMock.calls()).toHaveLength(1);
+    expect(ddbMock.commandCalls(GetCommand)).toHaveLength(0);
+    expect(input.TableName).toBe('counters-table');
+    expect(input.Key).toEqual({ name: 'a' });
+    expect(input.UpdateExpression).toContain('ADD #value :by, #version :one');
+    expect(input.ConditionExpression).toBe('(attribute_not_exists(#value) OR #value <= :bound)');
+    expect(input.ExpressionAttributeValues).toMatchObject({ ':by': 5, ':one': 1, ':bound': MAX_VALUE - 5 });
+    expect(input.ExpressionAttributeNames).toMatchObject({ '#value': 'value', '#version': 'version' });
+    expect(input.ReturnValues).toBe('ALL_NEW');
+    expect(counter).toMatchObject({ name: 'a', value: 5 });
+  });
+
+  it('bounds a negative increment from below with MIN - by', async () => {
+    // Prepare
+    ddbMock.on(UpdateCommand).resolves({ Attributes: counterItem({ value: -5 }) });
+
+    // Act
+    await repository().increment({ ...change(), by: -5 });
+
+    // Assess
+    const input = onlyUpdateInput();
+    expect(input.ConditionExpression).toBe('(attribute_not_exists(#value) OR #value >= :bound)');
+    expect(input.ExpressionAttributeValues?.[':bound']).toBe(MIN_VALUE + 5);
+    expect(input.ExpressionAttributeValues?.[':by']).toBe(-5);
+  });
+
+  it('sends no condition for an increment by 0', async () => {
+    // Prepare
+    ddbMock.on(UpdateCommand).resolves({ Attributes: counterItem({ value: 0 }) });
+
+    // Act
+    await repository().increment({ ...change(), by: 0 });
+
+    // Assess
+    const input = onlyUpdateInput();
+    expect(input.ConditionExpression).toBeUndefined();
+    expect(input.ExpressionAttributeValues).not.toHaveProperty(':bound');
+  });
+
+  it('writes the incarnation, creation time, op and actor only as if_not_exists or for this change', async () => {
+    // Prepare
+    ddbMock.on(UpdateCommand).resolves({ Attributes: counterItem() });
+
+    // Act
+    await repository().increment({ ...change({ newIncarnation: 'inc-77', actor: 'arn:me' }), by: 1 });
+
+    // Assess
+    const input = onlyUpdateInput();
+    expect(input.UpdateExpression).toContain('#incarnation = if_not_exists(#incarnation, :incarnation)');
+    expect(input.UpdateExpression).toContain('#created = if_not_exists(#created, :now)');
+    expect(input.ExpressionAttributeValues).toMatchObject({
+      ':incarnation': 'inc-77',
+      ':actor': 'arn:me',
+      ':op': 'increment',
+      ':now': '2025-01-01T00:00:00.000Z',
+    });
+  });
+
+  it('adds the If-Match version to the condition', async () => {
+    // Prepare
+    ddbMock.on(UpdateCommand).resolves({ Attributes: counterItem({ version: 4 }) });
+
+    // Act
+    await repository().increment({ ...change({ expectedVersion: 3 }), by: 1 });
+
+    // Assess
+    const input = onlyUpdateInput();
+    expect(input.ConditionExpression).toBe(
+      '(attribute_not_exists(#value) OR #value <= :bound) AND #version = :expected',
+    );
+    expect(input.ExpressionAttributeValues?.[':expected']).toBe(3);
+  });
+
+  it('maps a failed range condition to CounterOutOfRangeError naming the current value', async () => {
+    // Prepare
+    ddbMock.on(UpdateCommand).rejects(conditionFailed(counterItem({ value: MAX_VALUE, version: 4 })));
+
+    // Act
+    const changing = repository().increment({ ...change(), by: 1 });
+
+    // Assess
+    await expect(changing).rejects.toBeInstanceOf(CounterOutOfRangeError);
+    await expect(changing).rejects.toMatchObject({ current: MAX_VALUE, attempted: 'adding 1' });
+  });
+
+  it('maps a failed condition to CounterOutOfRangeError when the If-Match version did match', async () => {
+    // Prepare
+    ddbMock.on(UpdateCommand).rejects(conditionFailed(counterItem({ value: MIN_VALUE, version: 4 })));
+
+    // Act
+    const changing = repository().increment({ ...change({ expectedVersion: 4 }), by: -1 });
+
+    // Assess
+    await expect(changing).rejects.toBeInstanceOf(CounterOutOfRangeError);
+    await expect(changing).rejects.toMatchObject({ current: MIN_VALUE, attempted: 'subtracting 1' });
+  });
+
+  it('maps a failed condition to VersionMismatchError when the If-Match version differs', async () => {
+    // Prepare
+    ddbMock.on(UpdateCommand).rejects(conditionFailed(counterItem({ version: 4 })));
+
+    // Act
+    const changing = repository().increment({ ...change({ expectedVersion: 3 }), by: 1 });
+
+    // Assess
+    await expect(changing).rejects.toBeInstanceOf(VersionMismatchError);
+    await expect(changing).rejects.toMatchObject({ expected: 3, actual: 4 });
+  });
+
+  it('maps a failed If-Match on an absent counter to VersionMismatchError', async () => {
+    // Prepare
+    ddbMock.on(UpdateCommand).rejects(conditionFailed());
+
+    // Act
+    const changing = repository().increment({ ...change({ expectedVersion: 1 }), by: 1 });
+
+    // Assess
+    await expect(changing).rejects.toBeInstanceOf(VersionMismatchError);
+    await expect(changing).rejects.toMatchObject({ expected: 1, actual: undefined });
+  });
+
+  it('passes other errors through unchanged', async () => {
+    // Prepare
+    const failure = new Error('socket hang up');
+    ddbMock.on(UpdateCommand).rejects(failure);
+
+    // Act
+    const changing = repository().increment({ ...change(), by: 1 });
+
+    // Assess
+    await expect(changing).rejects.toBe(failure);
+  });
+});
+
+describe('DynamoCounterRepository.set', () => {
+  it('sends one UpdateCommand that SETs the value and grows the version from 0 if absent', async () => {
+    // Prepare
+    ddbMock.on(UpdateCommand).resolves({ Attributes: counterItem({ value: 42, op: 'set' }) });
+
+    // Act
+    const counter = await repository().set({ ...change(), value: 42 });
+
+    // Assess
+    const input = onlyUpdateInput();
+    expect(ddbMock.calls()).toHaveLength(1);
+    expect(input.UpdateExpression).toContain(
+      'SET #value = :value, #version = if_not_exists(#version, :zero) + :one',
+    );
+    expect(input.ExpressionAttributeValues).toMatchObject({
+      ':value': 42,
+      ':zero': 0,
+      ':one': 1,
+      ':op': 'set',
+    });
+    expect(input.ConditionExpression).toBeUndefined();
+    expect(input.ReturnValues).toBe('ALL_NEW');
+    expect(counter).toMatchObject({ value: 42, op: 'set' });
+  });
+
+  it('conditions the write on the If-Match version and maps a mismatch to VersionMismatchError', async () => {
+    // Prepare
+    ddbMock.on(UpdateCommand).rejects(conditionFailed(counterItem({ version: 8 })));
+
+    // Act
+    const changing = repository().set({ ...change({ expectedVersion: 2 }), value: 1 });
+
+    // Assess
+    await expect(changing).rejects.toMatchObject({ name: 'VersionMismatchError', expected: 2, actual: 8 });
+    const input = onlyUpdateInput();
+    expect(input.ConditionExpression).toBe('#version = :expected');
+    expect(input.ExpressionAttributeValues?.[':expected']).toBe(2);
+  });
+});
+
+describe('DynamoCounterRepository.delete', () => {
+  it('deletes with ReturnValues ALL_OLD and returns the old counter', async () => {
+    // Prepare
+    ddbMock.on(DeleteCommand).resolves({ Attributes: counterItem({ value: 3, version: 2 }) });
+
+    // Act
+    const deleted = await repository().delete({ name: 'a' });
+
+    // Assess
+    const input = ddbMock.commandCalls(DeleteCommand)[0]?.args[0].input;
+    expect(input).toEqual({ TableName: 'counters-table', Key: { name: 'a' }, ReturnValues: 'ALL_OLD' });
+    expect(deleted).toMatchObject({ name: 'a', value: 3, version: 2 });
+  });
+
+  it('returns undefined when there was nothing to delete', async () => {
+    // Prepare
+    ddbMock.on(DeleteCommand).resolves({});
+
+    // Act
+    const deleted = await repository().delete({ name: 'a' });
+
+    // Assess
+    expect(deleted).toBeUndefined();
+  });
+
+  it('conditions the delete on the If-Match version and maps a mismatch to VersionMismatchError', async () => {
+    // Prepare
+    ddbMock.on(DeleteCommand).rejects(conditionFailed(counterItem({ version: 5 })));
+
+    // Act
+    const deleting = repository().delete({ name: 'a', expectedVersion: 4 });
+
+    // Assess
+    await expect(deleting).rejects.toMatchObject({ name: 'VersionMismatchError', expected: 4, actual: 5 });
+    const input = ddbMock.commandCalls(DeleteCommand)[0]?.args[0].input;
+    expect(input?.ConditionExpression).toBe('#version = :expected');
+    expect(input?.ExpressionAttributeValues).toEqual({ ':expected': 4 });
+  });
+});
+
+describe('DynamoCounterRepository.list', () => {
+  function indexKeys(...names: string[]) {
+    return names.map((name) => ({ kind: 'counter', name }));
+  }
+
+  it('queries the by-name index for one more than the limit and reads the page consistently', async () => {
+    // Prepare
+    ddbMock.on(QueryCommand).resolves({ Items: indexKeys('shop.a', 'shop.b', 'shop.c') });
+    ddbMock.on(BatchGetCommand).resolves({
+      Responses: { 'counters-table': [counterItem({ name: 'shop.b' }), counterItem({ name: 'shop.a' })] },
+    });
+
+    // Act
+    const page = await repository().list({ prefix: 'shop.', limit: 2, after: 'shop.0' });
+
+    // Assess
+    const query = ddbMock.commandCalls(QueryCommand)[0]?.args[0].input;
+    expect(query).toMatchObject({
+      TableName: 'counters-table',
+      IndexName: 'by-name',
+      KeyConditionExpression: '#kind = :kind AND begins_with(#name, :prefix)',
+      ExpressionAttributeValues: { ':kind': 'counter', ':prefix': 'shop.' },
+      ExclusiveStartKey: { kind: 'counter', name: 'shop.0' },
+      Limit: 3,
+    });
+    const batch = ddbMock.commandCalls(BatchGetCommand)[0]?.args[0].input;
+    expect(batch?.RequestItems).toEqual({
+      'counters-table': { Keys: [{ name: 'shop.a' }, { name: 'shop.b' }], ConsistentRead: true },
+    });
+    expect(page.items.map((counter) => counter.name)).toEqual(['shop.a', 'shop.b']);
+    expect(page.hasMore).toBe(true);
+  });
+
+  it('queries the whole index without a key condition on the name when there is no prefix', async () => {
+    // Prepare
+    ddbMock.on(QueryCommand).resolves({ Items: indexKeys('a') });
+    ddbMock.on(BatchGetCommand).resolves({ Responses: { 'counters-table': [counterItem({ name: 'a' })] } });
+
+    // Act
+    const page = await repository().list({ prefix: '', limit: 5 });
+
+    // Assess
+    const query = ddbMock.commandCalls(QueryCommand)[0]?.args[0].input;
+    expect(query?.KeyConditionExpression).toBe('#kind = :kind');
+    expect(query?.ExpressionAttributeValues).toEqual({ ':kind': 'counter' });
+    expect(query?.ExclusiveStartKey).toBeUndefined();
+    expect(page).toEqual({ items: [expect.objectContaining({ name: 'a' })], hasMore: false });
+  });
+
+  it('retries the keys a BatchGet left unprocessed', async () => {
+    // Prepare
+    ddbMock.on(QueryCommand).resolves({ Items: indexKeys('a', 'b') });
+    ddbMock
+      .on(BatchGetCommand)
+      .resolvesOnce({
+        Responses: { 'counters-table': [counterItem({ name: 'a' })] },
+        UnprocessedKeys: { 'counters-table': { Keys: [{ name: 'b' }] } },
+      })
+      .resolves({ Responses: { 'counters-table': [counterItem({ name: 'b' })] } });
+
+    // Act
+    const page = await repository().list({ prefix: '', limit: 10 });
+
+    // Assess
+    const batches = ddbMock.commandCalls(BatchGetCommand);
+    expect(batches).toHaveLength(2);
+    expect(batches[1]?.args[0].input.RequestItems).toEqual({
+      'counters-table': { Keys: [{ name: 'b' }], ConsistentRead: true },
+    });
+    expect(page.items.map((counter) => counter.name)).toEqual(['a', 'b']);
+  });
+
+  it('leaves out a name the index still holds but the table no longer does', async () => {
+    // Prepare
+    ddbMock.on(QueryCommand).resolves({ Items: indexKeys('a', 'gone', 'c') });
+    ddbMock.on(BatchGetCommand).resolves({
+      Responses: { 'counters-table': [counterItem({ name: 'a' }), counterItem({ name: 'c' })] },
+    });
+
+    // Act
+    const page = await repository().list({ prefix: '', limit: 10 });
+
+    // Assess
+    expect(page.items.map((counter) => counter.name)).toEqual(['a', 'c']);
+  });
+
+  // The by-name index is eventually consistent, so it may still list a counter that was just
+  // deleted. A page made only of such names must not end the listing while counters remain after it.
+  it('keeps the listing going past a page whose names were all deleted since the index saw them', async () => {
+    // Prepare
+    const index = ['a', 'b', 'c'];
+    const table = new Map([
+      ['a', counterItem({ name: 'a' })],
+      ['c', counterItem({ name: 'c' })],
+    ]);
+    ddbMock.on(QueryCommand).callsFake((input: QueryCommandInput) => {
+      const after = input.ExclusiveStartKey?.name;
+      const names = index.filter((name) => after === undefined || name > String(after));
+      return { Items: indexKeys(...names.slice(0, input.Limit)) };
+    });
+    ddbMock.on(BatchGetCommand).callsFake((input: BatchGetCommandInput) => {
+      const keys = input.RequestItems?.['counters-table']?.Keys ?? [];
+      return {
+        Responses: { 'counters-table': keys.flatMap((key) => table.get(String(key.name)) ?? []) },
+      };
+    });
+    const deps = { repository: repository(), now: () => '2025-01-01T00:00:00.000Z', newId: () => 'x' };
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+
+    // Act
+    do {
+      const page = await listCounters(deps, { prefix: '', limit: 1, cursor });
+      seen.push(...page.items.map((counter) => counter.name));
+      cursor = page.cursor;
+      pages++;
+    } while (cursor !== undefined && pages < 10);
+
+    // Assess
+    expect(seen).toEqual(['a', 'c']);
+  });
+
+  it('reads nothing when the service refuses a garbage list cursor', async () => {
+    // Prepare
+    ddbMock.on(QueryCommand).resolves({ Items: [] });
+    ddbMock.on(BatchGetCommand).resolves({});
+    const deps = { repository: repository(), now: () => '2025-01-01T00:00:00.000Z', newId: () => 'x' };
+
+    // Act
+    const listing = listCounters(deps, { prefix: '', limit: 1, cursor: 'garbage!' });
+
+    // Assess
+    await expect(listing).rejects.toBeInstanceOf(InvalidCursorError);
+    expect(ddbMock.calls()).toHaveLength(0);
+  });
+});
+
+describe('DynamoCounterRepository.history', () => {
+  function entry(version: number) {
+    return {
+      counter: 'a#inc-1',
+      version,
+      value: version,
+      delta: 1,
+      op: 'increment',
+      created_at: '2025-01-01T00:00:00.000Z',
+      actor: 'arn:me',
+    };
+  }
+
+  it('queries the incarnation key for versions after the cursor, one more than the limit', async () => {
+    // Prepare
+    ddbMock.on(QueryCommand).resolves({ Items: [entry(4), entry(5), entry(6)] });
+
+    // Act
+    const page = await repository().history({ name: 'a', incarnation: 'inc-1', limit: 2, afterVersion: 3 });
+
+    // Assess
+    const query = ddbMock.commandCalls(QueryCommand)[0]?.args[0].input;
+    expect(query).toMatchObject({
+      TableName: 'history-table',
+      KeyConditionExpression: '#counter = :counter AND #version > :after',
+      ExpressionAttributeNames: { '#counter': 'counter', '#version': 'version' },
+      ExpressionAttributeValues: { ':counter': 'a#inc-1', ':after': 3 },
+      Limit: 3,
+    });
+    expect(page.items.map((item) => item.version)).toEqual([4, 5]);
+    expect(page.items[0]).not.toHaveProperty('counter');
+    expect(page.hasMore).toBe(true);
+  });
+
+  it('starts after version 0 without a cursor and reports no more on a short page', async () => {
+    // Prepare
+    ddbMock.on(QueryCommand).resolves({ Items: [entry(1)] });
+
+    // Act
+    const page = await repository().history({ name: 'a', incarnation: 'inc-1', limit: 2 });
+
+    // Assess
+    expect(ddbMock.commandCalls(QueryCommand)[0]?.args[0].input.ExpressionAttributeValues).toMatchObject({
+      ':after': 0,
+    });
+    expect(page.hasMore).toBe(false);
+  });
+});
