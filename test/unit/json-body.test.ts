@@ -1,0 +1,150 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { incrementBody, setBody } from '../../functions/counter/schema.ts';
+import { BadRequestError, PayloadTooLargeError } from '../../functions/shared/errors.ts';
+import { MAX_BODY_BYTES, parseJsonBody } from '../../functions/shared/json-body.ts';
+
+const anyJson = z.unknown();
+
+describe('parseJsonBody', () => {
+  it.each([
+    ['no body', undefined],
+    ['an empty body', ''],
+    ['a blank body', ' \n\t '],
+  ])('returns undefined for %s', (_what, body) => {
+    // Act
+    const parsed = parseJsonBody(body, false, incrementBody);
+
+    // Assess
+    expect(parsed).toBeUndefined();
+  });
+
+  it.each([
+    ['0', 0],
+    ['-1', -1],
+    ['42', 42],
+    ['9007199254740991', 9007199254740991],
+    ['-9007199254740991', -9007199254740991],
+  ])('accepts the integer literal %s', (literal, value) => {
+    // Act
+    const parsed = parseJsonBody(`{"by": ${literal}}`, false, incrementBody);
+
+    // Assess
+    expect(parsed).toEqual({ by: value });
+  });
+
+  it.each([
+    '1.5',
+    '1.0',
+    '1e3',
+    '1E3',
+    '1e-3',
+    '-0.0',
+    '10.00',
+    '9007199254740992',
+    '-9007199254740992',
+    '9007199254740993',
+    '123456789012345678901234567890',
+  ])('rejects the number %s with a 400 naming the field', (literal) => {
+    // Act
+    const parse = () => parseJsonBody(`{"by": ${literal}}`, false, incrementBody);
+
+    // Assess
+    expect(parse).toThrow(BadRequestError);
+    expect(parse).toThrow(/"by"/);
+  });
+
+  it('rejects a non-integer number even where the schema would not look', () => {
+    // Act
+    const parse = () => parseJsonBody('{"value": 1, "note": [1.5]}', false, anyJson);
+
+    // Assess
+    expect(parse).toThrow(BadRequestError);
+  });
+
+  it.each(['{"by": 1', '{by: 1}', "{'by': 1}", '{"by": 01}', '{"by": +1}', '{"by": NaN}', 'undefined'])(
+    'rejects the malformed JSON %s as not valid JSON',
+    (body) => {
+      // Act
+      const parse = () => parseJsonBody(body, false, incrementBody);
+
+      // Assess
+      expect(parse).toThrow(new BadRequestError('The request body is not valid JSON.'));
+    },
+  );
+
+  it.each([
+    ['a string for a number', '{"value": "10"}', /body\.value must be a whole number; got the string "10"/],
+    ['null for a number', '{"value": null}', /body\.value must be a whole number; got null/],
+    ['a missing field', '{}', /body\.value is required/],
+    ['an unknown field', '{"value": 1, "by": 2}', /unknown field\(s\) "by"/],
+    ['an inherited-looking field', '{"value": 1, "__proto__": {}}', /unknown field\(s\) "__proto__"/],
+    ['an array', '[{"value": 1}]', /body must be a JSON object/],
+  ])('rejects %s with a detail the caller can act on', (_what, body, detail) => {
+    // Act
+    const parse = () => parseJsonBody(body, false, setBody);
+
+    // Assess
+    expect(parse).toThrow(BadRequestError);
+    expect(parse).toThrow(detail);
+  });
+
+  it('accepts a body of exactly the limit', () => {
+    // Prepare
+    const prefix = '{"value": 1, "p": "';
+    const body = `${prefix}${'x'.repeat(MAX_BODY_BYTES - prefix.length - 2)}"}`;
+    expect(Buffer.byteLength(body)).toBe(MAX_BODY_BYTES);
+
+    // Act
+    const parsed = parseJsonBody(body, false, anyJson);
+
+    // Assess
+    expect(parsed).toMatchObject({ value: 1 });
+  });
+
+  it('refuses a body one byte over the limit with PayloadTooLargeError', () => {
+    // Prepare
+    const prefix = '{"value": 1, "p": "';
+    const body = `${prefix}${'x'.repeat(MAX_BODY_BYTES - prefix.length - 1)}"}`;
+
+    // Act
+    const parse = () => parseJsonBody(body, false, anyJson);
+
+    // Assess
+    expect(parse).toThrow(PayloadTooLargeError);
+  });
+
+  it('counts the limit in UTF-8 bytes, not characters', () => {
+    // Prepare
+    const body = `"${'é'.repeat(MAX_BODY_BYTES / 2)}"`;
+    expect(body.length).toBeLessThan(MAX_BODY_BYTES);
+
+    // Act
+    const parse = () => parseJsonBody(body, false, anyJson);
+
+    // Assess
+    expect(parse).toThrow(PayloadTooLargeError);
+  });
+
+  it('decodes a base64-encoded body before parsing it', () => {
+    // Prepare
+    const body = Buffer.from('{"by": 12}', 'utf8').toString('base64');
+
+    // Act
+    const parsed = parseJsonBody(body, true, incrementBody);
+
+    // Assess
+    expect(parsed).toEqual({ by: 12 });
+  });
+
+  it('applies the size limit to the decoded base64 body', () => {
+    // Prepare
+    const body = Buffer.from(`"${'x'.repeat(MAX_BODY_BYTES)}"`, 'utf8').toString('base64');
+
+    // Act
+    const parse = () => parseJsonBody(body, true, anyJson);
+
+    // Assess
+    expect(parse).toThrow(PayloadTooLargeError);
+  });
+});

@@ -1,0 +1,187 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import {
+  BatchWriteCommand,
+  DynamoDBDocumentClient,
+  PutCommand,
+  type PutCommandInput,
+  QueryCommand,
+} from '@aws-sdk/lib-dynamodb';
+import type { AttributeValue, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { StoredCounter } from '../../functions/counter/schema.ts';
+import { counterItem } from '../support/counter-items.ts';
+
+const HISTORY_TABLE = 'history-table-stream';
+const ddbMock = mockClient(DynamoDBDocumentClient);
+let handler: (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse>;
+
+beforeAll(async () => {
+  vi.stubEnv('HISTORY_TABLE', HISTORY_TABLE);
+  vi.stubEnv('AWS_REGION', 'us-east-1');
+  vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'SILENT');
+  ({ handler } = await import('../../functions/stream/record-history.ts'));
+});
+
+afterAll(() => {
+  vi.unstubAllEnvs();
+});
+
+beforeEach(() => {
+  ddbMock.reset();
+});
+
+/** DynamoDB JSON, as Lambda delivers stream images (counter items hold only strings and numbers). */
+function wire(item: Record<string, string | number>): Record<string, AttributeValue> {
+  return Object.fromEntries(
+    Object.entries(item).map(([name, value]) => [
+      name,
+      typeof value === 'number' ? { N: String(value) } : { S: value },
+    ]),
+  );
+}
+
+function streamRecord(
+  sequence: string,
+  oldImage?: Record<string, string | number>,
+  newImage?: Record<string, string | number>,
+): DynamoDBRecord {
+  const name = String(newImage?.name ?? oldImage?.name);
+  return {
+    eventID: `event-${sequence}`,
+    eventName: oldImage === undefined ? 'INSERT' : newImage === undefined ? 'REMOVE' : 'MODIFY',
+    eventVersion: '1.1',
+    eventSource: 'aws:dynamodb',
+    awsRegion: 'us-east-1',
+    eventSourceARN: 'arn:aws:dynamodb:us-east-1:123456789012:table/counters/stream/2025-01-01T00:00:00.000',
+    dynamodb: {
+      ApproximateCreationDateTime: 1735689600,
+      Keys: { name: { S: name } },
+      SequenceNumber: sequence,
+      SizeBytes: 200,
+      StreamViewType: 'NEW_AND_OLD_IMAGES',
+      ...(oldImage === undefined ? {} : { OldImage: wire(oldImage) }),
+      ...(newImage === undefined ? {} : { NewImage: wire(newImage) }),
+    },
+  };
+}
+
+function version(value: number, number: number, overrides: Partial<StoredCounter> = {}) {
+  return counterItem({ value, version: number, ...overrides });
+}
+
+/** Three changes of counter `a`: +1, +2, set to 10. */
+function threeChanges(): DynamoDBRecord[] {
+  return [
+    streamRecord('100', undefined, version(1, 1)),
+    streamRecord('200', version(1, 1), version(3, 2)),
+    streamRecord('300', version(3, 2), version(10, 3, { op: 'set' })),
+  ];
+}
+
+function putItems(): unknown[] {
+  return ddbMock.commandCalls(PutCommand).map((call) => call.args[0].input.Item);
+}
+
+describe('the history stream handler', () => {
+  it('writes one conditional put per change, with the delta from the old image', async () => {
+    // Prepare
+    ddbMock.on(PutCommand).resolves({});
+
+    // Act
+    const response = await handler({ Records: threeChanges() });
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    const entry = { created_at: '2025-01-01T00:00:00.000Z', actor: 'arn:aws:iam::000000000000:user/tester' };
+    expect(putItems()).toEqual([
+      { counter: 'a#inc-1', version: 1, value: 1, delta: 1, op: 'increment', ...entry },
+      { counter: 'a#inc-1', version: 2, value: 3, delta: 2, op: 'increment', ...entry },
+      { counter: 'a#inc-1', version: 3, value: 10, delta: 7, op: 'set', ...entry },
+    ]);
+    for (const call of ddbMock.commandCalls(PutCommand)) {
+      expect(call.args[0].input).toMatchObject({
+        TableName: HISTORY_TABLE,
+        ConditionExpression: 'attribute_not_exists(#version)',
+      });
+    }
+  });
+
+  it("names the 2nd record's sequence number when its put fails", async () => {
+    // Prepare
+    ddbMock.on(PutCommand).callsFake(async (input: PutCommandInput) => {
+      if (input.Item?.version === 2) throw new Error('InternalServerError');
+      return {};
+    });
+
+    // Act
+    const response = await handler({ Records: threeChanges() });
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: '200' }] });
+  });
+
+  it('does not count an entry already recorded (a replayed batch) as a failure', async () => {
+    // Prepare
+    ddbMock
+      .on(PutCommand)
+      .rejects(
+        new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} }),
+      );
+
+    // Act
+    const response = await handler({ Records: threeChanges() });
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(ddbMock.commandCalls(PutCommand)).toHaveLength(3);
+  });
+
+  it("purges the removed incarnation's history after writing the changes before it", async () => {
+    // Prepare
+    ddbMock.on(PutCommand).resolves({});
+    ddbMock.on(QueryCommand).resolves({
+      Items: [
+        { counter: 'a#inc-1', version: 1 },
+        { counter: 'a#inc-1', version: 2 },
+      ],
+    });
+    ddbMock.on(BatchWriteCommand).resolves({});
+    const records = [
+      streamRecord('100', undefined, version(1, 1)),
+      streamRecord('200', version(1, 1), version(2, 2)),
+      streamRecord('300', version(2, 2), undefined),
+      streamRecord('400', undefined, version(5, 1, { incarnation: 'inc-2' })),
+    ];
+
+    // Act
+    const response = await handler({ Records: records });
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    const order = ddbMock.calls().map((call) => call.args[0].constructor.name);
+    expect(order).toEqual(['PutCommand', 'PutCommand', 'QueryCommand', 'BatchWriteCommand', 'PutCommand']);
+    expect(ddbMock.commandCalls(QueryCommand)[0]?.args[0].input.ExpressionAttributeValues).toEqual({
+      ':counter': 'a#inc-1',
+    });
+    expect(putItems().at(-1)).toMatchObject({ counter: 'a#inc-2', version: 1, delta: 5 });
+  });
+
+  it('names a record whose image is not a counter, after writing the records before it', async () => {
+    // Prepare
+    ddbMock.on(PutCommand).resolves({});
+    const malformed = streamRecord('200', undefined, { name: 'b', value: 'many' });
+    const records = [
+      streamRecord('100', undefined, version(1, 1)),
+      malformed,
+      streamRecord('300', undefined, version(1, 1, { name: 'c' })),
+    ];
+
+    // Act
+    const response = await handler({ Records: records });
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: '200' }] });
+    expect(putItems()).toEqual([expect.objectContaining({ counter: 'a#inc-1', version: 1 })]);
+  });
+});
