@@ -43,6 +43,8 @@ export class DynamoHistoryStore implements HistoryStore {
           ExpressionAttributeNames: { '#counter': HISTORY_PARTITION_KEY, '#version': HISTORY_SORT_KEY },
           ExpressionAttributeValues: { ':counter': key },
           ProjectionExpression: '#counter, #version',
+          // Entries written moments ago in the same batch must be seen, or they would outlive the purge.
+          ConsistentRead: true,
           ExclusiveStartKey: start,
         }),
       );

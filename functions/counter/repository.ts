@@ -32,7 +32,15 @@ export interface CounterRepository {
   set(input: ChangeInput & { value: number }): Promise<StoredCounter>;
   /** Returns the deleted counter, or undefined if there was none. */
   delete(input: { name: string; expectedVersion?: number | undefined }): Promise<StoredCounter | undefined>;
-  list(input: { prefix: string; limit: number; after?: string | undefined }): Promise<Page<StoredCounter>>;
+  /**
+   * `lastName` is where the page ended in the name order, which a cursor continues after even when
+   * the page's counters were all deleted since the index listed them.
+   */
+  list(input: {
+    prefix: string;
+    limit: number;
+    after?: string | undefined;
+  }): Promise<Page<StoredCounter> & { lastName?: string | undefined }>;
   history(input: {
     name: string;
     incarnation: string;

@@ -68,10 +68,12 @@ export async function listCounters(
     after = position.a;
   }
   const page = await deps.repository.list({ prefix: query.prefix, limit: query.limit, after });
-  const last = page.items.at(-1);
   return {
     items: page.items.map(toCounter),
-    cursor: page.hasMore && last !== undefined ? encodeCursor({ p: query.prefix, a: last.name }) : undefined,
+    cursor:
+      page.hasMore && page.lastName !== undefined
+        ? encodeCursor({ p: query.prefix, a: page.lastName })
+        : undefined,
   };
 }
 

@@ -11,6 +11,15 @@ interface ReviverContext {
   source?: string;
 }
 
+// Without the source text (Node.js 22+, as on Lambda), `1e3` and `1.0` would pass as integers: refuse
+// to start rather than accept them.
+if (
+  JSON.parse('1.0', (_key: string, value: unknown, context?: ReviverContext) => context?.source ?? value) !==
+  '1.0'
+) {
+  throw new Error('Node.js 22 or later is required: JSON.parse must expose number source text.');
+}
+
 /**
  * Parses a JSON body strictly: numbers must be written as integers within the exactly representable
  * range. `JSON.parse` alone would accept `1e3` or `1.0` as integers and silently round

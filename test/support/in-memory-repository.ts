@@ -93,7 +93,7 @@ export class InMemoryCounterRepository implements CounterRepository {
     prefix: string;
     limit: number;
     after?: string | undefined;
-  }): Promise<Page<StoredCounter>> {
+  }): Promise<Page<StoredCounter> & { lastName?: string | undefined }> {
     const { after } = input;
     const names = [...this.counters.keys()]
       .filter((name) => name.startsWith(input.prefix) && (after === undefined || name > after))
@@ -104,6 +104,7 @@ export class InMemoryCounterRepository implements CounterRepository {
         return counter === undefined ? [] : [{ ...counter }];
       }),
       hasMore: names.length > input.limit,
+      lastName: names.slice(0, input.limit).at(-1),
     };
   }
 
@@ -124,7 +125,7 @@ export class InMemoryCounterRepository implements CounterRepository {
   /** The counter as it is, after checking If-Match: a mismatch (or no counter) changes nothing. */
   private current(input: { name: string; expectedVersion?: number | undefined }): StoredCounter | undefined {
     const current = this.counters.get(input.name);
-    if (input.expectedVersion !== undefined && current?.version !== input.expectedVersion) {
+    if (input.expectedVersion !== undefined && (current?.version ?? 0) !== input.expectedVersion) {
       throw new VersionMismatchError(input.name, input.expectedVersion, current?.version);
     }
     return current;

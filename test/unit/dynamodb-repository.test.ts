@@ -377,7 +377,7 @@ describe('DynamoCounterRepository.list', () => {
     expect(query?.KeyConditionExpression).toBe('#kind = :kind');
     expect(query?.ExpressionAttributeValues).toEqual({ ':kind': 'counter' });
     expect(query?.ExclusiveStartKey).toBeUndefined();
-    expect(page).toEqual({ items: [expect.objectContaining({ name: 'a' })], hasMore: false });
+    expect(page).toEqual({ items: [expect.objectContaining({ name: 'a' })], hasMore: false, lastName: 'a' });
   });
 
   it('retries the keys a BatchGet left unprocessed', async () => {
