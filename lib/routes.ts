@@ -9,7 +9,13 @@ export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 export type Access = 'read' | 'increment' | 'write';
 
 /** What the function may do to the tables. */
-export type TableAccess = 'read-counters' | 'read-history' | 'write-counters' | 'write-history';
+export type TableAccess =
+  | 'read-counters'
+  | 'read-history'
+  | 'write-counters'
+  | 'write-history'
+  /** Keyed changes: the idempotency record, written in the same transaction as the counter. */
+  | 'write-idempotency';
 
 export interface FunctionSpec {
   /** CDK id and the file under functions/http/ (kebab-case) */
@@ -36,9 +42,21 @@ const fn = (id: string, description: string, tables: TableAccess[]): FunctionSpe
 
 export const FUNCTIONS = {
   getCounter: fn('get-counter', 'GET a counter', ['read-counters']),
-  incrementCounter: fn('increment-counter', 'POST: add to a counter atomically', ['write-counters']),
-  setCounter: fn('set-counter', 'PUT: set a counter', ['write-counters']),
-  deleteCounter: fn('delete-counter', 'DELETE a counter', ['write-counters']),
+  incrementCounter: fn('increment-counter', 'POST: add to a counter atomically', [
+    'read-counters',
+    'write-counters',
+    'write-idempotency',
+  ]),
+  setCounter: fn('set-counter', 'PUT: set a counter', [
+    'read-counters',
+    'write-counters',
+    'write-idempotency',
+  ]),
+  deleteCounter: fn('delete-counter', 'DELETE a counter', [
+    'read-counters',
+    'write-counters',
+    'write-idempotency',
+  ]),
   listCounters: fn('list-counters', 'GET counters by name', ['read-counters']),
   getHistory: fn('get-history', "GET a counter's history", ['read-counters', 'read-history']),
 } as const satisfies Record<string, FunctionSpec>;

@@ -42,3 +42,12 @@ export const HISTORY_TABLE: TableSchema = {
   sortKey: { name: HISTORY_SORT_KEY, type: 'N' },
   indexes: [],
 };
+
+/** Idempotency records (functions/counter/idempotency.ts): pk `id`, expiring through TTL on `expires_at`. */
+export const IDEMPOTENCY_TABLE: TableSchema = {
+  partitionKey: { name: 'id', type: 'S' },
+  indexes: [],
+};
+
+export const IDEMPOTENCY_TTL_ATTRIBUTE = 'expires_at';
+export const HISTORY_TTL_ATTRIBUTE = 'expires_at';

@@ -49,6 +49,44 @@ const CHANGE_NAMES = {
   '#kind': BY_NAME_PARTITION_KEY,
 };
 
+export interface CounterUpdate {
+  UpdateExpression: string;
+  ExpressionAttributeNames: Record<string, string>;
+  ExpressionAttributeValues: Record<string, unknown>;
+}
+
+/**
+ * The one UpdateItem that applies a change: `ADD` for an increment (atomic, whatever else is writing),
+ * `SET` for a set; the version grows by one either way and the item records who did what, so the
+ * stream carries it to the history. Shared by plain and keyed (transactional) changes.
+ */
+export function counterUpdate(op: 'increment', input: ChangeInput & { by: number }): CounterUpdate;
+export function counterUpdate(op: 'set', input: ChangeInput & { value: number }): CounterUpdate;
+export function counterUpdate(
+  op: 'increment' | 'set',
+  input: ChangeInput & { by?: number; value?: number },
+): CounterUpdate {
+  const common = {
+    ':now': input.now,
+    ':actor': input.actor,
+    ':incarnation': input.newIncarnation,
+    ':kind': COUNTER_KIND,
+    ':one': 1,
+    ':op': op,
+  };
+  return op === 'increment'
+    ? {
+        UpdateExpression: `ADD #value :by, #version :one SET ${CHANGE_SET}`,
+        ExpressionAttributeNames: CHANGE_NAMES,
+        ExpressionAttributeValues: { ...common, ':by': input.by },
+      }
+    : {
+        UpdateExpression: `SET #value = :value, #version = if_not_exists(#version, :zero) + :one, ${CHANGE_SET}`,
+        ExpressionAttributeNames: CHANGE_NAMES,
+        ExpressionAttributeValues: { ...common, ':value': input.value, ':zero': 0 },
+      };
+}
+
 /** DynamoDB-backed counters: every change is a single UpdateItem or DeleteItem, never a read first. */
 export class DynamoCounterRepository implements CounterRepository {
   constructor(
@@ -67,49 +105,39 @@ export class DynamoCounterRepository implements CounterRepository {
     // The range check lives in the condition, so the add and the check are one atomic step. The
     // bound is computed on the side that cannot overflow: MAX - by for by > 0, MIN - by for by < 0.
     const conditions: string[] = [];
-    const values: Record<string, unknown> = {};
+    const bound: Record<string, number> = {};
     if (input.by > 0) {
       conditions.push('(attribute_not_exists(#value) OR #value <= :bound)');
-      values[':bound'] = MAX_VALUE - input.by;
+      bound[':bound'] = MAX_VALUE - input.by;
     } else if (input.by < 0) {
       conditions.push('(attribute_not_exists(#value) OR #value >= :bound)');
-      values[':bound'] = MIN_VALUE - input.by;
+      bound[':bound'] = MIN_VALUE - input.by;
     }
     const attempted = input.by >= 0 ? `adding ${input.by}` : `subtracting ${-input.by}`;
-    return this.change(input, `ADD #value :by, #version :one SET ${CHANGE_SET}`, conditions, attempted, {
-      ...values,
-      ':by': input.by,
-      ':one': 1,
-      ':op': 'increment',
-    });
+    return this.change(input, counterUpdate('increment', input), conditions, bound, attempted);
   }
 
   async set(input: ChangeInput & { value: number }): Promise<StoredCounter> {
-    return this.change(
-      input,
-      `SET #value = :value, #version = if_not_exists(#version, :zero) + :one, ${CHANGE_SET}`,
-      [],
-      `setting ${input.value}`,
-      { ':value': input.value, ':zero': 0, ':one': 1, ':op': 'set' },
-    );
+    return this.change(input, counterUpdate('set', input), [], {}, `setting ${input.value}`);
   }
 
   async delete(input: {
     name: string;
     expectedVersion?: number | undefined;
   }): Promise<StoredCounter | undefined> {
+    const expected = versionCondition(input.expectedVersion);
     try {
       const { Attributes } = await this.client.send(
         new DeleteCommand({
           TableName: this.tables.counters,
           Key: { name: input.name },
           ReturnValues: 'ALL_OLD',
-          ...(input.expectedVersion === undefined
+          ...(expected === undefined
             ? {}
             : {
-                ConditionExpression: '#version = :expected',
+                ConditionExpression: expected.expression,
                 ExpressionAttributeNames: { '#version': 'version' },
-                ExpressionAttributeValues: { ':expected': input.expectedVersion },
+                ...(expected.values === undefined ? {} : { ExpressionAttributeValues: expected.values }),
                 ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
               }),
         }),
@@ -127,7 +155,7 @@ export class DynamoCounterRepository implements CounterRepository {
     prefix: string;
     limit: number;
     after?: string | undefined;
-  }): Promise<Page<StoredCounter>> {
+  }): Promise<Page<StoredCounter> & { lastName?: string | undefined }> {
     // The index is KEYS_ONLY (increments never write to it); the values come from a consistent
     // BatchGet of the page's names, so a listing shows the same values a GET would.
     const { Items = [] } = await this.client.send(
@@ -158,6 +186,7 @@ export class DynamoCounterRepository implements CounterRepository {
     return {
       items: names.flatMap((name) => found.get(name) ?? []),
       hasMore: Items.length > input.limit,
+      lastName: names.at(-1),
     };
   }
 
@@ -187,28 +216,24 @@ export class DynamoCounterRepository implements CounterRepository {
 
   private async change(
     input: ChangeInput,
-    updateExpression: string,
+    update: CounterUpdate,
     conditions: string[],
+    conditionValues: Record<string, unknown>,
     attempted: string,
-    values: Record<string, unknown>,
   ): Promise<StoredCounter> {
-    const allConditions =
-      input.expectedVersion === undefined ? conditions : [...conditions, '#version = :expected'];
+    const expected = versionCondition(input.expectedVersion);
+    const allConditions = expected === undefined ? conditions : [...conditions, expected.expression];
     try {
       const { Attributes } = await this.client.send(
         new UpdateCommand({
           TableName: this.tables.counters,
           Key: { name: input.name },
-          UpdateExpression: updateExpression,
+          ...update,
           ...(allConditions.length === 0 ? {} : { ConditionExpression: allConditions.join(' AND ') }),
-          ExpressionAttributeNames: CHANGE_NAMES,
           ExpressionAttributeValues: {
-            ...values,
-            ...(input.expectedVersion === undefined ? {} : { ':expected': input.expectedVersion }),
-            ':now': input.now,
-            ':actor': input.actor,
-            ':incarnation': input.newIncarnation,
-            ':kind': COUNTER_KIND,
+            ...update.ExpressionAttributeValues,
+            ...conditionValues,
+            ...expected?.values,
           },
           ReturnValues: 'ALL_NEW',
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
@@ -218,7 +243,7 @@ export class DynamoCounterRepository implements CounterRepository {
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) {
         const current = error.Item === undefined ? undefined : storedCounter.parse(unmarshall(error.Item));
-        if (input.expectedVersion !== undefined && current?.version !== input.expectedVersion) {
+        if (input.expectedVersion !== undefined && (current?.version ?? 0) !== input.expectedVersion) {
           throw new VersionMismatchError(input.name, input.expectedVersion, current?.version);
         }
         throw new CounterOutOfRangeError(input.name, current?.value ?? 0, attempted);
@@ -231,8 +256,8 @@ export class DynamoCounterRepository implements CounterRepository {
     const found = new Map<string, StoredCounter>();
     let keys = names.map((name) => ({ name }));
     for (let attempt = 0; keys.length > 0; attempt++) {
-      if (attempt > 0) await delay(Math.min(1000, 25 * 2 ** attempt));
       if (attempt > 8) throw new Error('BatchGet left keys unprocessed after 8 retries');
+      if (attempt > 0) await delay(Math.min(1000, 25 * 2 ** attempt));
       const { Responses, UnprocessedKeys } = await this.client.send(
         new BatchGetCommand({
           RequestItems: { [this.tables.counters]: { Keys: keys, ConsistentRead: true } },
@@ -246,6 +271,15 @@ export class DynamoCounterRepository implements CounterRepository {
     }
     return found;
   }
+}
+
+/** If-Match as a condition: version 0 is the counter that does not exist yet. */
+function versionCondition(
+  expectedVersion: number | undefined,
+): { expression: string; values?: Record<string, number> } | undefined {
+  if (expectedVersion === undefined) return undefined;
+  if (expectedVersion === 0) return { expression: 'attribute_not_exists(#version)' };
+  return { expression: '#version = :expected', values: { ':expected': expectedVersion } };
 }
 
 /** The item a failed condition returns stays in the low-level shape even through the DocumentClient. */

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { documentClient } from '../shared/dynamodb.ts';
 import { requireEnv } from '../shared/env.ts';
+import { DynamoIdempotencyStore } from './dynamodb-idempotency-store.ts';
 import { DynamoCounterRepository, type TableNames } from './dynamodb-repository.ts';
+import type { IdempotentDeps } from './idempotency.ts';
 import type { ServiceDeps } from './service.ts';
 
 export function tableNames(): TableNames {
@@ -14,5 +16,18 @@ export function counterService(): ServiceDeps {
     repository: new DynamoCounterRepository(documentClient(), tableNames()),
     now: () => new Date().toISOString(),
     newId: randomUUID,
+  };
+}
+
+/** Keyed (Idempotency-Key) changes: the idempotency table beside the counters table. */
+export function idempotentService(service: ServiceDeps = counterService()): IdempotentDeps {
+  return {
+    store: new DynamoIdempotencyStore(documentClient(), {
+      counters: requireEnv('COUNTERS_TABLE'),
+      idempotency: requireEnv('IDEMPOTENCY_TABLE'),
+    }),
+    read: (name) => service.repository.get(name),
+    now: service.now,
+    newId: service.newId,
   };
 }

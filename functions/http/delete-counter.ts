@@ -1,12 +1,22 @@
 import { deleteCounter } from '../counter/service.ts';
-import { counterService } from '../counter/wiring.ts';
-import { expectedVersion, httpHandler } from '../shared/http.ts';
+import { actorOf, expectedVersion, httpHandler } from '../shared/http.ts';
+import { applyChange, type ChangeDeps, changeDeps } from './changes.ts';
 import { counterNameOf } from './responses.ts';
 
-const deps = counterService();
-
 /** DELETE /counters/{name}: 204, or 404 if there was none. Its history goes too, via the stream. */
-export const handler = httpHandler(async (event) => {
-  await deleteCounter(deps, { name: counterNameOf(event), expectedVersion: expectedVersion(event) });
-  return { statusCode: 204 };
-});
+export function createDeleteHandler(deps: ChangeDeps) {
+  return httpHandler(async (event) => {
+    const command = {
+      op: 'delete' as const,
+      name: counterNameOf(event),
+      actor: actorOf(event),
+      expectedVersion: expectedVersion(event),
+    };
+    return applyChange(deps, event, command, async () => {
+      await deleteCounter(deps.service, command);
+      return { statusCode: 204 };
+    });
+  });
+}
+
+export const handler = createDeleteHandler(changeDeps());

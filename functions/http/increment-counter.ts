@@ -1,21 +1,26 @@
 import { incrementBody } from '../counter/schema.ts';
 import { incrementCounter } from '../counter/service.ts';
-import { counterService } from '../counter/wiring.ts';
 import { actorOf, expectedVersion, httpHandler } from '../shared/http.ts';
 import { parseJsonBody } from '../shared/json-body.ts';
+import { applyChange, type ChangeDeps, changeDeps } from './changes.ts';
 import { counterNameOf, counterResponse } from './responses.ts';
 
-const deps = counterService();
-
 /** POST /counters/{name} and POST /counter: one atomic ADD, by 1 unless the body says `{"by": N}`. */
-export const handler = httpHandler(async (event) => {
-  const name = counterNameOf(event);
-  const body = parseJsonBody(event.body, event.isBase64Encoded, incrementBody);
-  const counter = await incrementCounter(deps, {
-    name,
-    by: body?.by ?? 1,
-    actor: actorOf(event),
-    expectedVersion: expectedVersion(event),
+export function createIncrementHandler(deps: ChangeDeps) {
+  return httpHandler(async (event) => {
+    const name = counterNameOf(event);
+    const body = parseJsonBody(event.body, event.isBase64Encoded, incrementBody);
+    const command = {
+      op: 'increment' as const,
+      name,
+      by: body?.by ?? 1,
+      actor: actorOf(event),
+      expectedVersion: expectedVersion(event),
+    };
+    return applyChange(deps, event, command, async () =>
+      counterResponse(await incrementCounter(deps.service, command)),
+    );
   });
-  return counterResponse(counter);
-});
+}
+
+export const handler = createIncrementHandler(changeDeps());

@@ -14,12 +14,18 @@ import {
   VersionMismatchError,
 } from '../counter/errors.ts';
 import {
+  ContendedCounterError,
+  IdempotencyKeyReusedError,
+  RequestInFlightError,
+} from '../counter/idempotency.ts';
+import {
   BadRequestError,
   ConflictError,
   HttpProblemError,
   NotFoundError,
   PreconditionFailedError,
   ThrottledError,
+  UnprocessableError,
 } from './errors.ts';
 import { describeIssues } from './validation.ts';
 
@@ -98,6 +104,19 @@ export function toProblem(error: unknown): HttpProblemError {
     return new ConflictError('out-of-range', 'Out of range', error.message);
   if (error instanceof VersionMismatchError) return new PreconditionFailedError(error.message);
   if (error instanceof InvalidCursorError) return new BadRequestError(error.message);
+  if (error instanceof IdempotencyKeyReusedError) {
+    return new UnprocessableError('idempotency-key-reused', 'Idempotency-Key reused', error.message);
+  }
+  if (error instanceof RequestInFlightError) {
+    return new HttpProblemError(409, 'request-in-flight', 'Request in flight', error.message, {
+      'retry-after': '1',
+    });
+  }
+  if (error instanceof ContendedCounterError) {
+    return new HttpProblemError(429, 'contended', 'Too many concurrent changes', error.message, {
+      'retry-after': '1',
+    });
+  }
   if (error instanceof Error && THROTTLING_ERRORS.has(error.name)) return new ThrottledError(1);
   return new HttpProblemError(
     500,
@@ -139,12 +158,15 @@ export function parseParams<T>(where: string, input: unknown, schema: z.ZodType<
   return result.data;
 }
 
-/** `If-Match: "<version>"`, the strong ETag a GET sends. */
+/**
+ * `If-Match: "<version>"`, the strong ETag a GET sends. `"0"` is the ETag of the never-changed
+ * `default` counter and means "only if it does not exist yet".
+ */
 export function expectedVersion(event: HttpEvent): number | undefined {
   const header = event.headers['if-match'];
   if (header === undefined) return undefined;
-  const match = /^\s*"([1-9][0-9]{0,15})"\s*$/.exec(header);
-  if (match?.[1] === undefined) {
+  const match = /^\s*"(0|[1-9][0-9]{0,15})"\s*$/.exec(header);
+  if (match?.[1] === undefined || !Number.isSafeInteger(Number(match[1]))) {
     throw new BadRequestError(
       'If-Match must be one version in double quotes, as the ETag header sends it: "3".',
     );

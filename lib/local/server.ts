@@ -16,7 +16,13 @@ import type {
 import { matchesPattern } from '../access.ts';
 import { HISTORY_CONSUMER, ROUTES, type RouteSpec } from '../routes.ts';
 import { HISTORY_STREAM } from '../stream-settings.ts';
-import { COUNTERS_TABLE, HISTORY_TABLE } from '../table-schemas.ts';
+import {
+  COUNTERS_TABLE,
+  HISTORY_TABLE,
+  HISTORY_TTL_ATTRIBUTE,
+  IDEMPOTENCY_TABLE,
+  IDEMPOTENCY_TTL_ATTRIBUTE,
+} from '../table-schemas.ts';
 import { lambdaContext, toApiGatewayEvent } from './api-event.ts';
 import { startEngine } from './engine.ts';
 import { type LocalPrincipal, loadPrincipals } from './principals.ts';
@@ -33,7 +39,7 @@ export interface LocalServiceOptions {
   dbPath?: string | undefined;
   /** Another engine (DynamoDB Local, or a real endpoint) instead of starting Dynoxide. */
   dynamodbEndpoint?: string | undefined;
-  /** Table names are `<prefix>-counters`, `<prefix>-history`, `<prefix>-local-checkpoints`. */
+  /** Table names are `<prefix>-counters`, `-history`, `-idempotency` and `-local-checkpoints`. */
   tablePrefix?: string;
   deadLetterFile?: string;
   /** Overrides of the stack's event source settings, for tests that need quick retries. */
@@ -44,7 +50,7 @@ export interface LocalServiceOptions {
 export interface LocalService {
   url: string;
   engineEndpoint: string;
-  tables: { counters: string; history: string; checkpoints: string };
+  tables: { counters: string; history: string; idempotency: string; checkpoints: string };
   region: string;
   deadLetterFile: string;
   stop(): Promise<void>;
@@ -69,6 +75,7 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
   const tables = {
     counters: `${prefix}-counters`,
     history: `${prefix}-history`,
+    idempotency: `${prefix}-idempotency`,
     checkpoints: `${prefix}-local-checkpoints`,
   };
   const log = options.log ?? (() => undefined);
@@ -84,6 +91,7 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
     DYNAMODB_ENDPOINT: engine.endpoint,
     COUNTERS_TABLE: tables.counters,
     HISTORY_TABLE: tables.history,
+    IDEMPOTENCY_TABLE: tables.idempotency,
   });
 
   const db = new DynamoDBClient({ endpoint: engine.endpoint, region });
@@ -92,7 +100,8 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
   let server: Server | undefined;
   try {
     const { streamArn } = await ensureTable(db, tables.counters, COUNTERS_TABLE);
-    await ensureTable(db, tables.history, HISTORY_TABLE, 'expires_at');
+    await ensureTable(db, tables.history, HISTORY_TABLE, HISTORY_TTL_ATTRIBUTE);
+    await ensureTable(db, tables.idempotency, IDEMPOTENCY_TABLE, IDEMPOTENCY_TTL_ATTRIBUTE);
     await ensureTable(db, tables.checkpoints, { partitionKey: { name: 'id', type: 'S' }, indexes: [] });
     if (streamArn === undefined) throw new Error(`table ${tables.counters} has no stream`);
 

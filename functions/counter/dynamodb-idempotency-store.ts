@@ -1,0 +1,190 @@
+import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  PutCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { z } from 'zod';
+import { counterUpdate } from './dynamodb-repository.ts';
+import {
+  CLAIM_LEASE_MS,
+  type Claim,
+  IDEMPOTENCY_TTL_SECONDS,
+  type IdempotencyStore,
+  type PlannedChange,
+  type StoredAnswer,
+} from './idempotency.ts';
+
+const storedRecord = z.object({
+  fingerprint: z.string(),
+  status: z.enum(['in-flight', 'done']),
+  owner: z.string(),
+  lease_expires_at: z.number(),
+  answer: z
+    .object({ statusCode: z.number(), headers: z.record(z.string(), z.string()), body: z.string() })
+    .optional(),
+});
+
+/**
+ * Idempotency records in their own table (pk `id`, TTL on `expires_at`), written with the counter
+ * change in one TransactWriteItems.
+ */
+export class DynamoIdempotencyStore implements IdempotencyStore {
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tables: { counters: string; idempotency: string },
+  ) {}
+
+  async claim(id: string, fingerprint: string, owner: string, nowMs: number): Promise<Claim> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tables.idempotency,
+          Item: {
+            id,
+            fingerprint,
+            status: 'in-flight',
+            owner,
+            lease_expires_at: nowMs + CLAIM_LEASE_MS,
+            expires_at: expiresAt(nowMs),
+          },
+          // A live record wins; an expired one (TTL deletes lazily) or an abandoned claim is taken over.
+          ConditionExpression:
+            'attribute_not_exists(id) OR expires_at < :now_s OR (#status = :in_flight AND lease_expires_at < :now_ms)',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':now_s': Math.floor(nowMs / 1000),
+            ':now_ms': nowMs,
+            ':in_flight': 'in-flight',
+          },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return { kind: 'claimed' };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException) || error.Item === undefined) throw error;
+      const record = storedRecord.parse(unmarshall(error.Item));
+      return {
+        kind: 'existing',
+        record: {
+          fingerprint: record.fingerprint,
+          status: record.status,
+          owner: record.owner,
+          leaseExpiresAt: record.lease_expires_at,
+          answer: record.answer,
+        },
+      };
+    }
+  }
+
+  async commit(
+    id: string,
+    owner: string,
+    change: PlannedChange,
+    answer: StoredAnswer,
+    nowMs: number,
+  ): Promise<'committed' | 'stale' | 'lost'> {
+    try {
+      await this.client.send(
+        new TransactWriteCommand({
+          TransactItems: [this.counterWrite(change), this.recordAnswer(id, owner, answer, nowMs)],
+        }),
+      );
+      return 'committed';
+    } catch (error) {
+      if (error instanceof TransactionCanceledException) {
+        const [counter, record] = error.CancellationReasons ?? [];
+        if (record?.Code === 'ConditionalCheckFailed') return 'lost';
+        // The counter moved since it was read, or another transaction held it: plan again.
+        if (counter?.Code === 'ConditionalCheckFailed' || counter?.Code === 'TransactionConflict')
+          return 'stale';
+        if (record?.Code === 'TransactionConflict') return 'stale';
+      }
+      if (error instanceof Error && error.name === 'TransactionConflictException') return 'stale';
+      throw error;
+    }
+  }
+
+  async complete(id: string, owner: string, answer: StoredAnswer, nowMs: number): Promise<void> {
+    try {
+      await this.client.send(new UpdateCommand(this.recordAnswer(id, owner, answer, nowMs).Update));
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      // Our claim was taken over: the other attempt's answer stands.
+    }
+  }
+
+  async release(id: string, owner: string): Promise<void> {
+    try {
+      await this.client.send(
+        new DeleteCommand({
+          TableName: this.tables.idempotency,
+          Key: { id },
+          ConditionExpression: '#owner = :owner AND #status = :in_flight',
+          ExpressionAttributeNames: { '#owner': 'owner', '#status': 'status' },
+          ExpressionAttributeValues: { ':owner': owner, ':in_flight': 'in-flight' },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+
+  private counterWrite(change: PlannedChange) {
+    if (change.kind === 'delete') {
+      return {
+        Delete: {
+          TableName: this.tables.counters,
+          Key: { name: change.name },
+          ConditionExpression: '#version = :seen',
+          ExpressionAttributeNames: { '#version': 'version' },
+          ExpressionAttributeValues: { ':seen': change.seenVersion },
+        },
+      };
+    }
+    const update =
+      change.kind === 'increment'
+        ? counterUpdate('increment', change.input)
+        : counterUpdate('set', change.input);
+    return {
+      Update: {
+        TableName: this.tables.counters,
+        Key: { name: change.input.name },
+        ...update,
+        // Exactly the state the answer was planned from, so the answer is exactly what this change did.
+        ConditionExpression:
+          change.seenVersion === undefined ? 'attribute_not_exists(#value)' : '#version = :seen',
+        ExpressionAttributeValues: {
+          ...update.ExpressionAttributeValues,
+          ...(change.seenVersion === undefined ? {} : { ':seen': change.seenVersion }),
+        },
+      },
+    };
+  }
+
+  private recordAnswer(id: string, owner: string, answer: StoredAnswer, nowMs: number) {
+    return {
+      Update: {
+        TableName: this.tables.idempotency,
+        Key: { id },
+        UpdateExpression: 'SET #status = :done, #answer = :answer, expires_at = :expires',
+        ConditionExpression: '#owner = :owner AND #status = :in_flight',
+        ExpressionAttributeNames: { '#status': 'status', '#answer': 'answer', '#owner': 'owner' },
+        ExpressionAttributeValues: {
+          ':done': 'done',
+          ':answer': answer,
+          ':expires': expiresAt(nowMs),
+          ':owner': owner,
+          ':in_flight': 'in-flight',
+        },
+      },
+    };
+  }
+}
+
+function expiresAt(nowMs: number): number {
+  return Math.floor(nowMs / 1000) + IDEMPOTENCY_TTL_SECONDS;
+}

@@ -1,0 +1,199 @@
+import { createHash } from 'node:crypto';
+import { CounterNotFoundError, CounterOutOfRangeError, VersionMismatchError } from './errors.ts';
+import type { ChangeInput } from './repository.ts';
+import { type Counter, MAX_VALUE, MIN_VALUE, type StoredCounter, toCounter } from './schema.ts';
+
+/** Replays are kept at least 24 hours (CONTRACT.md section 4); TTL removes them an hour later. */
+export const IDEMPOTENCY_TTL_SECONDS = 25 * 60 * 60;
+/** How long a claim holds off a racing duplicate; longer than a handler's timeout. */
+export const CLAIM_LEASE_MS = 15_000;
+const MAX_COMMIT_ATTEMPTS = 25;
+
+export type ChangeCommand =
+  | { op: 'increment'; name: string; by: number; actor: string; expectedVersion?: number | undefined }
+  | { op: 'set'; name: string; value: number; actor: string; expectedVersion?: number | undefined }
+  | { op: 'delete'; name: string; actor: string; expectedVersion?: number | undefined };
+
+/** What the first attempt answered, kept to be answered again. Opaque to the domain. */
+export interface StoredAnswer {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export type Outcome =
+  | { kind: 'counter'; counter: Counter }
+  | { kind: 'deleted' }
+  | { kind: 'refused'; error: Error };
+
+export interface IdempotencyRecord {
+  fingerprint: string;
+  status: 'in-flight' | 'done';
+  owner: string;
+  leaseExpiresAt: number;
+  answer?: StoredAnswer | undefined;
+}
+
+/** A change planned against the state it was planned from; committed only if that state still holds. */
+export type PlannedChange =
+  | { kind: 'increment'; input: ChangeInput & { by: number }; seenVersion: number | undefined }
+  | { kind: 'set'; input: ChangeInput & { value: number }; seenVersion: number | undefined }
+  | { kind: 'delete'; name: string; seenVersion: number };
+
+export type Claim = { kind: 'claimed' } | { kind: 'existing'; record: IdempotencyRecord };
+
+/**
+ * Storage for keyed changes. `commit` writes the counter change and the record's answer in one
+ * transaction, so no crash can leave a change without the answer that replays it.
+ */
+export interface IdempotencyStore {
+  /** Creates the in-flight record unless a live one exists (an expired one is taken over). */
+  claim(id: string, fingerprint: string, owner: string, nowMs: number): Promise<Claim>;
+  /** 'stale' when the counter is no longer at `seenVersion`; 'lost' when the claim is no longer ours. */
+  commit(
+    id: string,
+    owner: string,
+    change: PlannedChange,
+    answer: StoredAnswer,
+    nowMs: number,
+  ): Promise<'committed' | 'stale' | 'lost'>;
+  /** Records an answer that changed nothing (a refusal such as 409 or 412). */
+  complete(id: string, owner: string, answer: StoredAnswer, nowMs: number): Promise<void>;
+  /** Drops our claim after a failure, so a retry can run the request afresh. */
+  release(id: string, owner: string): Promise<void>;
+}
+
+export interface IdempotentDeps {
+  store: IdempotencyStore;
+  read: (name: string) => Promise<StoredCounter | undefined>;
+  now: () => string;
+  newId: () => string;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export class IdempotencyKeyReusedError extends Error {
+  constructor() {
+    super('This Idempotency-Key was already used for a different request; use a new key for a new request.');
+    this.name = 'IdempotencyKeyReusedError';
+  }
+}
+
+export class RequestInFlightError extends Error {
+  constructor() {
+    super('A request with this Idempotency-Key is still in flight; retry it shortly with the same key.');
+    this.name = 'RequestInFlightError';
+  }
+}
+
+export class ContendedCounterError extends Error {
+  constructor(name: string) {
+    super(`Counter "${name}" changed on every attempt to apply this keyed change; retry with the same key.`);
+    this.name = 'ContendedCounterError';
+  }
+}
+
+/** The record's id: the key is the caller's own, so two principals never share one. */
+export function idempotencyId(actor: string, key: string): string {
+  return createHash('sha256').update(`${actor}\n${key}`).digest('hex');
+}
+
+/** What makes two requests "the same request": the operation, the counter and the parsed arguments. */
+export function fingerprintOf(command: ChangeCommand): string {
+  const { actor: _actor, ...request } = command;
+  return createHash('sha256').update(JSON.stringify(request)).digest('hex');
+}
+
+/**
+ * Runs a change at most once per key. A repeat with the same request answers the first answer again; a
+ * repeat with another request is refused; a repeat while the first is in flight is told to retry. The
+ * change commits together with its answer, conditioned on the counter version it was planned from, so
+ * it is exact under concurrency: a commit that finds the counter moved plans again from the new state.
+ */
+export async function changeIdempotently(
+  deps: IdempotentDeps,
+  request: { id: string; command: ChangeCommand },
+  render: (outcome: Outcome) => StoredAnswer,
+): Promise<{ answer: StoredAnswer; replayed: boolean }> {
+  const fingerprint = fingerprintOf(request.command);
+  const owner = deps.newId();
+  const claim = await deps.store.claim(request.id, fingerprint, owner, Date.now());
+  if (claim.kind === 'existing') {
+    if (claim.record.fingerprint !== fingerprint) throw new IdempotencyKeyReusedError();
+    if (claim.record.status === 'done' && claim.record.answer !== undefined) {
+      return { answer: claim.record.answer, replayed: true };
+    }
+    throw new RequestInFlightError();
+  }
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  try {
+    for (let attempt = 1; attempt <= MAX_COMMIT_ATTEMPTS; attempt++) {
+      const current = await deps.read(request.command.name);
+      const plan = planChange(request.command, current, deps.now(), deps.newId());
+      if (plan.kind === 'refused') {
+        const answer = render({ kind: 'refused', error: plan.error });
+        await deps.store.complete(request.id, owner, answer, Date.now());
+        return { answer, replayed: false };
+      }
+      const answer = render(plan.outcome);
+      const result = await deps.store.commit(request.id, owner, plan.change, answer, Date.now());
+      if (result === 'committed') return { answer, replayed: false };
+      if (result === 'lost') throw new RequestInFlightError();
+      // Another change got in first: plan again from the new state, after a jittered pause.
+      await sleep(Math.random() * Math.min(200, 5 * 2 ** attempt));
+    }
+    throw new ContendedCounterError(request.command.name);
+  } catch (error) {
+    if (!(error instanceof RequestInFlightError))
+      await deps.store.release(request.id, owner).catch(() => undefined);
+    throw error;
+  }
+}
+
+type Plan = { kind: 'change'; change: PlannedChange; outcome: Outcome } | { kind: 'refused'; error: Error };
+
+/** The change a command makes to the counter as it is now, and what it will answer. Pure. */
+export function planChange(
+  command: ChangeCommand,
+  current: StoredCounter | undefined,
+  now: string,
+  newId: string,
+): Plan {
+  if (command.expectedVersion !== undefined && (current?.version ?? 0) !== command.expectedVersion) {
+    return {
+      kind: 'refused',
+      error: new VersionMismatchError(command.name, command.expectedVersion, current?.version),
+    };
+  }
+  if (command.op === 'delete') {
+    if (current === undefined) return { kind: 'refused', error: new CounterNotFoundError(command.name) };
+    return {
+      kind: 'change',
+      change: { kind: 'delete', name: command.name, seenVersion: current.version },
+      outcome: { kind: 'deleted' },
+    };
+  }
+  const value = command.op === 'increment' ? (current?.value ?? 0) + command.by : command.value;
+  if (value > MAX_VALUE || value < MIN_VALUE) {
+    const attempted = command.op === 'increment' ? `adding ${command.by}` : `setting ${command.value}`;
+    return {
+      kind: 'refused',
+      error: new CounterOutOfRangeError(command.name, current?.value ?? 0, attempted),
+    };
+  }
+  const input: ChangeInput = { name: command.name, actor: command.actor, now, newIncarnation: newId };
+  const next: StoredCounter = {
+    name: command.name,
+    value,
+    version: (current?.version ?? 0) + 1,
+    created_at: current?.created_at ?? now,
+    updated_at: now,
+    incarnation: current?.incarnation ?? newId,
+    op: command.op,
+    actor: command.actor,
+  };
+  const change: PlannedChange =
+    command.op === 'increment'
+      ? { kind: 'increment', input: { ...input, by: command.by }, seenVersion: current?.version }
+      : { kind: 'set', input: { ...input, value: command.value }, seenVersion: current?.version };
+  return { kind: 'change', change, outcome: { kind: 'counter', counter: toCounter(next) } };
+}
