@@ -43,6 +43,7 @@ export class CounterStack extends Stack {
     });
     new CfnOutput(this, 'CountersTableName', { value: this.tables.counters.tableName });
     new CfnOutput(this, 'HistoryTableName', { value: this.tables.history.tableName });
+    new CfnOutput(this, 'IdempotencyTableName', { value: this.tables.idempotency.tableName });
     new CfnOutput(this, 'HistoryDeadLetterQueueUrl', {
       value: this.historyConsumer.deadLetterQueue.queueUrl,
     });

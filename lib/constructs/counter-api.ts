@@ -88,6 +88,7 @@ export class CounterApi extends Construct {
     const throttle = props.throttle ?? { rateLimit: 1000, burstLimit: 2000 };
 
     this.httpApi = new HttpApi(this, 'HttpApi', {
+      apiName: `${Stack.of(this).stackName}-counters`,
       description: 'Counter service: exact counters with a complete history (IAM-signed requests only).',
       defaultAuthorizer: new HttpIamAuthorizer(),
       // The default stage is created below, so it can carry access logging and throttling.
@@ -115,7 +116,14 @@ export class CounterApi extends Construct {
       const fn = new CounterFunction(this, pascalCase(spec.id), {
         entry: spec.entry,
         description: spec.description,
-        environment: { COUNTERS_TABLE: tables.counters.tableName, HISTORY_TABLE: tables.history.tableName },
+        environment: {
+          COUNTERS_TABLE: tables.counters.tableName,
+          HISTORY_TABLE: tables.history.tableName,
+          // Only where the function may use it: a name the function cannot touch would only mislead.
+          ...(spec.tables.includes('write-idempotency')
+            ? { IDEMPOTENCY_TABLE: tables.idempotency.tableName }
+            : {}),
+        },
       });
       for (const access of spec.tables) tables.grant(fn, access);
       functions.set(spec.id, fn);

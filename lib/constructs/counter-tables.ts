@@ -11,10 +11,15 @@ import {
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import type { TableAccess } from '../routes.ts';
-import { COUNTERS_TABLE, HISTORY_TABLE, type KeySpec, type TableSchema } from '../table-schemas.ts';
-
-/** The history attribute DynamoDB's TTL reads: epoch seconds after which an entry may be removed. */
-export const HISTORY_TTL_ATTRIBUTE = 'expires_at';
+import {
+  COUNTERS_TABLE,
+  HISTORY_TABLE,
+  HISTORY_TTL_ATTRIBUTE,
+  IDEMPOTENCY_TABLE,
+  IDEMPOTENCY_TTL_ATTRIBUTE,
+  type KeySpec,
+  type TableSchema,
+} from '../table-schemas.ts';
 
 export interface CounterTablesProps {
   /**
@@ -32,8 +37,8 @@ export interface CounterTablesProps {
 }
 
 /**
- * The counters table (with its stream and by-name index) and the history table, built from
- * lib/table-schemas.ts so the local server creates exactly the same keys.
+ * The counters table (with its stream and by-name index), the history table and the idempotency
+ * table, built from lib/table-schemas.ts so the local server creates exactly the same keys.
  *
  * Encryption: DynamoDB's default, an AWS-owned key. Every item is encrypted at rest; an AWS-managed
  * or customer-managed KMS key would add per-request KMS cost and, for a customer key, grants on
@@ -42,6 +47,8 @@ export interface CounterTablesProps {
 export class CounterTables extends Construct {
   public readonly counters: TableV2;
   public readonly history: TableV2;
+  /** Idempotency-Key records, expired by TTL once their replay window has passed. */
+  public readonly idempotency: TableV2;
 
   constructor(scope: Construct, id: string, props: CounterTablesProps = {}) {
     super(scope, id);
@@ -61,6 +68,11 @@ export class CounterTables extends Construct {
       ...tableKeys(HISTORY_TABLE),
       timeToLiveAttribute: HISTORY_TTL_ATTRIBUTE,
     });
+    this.idempotency = new TableV2(this, 'Idempotency', {
+      ...common,
+      ...tableKeys(IDEMPOTENCY_TABLE),
+      timeToLiveAttribute: IDEMPOTENCY_TTL_ATTRIBUTE,
+    });
   }
 
   /**
@@ -70,6 +82,7 @@ export class CounterTables extends Construct {
   public grant(grantee: iam.IGrantable, access: TableAccess): iam.Grant {
     const counters = this.counters.tableArn;
     const history = this.history.tableArn;
+    const idempotency = this.idempotency.tableArn;
     switch (access) {
       case 'read-counters':
         return allow(grantee, ['dynamodb:GetItem', 'dynamodb:BatchGetItem'], [counters]).combine(
@@ -83,6 +96,14 @@ export class CounterTables extends Construct {
       case 'write-history':
         // Conditional puts of entries; a purge queries an entry's keys and deletes them in batches.
         return allow(grantee, ['dynamodb:PutItem', 'dynamodb:BatchWriteItem', 'dynamodb:Query'], [history]);
+      case 'write-idempotency':
+        // Claim (conditional put), answer (update, also inside the counter's TransactWriteItems, which
+        // IAM checks as its UpdateItem/DeleteItem parts), release (conditional delete).
+        return allow(
+          grantee,
+          ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+          [idempotency],
+        );
     }
   }
 }

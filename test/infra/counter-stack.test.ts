@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type App, Stack } from 'aws-cdk-lib';
+import { type App, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AccountRootPrincipal, Role } from 'aws-cdk-lib/aws-iam';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +11,13 @@ import type { CounterFunction } from '../../lib/constructs/node-function.ts';
 import { CounterStack } from '../../lib/counter-stack.ts';
 import { FUNCTIONS, HISTORY_CONSUMER, ROUTES, routeFunctions, type TableAccess } from '../../lib/routes.ts';
 import { HISTORY_STREAM } from '../../lib/stream-settings.ts';
-import { COUNTERS_TABLE, HISTORY_TABLE } from '../../lib/table-schemas.ts';
+import {
+  COUNTERS_TABLE,
+  HISTORY_TABLE,
+  HISTORY_TTL_ATTRIBUTE,
+  IDEMPOTENCY_TABLE,
+  IDEMPOTENCY_TTL_ATTRIBUTE,
+} from '../../lib/table-schemas.ts';
 import { TEST_ENV, testApp } from './synth.ts';
 import {
   asArray,
@@ -42,6 +48,16 @@ function routeFunction(id: string): CounterFunction {
 
 function allFunctions(): [string, CounterFunction][] {
   return [...stack.api.functions.entries(), [HISTORY_CONSUMER.id, stack.historyConsumer.function]];
+}
+
+/** The function's table variables with stand-in values: enough to load its bundle. */
+function tableEnvironment(fn: CounterFunction): Record<string, string> {
+  const variables = at(functionProperties(fn), 'Environment', 'Variables');
+  return Object.fromEntries(
+    ['COUNTERS_TABLE', 'HISTORY_TABLE', 'IDEMPOTENCY_TABLE'].flatMap((name) =>
+      at(variables, name) === undefined ? [] : [[name, name.toLowerCase()]],
+    ),
+  );
 }
 
 function functionProperties(fn: CounterFunction): unknown {
@@ -112,6 +128,7 @@ describe('the HTTP API', () => {
     template.hasOutput('ApiUrl', { Value: Match.objectLike({ 'Fn::Join': Match.anyValue() }) });
     template.hasOutput('CountersTableName', {});
     template.hasOutput('HistoryTableName', {});
+    template.hasOutput('IdempotencyTableName', {});
   });
 });
 
@@ -153,11 +170,13 @@ describe('the functions', () => {
   it('know the table names from their environment', () => {
     const counters = { Ref: logicalIdOf(stack.tables.counters) };
     const history = { Ref: logicalIdOf(stack.tables.history) };
-    for (const [id, fn] of stack.api.functions) {
-      expect(at(functionProperties(fn), 'Environment', 'Variables'), id).toMatchObject({
-        COUNTERS_TABLE: counters,
-        HISTORY_TABLE: history,
-      });
+    const idempotency = { Ref: logicalIdOf(stack.tables.idempotency) };
+    for (const spec of routeFunctions()) {
+      const variables = at(functionProperties(routeFunction(spec.id)), 'Environment', 'Variables');
+      expect(variables, spec.id).toMatchObject({ COUNTERS_TABLE: counters, HISTORY_TABLE: history });
+      expect(at(variables, 'IDEMPOTENCY_TABLE'), spec.id).toEqual(
+        spec.tables.includes('write-idempotency') ? idempotency : undefined,
+      );
     }
     expect(at(functionProperties(stack.historyConsumer.function), 'Environment', 'Variables')).toMatchObject({
       HISTORY_TABLE: history,
@@ -173,16 +192,19 @@ describe('the functions', () => {
       expect(readFileSync(bundle, 'utf8').slice(0, 200), id).toMatch(
         /^import \{ createRequire as \w+ \}.*require/,
       );
-      // Loading runs the module's cold start (clients, env reading) without calling AWS.
+      // Loading runs the module's cold start (clients, env reading) without calling AWS, with the
+      // variables the stack gives this function; a failure prints its message, not the bundle.
+      const url = JSON.stringify(pathToFileURL(bundle).href);
       const loaded = execFileSync(
         process.execPath,
         [
           '--input-type=module',
           '-e',
-          `const m = await import(${JSON.stringify(pathToFileURL(bundle).href)}); process.stdout.write(typeof m.handler);`,
+          `try { const m = await import(${url}); process.stdout.write(typeof m.handler); } ` +
+            'catch (e) { process.stdout.write(String(e)); }',
         ],
         {
-          env: { PATH: process.env.PATH, AWS_REGION: 'eu-west-1', COUNTERS_TABLE: 'c', HISTORY_TABLE: 'h' },
+          env: { PATH: process.env.PATH, AWS_REGION: 'eu-west-1', ...tableEnvironment(fn) },
           encoding: 'utf8',
         },
       );
@@ -241,11 +263,24 @@ describe('the tables', () => {
       ]),
     );
     expect(at(history, 'Properties', 'TimeToLiveSpecification')).toEqual({
-      AttributeName: 'expires_at',
+      AttributeName: HISTORY_TTL_ATTRIBUTE,
       Enabled: true,
     });
     expect(at(history, 'Properties', 'Replicas', '0', 'PointInTimeRecoverySpecification')).toEqual({
       PointInTimeRecoveryEnabled: true,
+    });
+  });
+
+  it('key idempotency records by id, expiring through TTL', () => {
+    const idempotency = at(template.toJSON(), 'Resources', logicalIdOf(stack.tables.idempotency));
+    expect(at(idempotency, 'DeletionPolicy')).toBe('Retain');
+    expect(at(idempotency, 'Properties', 'BillingMode')).toBe('PAY_PER_REQUEST');
+    expect(at(idempotency, 'Properties', 'KeySchema')).toEqual([
+      { AttributeName: IDEMPOTENCY_TABLE.partitionKey.name, KeyType: 'HASH' },
+    ]);
+    expect(at(idempotency, 'Properties', 'TimeToLiveSpecification')).toEqual({
+      AttributeName: IDEMPOTENCY_TTL_ATTRIBUTE,
+      Enabled: true,
     });
   });
 });
@@ -298,6 +333,7 @@ function describeResource(resource: unknown): string {
     return index === undefined ? 'counters' : `counters/index/${index}`;
   }
   if (json.includes(history)) return 'history';
+  if (json.includes(logicalIdOf(stack.tables.idempotency))) return 'idempotency';
   return json;
 }
 
@@ -331,6 +367,7 @@ const EXPECTED_GRANTS: Record<TableAccess, Record<string, string[]>> = {
   'read-history': { history: ['dynamodb:Query'] },
   'write-counters': { counters: ['dynamodb:DeleteItem', 'dynamodb:UpdateItem'] },
   'write-history': { history: ['dynamodb:BatchWriteItem', 'dynamodb:PutItem', 'dynamodb:Query'] },
+  'write-idempotency': { idempotency: ['dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'] },
 };
 
 function expectedGrants(tables: TableAccess[]): Record<string, string[]> {
@@ -363,7 +400,7 @@ describe('least privilege', () => {
   it('lets the increment function update counters and touch no history', () => {
     const grants = dynamoGrants(routeFunction(FUNCTIONS.incrementCounter.id));
     expect(grants.counters).toContain('dynamodb:UpdateItem');
-    expect(Object.keys(grants)).toEqual(['counters']);
+    expect(Object.keys(grants)).not.toContain('history');
   });
 
   it('lets the consumer read only the counters stream and write history', () => {
@@ -561,6 +598,29 @@ describe('grants to principals of other stacks', () => {
     const role = new Role(consumer, 'Refused', { assumedBy: new AccountRootPrincipal() });
     for (const prefix of ['', 'shop*', 'sh?p', 'a/b', 'x'.repeat(128)]) {
       expect(() => service.api.grantRead(role, { prefix }), prefix).toThrow(InvalidPrefixError);
+    }
+  });
+});
+
+describe('the stack props', () => {
+  it('set the API throttling and let dev stacks destroy their tables', () => {
+    const devStack = new CounterStack(testApp({ bundling: false }), 'Dev', {
+      env: TEST_ENV,
+      throttle: { rateLimit: 10, burstLimit: 20 },
+      tableRemovalPolicy: RemovalPolicy.DESTROY,
+    });
+    const dev = Template.fromStack(devStack);
+    dev.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      DefaultRouteSettings: { ThrottlingRateLimit: 10, ThrottlingBurstLimit: 20 },
+    });
+    for (const table of [devStack.tables.counters, devStack.tables.history, devStack.tables.idempotency]) {
+      const resource = at(dev.toJSON(), 'Resources', logicalIdOf(table));
+      expect(at(resource, 'DeletionPolicy')).toBe('Delete');
+      // A table that may be destroyed must not refuse deletion.
+      expect(at(resource, 'Properties', 'Replicas', '0', 'DeletionProtectionEnabled')).toBe(false);
+      expect(at(resource, 'Properties', 'Replicas', '0', 'PointInTimeRecoverySpecification')).toEqual({
+        PointInTimeRecoveryEnabled: true,
+      });
     }
   });
 });
