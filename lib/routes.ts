@@ -10,9 +10,15 @@ export type Access = 'read' | 'increment' | 'write';
 
 /** What the function may do to the tables. */
 export type TableAccess =
-  | 'read-counters'
+  /** GetItem of one counter. */
+  | 'get-counter'
+  /** The by-name index and a BatchGetItem of the page. */
+  | 'list-counters'
+  /** UpdateItem: increments and sets. */
+  | 'update-counters'
+  /** DeleteItem. */
+  | 'delete-counters'
   | 'read-history'
-  | 'write-counters'
   | 'write-history'
   /** Keyed changes: the idempotency record, written in the same transaction as the counter. */
   | 'write-idempotency';
@@ -41,24 +47,26 @@ const fn = (id: string, description: string, tables: TableAccess[]): FunctionSpe
 });
 
 export const FUNCTIONS = {
-  getCounter: fn('get-counter', 'GET a counter', ['read-counters']),
+  getCounter: fn('get-counter', 'GET a counter', ['get-counter']),
+  // A keyed change reads the counter it plans from (CONTRACT.md section 4).
   incrementCounter: fn('increment-counter', 'POST: add to a counter atomically', [
-    'read-counters',
-    'write-counters',
+    'get-counter',
+    'update-counters',
     'write-idempotency',
   ]),
   setCounter: fn('set-counter', 'PUT: set a counter', [
-    'read-counters',
-    'write-counters',
+    'get-counter',
+    'update-counters',
     'write-idempotency',
   ]),
   deleteCounter: fn('delete-counter', 'DELETE a counter', [
-    'read-counters',
-    'write-counters',
+    'get-counter',
+    'delete-counters',
     'write-idempotency',
   ]),
-  listCounters: fn('list-counters', 'GET counters by name', ['read-counters']),
-  getHistory: fn('get-history', "GET a counter's history", ['read-counters', 'read-history']),
+  listCounters: fn('list-counters', 'GET counters by name', ['list-counters']),
+  // History is keyed by the counter's incarnation, which a GetItem reads first.
+  getHistory: fn('get-history', "GET a counter's history", ['get-counter', 'read-history']),
 } as const satisfies Record<string, FunctionSpec>;
 
 export const ROUTES: readonly RouteSpec[] = [

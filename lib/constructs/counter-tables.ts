@@ -84,15 +84,19 @@ export class CounterTables extends Construct {
     const history = this.history.tableArn;
     const idempotency = this.idempotency.tableArn;
     switch (access) {
-      case 'read-counters':
-        return allow(grantee, ['dynamodb:GetItem', 'dynamodb:BatchGetItem'], [counters]).combine(
+      case 'get-counter':
+        return allow(grantee, ['dynamodb:GetItem'], [counters]);
+      case 'list-counters':
+        return allow(grantee, ['dynamodb:BatchGetItem'], [counters]).combine(
           allow(grantee, ['dynamodb:Query'], indexArns(counters, COUNTERS_TABLE)),
         );
       case 'read-history':
         return allow(grantee, ['dynamodb:Query'], [history]);
-      case 'write-counters':
-        // Every change is one UpdateItem or DeleteItem; ReturnValues needs no read permission.
-        return allow(grantee, ['dynamodb:UpdateItem', 'dynamodb:DeleteItem'], [counters]);
+      case 'update-counters':
+        // Every increment or set is one UpdateItem; ReturnValues needs no read permission.
+        return allow(grantee, ['dynamodb:UpdateItem'], [counters]);
+      case 'delete-counters':
+        return allow(grantee, ['dynamodb:DeleteItem'], [counters]);
       case 'write-history':
         // Conditional puts of entries; a purge queries an entry's keys and deletes them in batches.
         return allow(grantee, ['dynamodb:PutItem', 'dynamodb:BatchWriteItem', 'dynamodb:Query'], [history]);

@@ -360,12 +360,11 @@ function roleStatements(fn: CounterFunction): Statement[] {
 
 /** What each kind of table access must come to, written out independently of the construct. */
 const EXPECTED_GRANTS: Record<TableAccess, Record<string, string[]>> = {
-  'read-counters': {
-    counters: ['dynamodb:BatchGetItem', 'dynamodb:GetItem'],
-    'counters/index/by-name': ['dynamodb:Query'],
-  },
+  'get-counter': { counters: ['dynamodb:GetItem'] },
+  'list-counters': { counters: ['dynamodb:BatchGetItem'], 'counters/index/by-name': ['dynamodb:Query'] },
   'read-history': { history: ['dynamodb:Query'] },
-  'write-counters': { counters: ['dynamodb:DeleteItem', 'dynamodb:UpdateItem'] },
+  'update-counters': { counters: ['dynamodb:UpdateItem'] },
+  'delete-counters': { counters: ['dynamodb:DeleteItem'] },
   'write-history': { history: ['dynamodb:BatchWriteItem', 'dynamodb:PutItem', 'dynamodb:Query'] },
   'write-idempotency': { idempotency: ['dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'] },
 };
@@ -401,6 +400,22 @@ describe('least privilege', () => {
     const grants = dynamoGrants(routeFunction(FUNCTIONS.incrementCounter.id));
     expect(grants.counters).toContain('dynamodb:UpdateItem');
     expect(Object.keys(grants)).not.toContain('history');
+  });
+
+  it('lets each writing function do only its own kind of write: no deletes from increment or set, no updates from delete', () => {
+    const idempotency = ['dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'];
+    expect(dynamoGrants(routeFunction(FUNCTIONS.incrementCounter.id))).toEqual({
+      counters: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+      idempotency,
+    });
+    expect(dynamoGrants(routeFunction(FUNCTIONS.setCounter.id))).toEqual({
+      counters: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+      idempotency,
+    });
+    expect(dynamoGrants(routeFunction(FUNCTIONS.deleteCounter.id))).toEqual({
+      counters: ['dynamodb:DeleteItem', 'dynamodb:GetItem'],
+      idempotency,
+    });
   });
 
   it('lets the consumer read only the counters stream and write history', () => {
