@@ -14,6 +14,9 @@ const service = await startLocalService({
   dbPath: resolve(env.LOCAL_DB_PATH ?? '.local/counters.db'),
   dynamodbEndpoint: env.DYNAMODB_ENDPOINT === '' ? undefined : env.DYNAMODB_ENDPOINT,
   deadLetterFile: resolve(env.LOCAL_DEAD_LETTERS ?? '.local/dead-letters.jsonl'),
+  corsAllowOrigins: env.LOCAL_CORS_ORIGINS?.split(',')
+    .map((origin) => origin.trim())
+    .filter((origin) => origin !== ''),
   log: (message, details) => console.error(JSON.stringify({ level: 'INFO', message, ...details })),
 });
 

@@ -14,6 +14,7 @@ import type {
   DynamoDBStreamEvent,
 } from 'aws-lambda';
 import { matchesPattern } from '../access.ts';
+import { validateCorsOrigins } from '../cors.ts';
 import { HISTORY_CONSUMER, ROUTES, type RouteSpec } from '../routes.ts';
 import { HISTORY_STREAM } from '../stream-settings.ts';
 import {
@@ -24,6 +25,7 @@ import {
   IDEMPOTENCY_TTL_ATTRIBUTE,
 } from '../table-schemas.ts';
 import { lambdaContext, toApiGatewayEvent } from './api-event.ts';
+import { applyCors } from './cors.ts';
 import { startEngine } from './engine.ts';
 import { type LocalPrincipal, loadPrincipals } from './principals.ts';
 import { type RawRequest, verifySigV4 } from './sigv4.ts';
@@ -45,6 +47,8 @@ export interface LocalServiceOptions {
   /** Overrides of the stack's event source settings, for tests that need quick retries. */
   stream?: Partial<PollerSettings> & { idleMs?: number; retryBaseMs?: number };
   log?: (message: string, details?: Record<string, unknown>) => void;
+  /** Browser origins allowed by CORS, as the stack's `corsAllowOrigins`; none (no CORS) by default. */
+  corsAllowOrigins?: string[] | undefined;
 }
 
 export interface LocalService {
@@ -81,6 +85,7 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
   const log = options.log ?? (() => undefined);
   const deadLetterFile = options.deadLetterFile ?? join('.local', 'dead-letters.jsonl');
   const principals = loadPrincipals(process.env);
+  const corsOrigins = new Set(validateCorsOrigins(options.corsAllowOrigins ?? []));
 
   const engine = await startEngine({ endpoint: options.dynamodbEndpoint, dbPath: options.dbPath });
   // The handlers' configuration, read by them at import exactly as Lambda's environment would be.
@@ -123,7 +128,7 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
     poller.start();
 
     const listener = createServer((req, res) => {
-      handle(req, res, { handlers, principals, region, log }).catch((error: unknown) => {
+      handle(req, res, { handlers, principals, region, log, corsOrigins }).catch((error: unknown) => {
         log('local server failed a request', { error: String(error) });
         if (!res.headersSent) send(res, 500, { message: 'Internal Server Error' });
         else res.end();
@@ -198,6 +203,7 @@ interface Context_ {
   principals: ReadonlyMap<string, LocalPrincipal>;
   region: string;
   log: (message: string, details?: Record<string, unknown>) => void;
+  corsOrigins: ReadonlySet<string>;
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context_): Promise<void> {
@@ -206,6 +212,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context_):
   const queryAt = target.indexOf('?');
   const rawPath = queryAt === -1 ? target : target.slice(0, queryAt);
   const rawQueryString = queryAt === -1 ? '' : target.slice(queryAt + 1);
+
+  // Before the signature check: API Gateway answers preflights, which browsers never sign, itself.
+  if (applyCors(req, res, ctx.corsOrigins)) return;
 
   // Local conveniences, unsigned (CONTRACT.md sections 1 and 6).
   if (method === 'GET' && rawPath === '/health') return send(res, 200, { status: 'ok' });
