@@ -36,6 +36,8 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tables: { counters: string; idempotency: string },
+    /** How long a claim holds off duplicates; must exceed the function's timeout. */
+    private readonly leaseMs: number = CLAIM_LEASE_MS,
   ) {}
 
   async claim(id: string, fingerprint: string, owner: string, nowMs: number): Promise<Claim> {
@@ -48,7 +50,7 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
             fingerprint,
             status: 'in-flight',
             owner,
-            lease_expires_at: nowMs + CLAIM_LEASE_MS,
+            lease_expires_at: nowMs + this.leaseMs,
             expires_at: expiresAt(nowMs),
           },
           // A live record wins; an expired one (TTL deletes lazily) or an abandoned claim is taken over.

@@ -117,7 +117,8 @@ export async function changeIdempotently(
   const fingerprint = fingerprintOf(request.command);
   const owner = deps.newId();
   const claim = await deps.store.claim(request.id, fingerprint, owner, Date.now());
-  if (claim.kind === 'existing') {
+  // The claim's own record comes back as "existing" when the SDK retried a put whose answer was lost.
+  if (claim.kind === 'existing' && claim.record.owner !== owner) {
     if (claim.record.fingerprint !== fingerprint) throw new IdempotencyKeyReusedError();
     if (claim.record.status === 'done' && claim.record.answer !== undefined) {
       return { answer: claim.record.answer, replayed: true };

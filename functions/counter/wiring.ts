@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { documentClient } from '../shared/dynamodb.ts';
-import { requireEnv } from '../shared/env.ts';
+import { optionalEnv, requireEnv } from '../shared/env.ts';
 import { DynamoIdempotencyStore } from './dynamodb-idempotency-store.ts';
 import { DynamoCounterRepository, type TableNames } from './dynamodb-repository.ts';
-import type { IdempotentDeps } from './idempotency.ts';
+import { CLAIM_LEASE_MS, type IdempotentDeps } from './idempotency.ts';
 import type { ServiceDeps } from './service.ts';
 
 export function tableNames(): TableNames {
@@ -22,10 +22,12 @@ export function counterService(): ServiceDeps {
 /** Keyed (Idempotency-Key) changes: the idempotency table beside the counters table. */
 export function idempotentService(service: ServiceDeps = counterService()): IdempotentDeps {
   return {
-    store: new DynamoIdempotencyStore(documentClient(), {
-      counters: requireEnv('COUNTERS_TABLE'),
-      idempotency: requireEnv('IDEMPOTENCY_TABLE'),
-    }),
+    store: new DynamoIdempotencyStore(
+      documentClient(),
+      { counters: requireEnv('COUNTERS_TABLE'), idempotency: requireEnv('IDEMPOTENCY_TABLE') },
+      // Tests of abandoned claims shorten it; the default outlasts the functions' 10 s timeout.
+      Number(optionalEnv('IDEMPOTENCY_LEASE_MS') ?? CLAIM_LEASE_MS),
+    ),
     read: (name) => service.repository.get(name),
     now: service.now,
     newId: service.newId,

@@ -128,8 +128,15 @@ export class StreamPoller {
         attempts = 0;
         continue;
       }
-      attempts++;
       const tooOld = ageSeconds(Records[0]) > this.options.settings.maxRecordAgeSeconds;
+      // Halve a failing batch down to its first record before spending retries, so only the record
+      // that fails reaches the dead-letter file, never the good ones delivered beside it.
+      if (this.options.settings.bisectBatchOnError && Records.length > 1 && !tooOld) {
+        batchSize = Math.max(1, Math.ceil(Records.length / 2));
+        await this.sleep(this.options.retryBaseMs ?? 50);
+        continue;
+      }
+      attempts++;
       if (attempts > this.options.settings.retryAttempts || tooOld) {
         await this.deadLetter(
           shardId,
@@ -142,7 +149,6 @@ export class StreamPoller {
         attempts = 0;
         continue;
       }
-      if (this.options.settings.bisectBatchOnError) batchSize = Math.max(1, Math.ceil(Records.length / 2));
       await this.sleep(Math.min(2_000, (this.options.retryBaseMs ?? 50) * 2 ** (attempts - 1)));
     }
     return handledAny;
