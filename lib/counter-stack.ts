@@ -17,6 +17,12 @@ export interface CounterStackProps extends StackProps {
    * @default RemovalPolicy.RETAIN
    */
   readonly tableRemovalPolicy?: RemovalPolicy;
+
+  /**
+   * Browser origins allowed to call the API with CORS (`https://host[:port]`); `*` is refused.
+   * @default - no CORS: no preflight answers, no CORS headers
+   */
+  readonly corsAllowOrigins?: string[];
 }
 
 /** The counter service: tables, the HTTP API, the history consumer, and a dashboard over them. */
@@ -29,7 +35,11 @@ export class CounterStack extends Stack {
     super(scope, id, props);
 
     this.tables = new CounterTables(this, 'Tables', { removalPolicy: props.tableRemovalPolicy });
-    this.api = new CounterApi(this, 'Api', { tables: this.tables, throttle: props.throttle });
+    this.api = new CounterApi(this, 'Api', {
+      tables: this.tables,
+      throttle: props.throttle,
+      corsAllowOrigins: props.corsAllowOrigins,
+    });
     this.historyConsumer = new HistoryConsumer(this, 'HistoryConsumer', { tables: this.tables });
     new CounterDashboard(this, 'Dashboard', { api: this.api, consumer: this.historyConsumer });
 

@@ -1,6 +1,13 @@
 import { ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
-import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
+import {
+  CorsHttpMethod,
+  type CorsPreflightOptions,
+  HttpApi,
+  HttpMethod,
+  HttpStage,
+  LogGroupLogDestination,
+} from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
@@ -8,6 +15,13 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { accessPatterns } from '../access.ts';
+import {
+  CORS_ALLOW_HEADERS,
+  CORS_ALLOW_METHODS,
+  CORS_EXPOSE_HEADERS,
+  CORS_MAX_AGE_SECONDS,
+  validateCorsOrigins,
+} from '../cors.ts';
 import { type Access, ROUTES, routeFunctions } from '../routes.ts';
 import type { CounterTables } from './counter-tables.ts';
 import { CounterFunction } from './node-function.ts';
@@ -34,6 +48,15 @@ export interface CounterApiProps {
    * @default RetentionDays.ONE_MONTH
    */
   readonly accessLogRetention?: RetentionDays;
+
+  /**
+   * Browser origins allowed to call the API (`https://host[:port]`, or `http://localhost[:port]`),
+   * exactly as browsers send them in `Origin`. API Gateway then answers preflights itself and adds the
+   * CORS headers of lib/cors.ts to every answer for these origins. `*` is refused: these are
+   * credential-bearing IAM calls.
+   * @default - no CORS: no preflight answers, no CORS headers
+   */
+  readonly corsAllowOrigins?: string[];
 }
 
 /** Options of the grants for other principals (contract §2). */
@@ -86,6 +109,7 @@ export class CounterApi extends Construct {
     super(scope, id);
     const { tables } = props;
     const throttle = props.throttle ?? { rateLimit: 1000, burstLimit: 2000 };
+    const corsPreflight = corsPreflightOf(props.corsAllowOrigins ?? []);
 
     this.httpApi = new HttpApi(this, 'HttpApi', {
       apiName: `${Stack.of(this).stackName}-counters`,
@@ -93,6 +117,7 @@ export class CounterApi extends Construct {
       defaultAuthorizer: new HttpIamAuthorizer(),
       // The default stage is created below, so it can carry access logging and throttling.
       createDefaultStage: false,
+      ...(corsPreflight === undefined ? {} : { corsPreflight }),
     });
 
     this.accessLogGroup = new LogGroup(this, 'AccessLogs', {
@@ -211,6 +236,19 @@ export class CounterApi extends Construct {
     );
     return iam.Grant.addToPrincipal({ grantee, actions: ['execute-api:Invoke'], resourceArns });
   }
+}
+
+/** No origins, no CORS: a page on another origin then cannot read any answer. */
+function corsPreflightOf(origins: readonly string[]): CorsPreflightOptions | undefined {
+  const allowOrigins = validateCorsOrigins(origins);
+  if (allowOrigins.length === 0) return undefined;
+  return {
+    allowOrigins,
+    allowMethods: CORS_ALLOW_METHODS.map((method) => CorsHttpMethod[method]),
+    allowHeaders: [...CORS_ALLOW_HEADERS],
+    exposeHeaders: [...CORS_EXPOSE_HEADERS],
+    maxAge: Duration.seconds(CORS_MAX_AGE_SECONDS),
+  };
 }
 
 function pascalCase(kebab: string): string {

@@ -1,0 +1,58 @@
+import { Template } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { CounterStack, type CounterStackProps } from '../../lib/counter-stack.ts';
+import { TEST_ENV, testApp } from './synth.ts';
+import { at, resourcesOfType } from './template-helpers.ts';
+
+// Template-only checks: without bundling, each synthesis takes a second rather than ten.
+function corsConfiguration(props: CounterStackProps = {}): unknown {
+  const stack = new CounterStack(testApp({ bundling: false }), 'CounterService', { env: TEST_ENV, ...props });
+  const apis = resourcesOfType(Template.fromStack(stack), 'AWS::ApiGatewayV2::Api');
+  expect(apis).toHaveLength(1);
+  return at(apis[0]?.[1], 'Properties', 'CorsConfiguration');
+}
+
+describe('CORS on the HTTP API', () => {
+  it('is off by default: no CORS configuration, so API Gateway answers no preflight', () => {
+    expect(corsConfiguration()).toBeUndefined();
+  });
+
+  it('is off for an empty allow-list', () => {
+    expect(corsConfiguration({ corsAllowOrigins: [] })).toBeUndefined();
+  });
+
+  it('allows exactly the listed origins, the API methods, SigV4 headers and the exposed headers', () => {
+    const cors = corsConfiguration({
+      corsAllowOrigins: [
+        'https://app.example.com',
+        'https://admin.example.com:8443',
+        'http://localhost:5173',
+      ],
+    });
+
+    expect(cors).toEqual({
+      AllowOrigins: ['https://app.example.com', 'https://admin.example.com:8443', 'http://localhost:5173'],
+      AllowMethods: ['GET', 'POST', 'PUT', 'DELETE'],
+      // Written out rather than read from lib/cors.ts: what a SigV4 browser client needs to send and read.
+      AllowHeaders: [
+        'authorization',
+        'content-type',
+        'x-amz-date',
+        'x-amz-security-token',
+        'x-amz-content-sha256',
+        'idempotency-key',
+        'if-match',
+      ],
+      ExposeHeaders: ['etag', 'link', 'idempotent-replayed', 'retry-after', 'x-request-id'],
+      MaxAge: 3600,
+    });
+  });
+
+  it('refuses "*", since the calls carry IAM credentials', () => {
+    expect(() => corsConfiguration({ corsAllowOrigins: ['*'] })).toThrow(/wildcards are not allowed/);
+  });
+
+  it('refuses plain http for anything but localhost', () => {
+    expect(() => corsConfiguration({ corsAllowOrigins: ['http://app.example.com'] })).toThrow(/use https/);
+  });
+});
