@@ -89,9 +89,15 @@ export function counterUpdate(
 
 /** DynamoDB-backed counters: every change is a single UpdateItem or DeleteItem, never a read first. */
 export class DynamoCounterRepository implements CounterRepository {
+  /**
+   * @param client reads and deletes, with the SDK's standard retries
+   * @param changes increments and sets, which must not be sent again after an ambiguous failure
+   *   (functions/shared/dynamodb.ts); the same client by default
+   */
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tables: TableNames,
+    private readonly changes: DynamoDBDocumentClient = client,
   ) {}
 
   async get(name: string): Promise<StoredCounter | undefined> {
@@ -224,7 +230,7 @@ export class DynamoCounterRepository implements CounterRepository {
     const expected = versionCondition(input.expectedVersion);
     const allConditions = expected === undefined ? conditions : [...conditions, expected.expression];
     try {
-      const { Attributes } = await this.client.send(
+      const { Attributes } = await this.changes.send(
         new UpdateCommand({
           TableName: this.tables.counters,
           Key: { name: input.name },

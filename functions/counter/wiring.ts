@@ -13,7 +13,11 @@ export function tableNames(): TableNames {
 /** The production wiring, built once at cold start by each handler. */
 export function counterService(): ServiceDeps {
   return {
-    repository: new DynamoCounterRepository(documentClient(), tableNames()),
+    repository: new DynamoCounterRepository(
+      documentClient(),
+      tableNames(),
+      documentClient('throttling-only'),
+    ),
     now: () => new Date().toISOString(),
     newId: randomUUID,
   };

@@ -53,6 +53,21 @@ describe('faults', () => {
     expect(await client.counter('/counters/fault.lost')).toMatchObject({ value: 5, version: 1 });
   });
 
+  it('does not send a plain increment again when its answer was lost, so it is applied once, not twice', async () => {
+    const server = await start();
+    const client = api(server.url);
+    await client.put('/counters/fault.ambiguous', { body: { value: 100 } });
+    proxy.setRules([{ operation: 'UpdateItem', fault: 'drop-response', times: 1 }]);
+
+    const response = await client.post('/counters/fault.ambiguous');
+
+    expect(proxy.injected['drop-response UpdateItem']).toBe(1);
+    // The write landed but nobody heard: the caller is told it failed (and may retry with a key)...
+    expect(response.status).toBe(500);
+    // ...rather than the SDK re-sending the ADD and counting it twice.
+    expect(await client.counter('/counters/fault.ambiguous')).toMatchObject({ value: 101, version: 2 });
+  });
+
   it('answers a throttled table with 429 and Retry-After, applies nothing, and applies a keyed retry once', async () => {
     const server = await start();
     const client = api(server.url);

@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { ThrottlingOnlyRetryStrategy } from '../../functions/shared/dynamodb.ts';
+
+describe('ThrottlingOnlyRetryStrategy', () => {
+  it('retries a throttled request, which DynamoDB certainly did not apply', async () => {
+    const strategy = new ThrottlingOnlyRetryStrategy(3);
+    const token = await strategy.acquireInitialRetryToken('dynamodb');
+
+    const retry = await strategy.refreshRetryTokenForRetry(token, { errorType: 'THROTTLING' });
+
+    expect(retry.getRetryCount()).toBe(1);
+  });
+
+  for (const errorType of ['TRANSIENT', 'SERVER_ERROR', 'CLIENT_ERROR'] as const) {
+    it(`does not retry a ${errorType} failure, which may have been applied`, async () => {
+      const strategy = new ThrottlingOnlyRetryStrategy(3);
+      const token = await strategy.acquireInitialRetryToken('dynamodb');
+
+      await expect(strategy.refreshRetryTokenForRetry(token, { errorType })).rejects.toThrow(
+        /may have been applied/,
+      );
+    });
+  }
+
+  it('stops retrying throttling after the configured attempts', async () => {
+    const strategy = new ThrottlingOnlyRetryStrategy(2);
+    const token = await strategy.acquireInitialRetryToken('dynamodb');
+    const second = await strategy.refreshRetryTokenForRetry(token, { errorType: 'THROTTLING' });
+
+    await expect(strategy.refreshRetryTokenForRetry(second, { errorType: 'THROTTLING' })).rejects.toThrow();
+  });
+});
