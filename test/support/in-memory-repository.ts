@@ -1,5 +1,6 @@
 import { CounterOutOfRangeError, VersionMismatchError } from '../../functions/counter/errors.ts';
 import type { HistoryStore } from '../../functions/counter/history-store.ts';
+import type { PlannedChange } from '../../functions/counter/idempotency.ts';
 import type { StreamChange } from '../../functions/counter/record-history.ts';
 import type { ChangeInput, CounterRepository, Page } from '../../functions/counter/repository.ts';
 import {
@@ -115,6 +116,27 @@ export class InMemoryCounterRepository implements CounterRepository {
     afterVersion?: number | undefined;
   }): Promise<Page<HistoryEntry>> {
     return this.historyStore.page(historyKey(input.name, input.incarnation), input.limit, input.afterVersion);
+  }
+
+  /**
+   * A keyed change's counter write, as DynamoIdempotencyStore's transaction makes it: applied only if
+   * the counter is still at the version the change was planned from (absent when `seenVersion` is
+   * undefined); otherwise nothing changes and the answer is false. No range check: the plan made it.
+   * Synchronous, so a caller can check its own condition and apply this as one atomic step.
+   */
+  applyPlanned(change: PlannedChange): boolean {
+    const name = change.kind === 'delete' ? change.name : change.input.name;
+    const current = this.counters.get(name);
+    if (current?.version !== change.seenVersion) return false;
+    if (change.kind === 'increment') {
+      this.write(change.input, current, (current?.value ?? 0) + change.input.by, 'increment');
+    } else if (change.kind === 'set') {
+      this.write(change.input, current, change.input.value, 'set');
+    } else if (current !== undefined) {
+      this.counters.delete(name);
+      this.emit(current, undefined);
+    }
+    return true;
   }
 
   /** The changes since the last call, in order, as stream records; the caller delivers them. */
