@@ -1,0 +1,338 @@
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import { z } from 'zod';
+import {
+  type Change,
+  type Counter,
+  type CounterClient,
+  counterSchema,
+  historyEntrySchema,
+} from './counter-client.ts';
+import { CounterApiError } from './errors.ts';
+
+/**
+ * The export format, JSON Lines: a header, then for each counter one `counter` line followed by one
+ * `history` line per change, oldest first. A counter's history is never held in memory whole, on
+ * either side, however long it is.
+ */
+export const EXPORT_FORMAT = 'counter-service-export/1';
+
+export const headerLine = z.object({
+  type: z.literal('export'),
+  format: z.literal(EXPORT_FORMAT),
+  exported_at: z.string(),
+  source: z.string(),
+  prefix: z.string(),
+});
+export const counterLine = counterSchema.extend({ type: z.literal('counter') });
+export const historyLine = historyEntrySchema.extend({ type: z.literal('history'), name: z.string() });
+export const exportLine = z.discriminatedUnion('type', [headerLine, counterLine, historyLine]);
+export type ExportLine = z.infer<typeof exportLine>;
+
+export interface ExportProgress {
+  counters: number;
+  entries: number;
+}
+
+export interface ExportOptions {
+  prefix?: string;
+  /**
+   * History follows the table's stream, so it may lag the counter by a moment: wait this long per
+   * counter for it to reach the counter's version before writing what there is. Default 10 s.
+   */
+  historyWaitMs?: number;
+  pollMs?: number;
+  onProgress?: (progress: ExportProgress) => void;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface ExportSummary extends ExportProgress {
+  /** Deleted between the listing and the reading of their history; not exported. */
+  vanished: string[];
+  /** Exported with fewer history entries than versions (the history had not caught up in time). */
+  incomplete: string[];
+}
+
+/**
+ * Writes every counter under `prefix` with its history, a page at a time. Each counter is a snapshot at
+ * the version the listing showed: changes made while the export runs are left out, so the counter line
+ * and its history always agree.
+ */
+export async function exportCounters(
+  client: CounterClient,
+  write: (line: string) => Promise<void>,
+  options: ExportOptions = {},
+): Promise<ExportSummary> {
+  const prefix = options.prefix ?? '';
+  const waitMs = options.historyWaitMs ?? 10_000;
+  const pollMs = options.pollMs ?? 250;
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const summary: ExportSummary = { counters: 0, entries: 0, vanished: [], incomplete: [] };
+  const emit = (line: ExportLine) => write(JSON.stringify(line));
+
+  await emit({
+    type: 'export',
+    format: EXPORT_FORMAT,
+    exported_at: new Date().toISOString(),
+    source: client.url.href,
+    prefix,
+  });
+  for await (const counter of client.list({ prefix, limit: 100 })) {
+    // The never-changed `default` (version 0) has nothing to carry over.
+    if (counter.version === 0) continue;
+    let written = 0;
+    let started = false;
+    let vanished = false;
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      try {
+        for await (const entry of client.history(counter.name, { limit: 1000 })) {
+          if (entry.version <= written) continue;
+          // Later than the snapshot, or a gap the contract rules out: stop at what is consistent.
+          if (entry.version !== written + 1 || entry.version > counter.version) break;
+          if (!started) {
+            await emit({ type: 'counter', ...counter });
+            started = true;
+          }
+          await emit({ type: 'history', name: counter.name, ...entry });
+          written = entry.version;
+          summary.entries++;
+        }
+      } catch (error) {
+        if (!(error instanceof CounterApiError && error.status === 404)) throw error;
+        vanished = true;
+      }
+      if (vanished || written >= counter.version || Date.now() >= deadline) break;
+      await sleep(pollMs);
+    }
+    if (vanished && !started) {
+      summary.vanished.push(counter.name);
+      continue;
+    }
+    if (!started) await emit({ type: 'counter', ...counter });
+    if (written < counter.version) summary.incomplete.push(counter.name);
+    summary.counters++;
+    options.onProgress?.({ counters: summary.counters, entries: summary.entries });
+  }
+  return summary;
+}
+
+export interface ImportProgress {
+  /** Bytes of input read so far, for a progress bar over a file of known size. */
+  bytes: number;
+  counters: number;
+  /** Changes sent, replays included. */
+  changes: number;
+  /** Changes the service answered from an earlier run's record: already applied, not applied again. */
+  replayed: number;
+}
+
+export interface ImportOptions {
+  /**
+   * Mixed into every Idempotency-Key. Keys are derived from the file alone, so a re-run of the same file
+   * (within the service's 24 hours) continues where the last one stopped; a new salt imports afresh.
+   */
+  salt?: string;
+  onProgress?: (progress: ImportProgress) => void;
+}
+
+export interface ImportSummary extends ImportProgress {
+  /** Counters not (fully) imported, and why; the rest of the file was still imported. */
+  failed: { name: string; reason: string }[];
+  /** Counters whose exported history fell short of their version: brought to their value by one set. */
+  incomplete: string[];
+}
+
+/** The input is not an export this version can read. The import stops at that line. */
+export class ImportFormatError extends Error {
+  constructor(
+    readonly line: number,
+    detail: string,
+  ) {
+    super(`line ${line}: ${detail}`);
+    this.name = 'ImportFormatError';
+  }
+}
+
+interface Pending {
+  counter: Counter;
+  /** The last version this import brought the counter to. */
+  applied: number;
+  failed: boolean;
+  replayedAll: boolean;
+}
+
+/**
+ * Recreates each counter by replaying its history as the same changes: a set for `op=set`, an increment
+ * by `delta` for `op=increment`. The API cannot write history directly, so the new counter's history
+ * shows new times and the importing principal as actor; values, deltas, ops and versions are the same.
+ *
+ * Each change carries `If-Match` of the version before it and an Idempotency-Key derived from the
+ * counter, version and change: a re-run of a partial import is answered from the service's records for
+ * what was already applied and applies the rest, so it never counts twice, and a counter that exists
+ * apart from this import is refused (412) rather than added to.
+ */
+export async function importCounters(
+  client: CounterClient,
+  lines: AsyncIterable<string>,
+  options: ImportOptions = {},
+): Promise<ImportSummary> {
+  const summary: ImportSummary = {
+    bytes: 0,
+    counters: 0,
+    changes: 0,
+    replayed: 0,
+    failed: [],
+    incomplete: [],
+  };
+  const salt = options.salt ?? '';
+  const report = () =>
+    options.onProgress?.({
+      bytes: summary.bytes,
+      counters: summary.counters,
+      changes: summary.changes,
+      replayed: summary.replayed,
+    });
+  const fail = (pending: Pending, reason: string) => {
+    pending.failed = true;
+    summary.failed.push({ name: pending.counter.name, reason });
+  };
+
+  const apply = async (pending: Pending, change: Change, version: number, key: string) => {
+    try {
+      const result = await client.change(pending.counter.name, change, {
+        ifMatch: version - 1,
+        idempotencyKey: key,
+      });
+      summary.changes++;
+      if (result.replayed) summary.replayed++;
+      else pending.replayedAll = false;
+      return result.counter;
+    } catch (error) {
+      // Refusals of this one counter; anything else (network, auth, 5xx) stops the import, and a re-run
+      // continues from where it stopped.
+      if (error instanceof CounterApiError && [400, 409, 412, 422].includes(error.status)) {
+        fail(pending, `version ${version} was refused: ${error.detail ?? error.message}`);
+        return undefined;
+      }
+      throw error;
+    }
+  };
+
+  const finish = async (pending: Pending | undefined) => {
+    if (pending === undefined || pending.failed) return;
+    const { counter } = pending;
+    // The never-changed `default` reads as version 0 and needs no change to exist.
+    if (counter.version === 0) return;
+    if (pending.applied < counter.version) {
+      const key = importKey(salt, counter.name, 'final', counter.version, counter.value);
+      const result = await apply(pending, { op: 'set', value: counter.value }, pending.applied + 1, key);
+      if (result === undefined) return;
+      summary.incomplete.push(counter.name);
+    }
+    let now: Counter;
+    try {
+      now = await client.get(counter.name);
+    } catch (error) {
+      if (!(error instanceof CounterApiError && error.status === 404)) throw error;
+      fail(
+        pending,
+        pending.replayedAll
+          ? 'it is gone, though every change was answered from an earlier import of this file (kept 24 h); ' +
+              'import with another salt to create it afresh'
+          : 'it was deleted while it was being imported',
+      );
+      return;
+    }
+    const complete = !summary.incomplete.includes(counter.name);
+    if (now.value !== counter.value || (complete && now.version !== counter.version)) {
+      fail(
+        pending,
+        `it ended at value ${now.value} version ${now.version}, not value ${counter.value} version ` +
+          `${counter.version}: it was changed while it was being imported`,
+      );
+    }
+  };
+
+  let pending: Pending | undefined;
+  let lineNumber = 0;
+  for await (const text of lines) {
+    lineNumber++;
+    summary.bytes += Buffer.byteLength(text) + 1;
+    if (text.trim() === '') continue;
+    const line = parseLine(text, lineNumber);
+    if (line.type === 'export') continue;
+    if (line.type === 'counter') {
+      await finish(pending);
+      const { type: _type, ...counter } = line;
+      pending = { counter, applied: 0, failed: false, replayedAll: true };
+      summary.counters++;
+    } else {
+      if (pending === undefined || line.name !== pending.counter.name) {
+        throw new ImportFormatError(lineNumber, `history of "${line.name}" does not follow its counter line`);
+      }
+      if (pending.failed) continue;
+      if (line.version !== pending.applied + 1 || line.version > pending.counter.version) {
+        fail(
+          pending,
+          `its history jumps from version ${pending.applied} to ${line.version} (counter at ${pending.counter.version})`,
+        );
+        continue;
+      }
+      const change: Change =
+        line.op === 'set' ? { op: 'set', value: line.value } : { op: 'increment', by: line.delta };
+      const key = importKey(salt, line.name, line.version, line.op, line.value, line.delta, line.created_at);
+      const result = await apply(pending, change, line.version, key);
+      if (result !== undefined) {
+        if (result.version !== line.version || result.value !== line.value) {
+          fail(
+            pending,
+            `replaying version ${line.version} gave value ${result.value} version ${result.version}, ` +
+              `not value ${line.value}`,
+          );
+        } else {
+          pending.applied = line.version;
+        }
+      }
+    }
+    report();
+  }
+  await finish(pending);
+  report();
+  return summary;
+}
+
+/** Parses one line of an export; the error names the line and what was wrong with it. */
+export function parseLine(text: string, lineNumber: number): ExportLine {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new ImportFormatError(lineNumber, 'not JSON');
+  }
+  const result = exportLine.safeParse(json);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw new ImportFormatError(
+      lineNumber,
+      `not a line of a ${EXPORT_FORMAT} export` +
+        (issue === undefined ? '' : ` (${issue.path.join('.') || 'line'}: ${issue.message})`),
+    );
+  }
+  return result.data;
+}
+
+/** Printable ASCII well under the API's 255 characters, whatever the name. */
+function importKey(salt: string, ...parts: (string | number)[]): string {
+  return `counter-import:${createHash('sha256')
+    .update(JSON.stringify([salt, ...parts]))
+    .digest('hex')}`;
+}
+
+/** A line writer that respects the stream's back-pressure, so an export never buffers without bound. */
+export function lineWriter(stream: Writable): (line: string) => Promise<void> {
+  return async (line) => {
+    if (!stream.write(`${line}\n`)) await once(stream, 'drain');
+  };
+}
