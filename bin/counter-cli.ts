@@ -179,9 +179,6 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
           `imported ${summary.counters - summary.failed.length} of ${summary.counters} counters: ` +
             `${summary.changes} changes replayed (${summary.replayed} already applied by an earlier run)`,
         );
-        for (const name of summary.incomplete) {
-          say(`warning: ${name}: the export's history fell short of its version; set to its value instead`);
-        }
         for (const failure of summary.failed) say(`error: ${failure.name}: ${failure.reason}`);
         if (json) await write(JSON.stringify(summary));
         return summary.failed.length === 0 ? EXIT.ok : EXIT.failed;

@@ -140,8 +140,6 @@ export interface ImportOptions {
 export interface ImportSummary extends ImportProgress {
   /** Counters not (fully) imported, and why; the rest of the file was still imported. */
   failed: { name: string; reason: string }[];
-  /** Counters whose exported history fell short of their version: brought to their value by one set. */
-  incomplete: string[];
 }
 
 /** The input is not an export this version can read. The import stops at that line. */
@@ -184,7 +182,6 @@ export async function importCounters(
     changes: 0,
     replayed: 0,
     failed: [],
-    incomplete: [],
   };
   const salt = options.salt ?? '';
   const report = () =>
@@ -226,10 +223,14 @@ export async function importCounters(
     // The never-changed `default` reads as version 0 and needs no change to exist.
     if (counter.version === 0) return;
     if (pending.applied < counter.version) {
-      const key = importKey(salt, counter.name, 'final', counter.version, counter.value);
-      const result = await apply(pending, { op: 'set', value: counter.value }, pending.applied + 1, key);
-      if (result === undefined) return;
-      summary.incomplete.push(counter.name);
+      // Setting the value instead would leave the counter at another version than the file's, where a
+      // re-run with a complete file could no longer continue: bring it as far as the file goes, and say so.
+      fail(
+        pending,
+        `the file's history stops at version ${pending.applied} of ${counter.version}; ` +
+          `imported up to version ${pending.applied}`,
+      );
+      return;
     }
     let now: Counter;
     try {
@@ -245,8 +246,7 @@ export async function importCounters(
       );
       return;
     }
-    const complete = !summary.incomplete.includes(counter.name);
-    if (now.value !== counter.value || (complete && now.version !== counter.version)) {
+    if (now.value !== counter.value || now.version !== counter.version) {
       fail(
         pending,
         `it ended at value ${now.value} version ${now.version}, not value ${counter.value} version ` +
