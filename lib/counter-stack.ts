@@ -1,4 +1,4 @@
-import { CfnOutput, type RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, type Duration, type RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { CounterApi, type ThrottleProps } from './constructs/counter-api.ts';
 import { CounterDashboard } from './constructs/counter-dashboard.ts';
@@ -11,6 +11,12 @@ export interface CounterStackProps extends StackProps {
    * @default { rateLimit: 1000, burstLimit: 2000 }
    */
   readonly throttle?: ThrottleProps;
+
+  /**
+   * How long raw history entries are kept (series rollups and values are kept regardless).
+   * @default - kept forever
+   */
+  readonly historyRetention?: Duration;
 
   /**
    * What happens to the tables when they leave the stack; pass DESTROY for throwaway dev stacks.
@@ -40,7 +46,10 @@ export class CounterStack extends Stack {
       throttle: props.throttle,
       corsAllowOrigins: props.corsAllowOrigins,
     });
-    this.historyConsumer = new HistoryConsumer(this, 'HistoryConsumer', { tables: this.tables });
+    this.historyConsumer = new HistoryConsumer(this, 'HistoryConsumer', {
+      tables: this.tables,
+      ...(props.historyRetention === undefined ? {} : { historyRetention: props.historyRetention }),
+    });
     new CounterDashboard(this, 'Dashboard', { api: this.api, consumer: this.historyConsumer });
 
     new CfnOutput(this, 'ApiUrl', {

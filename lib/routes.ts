@@ -18,8 +18,13 @@ export type TableAccess =
   | 'update-counters'
   /** DeleteItem. */
   | 'delete-counters'
+  /** Query of the history, and of its time index for since/until. */
   | 'read-history'
+  /** Conditional puts of entries, and the purge of a deleted counter's entries. */
   | 'write-history'
+  | 'read-rollups'
+  /** Rollup updates, and the purge of a deleted counter's rollups. */
+  | 'write-rollups'
   /** Keyed changes: the idempotency record, written in the same transaction as the counter. */
   | 'write-idempotency';
 
@@ -67,6 +72,7 @@ export const FUNCTIONS = {
   listCounters: fn('list-counters', 'GET counters by name', ['list-counters']),
   // History is keyed by the counter's incarnation, which a GetItem reads first.
   getHistory: fn('get-history', "GET a counter's history", ['get-counter', 'read-history']),
+  getSeries: fn('get-series', "GET a counter's series", ['get-counter', 'read-rollups']),
 } as const satisfies Record<string, FunctionSpec>;
 
 export const ROUTES: readonly RouteSpec[] = [
@@ -76,6 +82,7 @@ export const ROUTES: readonly RouteSpec[] = [
   { method: 'PUT', path: '/counters/{name}', function: FUNCTIONS.setCounter, access: 'write' },
   { method: 'DELETE', path: '/counters/{name}', function: FUNCTIONS.deleteCounter, access: 'write' },
   { method: 'GET', path: '/counters/{name}/history', function: FUNCTIONS.getHistory, access: 'read' },
+  { method: 'GET', path: '/counters/{name}/series', function: FUNCTIONS.getSeries, access: 'read' },
   // The seed's routes: the counter `default`.
   { method: 'GET', path: '/counter', function: FUNCTIONS.getCounter, access: 'read' },
   { method: 'POST', path: '/counter', function: FUNCTIONS.incrementCounter, access: 'increment' },
@@ -89,7 +96,7 @@ export const HISTORY_CONSUMER: FunctionSpec = {
   entry: 'functions/stream/record-history.ts',
   description: 'Counters stream -> history table',
   // Reads the stream and writes history; the stream grant is made by the event source itself.
-  tables: ['write-history'],
+  tables: ['write-history', 'write-rollups'],
 };
 
 /** The functions, each once, in a stable order. */

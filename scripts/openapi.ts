@@ -1,6 +1,12 @@
 import { writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { MAX_HISTORY_LIMIT, MAX_LIST_LIMIT, NAME_PATTERN } from '../functions/counter/schema.ts';
+import {
+  MAX_HISTORY_LIMIT,
+  MAX_LIST_LIMIT,
+  MAX_SERIES_LIMIT,
+  NAME_PATTERN,
+} from '../functions/counter/schema.ts';
+import { INTERVALS } from '../functions/counter/series.ts';
 import { MAX_BODY_BYTES } from '../functions/shared/json-body.ts';
 import { ROUTES, type RouteSpec } from '../lib/routes.ts';
 
@@ -90,6 +96,16 @@ export function buildOpenApi(): Record<string, unknown> {
             actor: { type: 'string', description: 'The IAM principal ARN that made the change.' },
           },
         },
+        SeriesBucket: {
+          type: 'object',
+          required: ['start', 'delta', 'count', 'value'],
+          properties: {
+            start: { type: 'string', format: 'date-time', description: "The bucket's first instant (UTC)." },
+            delta: { type: 'integer', description: "The sum of the bucket's changes." },
+            count: { type: 'integer', minimum: 1, description: 'How many changes the bucket holds.' },
+            value: { type: 'integer', description: "The value after the bucket's last change." },
+          },
+        },
         IncrementRequest: {
           type: 'object',
           additionalProperties: false,
@@ -139,6 +155,7 @@ function operation(route: RouteSpec): Record<string, unknown> {
   }
   const isList = route.path === '/counters';
   const isHistory = route.path.endsWith('/history');
+  const isSeries = route.path.endsWith('/series');
   if (isList) {
     parameters.push(
       { name: 'prefix', in: 'query', schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{0,128}$' } },
@@ -146,11 +163,26 @@ function operation(route: RouteSpec): Record<string, unknown> {
       cursorParameter(),
     );
   }
-  if (isHistory) parameters.push(queryLimit(MAX_HISTORY_LIMIT, 100), cursorParameter());
+  if (isHistory) parameters.push(queryLimit(MAX_HISTORY_LIMIT, 100), cursorParameter(), ...timeWindow());
+  if (isSeries) {
+    parameters.push(
+      {
+        name: 'interval',
+        in: 'query',
+        required: true,
+        description: 'The UTC bucket size.',
+        schema: { type: 'string', enum: [...INTERVALS] },
+      },
+      queryLimit(MAX_SERIES_LIMIT, 100),
+      cursorParameter(),
+      ...timeWindow(),
+    );
+  }
 
   const responses: Record<string, unknown> = {};
   if (isList) responses['200'] = page('Counters ordered by name.', 'Counter');
   else if (isHistory) responses['200'] = page('Changes, oldest first.', 'HistoryEntry');
+  else if (isSeries) responses['200'] = page('Buckets with changes, oldest first.', 'SeriesBucket');
   else if (route.method === 'DELETE') responses['204'] = { description: 'Deleted; its history follows.' };
   else
     responses['200'] = {
@@ -167,7 +199,7 @@ function operation(route: RouteSpec): Record<string, unknown> {
   };
   if (one && !seed) responses['404'] = problem('No counter of that name.');
   if (route.method === 'DELETE') responses['404'] = problem('No counter of that name.');
-  if (isHistory && seed === false) responses['404'] = problem('No counter of that name.');
+  if ((isHistory || isSeries) && seed === false) responses['404'] = problem('No counter of that name.');
   if (route.method === 'POST')
     responses['409'] = problem('The change would leave the range; nothing changed.');
   if (changes) {
@@ -210,6 +242,23 @@ function queryLimit(max: number, fallback: number) {
     in: 'query',
     schema: { type: 'integer', minimum: 1, maximum: max, default: fallback },
   };
+}
+
+function timeWindow() {
+  const instant = {
+    type: 'string',
+    format: 'date-time',
+    pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,3})?)?Z$',
+  };
+  return [
+    { name: 'since', in: 'query', description: 'From this UTC instant (inclusive).', schema: instant },
+    {
+      name: 'until',
+      in: 'query',
+      description: 'Up to this UTC instant (exclusive); after since.',
+      schema: instant,
+    },
+  ];
 }
 
 function cursorParameter() {

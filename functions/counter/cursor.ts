@@ -26,3 +26,7 @@ export function decodeCursor<T>(cursor: string, schema: z.ZodType<T>): T {
 
 export const listCursor = z.strictObject({ p: z.string().max(128), a: z.string().min(1).max(128) });
 export const historyCursor = z.strictObject({ i: z.string().min(1).max(64), v: z.number().int().positive() });
+export const seriesCursor = z.strictObject({
+  i: z.string().min(1).max(64),
+  s: z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:00\.000Z$/),
+});

@@ -15,6 +15,7 @@ import {
   IDEMPOTENCY_TTL_SECONDS,
   type IdempotencyStore,
   type PlannedChange,
+  RequestInFlightError,
   type StoredAnswer,
 } from './idempotency.ts';
 
@@ -114,8 +115,9 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
     try {
       await this.client.send(new UpdateCommand(this.recordAnswer(id, owner, answer, nowMs).Update));
     } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      // Our claim was taken over: the other attempt's answer stands.
+      // Our claim was taken over: the other attempt's answer stands, and the caller should ask again.
+      if (error instanceof ConditionalCheckFailedException) throw new RequestInFlightError();
+      throw error;
     }
   }
 
@@ -136,14 +138,22 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
   }
 
   private counterWrite(change: PlannedChange) {
+    // Exactly the state the answer was planned from, so the answer is exactly what this change did.
+    const seen =
+      change.seen === undefined
+        ? { condition: 'attribute_not_exists(#value)', values: {} }
+        : {
+            condition: '#version = :seen AND #incarnation = :seen_incarnation',
+            values: { ':seen': change.seen.version, ':seen_incarnation': change.seen.incarnation },
+          };
     if (change.kind === 'delete') {
       return {
         Delete: {
           TableName: this.tables.counters,
           Key: { name: change.name },
-          ConditionExpression: '#version = :seen',
-          ExpressionAttributeNames: { '#version': 'version' },
-          ExpressionAttributeValues: { ':seen': change.seenVersion },
+          ConditionExpression: seen.condition,
+          ExpressionAttributeNames: { '#version': 'version', '#incarnation': 'incarnation' },
+          ExpressionAttributeValues: seen.values,
         },
       };
     }
@@ -156,13 +166,8 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
         TableName: this.tables.counters,
         Key: { name: change.input.name },
         ...update,
-        // Exactly the state the answer was planned from, so the answer is exactly what this change did.
-        ConditionExpression:
-          change.seenVersion === undefined ? 'attribute_not_exists(#value)' : '#version = :seen',
-        ExpressionAttributeValues: {
-          ...update.ExpressionAttributeValues,
-          ...(change.seenVersion === undefined ? {} : { ':seen': change.seenVersion }),
-        },
+        ConditionExpression: seen.condition,
+        ExpressionAttributeValues: { ...update.ExpressionAttributeValues, ...seen.values },
       },
     };
   }

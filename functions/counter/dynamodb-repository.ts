@@ -16,21 +16,30 @@ import {
   MAX_VALUE,
   MIN_VALUE,
   type StoredCounter,
+  seriesBucket,
   storedCounter,
 } from './schema.ts';
+import { bucketStart, type Interval, type SeriesBucket } from './series.ts';
 import {
   BY_NAME_INDEX,
   BY_NAME_PARTITION_KEY,
   BY_NAME_SORT_KEY,
   COUNTER_KIND,
+  EXPIRES_AT,
+  HISTORY_BY_TIME_INDEX,
   HISTORY_PARTITION_KEY,
   HISTORY_SORT_KEY,
+  HISTORY_TIME_KEY,
   historyKey,
+  ROLLUPS_PARTITION_KEY,
+  ROLLUPS_SORT_KEY,
+  seriesKey,
 } from './table.ts';
 
 export interface TableNames {
   counters: string;
   history: string;
+  rollups: string;
 }
 
 /** Attributes every change writes besides the value and version. */
@@ -201,23 +210,118 @@ export class DynamoCounterRepository implements CounterRepository {
     incarnation: string;
     limit: number;
     afterVersion?: number | undefined;
-  }): Promise<Page<HistoryEntry>> {
-    const { Items = [] } = await this.client.send(
+    since?: string | undefined;
+    until?: string | undefined;
+  }): Promise<Page<HistoryEntry> & { lastVersion?: number | undefined }> {
+    const key = historyKey(input.name, input.incarnation);
+    // A time window becomes a version window through the keys-only time index: two one-item reads,
+    // however long the history.
+    let from = (input.afterVersion ?? 0) + 1;
+    let to: number | undefined;
+    if (input.since !== undefined) {
+      const first = await this.versionAtTime(key, '>=', input.since);
+      if (first === undefined) return { items: [], hasMore: false };
+      from = Math.max(from, first);
+    }
+    if (input.until !== undefined) {
+      to = await this.versionAtTime(key, '<', input.until);
+      if (to === undefined || to < from) return { items: [], hasMore: false };
+    }
+    const { Items = [], LastEvaluatedKey } = await this.client.send(
       new QueryCommand({
         TableName: this.tables.history,
-        KeyConditionExpression: '#counter = :counter AND #version > :after',
-        ExpressionAttributeNames: { '#counter': HISTORY_PARTITION_KEY, '#version': HISTORY_SORT_KEY },
+        KeyConditionExpression:
+          to === undefined
+            ? '#counter = :counter AND #version >= :from'
+            : '#counter = :counter AND #version BETWEEN :from AND :to',
+        // TTL deletes lazily: an entry past its expiry is gone for readers at once.
+        FilterExpression: 'attribute_not_exists(#expires) OR #expires > :now',
+        ExpressionAttributeNames: {
+          '#counter': HISTORY_PARTITION_KEY,
+          '#version': HISTORY_SORT_KEY,
+          '#expires': EXPIRES_AT,
+        },
         ExpressionAttributeValues: {
-          ':counter': historyKey(input.name, input.incarnation),
-          ':after': input.afterVersion ?? 0,
+          ':counter': key,
+          ':from': from,
+          ...(to === undefined ? {} : { ':to': to }),
+          ':now': Math.floor(Date.now() / 1000),
         },
         Limit: input.limit + 1,
       }),
     );
+    const items = Items.slice(0, input.limit).map((item) => historyEntry.parse(item));
+    const more = Items.length > input.limit;
+    const evaluated = LastEvaluatedKey?.[HISTORY_SORT_KEY];
     return {
-      items: Items.slice(0, input.limit).map((item) => historyEntry.parse(item)),
-      hasMore: Items.length > input.limit,
+      items,
+      hasMore: more || LastEvaluatedKey !== undefined,
+      lastVersion: more
+        ? items.at(-1)?.version
+        : typeof evaluated === 'number'
+          ? evaluated
+          : items.at(-1)?.version,
     };
+  }
+
+  async series(input: {
+    name: string;
+    incarnation: string;
+    interval: Interval;
+    limit: number;
+    afterStart?: string | undefined;
+    since?: string | undefined;
+    until?: string | undefined;
+  }): Promise<Page<SeriesBucket>> {
+    const lower =
+      input.afterStart ?? (input.since === undefined ? undefined : bucketStart(input.since, input.interval));
+    const conditions = ['#series = :series'];
+    if (lower !== undefined && input.until !== undefined) conditions.push('#start BETWEEN :lower AND :upper');
+    else if (lower !== undefined) conditions.push('#start >= :lower');
+    else if (input.until !== undefined) conditions.push('#start <= :upper');
+    const { Items = [] } = await this.client.send(
+      new QueryCommand({
+        TableName: this.tables.rollups,
+        KeyConditionExpression: conditions.join(' AND '),
+        ...(input.afterStart === undefined ? {} : { FilterExpression: '#start <> :lower' }),
+        ExpressionAttributeNames: {
+          '#series': ROLLUPS_PARTITION_KEY,
+          ...(conditions.length > 1 ? { '#start': ROLLUPS_SORT_KEY } : {}),
+        },
+        ExpressionAttributeValues: {
+          ':series': seriesKey(historyKey(input.name, input.incarnation), input.interval),
+          ...(lower === undefined ? {} : { ':lower': lower }),
+          // until is exclusive: the last bucket is the one starting strictly before it.
+          ...(input.until === undefined
+            ? {}
+            : { ':upper': new Date(Date.parse(input.until) - 1).toISOString() }),
+        },
+        Limit: input.limit + 1 + (input.afterStart === undefined ? 0 : 1),
+      }),
+    );
+    const buckets = Items.map((item) => seriesBucket.parse(item));
+    return { items: buckets.slice(0, input.limit), hasMore: buckets.length > input.limit };
+  }
+
+  /** The version of the first change at or after `time` ('>='), or of the last one before it ('<'). */
+  private async versionAtTime(
+    key: string,
+    comparison: '>=' | '<',
+    time: string,
+  ): Promise<number | undefined> {
+    const { Items = [] } = await this.client.send(
+      new QueryCommand({
+        TableName: this.tables.history,
+        IndexName: HISTORY_BY_TIME_INDEX,
+        KeyConditionExpression: `#counter = :counter AND #time ${comparison} :time`,
+        ExpressionAttributeNames: { '#counter': HISTORY_PARTITION_KEY, '#time': HISTORY_TIME_KEY },
+        ExpressionAttributeValues: { ':counter': key, ':time': time },
+        ScanIndexForward: comparison === '>=',
+        Limit: 1,
+      }),
+    );
+    const version = Items[0]?.[HISTORY_SORT_KEY];
+    return typeof version === 'number' ? version : undefined;
   }
 
   private async change(

@@ -36,9 +36,18 @@ export interface IdempotencyRecord {
 
 /** A change planned against the state it was planned from; committed only if that state still holds. */
 export type PlannedChange =
-  | { kind: 'increment'; input: ChangeInput & { by: number }; seenVersion: number | undefined }
-  | { kind: 'set'; input: ChangeInput & { value: number }; seenVersion: number | undefined }
-  | { kind: 'delete'; name: string; seenVersion: number };
+  | { kind: 'increment'; input: ChangeInput & { by: number }; seen: Seen | undefined }
+  | { kind: 'set'; input: ChangeInput & { value: number }; seen: Seen | undefined }
+  | { kind: 'delete'; name: string; seen: Seen };
+
+/**
+ * The state a change was planned from: the version alone is not enough, since a counter deleted and
+ * created again can be back at the same version with another value.
+ */
+export interface Seen {
+  version: number;
+  incarnation: string;
+}
 
 export type Claim = { kind: 'claimed' } | { kind: 'existing'; record: IdempotencyRecord };
 
@@ -49,7 +58,7 @@ export type Claim = { kind: 'claimed' } | { kind: 'existing'; record: Idempotenc
 export interface IdempotencyStore {
   /** Creates the in-flight record unless a live one exists (an expired one is taken over). */
   claim(id: string, fingerprint: string, owner: string, nowMs: number): Promise<Claim>;
-  /** 'stale' when the counter is no longer at `seenVersion`; 'lost' when the claim is no longer ours. */
+  /** 'stale' when the counter is no longer as `seen`; 'lost' when the claim is no longer ours. */
   commit(
     id: string,
     owner: string,
@@ -57,7 +66,10 @@ export interface IdempotencyStore {
     answer: StoredAnswer,
     nowMs: number,
   ): Promise<'committed' | 'stale' | 'lost'>;
-  /** Records an answer that changed nothing (a refusal such as 409 or 412). */
+  /**
+   * Records an answer that changed nothing (a refusal such as 409 or 412); throws
+   * RequestInFlightError if the claim is no longer ours (another attempt's answer stands).
+   */
   complete(id: string, owner: string, answer: StoredAnswer, nowMs: number): Promise<void>;
   /** Drops our claim after a failure, so a retry can run the request afresh. */
   release(id: string, owner: string): Promise<void>;
@@ -99,8 +111,15 @@ export function idempotencyId(actor: string, key: string): string {
 
 /** What makes two requests "the same request": the operation, the counter and the parsed arguments. */
 export function fingerprintOf(command: ChangeCommand): string {
-  const { actor: _actor, ...request } = command;
-  return createHash('sha256').update(JSON.stringify(request)).digest('hex');
+  // A fixed list, not the object: its field order must not decide whether two requests are the same.
+  const fields = [
+    command.op,
+    command.name,
+    command.op === 'increment' ? command.by : null,
+    command.op === 'set' ? command.value : null,
+    command.expectedVersion ?? null,
+  ];
+  return createHash('sha256').update(JSON.stringify(fields)).digest('hex');
 }
 
 /**
@@ -140,7 +159,7 @@ export async function changeIdempotently(
       if (result === 'committed') return { answer, replayed: false };
       if (result === 'lost') throw new RequestInFlightError();
       // Another change got in first: plan again from the new state, after a jittered pause.
-      await sleep(Math.random() * Math.min(200, 5 * 2 ** attempt));
+      if (attempt < MAX_COMMIT_ATTEMPTS) await sleep(Math.random() * Math.min(200, 5 * 2 ** attempt));
     }
     throw new ContendedCounterError(request.command.name);
   } catch (error) {
@@ -169,13 +188,18 @@ export function planChange(
     if (current === undefined) return { kind: 'refused', error: new CounterNotFoundError(command.name) };
     return {
       kind: 'change',
-      change: { kind: 'delete', name: command.name, seenVersion: current.version },
+      change: { kind: 'delete', name: command.name, seen: seenOf(current) },
       outcome: { kind: 'deleted' },
     };
   }
   const value = command.op === 'increment' ? (current?.value ?? 0) + command.by : command.value;
   if (value > MAX_VALUE || value < MIN_VALUE) {
-    const attempted = command.op === 'increment' ? `adding ${command.by}` : `setting ${command.value}`;
+    const attempted =
+      command.op === 'set'
+        ? `setting ${command.value}`
+        : command.by >= 0
+          ? `adding ${command.by}`
+          : `subtracting ${-command.by}`;
     return {
       kind: 'refused',
       error: new CounterOutOfRangeError(command.name, current?.value ?? 0, attempted),
@@ -194,7 +218,11 @@ export function planChange(
   };
   const change: PlannedChange =
     command.op === 'increment'
-      ? { kind: 'increment', input: { ...input, by: command.by }, seenVersion: current?.version }
-      : { kind: 'set', input: { ...input, value: command.value }, seenVersion: current?.version };
+      ? { kind: 'increment', input: { ...input, by: command.by }, seen: current && seenOf(current) }
+      : { kind: 'set', input: { ...input, value: command.value }, seen: current && seenOf(current) };
   return { kind: 'change', change, outcome: { kind: 'counter', counter: toCounter(next) } };
+}
+
+function seenOf(counter: StoredCounter): Seen {
+  return { version: counter.version, incarnation: counter.incarnation };
 }

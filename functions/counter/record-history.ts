@@ -1,5 +1,7 @@
 import { type HistoryAction, toHistoryAction } from './history.ts';
 import type { HistoryStore } from './history-store.ts';
+import type { HistoryEntry } from './schema.ts';
+import { bucketsOf } from './series.ts';
 
 export interface StreamChange {
   /** The stream's sequence number: the id Lambda's partial batch response names. */
@@ -17,54 +19,100 @@ export interface BatchOutcome {
   error?: unknown;
 }
 
+interface Step {
+  index: number;
+  change: StreamChange;
+  action: Exclude<HistoryAction, { kind: 'ignore' }>;
+}
+
 /**
- * Applies a batch of counter changes to the history, in stream order. Entries between two deletions
- * are independent writes (each keyed by its version), so they go out together; a deletion waits for
- * everything before it. Stops at the first failure so a retry resumes exactly there; anything after
- * it that was written anyway is a no-op on replay, because each write is conditional on its key.
+ * Applies a batch of counter changes to the history and the series rollups, so that everything
+ * before the change it reports as failed is fully applied, and everything from it on can be
+ * delivered again without counting twice.
+ *
+ * Changes are grouped by counter (its history key). Groups are independent and go concurrently;
+ * within a group, entries are written (each conditional on its version), then the group's rollups are
+ * updated once per bucket (each conditional on the versions it has absorbed), then a deletion purges
+ * the group. A failure in a group makes its first not-fully-applied change the group's failure; the
+ * batch reports the earliest.
  */
 export async function recordHistory(store: HistoryStore, changes: StreamChange[]): Promise<BatchOutcome> {
   const outcome: BatchOutcome = { written: 0, duplicates: 0, purged: 0 };
-  let segment: { change: StreamChange; action: HistoryAction }[] = [];
-
-  const flush = async (): Promise<boolean> => {
-    const results = await Promise.allSettled(
-      segment.map(({ action }) =>
-        action.kind === 'record' ? store.record(action.key, action.entry) : 'skipped',
-      ),
-    );
-    for (const [index, result] of results.entries()) {
-      if (result.status === 'rejected') {
-        outcome.failedId = segment[index]?.change.id;
-        outcome.error = result.reason;
-        return false;
-      }
-      if (result.value === 'written') outcome.written++;
-      if (result.value === 'duplicate') outcome.duplicates++;
-    }
-    segment = [];
-    return true;
-  };
-
-  for (const change of changes) {
+  const groups = new Map<string, Step[]>();
+  let parseFailure: { index: number; error: unknown } | undefined;
+  for (const [index, change] of changes.entries()) {
     let action: HistoryAction;
     try {
       action = toHistoryAction(change.oldImage, change.newImage);
     } catch (error) {
-      if (!(await flush())) return outcome;
-      return { ...outcome, failedId: change.id, error };
+      // A malformed record: what precedes it is applied, it and the rest are retried (then dead-lettered).
+      parseFailure = { index, error };
+      break;
     }
-    if (action.kind !== 'purge') {
-      segment.push({ change, action });
-      continue;
-    }
-    if (!(await flush())) return outcome;
+    if (action.kind === 'ignore') continue;
+    const group = groups.get(action.key) ?? [];
+    group.push({ index, change, action });
+    groups.set(action.key, group);
+  }
+
+  const failures = await Promise.all([...groups.values()].map((group) => applyGroup(store, group, outcome)));
+  const candidates = [...failures.flatMap((failure) => (failure === undefined ? [] : [failure]))];
+  if (parseFailure !== undefined) candidates.push(parseFailure);
+  const first = candidates.sort((a, b) => a.index - b.index)[0];
+  if (first !== undefined) {
+    outcome.failedId = changes[first.index]?.id;
+    outcome.error = first.error;
+  }
+  return outcome;
+}
+
+async function applyGroup(
+  store: HistoryStore,
+  group: Step[],
+  outcome: BatchOutcome,
+): Promise<{ index: number; error: unknown } | undefined> {
+  const records = group.filter((step) => step.action.kind === 'record');
+  const results = await Promise.allSettled(
+    records.map((step) =>
+      step.action.kind === 'record' ? store.record(step.action.key, step.action.entry) : 'skipped',
+    ),
+  );
+  // Only the entries before the first failed write count as applied; their rollups follow.
+  const failedAt = results.findIndex((result) => result.status === 'rejected');
+  const applied = failedAt === -1 ? records : records.slice(0, failedAt);
+  for (const result of results.slice(0, failedAt === -1 ? undefined : failedAt)) {
+    if (result.status === 'fulfilled' && result.value === 'written') outcome.written++;
+    if (result.status === 'fulfilled' && result.value === 'duplicate') outcome.duplicates++;
+  }
+
+  const entries: HistoryEntry[] = applied.flatMap((step) =>
+    step.action.kind === 'record' ? [step.action.entry] : [],
+  );
+  const key = group[0]?.action.key ?? '';
+  try {
+    for (const bucket of bucketsOf(entries))
+      await store.rollUp(key, bucket.interval, bucket.start, bucket.changes);
+  } catch (error) {
+    // Some buckets may have absorbed the changes, some not: deliver the group again from its start;
+    // what was applied is skipped by version.
+    return { index: group[0]?.index ?? 0, error };
+  }
+  const failedRecord = failedAt === -1 ? undefined : records[failedAt];
+  const rejected = failedAt === -1 ? undefined : results[failedAt];
+  if (failedRecord !== undefined) {
+    return {
+      index: failedRecord.index,
+      error: rejected?.status === 'rejected' ? rejected.reason : undefined,
+    };
+  }
+
+  const purge = group.find((step) => step.action.kind === 'purge');
+  if (purge !== undefined) {
     try {
-      outcome.purged += await store.purge(action.key);
+      outcome.purged += await store.purge(purge.action.key);
     } catch (error) {
-      return { ...outcome, failedId: change.id, error };
+      return { index: purge.index, error };
     }
   }
-  await flush();
-  return outcome;
+  return undefined;
 }

@@ -1,4 +1,5 @@
 import type { HistoryEntry, StoredCounter } from './schema.ts';
+import type { Interval, SeriesBucket } from './series.ts';
 
 export interface ChangeInput {
   name: string;
@@ -41,10 +42,27 @@ export interface CounterRepository {
     limit: number;
     after?: string | undefined;
   }): Promise<Page<StoredCounter> & { lastName?: string | undefined }>;
+  /**
+   * Entries oldest first. `since`/`until` (ISO instants, until exclusive) select the versions from
+   * the first change at or after `since` to the last before `until`. Expired entries are left out.
+   * `lastVersion` is where the page ended, for the cursor.
+   */
   history(input: {
     name: string;
     incarnation: string;
     limit: number;
     afterVersion?: number | undefined;
-  }): Promise<Page<HistoryEntry>>;
+    since?: string | undefined;
+    until?: string | undefined;
+  }): Promise<Page<HistoryEntry> & { lastVersion?: number | undefined }>;
+  /** Buckets oldest first, from the rollups; `since`/`until` bound the buckets' starts. */
+  series(input: {
+    name: string;
+    incarnation: string;
+    interval: Interval;
+    limit: number;
+    afterStart?: string | undefined;
+    since?: string | undefined;
+    until?: string | undefined;
+  }): Promise<Page<SeriesBucket>>;
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { INTERVALS } from './series.ts';
 
 /** The largest integer JSON numbers (IEEE 754 doubles) keep exactly. */
 export const MAX_VALUE = Number.MAX_SAFE_INTEGER;
@@ -67,6 +68,16 @@ export const historyEntry = z.object({
   actor: z.string(),
 });
 
+/** A rollup item as stored; what the API shows of it. */
+export const seriesBucket = z
+  .object({
+    start: z.string(),
+    delta: z.number().int(),
+    count: z.number().int().nonnegative(),
+    value: counterValue,
+  })
+  .transform(({ start, delta, count, value }) => ({ start, delta, count, value }));
+
 export function toCounter(stored: StoredCounter): Counter {
   return {
     name: stored.name,
@@ -122,10 +133,40 @@ export const listQuery = z.strictObject({
   cursor: z.string().min(1).optional(),
 });
 
-export const historyQuery = z.strictObject({
-  limit: limit(MAX_HISTORY_LIMIT, 100),
-  cursor: z.string().min(1).optional(),
-});
+/** An instant in UTC, as `2026-11-30T12:00:00Z` (seconds and milliseconds optional); normalized to toISOString(). */
+const instant = z
+  .string()
+  .regex(
+    /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?Z$/,
+    'must be an ISO 8601 instant in UTC, such as 2026-11-30T12:00:00Z',
+  )
+  .refine((text) => !Number.isNaN(Date.parse(text)), 'is not a real date and time')
+  .transform((text) => new Date(text).toISOString());
+
+const window = <T extends { since?: string | undefined; until?: string | undefined }>(query: T) =>
+  query.since === undefined || query.until === undefined || query.since < query.until;
+const WINDOW_MESSAGE = { message: 'since must be before until', path: ['until'] };
+
+export const historyQuery = z
+  .strictObject({
+    limit: limit(MAX_HISTORY_LIMIT, 100),
+    cursor: z.string().min(1).optional(),
+    since: instant.optional(),
+    until: instant.optional(),
+  })
+  .refine(window, WINDOW_MESSAGE);
+
+export const MAX_SERIES_LIMIT = 1440;
+
+export const seriesQuery = z
+  .strictObject({
+    interval: z.enum(INTERVALS, { error: 'must be one of minute, hour, day' }),
+    limit: limit(MAX_SERIES_LIMIT, 100),
+    cursor: z.string().min(1).optional(),
+    since: instant.optional(),
+    until: instant.optional(),
+  })
+  .refine(window, WINDOW_MESSAGE);
 
 function describeInput(input: unknown): string {
   if (input === null) return 'null';

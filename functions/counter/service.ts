@@ -1,7 +1,9 @@
-import { decodeCursor, encodeCursor, historyCursor, listCursor } from './cursor.ts';
+import type { z } from 'zod';
+import { decodeCursor, encodeCursor, historyCursor, listCursor, seriesCursor } from './cursor.ts';
 import { CounterNotFoundError, InvalidCursorError } from './errors.ts';
 import type { CounterRepository } from './repository.ts';
 import { type Counter, DEFAULT_COUNTER, type HistoryEntry, toCounter, untouchedDefault } from './schema.ts';
+import type { Interval, SeriesBucket } from './series.ts';
 
 /** What the use cases need besides storage, injected so tests control time and ids. */
 export interface ServiceDeps {
@@ -79,32 +81,80 @@ export async function listCounters(
 
 export async function counterHistory(
   deps: ServiceDeps,
-  query: { name: string; limit: number; cursor?: string | undefined },
+  query: {
+    name: string;
+    limit: number;
+    cursor?: string | undefined;
+    since?: string | undefined;
+    until?: string | undefined;
+  },
 ): Promise<Listing<HistoryEntry>> {
-  const counter = await deps.repository.get(query.name);
-  if (counter === undefined) {
-    if (query.name === DEFAULT_COUNTER && query.cursor === undefined) return { items: [] };
-    throw new CounterNotFoundError(query.name);
-  }
-  let afterVersion: number | undefined;
-  if (query.cursor !== undefined) {
-    const position = decodeCursor(query.cursor, historyCursor);
-    // A cursor from an earlier counter of the same name must not read into the new one's history.
-    if (position.i !== counter.incarnation) throw new InvalidCursorError();
-    afterVersion = position.v;
-  }
+  const counter = await existing(deps, query.name, query.cursor);
+  if (counter === undefined) return { items: [] };
+  const afterVersion =
+    query.cursor === undefined ? undefined : positionIn(counter.incarnation, query.cursor, historyCursor).v;
   const page = await deps.repository.history({
     name: query.name,
     incarnation: counter.incarnation,
     limit: query.limit,
     afterVersion,
+    since: query.since,
+    until: query.until,
+  });
+  return {
+    items: page.items,
+    cursor:
+      page.hasMore && page.lastVersion !== undefined
+        ? encodeCursor({ i: counter.incarnation, v: page.lastVersion })
+        : undefined,
+  };
+}
+
+export async function counterSeries(
+  deps: ServiceDeps,
+  query: {
+    name: string;
+    interval: Interval;
+    limit: number;
+    cursor?: string | undefined;
+    since?: string | undefined;
+    until?: string | undefined;
+  },
+): Promise<Listing<SeriesBucket>> {
+  const counter = await existing(deps, query.name, query.cursor);
+  if (counter === undefined) return { items: [] };
+  const afterStart =
+    query.cursor === undefined ? undefined : positionIn(counter.incarnation, query.cursor, seriesCursor).s;
+  const page = await deps.repository.series({
+    name: query.name,
+    incarnation: counter.incarnation,
+    interval: query.interval,
+    limit: query.limit,
+    afterStart,
+    since: query.since,
+    until: query.until,
   });
   const last = page.items.at(-1);
   return {
     items: page.items,
     cursor:
       page.hasMore && last !== undefined
-        ? encodeCursor({ i: counter.incarnation, v: last.version })
+        ? encodeCursor({ i: counter.incarnation, s: last.start })
         : undefined,
   };
+}
+
+/** The counter a history or series reads, or undefined for the never-changed default (empty). */
+async function existing(deps: ServiceDeps, name: string, cursor: string | undefined) {
+  const counter = await deps.repository.get(name);
+  if (counter !== undefined) return counter;
+  if (name === DEFAULT_COUNTER && cursor === undefined) return undefined;
+  throw new CounterNotFoundError(name);
+}
+
+/** A cursor's position, refused if it came from an earlier counter of the same name. */
+function positionIn<T extends { i: string }>(incarnation: string, cursor: string, schema: z.ZodType<T>): T {
+  const position = decodeCursor(cursor, schema);
+  if (position.i !== incarnation) throw new InvalidCursorError();
+  return position;
 }

@@ -4,7 +4,8 @@
  *
  * counters table   pk `name`; one item per counter (schema.ts StoredCounter) plus `kind`, which puts
  *                  the counter in the `by-name` index (KEYS_ONLY, so increments never write to it).
- * history table    pk `counter` = "<name>#<incarnation>", sk `version`.
+ * history table    pk `counter` = "<name>#<incarnation>", sk `version`; index `by-time` on created_at.
+ * rollups table    pk `series` = "<name>#<incarnation>#<interval>", sk `start`.
  */
 export const COUNTERS_PARTITION_KEY = 'name';
 export const BY_NAME_INDEX = 'by-name';
@@ -14,8 +15,21 @@ export const COUNTER_KIND = 'counter';
 
 export const HISTORY_PARTITION_KEY = 'counter';
 export const HISTORY_SORT_KEY = 'version';
+/** KEYS_ONLY index of history by time, so `since`/`until` find their versions without reading the history. */
+export const HISTORY_BY_TIME_INDEX = 'by-time';
+export const HISTORY_TIME_KEY = 'created_at';
+/** Set only when retention is configured; TTL deletes the entry some time after it. */
+export const EXPIRES_AT = 'expires_at';
+
+/** rollups table: pk `series` = "<name>#<incarnation>#<interval>", sk `start` (the bucket's ISO start). */
+export const ROLLUPS_PARTITION_KEY = 'series';
+export const ROLLUPS_SORT_KEY = 'start';
 
 /** Names never contain '#', so the separator cannot make two counters' keys collide. */
 export function historyKey(name: string, incarnation: string): string {
   return `${name}#${incarnation}`;
+}
+
+export function seriesKey(historyKeyOfCounter: string, interval: string): string {
+  return `${historyKeyOfCounter}#${interval}`;
 }

@@ -7,7 +7,11 @@ import { CLAIM_LEASE_MS, type IdempotentDeps } from './idempotency.ts';
 import type { ServiceDeps } from './service.ts';
 
 export function tableNames(): TableNames {
-  return { counters: requireEnv('COUNTERS_TABLE'), history: requireEnv('HISTORY_TABLE') };
+  return {
+    counters: requireEnv('COUNTERS_TABLE'),
+    history: requireEnv('HISTORY_TABLE'),
+    rollups: requireEnv('ROLLUPS_TABLE'),
+  };
 }
 
 /** The production wiring, built once at cold start by each handler. */

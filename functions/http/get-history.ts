@@ -6,10 +6,14 @@ import { counterNameOf } from './responses.ts';
 
 const deps = counterService();
 
-/** GET /counters/{name}/history and GET /counter/history: changes oldest first, a page at a time. */
+/**
+ * GET /counters/{name}/history and GET /counter/history: changes oldest first, a page at a time,
+ * optionally within `since` (inclusive) and `until` (exclusive).
+ */
 export const handler = httpHandler(async (event) => {
   const name = counterNameOf(event);
   const query = parseParams('query', event.queryStringParameters, historyQuery);
   const page = await counterHistory(deps, { name, ...query });
-  return json(200, page.items, nextLink(event, { limit: query.limit }, page.cursor));
+  const { limit, since, until } = query;
+  return json(200, page.items, nextLink(event, { limit, since, until }, page.cursor));
 });

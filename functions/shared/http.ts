@@ -1,5 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import middy, { type MiddlewareObj } from '@middy/core';
 import type {
   APIGatewayProxyEventV2WithIAMAuthorizer,
@@ -118,11 +119,20 @@ export function toProblem(error: unknown): HttpProblemError {
     });
   }
   if (error instanceof Error && THROTTLING_ERRORS.has(error.name)) return new ThrottledError(1);
+  if (error instanceof TransactionCanceledException && cancelledByThrottling(error))
+    return new ThrottledError(1);
   return new HttpProblemError(
     500,
     'internal',
     'Internal error',
     'The request failed on our side; it is safe to retry.',
+  );
+}
+
+/** A keyed change's transaction refused because one of its items was throttled: nothing was applied. */
+function cancelledByThrottling(error: TransactionCanceledException): boolean {
+  return (error.CancellationReasons ?? []).some(
+    (reason) => reason.Code === 'ThrottlingError' || reason.Code === 'ProvisionedThroughputExceeded',
   );
 }
 

@@ -5,10 +5,15 @@ import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 
 import { DynamoHistoryStore } from '../counter/dynamodb-history-store.ts';
 import { recordHistory, type StreamChange } from '../counter/record-history.ts';
 import { documentClient } from '../shared/dynamodb.ts';
-import { requireEnv } from '../shared/env.ts';
+import { optionalEnv, requireEnv } from '../shared/env.ts';
 
 const logger = new Logger({ serviceName: 'counter-service' });
-const store = new DynamoHistoryStore(documentClient(), requireEnv('HISTORY_TABLE'));
+const retention = optionalEnv('HISTORY_RETENTION_DAYS');
+const store = new DynamoHistoryStore(
+  documentClient(),
+  { history: requireEnv('HISTORY_TABLE'), rollups: requireEnv('ROLLUPS_TABLE') },
+  { retentionDays: retention === undefined ? undefined : Number(retention) },
+);
 
 /**
  * The counters table's stream -> the history table. Reports the first failed record, so Lambda

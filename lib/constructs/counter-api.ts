@@ -144,6 +144,7 @@ export class CounterApi extends Construct {
         environment: {
           COUNTERS_TABLE: tables.counters.tableName,
           HISTORY_TABLE: tables.history.tableName,
+          ROLLUPS_TABLE: tables.rollups.tableName,
           // Only where the function may use it: a name the function cannot touch would only mislead.
           ...(spec.tables.includes('write-idempotency')
             ? { IDEMPOTENCY_TABLE: tables.idempotency.tableName }

@@ -18,6 +18,7 @@ import {
   IDEMPOTENCY_TABLE,
   IDEMPOTENCY_TTL_ATTRIBUTE,
   type KeySpec,
+  ROLLUPS_TABLE,
   type TableSchema,
 } from '../table-schemas.ts';
 
@@ -49,6 +50,8 @@ export class CounterTables extends Construct {
   public readonly history: TableV2;
   /** Idempotency-Key records, expired by TTL once their replay window has passed. */
   public readonly idempotency: TableV2;
+  /** Series rollups per minute, hour and day, kept by the stream consumer; they never expire. */
+  public readonly rollups: TableV2;
 
   constructor(scope: Construct, id: string, props: CounterTablesProps = {}) {
     super(scope, id);
@@ -73,6 +76,7 @@ export class CounterTables extends Construct {
       ...tableKeys(IDEMPOTENCY_TABLE),
       timeToLiveAttribute: IDEMPOTENCY_TTL_ATTRIBUTE,
     });
+    this.rollups = new TableV2(this, 'Rollups', { ...common, ...tableKeys(ROLLUPS_TABLE) });
   }
 
   /**
@@ -90,16 +94,25 @@ export class CounterTables extends Construct {
         return allow(grantee, ['dynamodb:BatchGetItem'], [counters]).combine(
           allow(grantee, ['dynamodb:Query'], indexArns(counters, COUNTERS_TABLE)),
         );
-      case 'read-history':
-        return allow(grantee, ['dynamodb:Query'], [history]);
       case 'update-counters':
         // Every increment or set is one UpdateItem; ReturnValues needs no read permission.
         return allow(grantee, ['dynamodb:UpdateItem'], [counters]);
       case 'delete-counters':
         return allow(grantee, ['dynamodb:DeleteItem'], [counters]);
+      case 'read-history':
+        return allow(grantee, ['dynamodb:Query'], [history, ...indexArns(history, HISTORY_TABLE)]);
       case 'write-history':
         // Conditional puts of entries; a purge queries an entry's keys and deletes them in batches.
         return allow(grantee, ['dynamodb:PutItem', 'dynamodb:BatchWriteItem', 'dynamodb:Query'], [history]);
+      case 'read-rollups':
+        return allow(grantee, ['dynamodb:Query'], [this.rollups.tableArn]);
+      case 'write-rollups':
+        // One conditional ADD per bucket per batch; a purge queries a series' keys and deletes them.
+        return allow(
+          grantee,
+          ['dynamodb:UpdateItem', 'dynamodb:BatchWriteItem', 'dynamodb:Query'],
+          [this.rollups.tableArn],
+        );
       case 'write-idempotency':
         // Claim (conditional put), answer (update, also inside the counter's TransactWriteItems, which
         // IAM checks as its UpdateItem/DeleteItem parts), release (conditional delete).

@@ -26,6 +26,13 @@ export interface HistoryConsumerProps {
    * @default Duration.seconds(60)
    */
   readonly maxIteratorAge?: Duration;
+
+  /**
+   * How long raw history entries are kept; DynamoDB's TTL deletes them some time after, and readers
+   * stop seeing them at once. Rollups (the series) and current values are kept regardless.
+   * @default - kept forever
+   */
+  readonly historyRetention?: Duration;
 }
 
 /**
@@ -49,7 +56,13 @@ export class HistoryConsumer extends Construct {
       entry: HISTORY_CONSUMER.entry,
       description: HISTORY_CONSUMER.description,
       timeout: props.timeout ?? Duration.seconds(60),
-      environment: { HISTORY_TABLE: tables.history.tableName },
+      environment: {
+        HISTORY_TABLE: tables.history.tableName,
+        ROLLUPS_TABLE: tables.rollups.tableName,
+        ...(props.historyRetention === undefined
+          ? {}
+          : { HISTORY_RETENTION_DAYS: String(props.historyRetention.toDays({ integral: false })) }),
+      },
     });
     for (const access of HISTORY_CONSUMER.tables) tables.grant(this.function, access);
     Validations.of(this.function).acknowledge({

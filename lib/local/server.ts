@@ -23,6 +23,7 @@ import {
   HISTORY_TTL_ATTRIBUTE,
   IDEMPOTENCY_TABLE,
   IDEMPOTENCY_TTL_ATTRIBUTE,
+  ROLLUPS_TABLE,
 } from '../table-schemas.ts';
 import { lambdaContext, toApiGatewayEvent } from './api-event.ts';
 import { applyCors } from './cors.ts';
@@ -54,7 +55,7 @@ export interface LocalServiceOptions {
 export interface LocalService {
   url: string;
   engineEndpoint: string;
-  tables: { counters: string; history: string; idempotency: string; checkpoints: string };
+  tables: { counters: string; history: string; idempotency: string; rollups: string; checkpoints: string };
   region: string;
   deadLetterFile: string;
   stop(): Promise<void>;
@@ -80,6 +81,7 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
     counters: `${prefix}-counters`,
     history: `${prefix}-history`,
     idempotency: `${prefix}-idempotency`,
+    rollups: `${prefix}-rollups`,
     checkpoints: `${prefix}-local-checkpoints`,
   };
   const log = options.log ?? (() => undefined);
@@ -97,6 +99,7 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
     COUNTERS_TABLE: tables.counters,
     HISTORY_TABLE: tables.history,
     IDEMPOTENCY_TABLE: tables.idempotency,
+    ROLLUPS_TABLE: tables.rollups,
   });
 
   const db = new DynamoDBClient({ endpoint: engine.endpoint, region });
@@ -107,6 +110,7 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
     const { streamArn } = await ensureTable(db, tables.counters, COUNTERS_TABLE);
     await ensureTable(db, tables.history, HISTORY_TABLE, HISTORY_TTL_ATTRIBUTE);
     await ensureTable(db, tables.idempotency, IDEMPOTENCY_TABLE, IDEMPOTENCY_TTL_ATTRIBUTE);
+    await ensureTable(db, tables.rollups, ROLLUPS_TABLE);
     await ensureTable(db, tables.checkpoints, { partitionKey: { name: 'id', type: 'S' }, indexes: [] });
     if (streamArn === undefined) throw new Error(`table ${tables.counters} has no stream`);
 

@@ -54,7 +54,7 @@ function allFunctions(): [string, CounterFunction][] {
 function tableEnvironment(fn: CounterFunction): Record<string, string> {
   const variables = at(functionProperties(fn), 'Environment', 'Variables');
   return Object.fromEntries(
-    ['COUNTERS_TABLE', 'HISTORY_TABLE', 'IDEMPOTENCY_TABLE'].flatMap((name) =>
+    ['COUNTERS_TABLE', 'HISTORY_TABLE', 'IDEMPOTENCY_TABLE', 'ROLLUPS_TABLE'].flatMap((name) =>
       at(variables, name) === undefined ? [] : [[name, name.toLowerCase()]],
     ),
   );
@@ -332,8 +332,12 @@ function describeResource(resource: unknown): string {
     const index = /\/index\/([^"]+)"/.exec(json)?.[1];
     return index === undefined ? 'counters' : `counters/index/${index}`;
   }
-  if (json.includes(history)) return 'history';
+  if (json.includes(history)) {
+    const index = /\/index\/([^"]+)"/.exec(json)?.[1];
+    return index === undefined ? 'history' : `history/index/${index}`;
+  }
   if (json.includes(logicalIdOf(stack.tables.idempotency))) return 'idempotency';
+  if (json.includes(logicalIdOf(stack.tables.rollups))) return 'rollups';
   return json;
 }
 
@@ -362,7 +366,9 @@ function roleStatements(fn: CounterFunction): Statement[] {
 const EXPECTED_GRANTS: Record<TableAccess, Record<string, string[]>> = {
   'get-counter': { counters: ['dynamodb:GetItem'] },
   'list-counters': { counters: ['dynamodb:BatchGetItem'], 'counters/index/by-name': ['dynamodb:Query'] },
-  'read-history': { history: ['dynamodb:Query'] },
+  'read-history': { history: ['dynamodb:Query'], 'history/index/by-time': ['dynamodb:Query'] },
+  'read-rollups': { rollups: ['dynamodb:Query'] },
+  'write-rollups': { rollups: ['dynamodb:BatchWriteItem', 'dynamodb:Query', 'dynamodb:UpdateItem'] },
   'update-counters': { counters: ['dynamodb:UpdateItem'] },
   'delete-counters': { counters: ['dynamodb:DeleteItem'] },
   'write-history': { history: ['dynamodb:BatchWriteItem', 'dynamodb:PutItem', 'dynamodb:Query'] },
@@ -427,6 +433,7 @@ describe('least privilege', () => {
         'dynamodb:ListStreams',
       ],
       history: ['dynamodb:BatchWriteItem', 'dynamodb:PutItem', 'dynamodb:Query'],
+      rollups: ['dynamodb:BatchWriteItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
     });
   });
 
@@ -583,7 +590,14 @@ describe('grants to principals of other stacks', () => {
 
   it('grantRead allows every GET route, on any stage', () => {
     expect(invokeArns('Reader')).toEqual(
-      ['GET/counters', 'GET/counters/*', 'GET/counters/*/history', 'GET/counter', 'GET/counter/history']
+      [
+        'GET/counters',
+        'GET/counters/*',
+        'GET/counters/*/history',
+        'GET/counters/*/series',
+        'GET/counter',
+        'GET/counter/history',
+      ]
         .map(arn)
         .toSorted(),
     );

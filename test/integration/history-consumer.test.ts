@@ -18,7 +18,7 @@ import { lambdaContext, toApiGatewayEvent } from '../../lib/local/api-event.ts';
 import { type Engine, startEngine } from '../../lib/local/engine.ts';
 import { toLambdaRecord } from '../../lib/local/stream-poller.ts';
 import { ensureTable } from '../../lib/local/tables.ts';
-import { COUNTERS_TABLE, HISTORY_TABLE, IDEMPOTENCY_TABLE } from '../../lib/table-schemas.ts';
+import { COUNTERS_TABLE, HISTORY_TABLE, IDEMPOTENCY_TABLE, ROLLUPS_TABLE } from '../../lib/table-schemas.ts';
 
 type HttpHandler = (
   event: APIGatewayProxyEventV2WithIAMAuthorizer,
@@ -51,6 +51,7 @@ describe('the history consumer', () => {
     const counters = await ensureTable(db, 'replay-counters', COUNTERS_TABLE);
     await ensureTable(db, 'replay-history', HISTORY_TABLE);
     await ensureTable(db, 'replay-idempotency', IDEMPOTENCY_TABLE);
+    await ensureTable(db, 'replay-rollups', ROLLUPS_TABLE);
     streamArn = counters.streamArn ?? '';
     Object.assign(process.env, {
       AWS_REGION: region,
@@ -60,6 +61,7 @@ describe('the history consumer', () => {
       COUNTERS_TABLE: 'replay-counters',
       HISTORY_TABLE: 'replay-history',
       IDEMPOTENCY_TABLE: 'replay-idempotency',
+      ROLLUPS_TABLE: 'replay-rollups',
       POWERTOOLS_LOG_LEVEL: 'ERROR',
     });
     ({ handler: increment } = await import('../../functions/http/increment-counter.ts'));

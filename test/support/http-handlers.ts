@@ -7,6 +7,7 @@ import { type ApiRequest, apiEvent, lambdaContext } from './api-event.ts';
 export const COUNTERS_TABLE = 'counters-table-7f3a9c';
 export const HISTORY_TABLE = 'history-table-1b2d4e';
 export const IDEMPOTENCY_TABLE = 'idempotency-table-5c6e8a';
+export const ROLLUPS_TABLE = 'rollups-table-9d1f3b';
 
 export type RouteHandler = (event: HttpEvent, context: Context) => Promise<HttpResult>;
 
@@ -27,6 +28,7 @@ export async function loadHandlers(): Promise<Handlers> {
   vi.stubEnv('COUNTERS_TABLE', COUNTERS_TABLE);
   vi.stubEnv('HISTORY_TABLE', HISTORY_TABLE);
   vi.stubEnv('IDEMPOTENCY_TABLE', IDEMPOTENCY_TABLE);
+  vi.stubEnv('ROLLUPS_TABLE', ROLLUPS_TABLE);
   vi.stubEnv('AWS_REGION', 'us-east-1');
   vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'SILENT');
   const [increment, set, get, remove, list, history] = await Promise.all([

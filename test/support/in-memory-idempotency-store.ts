@@ -5,6 +5,7 @@ import {
   type IdempotencyRecord,
   type IdempotencyStore,
   type PlannedChange,
+  RequestInFlightError,
   type StoredAnswer,
 } from '../../functions/counter/idempotency.ts';
 import type { InMemoryCounterRepository } from './in-memory-repository.ts';
@@ -97,8 +98,9 @@ export class InMemoryIdempotencyStore implements IdempotencyStore {
     this.calls.complete++;
     this.throwIfFailing('complete');
     const record = this.records.get(id);
-    // As in DynamoDB: a claim taken over is not an error; the other attempt's answer stands.
-    if (record !== undefined && owns(record, owner)) this.finish(id, record, answer, nowMs);
+    // As in DynamoDB: a claim taken over means another attempt's answer stands; ask again.
+    if (record === undefined || !owns(record, owner)) throw new RequestInFlightError();
+    this.finish(id, record, answer, nowMs);
   }
 
   async release(id: string, owner: string): Promise<void> {

@@ -10,7 +10,15 @@ import {
   type Operation,
   type StoredCounter,
 } from '../../functions/counter/schema.ts';
-import { historyKey } from '../../functions/counter/table.ts';
+import {
+  bucketStart,
+  INTERVALS,
+  type Interval,
+  type RollupChange,
+  rollupOf,
+  type SeriesBucket,
+} from '../../functions/counter/series.ts';
+import { historyKey, seriesKey } from '../../functions/counter/table.ts';
 
 /** The history table in memory: entries by history key (`name#incarnation`), then by version. */
 export class InMemoryHistoryStore implements HistoryStore {
@@ -24,18 +32,74 @@ export class InMemoryHistoryStore implements HistoryStore {
     return 'written';
   }
 
+  /** Rollup buckets by series key (`name#incarnation#interval`), then by bucket start. */
+  private readonly rollups = new Map<string, Map<string, SeriesBucket & { lastVersion: number }>>();
+
+  async rollUp(key: string, interval: Interval, start: string, changes: RollupChange[]): Promise<void> {
+    const series = this.rollups.get(seriesKey(key, interval)) ?? new Map();
+    const bucket = series.get(start);
+    const rollup = rollupOf(changes, bucket?.lastVersion ?? 0);
+    if (rollup === undefined) return;
+    series.set(start, {
+      start,
+      delta: (bucket?.delta ?? 0) + rollup.delta,
+      count: (bucket?.count ?? 0) + rollup.count,
+      value: rollup.value,
+      lastVersion: rollup.lastVersion,
+    });
+    this.rollups.set(seriesKey(key, interval), series);
+  }
+
   async purge(key: string): Promise<number> {
     const removed = this.entries.get(key)?.size ?? 0;
     this.entries.delete(key);
+    for (const interval of INTERVALS) this.rollups.delete(seriesKey(key, interval));
     return removed;
   }
 
-  /** Entries after `afterVersion`, oldest first, as the history table's query returns them. */
-  page(key: string, limit: number, afterVersion = 0): Page<HistoryEntry> {
-    const after = [...(this.entries.get(key)?.values() ?? [])]
-      .filter((entry) => entry.version > afterVersion)
-      .sort((a, b) => a.version - b.version);
-    return { items: after.slice(0, limit).map((entry) => ({ ...entry })), hasMore: after.length > limit };
+  /**
+   * Entries after `afterVersion`, oldest first, as the history table's query returns them, within
+   * the version window of `since`/`until` (the first change at or after since, the last before until).
+   */
+  page(
+    key: string,
+    limit: number,
+    afterVersion = 0,
+    window: { since?: string | undefined; until?: string | undefined } = {},
+  ): Page<HistoryEntry> & { lastVersion?: number | undefined } {
+    const all = [...(this.entries.get(key)?.values() ?? [])].sort((a, b) => a.version - b.version);
+    const { since, until } = window;
+    const from = since === undefined ? 1 : all.find((entry) => entry.created_at >= since)?.version;
+    const to =
+      until === undefined
+        ? Number.MAX_SAFE_INTEGER
+        : all.findLast((entry) => entry.created_at < until)?.version;
+    if (from === undefined || to === undefined) return { items: [], hasMore: false };
+    const after = all.filter(
+      (entry) => entry.version > afterVersion && entry.version >= from && entry.version <= to,
+    );
+    const items = after.slice(0, limit).map((entry) => ({ ...entry }));
+    return { items, hasMore: after.length > limit, lastVersion: items.at(-1)?.version };
+  }
+
+  /** A series' buckets after `afterStart`, oldest first, with starts in [since's bucket, until). */
+  seriesPage(
+    key: string,
+    interval: Interval,
+    limit: number,
+    window: { afterStart?: string | undefined; since?: string | undefined; until?: string | undefined },
+  ): Page<SeriesBucket> {
+    const lower = window.since === undefined ? undefined : bucketStart(window.since, interval);
+    const buckets = [...(this.rollups.get(seriesKey(key, interval))?.values() ?? [])]
+      .filter(
+        (bucket) =>
+          (window.afterStart === undefined || bucket.start > window.afterStart) &&
+          (lower === undefined || bucket.start >= lower) &&
+          (window.until === undefined || bucket.start < window.until),
+      )
+      .sort((a, b) => a.start.localeCompare(b.start))
+      .map(({ start, delta, count, value }) => ({ start, delta, count, value }));
+    return { items: buckets.slice(0, limit), hasMore: buckets.length > limit };
   }
 
   /** Every key and its entries, for assertions about the whole store. */
@@ -114,20 +178,49 @@ export class InMemoryCounterRepository implements CounterRepository {
     incarnation: string;
     limit: number;
     afterVersion?: number | undefined;
-  }): Promise<Page<HistoryEntry>> {
-    return this.historyStore.page(historyKey(input.name, input.incarnation), input.limit, input.afterVersion);
+    since?: string | undefined;
+    until?: string | undefined;
+  }): Promise<Page<HistoryEntry> & { lastVersion?: number | undefined }> {
+    return this.historyStore.page(
+      historyKey(input.name, input.incarnation),
+      input.limit,
+      input.afterVersion,
+      input,
+    );
+  }
+
+  async series(input: {
+    name: string;
+    incarnation: string;
+    interval: Interval;
+    limit: number;
+    afterStart?: string | undefined;
+    since?: string | undefined;
+    until?: string | undefined;
+  }): Promise<Page<SeriesBucket>> {
+    return this.historyStore.seriesPage(
+      historyKey(input.name, input.incarnation),
+      input.interval,
+      input.limit,
+      input,
+    );
   }
 
   /**
    * A keyed change's counter write, as DynamoIdempotencyStore's transaction makes it: applied only if
-   * the counter is still at the version the change was planned from (absent when `seenVersion` is
-   * undefined); otherwise nothing changes and the answer is false. No range check: the plan made it.
+   * the counter is still as the change was planned from (its version and incarnation; absent when
+   * `seen` is undefined); otherwise nothing changes and the answer is false. No range check: the plan made it.
    * Synchronous, so a caller can check its own condition and apply this as one atomic step.
    */
   applyPlanned(change: PlannedChange): boolean {
     const name = change.kind === 'delete' ? change.name : change.input.name;
     const current = this.counters.get(name);
-    if (current?.version !== change.seenVersion) return false;
+    const seen = change.seen;
+    const unchanged =
+      seen === undefined
+        ? current === undefined
+        : current?.version === seen.version && current.incarnation === seen.incarnation;
+    if (!unchanged) return false;
     if (change.kind === 'increment') {
       this.write(change.input, current, (current?.value ?? 0) + change.input.by, 'increment');
     } else if (change.kind === 'set') {

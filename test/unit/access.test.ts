@@ -17,6 +17,7 @@ describe('accessPatterns', () => {
       'GET/counters',
       'GET/counters/*',
       'GET/counters/*/history',
+      'GET/counters/*/series',
       'GET/counter',
       'GET/counter/history',
     ]);
@@ -37,7 +38,11 @@ describe('accessPatterns', () => {
   });
 
   it('limits a prefix grant to the counters the prefix names, without the listing', () => {
-    expect(accessPatterns('read', 'shop.')).toEqual(['GET/counters/shop.*', 'GET/counters/shop.*/history']);
+    expect(accessPatterns('read', 'shop.')).toEqual([
+      'GET/counters/shop.*',
+      'GET/counters/shop.*/history',
+      'GET/counters/shop.*/series',
+    ]);
     expect(accessPatterns('increment', 'shop.')).toEqual(['POST/counters/shop.*']);
   });
 
@@ -49,9 +54,9 @@ describe('accessPatterns', () => {
   });
 
   it('accepts prefixes of 1 to 127 name characters', () => {
-    expect(accessPatterns('read', 'a')).toHaveLength(2);
-    expect(accessPatterns('read', 'A-z_0.9:')).toHaveLength(2);
-    expect(accessPatterns('read', 'x'.repeat(127))).toHaveLength(2);
+    expect(accessPatterns('read', 'a')).toHaveLength(3);
+    expect(accessPatterns('read', 'A-z_0.9:')).toHaveLength(3);
+    expect(accessPatterns('read', 'x'.repeat(127))).toHaveLength(3);
   });
 
   it.each(['', 'x'.repeat(128), 'shop*', 'sh?p', 'a/b', 'a b', 'naïve', 'a#b'])(

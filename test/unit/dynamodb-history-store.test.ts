@@ -5,6 +5,7 @@ import {
   DynamoDBDocumentClient,
   PutCommand,
   QueryCommand,
+  UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -12,10 +13,14 @@ import { DynamoHistoryStore } from '../../functions/counter/dynamodb-history-sto
 import type { HistoryEntry } from '../../functions/counter/schema.ts';
 
 const TABLE = 'history-table';
+const ROLLUPS = 'rollups-table';
 const ddbMock = mockClient(DynamoDBDocumentClient);
 const store = new DynamoHistoryStore(
   DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' })),
-  TABLE,
+  {
+    history: TABLE,
+    rollups: ROLLUPS,
+  },
 );
 
 const ENTRY: HistoryEntry = {
@@ -89,9 +94,10 @@ describe('DynamoHistoryStore.purge', () => {
   it('reads every page of the key and deletes in BatchWrites of at most 25', async () => {
     // Prepare
     ddbMock
-      .on(QueryCommand)
+      .on(QueryCommand, { TableName: TABLE })
       .resolvesOnce({ Items: keys(1, 30), LastEvaluatedKey: { counter: 'a#inc-1', version: 30 } })
       .resolvesOnce({ Items: keys(31, 7) });
+    ddbMock.on(QueryCommand, { TableName: ROLLUPS }).resolves({ Items: [] });
     ddbMock.on(BatchWriteCommand).resolves({});
 
     // Act
@@ -99,12 +105,16 @@ describe('DynamoHistoryStore.purge', () => {
 
     // Assess
     expect(removed).toBe(37);
-    const queries = ddbMock.commandCalls(QueryCommand).map((call) => call.args[0].input);
+    const queries = ddbMock
+      .commandCalls(QueryCommand)
+      .map((call) => call.args[0].input)
+      .filter((input) => input.TableName === TABLE);
     expect(queries).toHaveLength(2);
     expect(queries[0]).toMatchObject({
       TableName: TABLE,
-      KeyConditionExpression: '#counter = :counter',
-      ExpressionAttributeValues: { ':counter': 'a#inc-1' },
+      KeyConditionExpression: '#pk = :pk',
+      ExpressionAttributeNames: { '#pk': 'counter', '#sk': 'version' },
+      ExpressionAttributeValues: { ':pk': 'a#inc-1' },
     });
     expect(queries[0]?.ExclusiveStartKey).toBeUndefined();
     expect(queries[1]?.ExclusiveStartKey).toEqual({ counter: 'a#inc-1', version: 30 });
@@ -127,7 +137,8 @@ describe('DynamoHistoryStore.purge', () => {
 
   it('retries the deletions a BatchWrite left unprocessed until none remain', async () => {
     // Prepare
-    ddbMock.on(QueryCommand).resolves({ Items: keys(1, 3) });
+    ddbMock.on(QueryCommand, { TableName: TABLE }).resolves({ Items: keys(1, 3) });
+    ddbMock.on(QueryCommand, { TableName: ROLLUPS }).resolves({ Items: [] });
     const leftOver = { [TABLE]: [{ DeleteRequest: { Key: { counter: 'a#inc-1', version: 2 } } }] };
     ddbMock
       .on(BatchWriteCommand)
@@ -160,5 +171,99 @@ describe('DynamoHistoryStore.purge', () => {
 
     // Assess
     expect(ddbMock.commandCalls(QueryCommand)[0]?.args[0].input.ConsistentRead).toBe(true);
+  });
+
+  it('purges the rollups of every interval with the history', async () => {
+    // Prepare
+    ddbMock.on(QueryCommand, { TableName: TABLE }).resolves({ Items: [] });
+    ddbMock.on(QueryCommand, { TableName: ROLLUPS }).resolves({ Items: [{ series: 'x', start: 'y' }] });
+    ddbMock.on(BatchWriteCommand).resolves({});
+
+    // Act
+    await store.purge('a#inc-1');
+
+    // Assess
+    const series = ddbMock
+      .commandCalls(QueryCommand)
+      .map((call) => call.args[0].input)
+      .filter((input) => input.TableName === ROLLUPS)
+      .map((input) => input.ExpressionAttributeValues?.[':pk']);
+    expect(series).toEqual(['a#inc-1#minute', 'a#inc-1#hour', 'a#inc-1#day']);
+    expect(ddbMock.commandCalls(BatchWriteCommand)).toHaveLength(3);
+  });
+});
+
+describe('DynamoHistoryStore.rollUp', () => {
+  const CHANGES = [
+    { version: 4, delta: 2, value: 12 },
+    { version: 5, delta: -1, value: 11 },
+    { version: 6, delta: 5, value: 16 },
+  ];
+
+  beforeEach(() => {
+    ddbMock.reset();
+  });
+
+  it('adds a batch of changes to a bucket in one update, conditioned on the versions it absorbed', async () => {
+    // Prepare
+    ddbMock.on(UpdateCommand).resolves({});
+
+    // Act
+    await store.rollUp('a#inc-1', 'hour', '2026-11-30T10:00:00.000Z', CHANGES);
+
+    // Assess
+    const updates = ddbMock.commandCalls(UpdateCommand).map((call) => call.args[0].input);
+    expect(updates).toHaveLength(1);
+    expect(updates[0]).toMatchObject({
+      TableName: ROLLUPS,
+      Key: { series: 'a#inc-1#hour', start: '2026-11-30T10:00:00.000Z' },
+      UpdateExpression: 'ADD #delta :delta, #count :count SET #value = :value, #last = :last',
+      ConditionExpression: 'attribute_not_exists(#last) OR #last < :first',
+      ExpressionAttributeValues: { ':delta': 6, ':count': 3, ':value': 16, ':last': 6, ':first': 4 },
+    });
+  });
+
+  it('on a replay adds only the changes after the last version the bucket absorbed', async () => {
+    // Prepare
+    ddbMock
+      .on(UpdateCommand)
+      .rejectsOnce(
+        new ConditionalCheckFailedException({
+          message: 'no',
+          $metadata: {},
+          Item: { last_version: { N: '4' } },
+        }),
+      )
+      .resolves({});
+
+    // Act
+    await store.rollUp('a#inc-1', 'hour', '2026-11-30T10:00:00.000Z', CHANGES);
+
+    // Assess
+    const updates = ddbMock.commandCalls(UpdateCommand).map((call) => call.args[0].input);
+    expect(updates).toHaveLength(2);
+    expect(updates[1]?.ExpressionAttributeValues).toMatchObject({
+      ':delta': 4,
+      ':count': 2,
+      ':value': 16,
+      ':first': 5,
+    });
+  });
+
+  it('does nothing more when the bucket already absorbed every change of the batch', async () => {
+    // Prepare
+    ddbMock.on(UpdateCommand).rejects(
+      new ConditionalCheckFailedException({
+        message: 'no',
+        $metadata: {},
+        Item: { last_version: { N: '6' } },
+      }),
+    );
+
+    // Act
+    await store.rollUp('a#inc-1', 'hour', '2026-11-30T10:00:00.000Z', CHANGES);
+
+    // Assess
+    expect(ddbMock.commandCalls(UpdateCommand)).toHaveLength(1);
   });
 });

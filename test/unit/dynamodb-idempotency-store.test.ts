@@ -20,6 +20,7 @@ import {
   CLAIM_LEASE_MS,
   IDEMPOTENCY_TTL_SECONDS,
   type PlannedChange,
+  RequestInFlightError,
   type StoredAnswer,
 } from '../../functions/counter/idempotency.ts';
 
@@ -246,7 +247,7 @@ describe('DynamoIdempotencyStore.commit', () => {
   it('writes an increment of an absent counter and the answer in one transaction, only if the counter is still absent and the claim ours', async () => {
     // Prepare
     ddbMock.on(TransactWriteCommand).resolves({});
-    const change: PlannedChange = { kind: 'increment', input: { ...input(), by: 5 }, seenVersion: undefined };
+    const change: PlannedChange = { kind: 'increment', input: { ...input(), by: 5 }, seen: undefined };
 
     // Act
     const result = await store().commit(ID, OWNER, change, ANSWER, NOW_MS);
@@ -287,7 +288,11 @@ describe('DynamoIdempotencyStore.commit', () => {
   it('conditions an increment of an existing counter on the version it was planned from', async () => {
     // Prepare
     ddbMock.on(TransactWriteCommand).resolves({});
-    const change: PlannedChange = { kind: 'increment', input: { ...input(), by: -2 }, seenVersion: 3 };
+    const change: PlannedChange = {
+      kind: 'increment',
+      input: { ...input(), by: -2 },
+      seen: { version: 3, incarnation: 'inc-1' },
+    };
 
     // Act
     await store().commit(ID, OWNER, change, ANSWER, NOW_MS);
@@ -295,8 +300,12 @@ describe('DynamoIdempotencyStore.commit', () => {
     // Assess
     const { counter } = onlyTransaction();
     expect(counter.Update?.UpdateExpression).toContain('ADD #value :by');
-    expect(counter.Update?.ConditionExpression).toBe('#version = :seen');
-    expect(counter.Update?.ExpressionAttributeValues).toMatchObject({ ':seen': 3, ':by': -2 });
+    expect(counter.Update?.ConditionExpression).toBe('#version = :seen AND #incarnation = :seen_incarnation');
+    expect(counter.Update?.ExpressionAttributeValues).toMatchObject({
+      ':seen': 3,
+      ':seen_incarnation': 'inc-1',
+      ':by': -2,
+    });
     expect(counter.Update?.ExpressionAttributeNames).toMatchObject({
       '#version': 'version',
       '#value': 'value',
@@ -304,34 +313,35 @@ describe('DynamoIdempotencyStore.commit', () => {
     if (counter.Update !== undefined) expectEveryPlaceholderUsed(counter.Update);
   });
 
-  it.each<[string, number | undefined, string]>([
+  it.each<[string, { version: number; incarnation: string } | undefined, string]>([
     ['an absent counter', undefined, 'attribute_not_exists(#value)'],
-    ['an existing counter', 7, '#version = :seen'],
-  ])(
-    'writes a set of %s with SET #value = :value under the planned state',
-    async (_, seenVersion, condition) => {
-      // Prepare
-      ddbMock.on(TransactWriteCommand).resolves({});
-      const change: PlannedChange = { kind: 'set', input: { ...input(), value: 42 }, seenVersion };
+    [
+      'an existing counter',
+      { version: 7, incarnation: 'inc-1' },
+      '#version = :seen AND #incarnation = :seen_incarnation',
+    ],
+  ])('writes a set of %s with SET #value = :value under the planned state', async (_, seen, condition) => {
+    // Prepare
+    ddbMock.on(TransactWriteCommand).resolves({});
+    const change: PlannedChange = { kind: 'set', input: { ...input(), value: 42 }, seen };
 
-      // Act
-      await store().commit(ID, OWNER, change, ANSWER, NOW_MS);
+    // Act
+    await store().commit(ID, OWNER, change, ANSWER, NOW_MS);
 
-      // Assess
-      const { counter, record } = onlyTransaction();
-      expect(counter.Update?.UpdateExpression).toContain('SET #value = :value');
-      expect(counter.Update?.UpdateExpression).not.toContain('ADD #value');
-      expect(counter.Update?.ExpressionAttributeValues).toMatchObject({ ':value': 42 });
-      expect(counter.Update?.ConditionExpression).toBe(condition);
-      expect(record.Update?.ConditionExpression).toBe('#owner = :owner AND #status = :in_flight');
-      if (counter.Update !== undefined) expectEveryPlaceholderUsed(counter.Update);
-    },
-  );
+    // Assess
+    const { counter, record } = onlyTransaction();
+    expect(counter.Update?.UpdateExpression).toContain('SET #value = :value');
+    expect(counter.Update?.UpdateExpression).not.toContain('ADD #value');
+    expect(counter.Update?.ExpressionAttributeValues).toMatchObject({ ':value': 42 });
+    expect(counter.Update?.ConditionExpression).toBe(condition);
+    expect(record.Update?.ConditionExpression).toBe('#owner = :owner AND #status = :in_flight');
+    if (counter.Update !== undefined) expectEveryPlaceholderUsed(counter.Update);
+  });
 
   it('writes a delete conditioned on the version it was planned from, with the answer', async () => {
     // Prepare
     ddbMock.on(TransactWriteCommand).resolves({});
-    const change: PlannedChange = { kind: 'delete', name: 'a', seenVersion: 4 };
+    const change: PlannedChange = { kind: 'delete', name: 'a', seen: { version: 4, incarnation: 'inc-1' } };
     const noContent: StoredAnswer = { statusCode: 204, headers: {}, body: '' };
 
     // Act
@@ -344,9 +354,9 @@ describe('DynamoIdempotencyStore.commit', () => {
       Delete: {
         TableName: 'counters-table',
         Key: { name: 'a' },
-        ConditionExpression: '#version = :seen',
-        ExpressionAttributeNames: { '#version': 'version' },
-        ExpressionAttributeValues: { ':seen': 4 },
+        ConditionExpression: '#version = :seen AND #incarnation = :seen_incarnation',
+        ExpressionAttributeNames: { '#version': 'version', '#incarnation': 'incarnation' },
+        ExpressionAttributeValues: { ':seen': 4, ':seen_incarnation': 'inc-1' },
       },
     });
     expect(record.Update?.ExpressionAttributeValues).toMatchObject({ ':answer': noContent, ':owner': OWNER });
@@ -366,7 +376,11 @@ describe('DynamoIdempotencyStore.commit', () => {
   ])('answers %s as %s, from the cancellation reasons', async (_, codes, expected) => {
     // Prepare
     ddbMock.on(TransactWriteCommand).rejects(cancelled(...codes));
-    const change: PlannedChange = { kind: 'increment', input: { ...input(), by: 1 }, seenVersion: 2 };
+    const change: PlannedChange = {
+      kind: 'increment',
+      input: { ...input(), by: 1 },
+      seen: { version: 2, incarnation: 'inc-1' },
+    };
 
     // Act
     const result = await store().commit(ID, OWNER, change, ANSWER, NOW_MS);
@@ -380,7 +394,7 @@ describe('DynamoIdempotencyStore.commit', () => {
     ddbMock
       .on(TransactWriteCommand)
       .rejects(new TransactionConflictException({ message: 'conflict', $metadata: {} }));
-    const change: PlannedChange = { kind: 'delete', name: 'a', seenVersion: 1 };
+    const change: PlannedChange = { kind: 'delete', name: 'a', seen: { version: 1, incarnation: 'inc-1' } };
 
     // Act
     const result = await store().commit(ID, OWNER, change, ANSWER, NOW_MS);
@@ -400,7 +414,11 @@ describe('DynamoIdempotencyStore.commit', () => {
   ])('passes on %s', async (_, error) => {
     // Prepare
     ddbMock.on(TransactWriteCommand).rejects(error);
-    const change: PlannedChange = { kind: 'increment', input: { ...input(), by: 1 }, seenVersion: 2 };
+    const change: PlannedChange = {
+      kind: 'increment',
+      input: { ...input(), by: 1 },
+      seen: { version: 2, incarnation: 'inc-1' },
+    };
 
     // Act
     const commit = store().commit(ID, OWNER, change, ANSWER, NOW_MS);
@@ -444,7 +462,7 @@ describe('DynamoIdempotencyStore.complete', () => {
     });
   });
 
-  it('does nothing more when the claim was taken over', async () => {
+  it('tells the caller to ask again when the claim was taken over, since the other attempt answers', async () => {
     // Prepare
     ddbMock.on(UpdateCommand).rejects(conditionFailed());
 
@@ -452,7 +470,7 @@ describe('DynamoIdempotencyStore.complete', () => {
     const completing = store().complete(ID, OWNER, ANSWER, NOW_MS);
 
     // Assess
-    await expect(completing).resolves.toBeUndefined();
+    await expect(completing).rejects.toBeInstanceOf(RequestInFlightError);
   });
 
   it('passes on any other failure', async () => {

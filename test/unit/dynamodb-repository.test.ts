@@ -24,7 +24,7 @@ import { MAX_VALUE, MIN_VALUE } from '../../functions/counter/schema.ts';
 import { listCounters } from '../../functions/counter/service.ts';
 import { counterItem } from '../support/counter-items.ts';
 
-const TABLES = { counters: 'counters-table', history: 'history-table' };
+const TABLES = { counters: 'counters-table', history: 'history-table', rollups: 'rollups-table' };
 const ddbMock = mockClient(DynamoDBDocumentClient);
 const client = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' }));
 
@@ -493,12 +493,14 @@ describe('DynamoCounterRepository.history', () => {
     const query = ddbMock.commandCalls(QueryCommand)[0]?.args[0].input;
     expect(query).toMatchObject({
       TableName: 'history-table',
-      KeyConditionExpression: '#counter = :counter AND #version > :after',
-      ExpressionAttributeNames: { '#counter': 'counter', '#version': 'version' },
-      ExpressionAttributeValues: { ':counter': 'a#inc-1', ':after': 3 },
+      KeyConditionExpression: '#counter = :counter AND #version >= :from',
+      FilterExpression: 'attribute_not_exists(#expires) OR #expires > :now',
+      ExpressionAttributeNames: { '#counter': 'counter', '#version': 'version', '#expires': 'expires_at' },
+      ExpressionAttributeValues: { ':counter': 'a#inc-1', ':from': 4 },
       Limit: 3,
     });
     expect(page.items.map((item) => item.version)).toEqual([4, 5]);
+    expect(page.lastVersion).toBe(5);
     expect(page.items[0]).not.toHaveProperty('counter');
     expect(page.hasMore).toBe(true);
   });
@@ -512,8 +514,113 @@ describe('DynamoCounterRepository.history', () => {
 
     // Assess
     expect(ddbMock.commandCalls(QueryCommand)[0]?.args[0].input.ExpressionAttributeValues).toMatchObject({
-      ':after': 0,
+      ':from': 1,
     });
     expect(page.hasMore).toBe(false);
+  });
+
+  it('turns since and until into a version window with one-item reads of the time index', async () => {
+    // Prepare
+    ddbMock
+      .on(QueryCommand, { IndexName: 'by-time', ScanIndexForward: true })
+      .resolves({ Items: [{ counter: 'a#inc-1', version: 40 }] });
+    ddbMock
+      .on(QueryCommand, { IndexName: 'by-time', ScanIndexForward: false })
+      .resolves({ Items: [{ counter: 'a#inc-1', version: 45 }] });
+    ddbMock
+      .on(QueryCommand, { TableName: 'history-table', IndexName: undefined })
+      .resolves({ Items: [entry(40)] });
+
+    // Act
+    await repository().history({
+      name: 'a',
+      incarnation: 'inc-1',
+      limit: 10,
+      since: '2025-01-01T00:00:00.000Z',
+      until: '2025-01-02T00:00:00.000Z',
+    });
+
+    // Assess
+    const queries = ddbMock.commandCalls(QueryCommand).map((call) => call.args[0].input);
+    expect(queries.filter((query) => query.IndexName === 'by-time')).toEqual([
+      expect.objectContaining({ KeyConditionExpression: '#counter = :counter AND #time >= :time', Limit: 1 }),
+      expect.objectContaining({ KeyConditionExpression: '#counter = :counter AND #time < :time', Limit: 1 }),
+    ]);
+    expect(queries.find((query) => query.IndexName === undefined)).toMatchObject({
+      KeyConditionExpression: '#counter = :counter AND #version BETWEEN :from AND :to',
+      ExpressionAttributeValues: { ':from': 40, ':to': 45 },
+    });
+  });
+
+  it('reads nothing more when no change falls in the window', async () => {
+    // Prepare
+    ddbMock.on(QueryCommand).resolves({ Items: [] });
+
+    // Act
+    const page = await repository().history({
+      name: 'a',
+      incarnation: 'inc-1',
+      limit: 10,
+      since: '2030-01-01T00:00:00.000Z',
+    });
+
+    // Assess
+    expect(page).toEqual({ items: [], hasMore: false });
+    expect(ddbMock.commandCalls(QueryCommand)).toHaveLength(1);
+  });
+});
+
+describe('DynamoCounterRepository.series', () => {
+  const bucket = (start: string) => ({
+    series: 'a#inc-1#hour',
+    start,
+    delta: 2,
+    count: 1,
+    value: 2,
+    last_version: 1,
+  });
+
+  it('queries the series key alone when there are no bounds, declaring only the names it uses', async () => {
+    // Prepare
+    ddbMock.on(QueryCommand).resolves({ Items: [bucket('2026-11-30T10:00:00.000Z')] });
+
+    // Act
+    const page = await repository().series({ name: 'a', incarnation: 'inc-1', interval: 'hour', limit: 10 });
+
+    // Assess
+    const query = ddbMock.commandCalls(QueryCommand)[0]?.args[0].input;
+    expect(query).toMatchObject({
+      TableName: 'rollups-table',
+      KeyConditionExpression: '#series = :series',
+      ExpressionAttributeNames: { '#series': 'series' },
+      ExpressionAttributeValues: { ':series': 'a#inc-1#hour' },
+      Limit: 11,
+    });
+    expect(page.items).toEqual([{ start: '2026-11-30T10:00:00.000Z', delta: 2, count: 1, value: 2 }]);
+  });
+
+  it('bounds the buckets from the bucket holding since to the last one starting before until', async () => {
+    // Prepare
+    ddbMock.on(QueryCommand).resolves({ Items: [] });
+
+    // Act
+    await repository().series({
+      name: 'a',
+      incarnation: 'inc-1',
+      interval: 'hour',
+      limit: 10,
+      since: '2026-11-30T10:30:00.000Z',
+      until: '2026-11-30T12:00:00.000Z',
+    });
+
+    // Assess
+    expect(ddbMock.commandCalls(QueryCommand)[0]?.args[0].input).toMatchObject({
+      KeyConditionExpression: '#series = :series AND #start BETWEEN :lower AND :upper',
+      ExpressionAttributeNames: { '#series': 'series', '#start': 'start' },
+      ExpressionAttributeValues: {
+        ':lower': '2026-11-30T10:00:00.000Z',
+        ':upper': '2026-11-30T11:59:59.999Z',
+      },
+    });
   });
 });

@@ -3,6 +3,7 @@ import { toHistoryAction } from '../../functions/counter/history.ts';
 import type { HistoryStore } from '../../functions/counter/history-store.ts';
 import { recordHistory, type StreamChange } from '../../functions/counter/record-history.ts';
 import type { HistoryEntry, StoredCounter } from '../../functions/counter/schema.ts';
+import type { Interval, RollupChange } from '../../functions/counter/series.ts';
 import { InMemoryHistoryStore } from '../support/in-memory-repository.ts';
 
 function image(overrides: Partial<StoredCounter> = {}): StoredCounter {
@@ -159,6 +160,7 @@ class ScriptedStore implements HistoryStore {
     private readonly script: {
       failRecord?: { key: string; version: number };
       failPurge?: boolean;
+      failRollUp?: boolean;
       /** Each write lands only after this long, as a network write would. */
       recordDelayMs?: number;
     } = {},
@@ -170,6 +172,12 @@ class ScriptedStore implements HistoryStore {
     if (recordDelayMs !== undefined) await new Promise((resolve) => setTimeout(resolve, recordDelayMs));
     if (failRecord?.key === key && failRecord.version === entry.version) throw new Error('store unavailable');
     return this.inner.record(key, entry);
+  }
+
+  async rollUp(key: string, interval: Interval, start: string, changes: RollupChange[]): Promise<void> {
+    this.calls.push(`rollUp ${key} ${interval}`);
+    if (this.script.failRollUp === true) throw new Error('store unavailable');
+    return this.inner.rollUp(key, interval, start, changes);
   }
 
   async purge(key: string): Promise<number> {
@@ -239,7 +247,7 @@ describe('recordHistory', () => {
     expect(Object.keys(store.snapshot())).toEqual(['a#inc-2']);
   });
 
-  it('reports the failing record as failedId and applies no purge after it', async () => {
+  it("reports the failing record as failedId, and applies none of that counter's later changes or its purge", async () => {
     // Prepare
     const inner = new InMemoryHistoryStore();
     const store = new ScriptedStore(inner, { failRecord: { key: 'a#inc-1', version: 2 } });
@@ -251,11 +259,18 @@ describe('recordHistory', () => {
     expect(outcome.failedId).toBe('2');
     expect(outcome.error).toBeInstanceOf(Error);
     expect(store.calls).not.toContain('purge a#inc-1');
-    expect(store.calls).not.toContain('record a#inc-2 v1');
-    expect(Object.keys(inner.snapshot())).toEqual(['a#inc-1']);
+    // Version 1 is fully applied (entry and rollups) since the retry starts after it; version 2 is not.
+    // (Version 3's entry may be written already: the retry finds it and skips it.)
+    const versions = inner.snapshot()['a#inc-1']?.map((entry) => entry.version);
+    expect(versions).toContain(1);
+    expect(versions).not.toContain(2);
+    expect(inner.seriesPage('a#inc-1', 'day', 10, {}).items).toEqual([
+      expect.objectContaining({ count: 1, delta: 1, value: 1 }),
+    ]);
+    // ...and another counter's changes may go ahead: delivered again, they change nothing.
   });
 
-  it('reports a failing purge as failedId and writes nothing after it', async () => {
+  it('reports a failing purge as failedId, leaving the entries for the retry to purge', async () => {
     // Prepare
     const inner = new InMemoryHistoryStore();
     const store = new ScriptedStore(inner, { failPurge: true });
@@ -265,7 +280,43 @@ describe('recordHistory', () => {
 
     // Assess
     expect(outcome.failedId).toBe('4');
-    expect(store.calls).not.toContain('record a#inc-2 v1');
+    expect(inner.snapshot()['a#inc-1']?.map((entry) => entry.version)).toEqual([1, 2, 3]);
+  });
+
+  it('reports the first change of a counter whose rollup failed, so the retry rolls up all of it once', async () => {
+    // Prepare
+    const inner = new InMemoryHistoryStore();
+    const batch = lifeAndRebirth();
+    const first = await recordHistory(new ScriptedStore(inner, { failRollUp: true }), batch);
+    const resumeAt = batch.findIndex((record) => record.id === first.failedId);
+
+    // Act
+    await recordHistory(inner, batch.slice(resumeAt));
+    await recordHistory(inner, batch.slice(resumeAt));
+
+    // Assess
+    expect(first.failedId).toBe('1');
+    expect(inner.seriesPage('a#inc-2', 'minute', 10, {}).items).toEqual([
+      expect.objectContaining({ count: 1, delta: 40, value: 40 }),
+    ]);
+  });
+
+  it('rolls a batch delivered twice into the series once', async () => {
+    // Prepare
+    const inner = new InMemoryHistoryStore();
+    const batch = lifeAndRebirth().slice(0, 3);
+
+    // Act
+    await recordHistory(inner, batch);
+    await recordHistory(inner, batch);
+    await recordHistory(inner, batch.slice(1));
+
+    // Assess
+    for (const interval of ['minute', 'hour', 'day'] as const) {
+      expect(inner.seriesPage('a#inc-1', interval, 10, {}).items).toEqual([
+        expect.objectContaining({ count: 3, delta: 5, value: 5 }),
+      ]);
+    }
   });
 
   it('resumes from the failed record and reaches the same history as an undisturbed run', async () => {

@@ -1,7 +1,9 @@
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { idempotencyId } from '../../functions/counter/idempotency.ts';
 import type { ChangeDeps } from '../../functions/http/changes.ts';
 import type { HttpResult } from '../../functions/shared/http.ts';
+import { toProblem } from '../../functions/shared/http.ts';
 import { type ApiRequest, TEST_USER_ARN } from '../support/api-event.ts';
 import { expectProblem, invoke, loadHandlers, type RouteHandler } from '../support/http-handlers.ts';
 import { InMemoryIdempotencyStore } from '../support/in-memory-idempotency-store.ts';
@@ -326,5 +328,33 @@ describe('keys that cannot be answered now', () => {
     expect(problem.type).toBe('/problems/contended');
     expect(result.headers?.['retry-after']).toBe('1');
     expect(store.peek(idempotencyId(TEST_USER_ARN, KEY))).toBeUndefined();
+  });
+});
+
+describe('a keyed change whose transaction was throttled', () => {
+  it('answers 429 with Retry-After, not 500, since nothing was applied', async () => {
+    // Prepare
+    const error = new TransactionCanceledException({
+      message: 'Transaction cancelled',
+      $metadata: {},
+      CancellationReasons: [{ Code: 'ThrottlingError' }, { Code: 'None' }],
+    });
+
+    // Act
+    const problem = toProblem(error);
+
+    // Assess
+    expect(problem.status).toBe(429);
+    expect(problem.headers['retry-after']).toBe('1');
+  });
+
+  it('answers 500 for a transaction cancelled for another reason', () => {
+    const error = new TransactionCanceledException({
+      message: 'Transaction cancelled',
+      $metadata: {},
+      CancellationReasons: [{ Code: 'ValidationError' }],
+    });
+
+    expect(toProblem(error).status).toBe(500);
   });
 });

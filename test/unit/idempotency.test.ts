@@ -612,7 +612,7 @@ describe('planChange', () => {
       change: {
         kind: 'increment',
         input: { name: 'visits', actor: ACTOR, now: NOW, newIncarnation: 'inc-new', by: 4 },
-        seenVersion: undefined,
+        seen: undefined,
       },
       outcome: {
         kind: 'counter',
@@ -628,7 +628,7 @@ describe('planChange', () => {
     // Assess
     expect(plan).toMatchObject({
       kind: 'change',
-      change: { kind: 'increment', seenVersion: 3, input: { by: -7 } },
+      change: { kind: 'increment', seen: { version: 3, incarnation: 'inc-old' }, input: { by: -7 } },
       outcome: {
         kind: 'counter',
         counter: { value: -2, version: 4, created_at: '2024-06-01T00:00:00.000Z', updated_at: NOW },
@@ -643,7 +643,11 @@ describe('planChange', () => {
     // Assess
     expect(plan).toMatchObject({
       kind: 'change',
-      change: { kind: 'set', seenVersion: 3, input: { value: 42, name: 'visits' } },
+      change: {
+        kind: 'set',
+        seen: { version: 3, incarnation: 'inc-old' },
+        input: { value: 42, name: 'visits' },
+      },
       outcome: { kind: 'counter', counter: { value: 42, version: 4 } },
     });
   });
@@ -655,7 +659,7 @@ describe('planChange', () => {
     // Assess
     expect(plan).toEqual({
       kind: 'change',
-      change: { kind: 'delete', name: 'visits', seenVersion: 3 },
+      change: { kind: 'delete', name: 'visits', seen: { version: 3, incarnation: 'inc-old' } },
       outcome: { kind: 'deleted' },
     });
   });
@@ -703,7 +707,7 @@ describe('planChange', () => {
     const existing = planChange(increment(1, 0), stored({ version: 1 }), NOW, 'inc-new');
 
     // Assess
-    expect(absent).toMatchObject({ kind: 'change', change: { seenVersion: undefined } });
+    expect(absent).toMatchObject({ kind: 'change', change: { seen: undefined } });
     expect(existing.kind).toBe('refused');
     expect(existing.kind === 'refused' && existing.error).toBeInstanceOf(VersionMismatchError);
   });
@@ -725,7 +729,10 @@ describe('planChange', () => {
     const plan = planChange(remove(3), stored({ version: 3 }), NOW, 'inc-new');
 
     // Assess
-    expect(plan).toMatchObject({ kind: 'change', change: { kind: 'delete', seenVersion: 3 } });
+    expect(plan).toMatchObject({
+      kind: 'change',
+      change: { kind: 'delete', seen: { version: 3, incarnation: 'inc-old' } },
+    });
   });
 });
 
