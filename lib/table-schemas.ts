@@ -3,10 +3,8 @@ import {
   BY_NAME_PARTITION_KEY,
   BY_NAME_SORT_KEY,
   COUNTERS_PARTITION_KEY,
-  HISTORY_BY_TIME_INDEX,
   HISTORY_PARTITION_KEY,
   HISTORY_SORT_KEY,
-  HISTORY_TIME_KEY,
   ROLLUPS_PARTITION_KEY,
   ROLLUPS_SORT_KEY,
 } from '../functions/counter/table.ts';
@@ -44,15 +42,7 @@ export const COUNTERS_TABLE: TableSchema = {
 export const HISTORY_TABLE: TableSchema = {
   partitionKey: { name: HISTORY_PARTITION_KEY, type: 'S' },
   sortKey: { name: HISTORY_SORT_KEY, type: 'N' },
-  indexes: [
-    {
-      // since/until: the first and last version of a time window, in one-item reads.
-      name: HISTORY_BY_TIME_INDEX,
-      partitionKey: { name: HISTORY_PARTITION_KEY, type: 'S' },
-      sortKey: { name: HISTORY_TIME_KEY, type: 'S' },
-      projection: 'KEYS_ONLY',
-    },
-  ],
+  indexes: [],
 };
 
 /** Series rollups: one item per counter, interval and UTC bucket; kept when raw history expires. */

@@ -66,7 +66,9 @@ export class DynamoHistoryStore implements HistoryStore {
           new UpdateCommand({
             TableName: this.tables.rollups,
             Key: { [ROLLUPS_PARTITION_KEY]: seriesKey(key, interval), [ROLLUPS_SORT_KEY]: start },
-            UpdateExpression: 'ADD #delta :delta, #count :count SET #value = :value, #last = :last',
+            // The minute buckets' first and last versions double as an index on time for since/until.
+            UpdateExpression:
+              'ADD #delta :delta, #count :count SET #value = :value, #last = :last, #first = if_not_exists(#first, :first)',
             // Versions reach a bucket in order, so one number says which changes it already holds.
             ConditionExpression: 'attribute_not_exists(#last) OR #last < :first',
             ExpressionAttributeNames: {
@@ -74,6 +76,7 @@ export class DynamoHistoryStore implements HistoryStore {
               '#count': 'count',
               '#value': 'value',
               '#last': 'last_version',
+              '#first': 'first_version',
             },
             ExpressionAttributeValues: {
               ':delta': rollup.delta,

@@ -26,7 +26,6 @@ import {
   BY_NAME_SORT_KEY,
   COUNTER_KIND,
   EXPIRES_AT,
-  HISTORY_BY_TIME_INDEX,
   HISTORY_PARTITION_KEY,
   HISTORY_SORT_KEY,
   HISTORY_TIME_KEY,
@@ -214,8 +213,8 @@ export class DynamoCounterRepository implements CounterRepository {
     until?: string | undefined;
   }): Promise<Page<HistoryEntry> & { lastVersion?: number | undefined }> {
     const key = historyKey(input.name, input.incarnation);
-    // A time window becomes a version window through the keys-only time index: two one-item reads,
-    // however long the history.
+    // A time window becomes a version window through the minute rollups: two one-item reads, however
+    // long the history.
     let from = (input.afterVersion ?? 0) + 1;
     let to: number | undefined;
     if (input.since !== undefined) {
@@ -234,18 +233,26 @@ export class DynamoCounterRepository implements CounterRepository {
           to === undefined
             ? '#counter = :counter AND #version >= :from'
             : '#counter = :counter AND #version BETWEEN :from AND :to',
-        // TTL deletes lazily: an entry past its expiry is gone for readers at once.
-        FilterExpression: 'attribute_not_exists(#expires) OR #expires > :now',
+        // TTL deletes lazily: an entry past its expiry is gone for readers at once. The window's edge
+        // minutes may hold changes just outside it.
+        FilterExpression: [
+          '(attribute_not_exists(#expires) OR #expires > :now)',
+          ...(input.since === undefined ? [] : ['#time >= :since']),
+          ...(input.until === undefined ? [] : ['#time < :until']),
+        ].join(' AND '),
         ExpressionAttributeNames: {
           '#counter': HISTORY_PARTITION_KEY,
           '#version': HISTORY_SORT_KEY,
           '#expires': EXPIRES_AT,
+          ...(input.since === undefined && input.until === undefined ? {} : { '#time': HISTORY_TIME_KEY }),
         },
         ExpressionAttributeValues: {
           ':counter': key,
           ':from': from,
           ...(to === undefined ? {} : { ':to': to }),
           ':now': Math.floor(Date.now() / 1000),
+          ...(input.since === undefined ? {} : { ':since': input.since }),
+          ...(input.until === undefined ? {} : { ':until': input.until }),
         },
         Limit: input.limit + 1,
       }),
@@ -303,7 +310,12 @@ export class DynamoCounterRepository implements CounterRepository {
     return { items: buckets.slice(0, input.limit), hasMore: buckets.length > input.limit };
   }
 
-  /** The version of the first change at or after `time` ('>='), or of the last one before it ('<'). */
+  /**
+   * Where a time window starts or ends in versions, from the minute rollups (an index on time the
+   * consumer keeps anyway): the first version of the first minute at or after `time`'s minute ('>='),
+   * or the last version of the last minute starting before `time` ('<'). The minute holding `time`
+   * may hold changes on the other side of it; the history query filters those few out.
+   */
   private async versionAtTime(
     key: string,
     comparison: '>=' | '<',
@@ -311,16 +323,18 @@ export class DynamoCounterRepository implements CounterRepository {
   ): Promise<number | undefined> {
     const { Items = [] } = await this.client.send(
       new QueryCommand({
-        TableName: this.tables.history,
-        IndexName: HISTORY_BY_TIME_INDEX,
-        KeyConditionExpression: `#counter = :counter AND #time ${comparison} :time`,
-        ExpressionAttributeNames: { '#counter': HISTORY_PARTITION_KEY, '#time': HISTORY_TIME_KEY },
-        ExpressionAttributeValues: { ':counter': key, ':time': time },
+        TableName: this.tables.rollups,
+        KeyConditionExpression: `#series = :series AND #start ${comparison} :start`,
+        ExpressionAttributeNames: { '#series': ROLLUPS_PARTITION_KEY, '#start': ROLLUPS_SORT_KEY },
+        ExpressionAttributeValues: {
+          ':series': seriesKey(key, 'minute'),
+          ':start': comparison === '>=' ? bucketStart(time, 'minute') : time,
+        },
         ScanIndexForward: comparison === '>=',
         Limit: 1,
       }),
     );
-    const version = Items[0]?.[HISTORY_SORT_KEY];
+    const version = Items[0]?.[comparison === '>=' ? 'first_version' : 'last_version'];
     return typeof version === 'number' ? version : undefined;
   }
 

@@ -4,8 +4,9 @@
  *
  * counters table   pk `name`; one item per counter (schema.ts StoredCounter) plus `kind`, which puts
  *                  the counter in the `by-name` index (KEYS_ONLY, so increments never write to it).
- * history table    pk `counter` = "<name>#<incarnation>", sk `version`; index `by-time` on created_at.
- * rollups table    pk `series` = "<name>#<incarnation>#<interval>", sk `start`.
+ * history table    pk `counter` = "<name>#<incarnation>", sk `version`.
+ * rollups table    pk `series` = "<name>#<incarnation>#<interval>", sk `start`; the minute buckets'
+ *                  first/last versions serve since/until as an index on time.
  */
 export const COUNTERS_PARTITION_KEY = 'name';
 export const BY_NAME_INDEX = 'by-name';
@@ -15,8 +16,7 @@ export const COUNTER_KIND = 'counter';
 
 export const HISTORY_PARTITION_KEY = 'counter';
 export const HISTORY_SORT_KEY = 'version';
-/** KEYS_ONLY index of history by time, so `since`/`until` find their versions without reading the history. */
-export const HISTORY_BY_TIME_INDEX = 'by-time';
+/** The change's time on a history entry; `since`/`until` find their versions through the minute rollups. */
 export const HISTORY_TIME_KEY = 'created_at';
 /** Set only when retention is configured; TTL deletes the entry some time after it. */
 export const EXPIRES_AT = 'expires_at';

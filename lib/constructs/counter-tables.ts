@@ -100,7 +100,8 @@ export class CounterTables extends Construct {
       case 'delete-counters':
         return allow(grantee, ['dynamodb:DeleteItem'], [counters]);
       case 'read-history':
-        return allow(grantee, ['dynamodb:Query'], [history, ...indexArns(history, HISTORY_TABLE)]);
+        // since/until read the minute rollups to find their versions.
+        return allow(grantee, ['dynamodb:Query'], [history, this.rollups.tableArn]);
       case 'write-history':
         // Conditional puts of entries; a purge queries an entry's keys and deletes them in batches.
         return allow(grantee, ['dynamodb:PutItem', 'dynamodb:BatchWriteItem', 'dynamodb:Query'], [history]);

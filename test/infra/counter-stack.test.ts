@@ -366,7 +366,7 @@ function roleStatements(fn: CounterFunction): Statement[] {
 const EXPECTED_GRANTS: Record<TableAccess, Record<string, string[]>> = {
   'get-counter': { counters: ['dynamodb:GetItem'] },
   'list-counters': { counters: ['dynamodb:BatchGetItem'], 'counters/index/by-name': ['dynamodb:Query'] },
-  'read-history': { history: ['dynamodb:Query'], 'history/index/by-time': ['dynamodb:Query'] },
+  'read-history': { history: ['dynamodb:Query'], rollups: ['dynamodb:Query'] },
   'read-rollups': { rollups: ['dynamodb:Query'] },
   'write-rollups': { rollups: ['dynamodb:BatchWriteItem', 'dynamodb:Query', 'dynamodb:UpdateItem'] },
   'update-counters': { counters: ['dynamodb:UpdateItem'] },

@@ -5,11 +5,13 @@ import { billedMilliseconds, dynamodbPerMillion, lambdaDurationPerMillion } from
 import { itemSize, numberSize, storedBytes } from '../../bench/item-size.ts';
 import { isFullRun, parseOptions, UsageError } from '../../bench/options.ts';
 import {
+  chunkMeans,
   formatDollars,
   formatRatio,
   interleavedOrder,
   markdownTable,
   median,
+  pairedRatio,
   percentile,
   ratio,
   summarize,
@@ -224,5 +226,27 @@ describe('benchmark plumbing', () => {
     expect(isFullRun(quick)).toBe(false);
     expect(isFullRun(full)).toBe(true);
     expect(() => parseOptions(['--only', 'everything'])).toThrow(UsageError);
+  });
+});
+
+describe('paired ratios', () => {
+  it('compares each round with its own reference, so a busy spell on both sides cancels out', () => {
+    // Prepare: the machine slows down tenfold halfway; the subject is always 1.5x the reference.
+    const reference = [10, 10, 100, 100, 100];
+    const measured = [15, 15, 150, 150, 150];
+
+    // Act
+    const paired = pairedRatio(measured, reference);
+
+    // Assess
+    expect(paired).toBeCloseTo(1.5, 9);
+  });
+
+  it('averages consecutive blocks, dropping an incomplete last one', () => {
+    // Act
+    const means = chunkMeans([1, 3, 5, 7, 100], 2);
+
+    // Assess
+    expect(means).toEqual([2, 6]);
   });
 });

@@ -217,7 +217,8 @@ describe('DynamoHistoryStore.rollUp', () => {
     expect(updates[0]).toMatchObject({
       TableName: ROLLUPS,
       Key: { series: 'a#inc-1#hour', start: '2026-11-30T10:00:00.000Z' },
-      UpdateExpression: 'ADD #delta :delta, #count :count SET #value = :value, #last = :last',
+      UpdateExpression:
+        'ADD #delta :delta, #count :count SET #value = :value, #last = :last, #first = if_not_exists(#first, :first)',
       ConditionExpression: 'attribute_not_exists(#last) OR #last < :first',
       ExpressionAttributeValues: { ':delta': 6, ':count': 3, ':value': 16, ':last': 6, ':first': 4 },
     });

@@ -494,7 +494,7 @@ describe('DynamoCounterRepository.history', () => {
     expect(query).toMatchObject({
       TableName: 'history-table',
       KeyConditionExpression: '#counter = :counter AND #version >= :from',
-      FilterExpression: 'attribute_not_exists(#expires) OR #expires > :now',
+      FilterExpression: '(attribute_not_exists(#expires) OR #expires > :now)',
       ExpressionAttributeNames: { '#counter': 'counter', '#version': 'version', '#expires': 'expires_at' },
       ExpressionAttributeValues: { ':counter': 'a#inc-1', ':from': 4 },
       Limit: 3,
@@ -519,36 +519,49 @@ describe('DynamoCounterRepository.history', () => {
     expect(page.hasMore).toBe(false);
   });
 
-  it('turns since and until into a version window with one-item reads of the time index', async () => {
+  it('turns since and until into a version window with one-item reads of the minute rollups', async () => {
     // Prepare
     ddbMock
-      .on(QueryCommand, { IndexName: 'by-time', ScanIndexForward: true })
-      .resolves({ Items: [{ counter: 'a#inc-1', version: 40 }] });
+      .on(QueryCommand, { TableName: 'rollups-table', ScanIndexForward: true })
+      .resolves({
+        Items: [{ series: 'a#inc-1#minute', start: '2025-01-01T00:00:00.000Z', first_version: 40 }],
+      });
     ddbMock
-      .on(QueryCommand, { IndexName: 'by-time', ScanIndexForward: false })
-      .resolves({ Items: [{ counter: 'a#inc-1', version: 45 }] });
-    ddbMock
-      .on(QueryCommand, { TableName: 'history-table', IndexName: undefined })
-      .resolves({ Items: [entry(40)] });
+      .on(QueryCommand, { TableName: 'rollups-table', ScanIndexForward: false })
+      .resolves({
+        Items: [{ series: 'a#inc-1#minute', start: '2025-01-01T23:59:00.000Z', last_version: 45 }],
+      });
+    ddbMock.on(QueryCommand, { TableName: 'history-table' }).resolves({ Items: [entry(40)] });
 
     // Act
     await repository().history({
       name: 'a',
       incarnation: 'inc-1',
       limit: 10,
-      since: '2025-01-01T00:00:00.000Z',
+      since: '2025-01-01T00:00:30.000Z',
       until: '2025-01-02T00:00:00.000Z',
     });
 
     // Assess
     const queries = ddbMock.commandCalls(QueryCommand).map((call) => call.args[0].input);
-    expect(queries.filter((query) => query.IndexName === 'by-time')).toEqual([
-      expect.objectContaining({ KeyConditionExpression: '#counter = :counter AND #time >= :time', Limit: 1 }),
-      expect.objectContaining({ KeyConditionExpression: '#counter = :counter AND #time < :time', Limit: 1 }),
+    expect(queries.filter((query) => query.TableName === 'rollups-table')).toEqual([
+      expect.objectContaining({
+        KeyConditionExpression: '#series = :series AND #start >= :start',
+        ExpressionAttributeValues: { ':series': 'a#inc-1#minute', ':start': '2025-01-01T00:00:00.000Z' },
+        Limit: 1,
+      }),
+      expect.objectContaining({
+        KeyConditionExpression: '#series = :series AND #start < :start',
+        ExpressionAttributeValues: { ':series': 'a#inc-1#minute', ':start': '2025-01-02T00:00:00.000Z' },
+        Limit: 1,
+      }),
     ]);
-    expect(queries.find((query) => query.IndexName === undefined)).toMatchObject({
+    // The edge minutes may hold changes just outside the window: those are filtered out by time.
+    expect(queries.find((query) => query.TableName === 'history-table')).toMatchObject({
       KeyConditionExpression: '#counter = :counter AND #version BETWEEN :from AND :to',
-      ExpressionAttributeValues: { ':from': 40, ':to': 45 },
+      FilterExpression:
+        '(attribute_not_exists(#expires) OR #expires > :now) AND #time >= :since AND #time < :until',
+      ExpressionAttributeValues: { ':from': 40, ':to': 45, ':since': '2025-01-01T00:00:30.000Z' },
     });
   });
 
