@@ -1,0 +1,45 @@
+import { Duration } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { CounterStack, type CounterStackProps } from '../../lib/counter-stack.ts';
+import { ROLLUPS_TABLE } from '../../lib/table-schemas.ts';
+import { TEST_ENV, testApp } from './synth.ts';
+import { at, logicalIdOf } from './template-helpers.ts';
+
+/** A stack built with `props` without bundling (these assertions need no function code). */
+function synth(props: CounterStackProps = {}) {
+  const stack = new CounterStack(testApp({ bundling: false }), 'CounterService', { env: TEST_ENV, ...props });
+  const template = Template.fromStack(stack).toJSON();
+  const consumer = logicalIdOf(stack.historyConsumer.function);
+  return {
+    rollups: at(template, 'Resources', logicalIdOf(stack.tables.rollups)),
+    consumerEnvironment: at(template, 'Resources', consumer, 'Properties', 'Environment', 'Variables'),
+  };
+}
+
+describe('history at scale', () => {
+  it('keeps series rollups in their own on-demand, retained table keyed by series and bucket start, never expiring', () => {
+    const { rollups } = synth();
+
+    expect(at(rollups, 'DeletionPolicy')).toBe('Retain');
+    expect(at(rollups, 'Properties', 'BillingMode')).toBe('PAY_PER_REQUEST');
+    expect(at(rollups, 'Properties', 'KeySchema')).toEqual([
+      { AttributeName: ROLLUPS_TABLE.partitionKey.name, KeyType: 'HASH' },
+      { AttributeName: ROLLUPS_TABLE.sortKey?.name, KeyType: 'RANGE' },
+    ]);
+    expect(at(rollups, 'Properties', 'TimeToLiveSpecification')).toBeUndefined();
+  });
+
+  it('keeps raw history forever unless a retention is given', () => {
+    const { consumerEnvironment } = synth();
+
+    expect(consumerEnvironment).toHaveProperty('ROLLUPS_TABLE');
+    expect(consumerEnvironment).not.toHaveProperty('HISTORY_RETENTION_DAYS');
+  });
+
+  it('hands the retention to the consumer in days', () => {
+    const { consumerEnvironment } = synth({ historyRetention: Duration.days(90) });
+
+    expect(consumerEnvironment).toMatchObject({ HISTORY_RETENTION_DAYS: '90' });
+  });
+});
