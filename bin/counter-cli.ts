@@ -168,6 +168,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       case 'import': {
         const [file] = upTo(args, [], ['FILE']);
         const fromStdin = file === undefined || file === '-';
+        if (fromStdin && 'isTTY' in io.stdin && io.stdin.isTTY === true) {
+          throw new UsageError(
+            'import reads an export from FILE or from stdin: counter import < counters.jsonl',
+          );
+        }
         const input = fromStdin ? io.stdin : createReadStream(file);
         const total = fromStdin ? sizeOfStdin(io.stdin) : statSync(file).size;
         const progress = new Progress(io.stderr, 'import');
