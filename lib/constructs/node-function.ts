@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { ApplicationLogLevel, Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { type BundlingOptions, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 
@@ -17,6 +17,30 @@ export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const REQUIRE_BANNER =
   "import { createRequire as __counterCreateRequire } from 'node:module'; " +
   'const require = __counterCreateRequire(import.meta.url);';
+
+/**
+ * How every function is bundled. Exported so the benchmarks (bench/) build exactly what deploys.
+ */
+export const COUNTER_BUNDLING: BundlingOptions = {
+  format: OutputFormat.ESM,
+  target: 'node22',
+  minify: true,
+  sourceMap: true,
+  mainFields: ['module', 'main'],
+  banner: REQUIRE_BANNER,
+  forceDockerBundling: false,
+  externalModules: [],
+};
+
+/**
+ * Every function's house environment. Exported so the benchmarks load the bundles as Lambda does
+ * (source maps enabled at load, the same log level).
+ */
+export const COUNTER_FUNCTION_ENVIRONMENT: Readonly<Record<string, string>> = {
+  NODE_OPTIONS: '--enable-source-maps',
+  POWERTOOLS_SERVICE_NAME: 'counter-service',
+  POWERTOOLS_LOG_LEVEL: ApplicationLogLevel.INFO,
+};
 
 export interface CounterFunctionProps {
   /** The handler file, relative to the repository root (a route table `entry`). */
@@ -101,22 +125,8 @@ export class CounterFunction extends NodejsFunction {
       // level filter (AWS_LAMBDA_LOG_LEVEL) wins over POWERTOOLS_LOG_LEVEL, so both say the same.
       loggingFormat: LoggingFormat.JSON,
       applicationLogLevelV2: ApplicationLogLevel.INFO,
-      environment: {
-        NODE_OPTIONS: '--enable-source-maps',
-        POWERTOOLS_SERVICE_NAME: 'counter-service',
-        POWERTOOLS_LOG_LEVEL: ApplicationLogLevel.INFO,
-        ...props.environment,
-      },
-      bundling: {
-        format: OutputFormat.ESM,
-        target: 'node22',
-        minify: true,
-        sourceMap: true,
-        mainFields: ['module', 'main'],
-        banner: REQUIRE_BANNER,
-        forceDockerBundling: false,
-        externalModules: [],
-      },
+      environment: { ...COUNTER_FUNCTION_ENVIRONMENT, ...props.environment },
+      bundling: COUNTER_BUNDLING,
     });
     this.functionLogGroup = logGroup;
 

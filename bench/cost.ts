@@ -1,0 +1,169 @@
+import type { CapacityResult, CapacityRow, StreamRow } from './capacity.ts';
+import {
+  DYNAMODB_READ_REQUEST_UNITS,
+  DYNAMODB_STORAGE,
+  DYNAMODB_WRITE_REQUEST_UNITS,
+  HTTP_API_REQUESTS,
+  LAMBDA_ARM_GB_SECOND,
+  LAMBDA_MEMORY_MB,
+  LAMBDA_REQUESTS,
+} from './prices.ts';
+import { formatDollars, markdownTable, type Target, verdict } from './stats.ts';
+
+export const PRICE_TARGET: Target = { max: 3.5, label: 'a million plain increments for at most $3.50' };
+
+/** A generous duration for the sensitivity line: even this adds little. */
+export const PESSIMISTIC_DURATION_MS = 50;
+
+/** Dollars per million operations, by where the money goes. */
+export interface CostRow {
+  operation: string;
+  apiGateway: number;
+  lambdaRequests: number;
+  lambdaDuration: number;
+  /** Billed duration per invocation, from the measured warm wall time (see the assumption in docs/cost.md). */
+  billedMs: number;
+  dynamodb: number;
+  /** The consumer's DynamoDB work for the change (history entry, rollups, purge, ...), one record per invocation. */
+  streamDynamodb: number;
+  /** The consumer's Lambda requests and duration, one record per invocation (quiet traffic). */
+  consumerLambda: number;
+  /** Everything, with the consumer at its most expensive: the figure held against the target. */
+  total: number;
+}
+
+export interface CostResult {
+  rows: CostRow[];
+  target: Target;
+  plainIncrementPerMillion: number;
+  /** A plain increment when traffic fills the consumer's batches (its cheapest case). */
+  plainIncrementBusy: number;
+  /** The plain increment's total if every invocation were billed PESSIMISTIC_DURATION_MS instead. */
+  plainIncrementPessimistic: number;
+  storage: {
+    counterBytes: number;
+    historyEntryBytes: number;
+    perMillionCountersMonth: number;
+    perMillionHistoryEntriesMonth: number;
+  };
+}
+
+const PER_MILLION = 1_000_000;
+const GB = 1024 ** 3;
+
+/** Lambda duration cost per million invocations of `billedMs` each at the house memory size. */
+export function lambdaDurationPerMillion(billedMs: number): number {
+  return PER_MILLION * (LAMBDA_MEMORY_MB / 1024) * (billedMs / 1000) * LAMBDA_ARM_GB_SECOND.value;
+}
+
+/** Lambda bills whole milliseconds, at least one. */
+export function billedMilliseconds(wallMs: number): number {
+  return Math.max(1, Math.ceil(wallMs));
+}
+
+export function dynamodbPerMillion(readUnits: number, writeUnits: number): number {
+  return readUnits * DYNAMODB_READ_REQUEST_UNITS.value + writeUnits * DYNAMODB_WRITE_REQUEST_UNITS.value;
+}
+
+export function computeCosts(capacity: CapacityResult): CostResult {
+  const rows = capacity.rows.map(costOf);
+  const plain = rows.find((row) => row.operation === 'plain increment');
+  const busy = capacity.fullBatch;
+  const consumerShare = (stream: StreamRow, durationMs: number) =>
+    (LAMBDA_REQUESTS.value + lambdaDurationPerMillion(durationMs)) / stream.batchSize;
+  const front = (row: CostRow) => row.apiGateway + row.lambdaRequests + row.lambdaDuration + row.dynamodb;
+  const plainIncrementBusy =
+    plain === undefined
+      ? Number.NaN
+      : front(plain) +
+        dynamodbPerMillion(busy.readUnits, busy.writeUnits) +
+        consumerShare(busy, billedMilliseconds(busy.wallMs.median));
+  const plainIncrementPessimistic =
+    plain === undefined
+      ? Number.NaN
+      : plain.total -
+        plain.lambdaDuration -
+        plain.consumerLambda +
+        lambdaDurationPerMillion(PESSIMISTIC_DURATION_MS) +
+        (LAMBDA_REQUESTS.value + lambdaDurationPerMillion(PESSIMISTIC_DURATION_MS));
+  const counterBytes = capacity.storage.counter.storedBytes;
+  const historyEntryBytes = capacity.storage.historyEntry.storedBytes;
+  return {
+    rows,
+    target: PRICE_TARGET,
+    plainIncrementPerMillion: plain?.total ?? Number.NaN,
+    plainIncrementBusy,
+    plainIncrementPessimistic,
+    storage: {
+      counterBytes,
+      historyEntryBytes,
+      perMillionCountersMonth: ((counterBytes * PER_MILLION) / GB) * DYNAMODB_STORAGE.value,
+      perMillionHistoryEntriesMonth: ((historyEntryBytes * PER_MILLION) / GB) * DYNAMODB_STORAGE.value,
+    },
+  };
+}
+
+function costOf(row: CapacityRow): CostRow {
+  const billedMs = billedMilliseconds(row.wallMs.median);
+  const apiGateway = HTTP_API_REQUESTS.value;
+  const lambdaRequests = LAMBDA_REQUESTS.value;
+  const lambdaDuration = lambdaDurationPerMillion(billedMs);
+  const dynamodb = dynamodbPerMillion(row.readUnits, row.writeUnits);
+  const stream = row.stream;
+  const streamDynamodb = stream === undefined ? 0 : dynamodbPerMillion(stream.readUnits, stream.writeUnits);
+  // One consumer invocation per change: the stream row was measured with one record per invocation.
+  const consumerLambda =
+    stream === undefined
+      ? 0
+      : (LAMBDA_REQUESTS.value + lambdaDurationPerMillion(billedMilliseconds(stream.wallMs.median))) /
+        stream.batchSize;
+  return {
+    operation: row.operation,
+    apiGateway,
+    lambdaRequests,
+    lambdaDuration,
+    billedMs,
+    dynamodb,
+    streamDynamodb,
+    consumerLambda,
+    total: apiGateway + lambdaRequests + lambdaDuration + dynamodb + streamDynamodb + consumerLambda,
+  };
+}
+
+export function costMarkdown(result: CostResult): string {
+  const table = markdownTable(
+    [
+      'operation (per million)',
+      'API Gateway',
+      'Lambda requests',
+      'Lambda duration (billed ms)',
+      'DynamoDB',
+      'stream consumer: DynamoDB',
+      'stream consumer: Lambda',
+      'total',
+    ],
+    result.rows.map((row) => [
+      row.operation,
+      formatDollars(row.apiGateway),
+      formatDollars(row.lambdaRequests),
+      `${formatDollars(row.lambdaDuration)} (${row.billedMs} ms)`,
+      formatDollars(row.dynamodb),
+      formatDollars(row.streamDynamodb),
+      formatDollars(row.consumerLambda),
+      formatDollars(row.total),
+    ]),
+  );
+  const s = result.storage;
+  return [
+    table,
+    '',
+    `A million plain increments: ${formatDollars(result.plainIncrementPerMillion)} with one change per consumer ` +
+      `invocation (quiet traffic, the upper bound); target <= ${formatDollars(result.target.max)}: ` +
+      `${verdict(result.plainIncrementPerMillion, result.target)}. With full consumer batches (busy traffic): ` +
+      `${formatDollars(result.plainIncrementBusy)}. Were every invocation billed ${PESSIMISTIC_DURATION_MS} ms: ` +
+      `${formatDollars(result.plainIncrementPessimistic)}.`,
+    `Storage: ${s.counterBytes} B per counter (item, index entries, overheads) = ${formatDollars(s.perMillionCountersMonth)} ` +
+      `per million counters a month; ${s.historyEntryBytes} B per history entry (the same) = ` +
+      `${formatDollars(s.perMillionHistoryEntriesMonth)} per million entries a month.`,
+  ].join('\n');
+}

@@ -1,0 +1,90 @@
+export const SECTIONS = ['bundles', 'init', 'cpu', 'capacity', 'throughput'] as const;
+export type Section = (typeof SECTIONS)[number];
+
+export interface BenchOptions {
+  sections: Section[];
+  quick: boolean;
+  /** Where the JSON report goes; undefined: docs/benchmarks/latest.json for a full run, else a temp file. */
+  out?: string | undefined;
+  /** Sample sizes, smaller with --quick. */
+  initRuns: number;
+  cpuWarmup: number;
+  cpuInvocations: number;
+  capacityRepeats: number;
+  throughputSeconds: number;
+  throughputConnections: number;
+}
+
+export const USAGE = `npm run bench [-- --only ${SECTIONS.join(',')}] [--quick] [--out FILE]
+
+  --only LIST   run only these sections (comma-separated)
+  --quick       small samples: a smoke run of a minute or so, not figures to quote
+  --out FILE    write the JSON report here (default: docs/benchmarks/latest.json for a full run,
+                a temporary file otherwise, so a partial or quick run never replaces the real figures)`;
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(`${message}\n\n${USAGE}`);
+    this.name = 'UsageError';
+  }
+}
+
+export function parseOptions(argv: readonly string[]): BenchOptions {
+  let sections: Section[] = [...SECTIONS];
+  let quick = false;
+  let out: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    const [flag, inline] = arg.includes('=')
+      ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
+      : [arg];
+    const value = () => {
+      if (inline !== undefined) return inline;
+      const next = argv[++i];
+      if (next === undefined) throw new UsageError(`${flag} needs a value`);
+      return next;
+    };
+    switch (flag) {
+      case '--only': {
+        const names = value()
+          .split(',')
+          .map((name) => name.trim())
+          .filter((name) => name !== '');
+        const unknown = names.filter((name) => !isSection(name));
+        if (unknown.length > 0 || names.length === 0) {
+          throw new UsageError(`unknown section(s): ${unknown.join(', ') || '(none given)'}`);
+        }
+        sections = SECTIONS.filter((section) => names.includes(section));
+        break;
+      }
+      case '--quick':
+        quick = true;
+        break;
+      case '--out':
+        out = value();
+        break;
+      default:
+        throw new UsageError(`unknown argument ${arg}`);
+    }
+  }
+  return {
+    sections,
+    quick,
+    out,
+    initRuns: quick ? 3 : 15,
+    cpuWarmup: quick ? 40 : 400,
+    cpuInvocations: quick ? 200 : 3000,
+    capacityRepeats: quick ? 2 : 10,
+    throughputSeconds: quick ? 3 : 10,
+    throughputConnections: 64,
+  };
+}
+
+function isSection(name: string): name is Section {
+  return (SECTIONS as readonly string[]).includes(name);
+}
+
+/** Only a full, unabridged run may replace the published figures. */
+export function isFullRun(options: BenchOptions): boolean {
+  return !options.quick && options.sections.length === SECTIONS.length;
+}
