@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { startLocalService } from '../lib/local/server.ts';
+import { type LocalService, startLocalService } from '../lib/local/server.ts';
 
 /**
  * `npm start`: the API on http://127.0.0.1:${PORT:-3000}, on a local engine whose data is kept in
@@ -8,7 +8,30 @@ import { startLocalService } from '../lib/local/server.ts';
 const env = process.env;
 process.env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
 
-const service = await startLocalService({
+// Signal handlers first: a SIGTERM that arrives while starting, or right after the URL is printed,
+// must still stop cleanly rather than kill the process with the engine still running.
+let service: LocalService | undefined;
+let stopping = false;
+const stop = () => {
+  if (stopping) return;
+  stopping = true;
+  (service?.stop() ?? Promise.resolve()).then(
+    () => process.exit(0),
+    (error: unknown) => {
+      console.error('stopping failed', error);
+      process.exit(1);
+    },
+  );
+};
+let stopRequested = false;
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    if (service === undefined) stopRequested = true;
+    else stop();
+  });
+}
+
+service = await startLocalService({
   port: Number(env.PORT ?? 3000),
   host: env.HOST ?? '127.0.0.1',
   dbPath: resolve(env.LOCAL_DB_PATH ?? '.local/counters.db'),
@@ -20,19 +43,5 @@ const service = await startLocalService({
   log: (message, details) => console.error(JSON.stringify({ level: 'INFO', message, ...details })),
 });
 
-console.log(`Counter service listening on ${service.url} (engine ${service.engineEndpoint})`);
-
-let stopping = false;
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.on(signal, () => {
-    if (stopping) return;
-    stopping = true;
-    service.stop().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        console.error('stopping failed', error);
-        process.exit(1);
-      },
-    );
-  });
-}
+if (stopRequested) stop();
+else console.log(`Counter service listening on ${service.url} (engine ${service.engineEndpoint})`);

@@ -46,7 +46,10 @@ describe('the seed counter', () => {
     expect((await client.counter('/counter')).value).toBe(10);
   });
 
-  it('keeps every one of 50 concurrent clients x 200 increments, and the history records each exactly once', async () => {
+  // 10,000 signed requests and as many history entries: minutes on a busy two-core machine.
+  it('keeps every one of 50 concurrent clients x 200 increments, and the history records each exactly once', {
+    timeout: 300_000,
+  }, async () => {
     const clients = 50;
     const perClient = 200;
     const acknowledged: number[] = [];
