@@ -2,14 +2,18 @@ import { defineConfig } from 'vitest/config';
 
 // Three layers, run together by `npm test`: unit (in-memory and client mocks), integration (the local
 // server and engine over real HTTP), infra (CDK synthesis, which bundles every function).
+// EMF metric lines would flood the test output; test/unit/metrics.test.ts turns them on to check them.
+const env = { POWERTOOLS_METRICS_DISABLED: 'true' };
+
 export default defineConfig({
   test: {
     pool: 'forks',
     projects: [
-      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      { test: { name: 'unit', env, include: ['test/unit/**/*.test.ts'] } },
       {
         test: {
           name: 'integration',
+          env,
           include: ['test/integration/**/*.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 60_000,
@@ -18,6 +22,7 @@ export default defineConfig({
       {
         test: {
           name: 'infra',
+          env,
           include: ['test/infra/**/*.test.ts'],
           testTimeout: 300_000,
           hookTimeout: 300_000,

@@ -7,6 +7,9 @@ import { type LocalService, startLocalService } from '../lib/local/server.ts';
  */
 const env = process.env;
 process.env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
+// CloudWatch metrics travel as one EMF log line per change; locally they would drown the output.
+// POWERTOOLS_METRICS_DISABLED=false shows them.
+process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 
 // Signal handlers first: a SIGTERM that arrives while starting, or right after the URL is printed,
 // must still stop cleanly rather than kill the process with the engine still running.

@@ -1,4 +1,7 @@
 import { CfnOutput, type Duration, type RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Alarm } from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { CounterApi, type ThrottleProps } from './constructs/counter-api.ts';
 import { CounterDashboard } from './constructs/counter-dashboard.ts';
@@ -11,6 +14,13 @@ export interface CounterStackProps extends StackProps {
    * @default { rateLimit: 1000, burstLimit: 2000 }
    */
   readonly throttle?: ThrottleProps;
+
+  /**
+   * Where every alarm (5xx, throttles, function errors, iterator age, dead letters) sends its ALARM and
+   * OK notifications: subscribe e-mail, chat or paging to it.
+   * @default - alarms only change state, visible on the dashboard and in CloudWatch
+   */
+  readonly alarmTopic?: ITopic;
 
   /**
    * How long raw history entries are kept (series rollups and values are kept regardless).
@@ -66,5 +76,13 @@ export class CounterStack extends Stack {
     new CfnOutput(this, 'HistoryDeadLetterQueueUrl', {
       value: this.historyConsumer.deadLetterQueue.queueUrl,
     });
+
+    if (props.alarmTopic !== undefined) {
+      const action = new SnsAction(props.alarmTopic);
+      for (const alarm of this.node.findAll().filter((construct) => construct instanceof Alarm)) {
+        alarm.addAlarmAction(action);
+        alarm.addOkAction(action);
+      }
+    }
   }
 }

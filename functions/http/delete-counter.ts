@@ -5,18 +5,21 @@ import { counterNameOf } from './responses.ts';
 
 /** DELETE /counters/{name}: 204, or 404 if there was none. Its history goes too, via the stream. */
 export function createDeleteHandler(deps: ChangeDeps) {
-  return httpHandler(async (event) => {
-    const command = {
-      op: 'delete' as const,
-      name: counterNameOf(event),
-      actor: actorOf(event),
-      expectedVersion: expectedVersion(event),
-    };
-    return applyChange(deps, event, command, async () => {
-      await deleteCounter(deps.service, command);
-      return { statusCode: 204 };
-    });
-  });
+  return httpHandler(
+    async (event) => {
+      const command = {
+        op: 'delete' as const,
+        name: counterNameOf(event),
+        actor: actorOf(event),
+        expectedVersion: expectedVersion(event),
+      };
+      return applyChange(deps, event, command, async () => {
+        await deleteCounter(deps.service, command);
+        return { statusCode: 204 };
+      });
+    },
+    { changes: true },
+  );
 }
 
 export const handler = createDeleteHandler(changeDeps());

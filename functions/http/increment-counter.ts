@@ -7,20 +7,23 @@ import { counterNameOf, counterResponse } from './responses.ts';
 
 /** POST /counters/{name} and POST /counter: one atomic ADD, by 1 unless the body says `{"by": N}`. */
 export function createIncrementHandler(deps: ChangeDeps) {
-  return httpHandler(async (event) => {
-    const name = counterNameOf(event);
-    const body = parseJsonBody(event.body, event.isBase64Encoded, incrementBody);
-    const command = {
-      op: 'increment' as const,
-      name,
-      by: body?.by ?? 1,
-      actor: actorOf(event),
-      expectedVersion: expectedVersion(event),
-    };
-    return applyChange(deps, event, command, async () =>
-      counterResponse(await incrementCounter(deps.service, command)),
-    );
-  });
+  return httpHandler(
+    async (event) => {
+      const name = counterNameOf(event);
+      const body = parseJsonBody(event.body, event.isBase64Encoded, incrementBody);
+      const command = {
+        op: 'increment' as const,
+        name,
+        by: body?.by ?? 1,
+        actor: actorOf(event),
+        expectedVersion: expectedVersion(event),
+      };
+      return applyChange(deps, event, command, async () =>
+        counterResponse(await incrementCounter(deps.service, command)),
+      );
+    },
+    { changes: true },
+  );
 }
 
 export const handler = createIncrementHandler(changeDeps());

@@ -8,22 +8,25 @@ import { counterNameOf, counterResponse } from './responses.ts';
 
 /** PUT /counters/{name} and PUT /counter with `{"value": N}`. */
 export function createSetHandler(deps: ChangeDeps) {
-  return httpHandler(async (event) => {
-    const name = counterNameOf(event);
-    const body = parseJsonBody(event.body, event.isBase64Encoded, setBody);
-    if (body === undefined)
-      throw new BadRequestError('body is required: a JSON object such as {"value": 10}.');
-    const command = {
-      op: 'set' as const,
-      name,
-      value: body.value,
-      actor: actorOf(event),
-      expectedVersion: expectedVersion(event),
-    };
-    return applyChange(deps, event, command, async () =>
-      counterResponse(await setCounter(deps.service, command)),
-    );
-  });
+  return httpHandler(
+    async (event) => {
+      const name = counterNameOf(event);
+      const body = parseJsonBody(event.body, event.isBase64Encoded, setBody);
+      if (body === undefined)
+        throw new BadRequestError('body is required: a JSON object such as {"value": 10}.');
+      const command = {
+        op: 'set' as const,
+        name,
+        value: body.value,
+        actor: actorOf(event),
+        expectedVersion: expectedVersion(event),
+      };
+      return applyChange(deps, event, command, async () =>
+        counterResponse(await setCounter(deps.service, command)),
+      );
+    },
+    { changes: true },
+  );
 }
 
 export const handler = createSetHandler(changeDeps());

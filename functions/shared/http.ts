@@ -1,5 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import middy, { type MiddlewareObj } from '@middy/core';
 import type {
@@ -36,6 +38,9 @@ type Route = (event: HttpEvent) => Promise<HttpResult>;
 
 export const logger = new Logger({ serviceName: 'counter-service' });
 
+/** Business metrics (CloudWatch EMF, through the log): what changed, what was refused, what replayed. */
+export const metrics = new Metrics({ namespace: 'CounterService', serviceName: 'counter-service' });
+
 const SECURITY_HEADERS: Record<string, string> = {
   'cache-control': 'no-store',
   'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
@@ -56,13 +61,30 @@ const THROTTLING_ERRORS = new Set([
  * headers and the request id; every error becomes problem+json, and nothing about a 5xx's cause
  * (stack, SDK message, table name) leaves the function except through the log.
  */
-export function httpHandler(route: Route) {
-  return middy<HttpEvent, HttpResult, Error, Context>()
+export function httpHandler(route: Route, options: { changes?: boolean } = {}) {
+  const handler = middy<HttpEvent, HttpResult, Error, Context>()
     .use(injectLambdaContext(logger, { resetKeys: true }))
-    .use(correlationId())
-    .use(responseHeaders())
-    .use(problemErrors())
-    .handler(route);
+    .use(correlationId());
+  // Only the changing routes publish metrics: reads have nothing to count that API Gateway does not.
+  if (options.changes === true) handler.use(logMetrics(metrics)).use(changeMetrics());
+  return handler.use(responseHeaders()).use(problemErrors()).handler(route);
+}
+
+/**
+ * Counts each change's outcome once its answer is known. Registered after `logMetrics`, so its hooks
+ * run before the flush (middy runs `after` and `onError` in reverse order).
+ */
+function changeMetrics(): MiddlewareObj<HttpEvent, HttpResult, Error, Context> {
+  const count = (request: { event: HttpEvent; response?: HttpResult | null | undefined }) => {
+    const status = request.response?.statusCode ?? 500;
+    const method = request.event.requestContext.http.method;
+    const add = (name: string) => metrics.addMetric(name, MetricUnit.Count, 1);
+    if (request.response?.headers?.['idempotent-replayed'] === 'true') add('Replays');
+    else if (status < 300) add(method === 'POST' ? 'Increments' : method === 'PUT' ? 'Sets' : 'Deletes');
+    if (status === 409 || status === 412 || status === 422) add('Conflicts');
+    if (status === 429) add('Throttled');
+  };
+  return { after: count, onError: count };
 }
 
 /** Every log line of a request carries its API Gateway request id, which the caller also receives. */

@@ -1,5 +1,6 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import { Topic } from 'aws-cdk-lib/aws-sns';
 import { describe, expect, it } from 'vitest';
 import { CounterStack, type CounterStackProps } from '../../lib/counter-stack.ts';
 import { ROLLUPS_TABLE } from '../../lib/table-schemas.ts';
@@ -41,5 +42,33 @@ describe('history at scale', () => {
     const { consumerEnvironment } = synth({ historyRetention: Duration.days(90) });
 
     expect(consumerEnvironment).toMatchObject({ HISTORY_RETENTION_DAYS: '90' });
+  });
+});
+
+describe('alarm notifications', () => {
+  function alarms(props: CounterStackProps, app = testApp({ bundling: false })) {
+    const stack = new CounterStack(app, 'CounterService', { env: TEST_ENV, ...props });
+    const resources = at(Template.fromStack(stack).toJSON(), 'Resources');
+    return Object.values(resources && typeof resources === 'object' ? resources : {}).filter(
+      (resource) => at(resource, 'Type') === 'AWS::CloudWatch::Alarm',
+    );
+  }
+
+  it('sends every alarm to the topic given, on ALARM and on OK', () => {
+    const app = testApp({ bundling: false });
+    const topicStack = new Stack(app, 'Ops', { env: TEST_ENV });
+    const topic = new Topic(topicStack, 'Pager');
+
+    const found = alarms({ alarmTopic: topic }, app);
+
+    expect(found.length).toBeGreaterThanOrEqual(5);
+    for (const alarm of found) {
+      expect(JSON.stringify(at(alarm, 'Properties', 'AlarmActions'))).toMatch(/Pager/);
+      expect(JSON.stringify(at(alarm, 'Properties', 'OKActions'))).toMatch(/Pager/);
+    }
+  });
+
+  it('sends alarms nowhere by default', () => {
+    for (const alarm of alarms({})) expect(at(alarm, 'Properties', 'AlarmActions')).toBeUndefined();
   });
 });
