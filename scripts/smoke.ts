@@ -15,7 +15,8 @@ which it deletes at the end:
 
 Options:
   --url URL               the API (default $COUNTER_URL, else http://127.0.0.1:3000)
-  --region REGION         the region to sign for (default: from the URL, $AWS_REGION, us-east-1)
+  --region REGION         the region to sign for (default $COUNTER_REGION, else from the URL,
+                          else $AWS_REGION, else us-east-1)
   --clients N             concurrent clients (default 50)
   --per-client N          increments per client (default 20)
   --history-timeout S     seconds to wait for the history (default 60)
