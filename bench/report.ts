@@ -3,7 +3,9 @@ import type { CapacityResult } from './capacity.ts';
 import type { CostResult } from './cost.ts';
 import type { CpuResult } from './cpu.ts';
 import type { InitResult } from './init-time.ts';
+import type { ALL_PRICES } from './prices.ts';
 import { formatDollars, formatRatio, markdownTable, type Verdict, verdict } from './stats.ts';
+import type { ThroughputResult } from './throughput.ts';
 
 /** One target of issue 6 against one subject: the figure, its limit, and whether it was met. */
 export interface TargetCheck {
@@ -13,6 +15,32 @@ export interface TargetCheck {
   shown: string;
   limit: string;
   verdict: Verdict;
+}
+
+/** Everything one run found; docs/benchmarks/latest.json holds the last full one. */
+export interface BenchReport {
+  generatedAt: string;
+  command: string;
+  code: { commit: string; uncommittedChanges: string[] };
+  quick: boolean;
+  sections: string[];
+  machine: {
+    cpus: number;
+    cpuModel: string;
+    totalMemoryBytes: number;
+    node: string;
+    platform: string;
+    loadAverageAtStart: number[];
+    loadAverageAtEnd: number[];
+  };
+  prices: typeof ALL_PRICES;
+  bundles?: BundlesResult;
+  init?: InitResult;
+  cpu?: CpuResult;
+  capacity?: CapacityResult;
+  cost?: CostResult;
+  throughput?: ThroughputResult;
+  targets: TargetCheck[];
 }
 
 export function targetSummary(report: {

@@ -1,44 +1,34 @@
+import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { REPO_ROOT } from '../lib/constructs/node-function.ts';
-import { type BundlesResult, buildAll, bundleResult, bundlesMarkdown } from './bundles.ts';
-import { type CapacityResult, capacityMarkdown, measureCapacity } from './capacity.ts';
-import { type CostResult, computeCosts, costMarkdown } from './cost.ts';
-import { type CpuResult, cpuMarkdown, measureCpu } from './cpu.ts';
-import { type InitResult, initMarkdown, initVariants, measureInit } from './init-time.ts';
+import { buildAll, bundleResult, bundlesMarkdown } from './bundles.ts';
+import { capacityMarkdown, measureCapacity } from './capacity.ts';
+import { writeCharts } from './charts.ts';
+import { computeCosts, costMarkdown } from './cost.ts';
+import { cpuMarkdown, measureCpu } from './cpu.ts';
+import { initMarkdown, initVariants, measureInit } from './init-time.ts';
 import { type BenchService, startBenchService } from './local-service.ts';
 import { type BenchOptions, isFullRun, parseOptions, UsageError } from './options.ts';
 import { ALL_PRICES } from './prices.ts';
-import { summaryMarkdown, targetSummary } from './report.ts';
-import { INCREMENT_REFERENCE, inProcessEnvironment, lambdaEnvironment, subjects } from './subjects.ts';
-import { barChart } from './svg.ts';
-import { measureThroughput, type ThroughputResult, throughputMarkdown } from './throughput.ts';
+import { type BenchReport, summaryMarkdown, targetSummary } from './report.ts';
+import { inProcessEnvironment, lambdaEnvironment, subjects } from './subjects.ts';
+import { measureThroughput, throughputMarkdown } from './throughput.ts';
 
-/** Everything one run found; docs/benchmarks/latest.json holds the last full one. */
-export interface BenchReport {
-  generatedAt: string;
-  command: string;
-  quick: boolean;
-  sections: string[];
-  machine: {
-    cpus: number;
-    cpuModel: string;
-    totalMemoryBytes: number;
-    node: string;
-    platform: string;
-    loadAverageAtStart: number[];
-    loadAverageAtEnd: number[];
-  };
-  prices: typeof ALL_PRICES;
-  bundles?: BundlesResult;
-  init?: InitResult;
-  cpu?: CpuResult;
-  capacity?: CapacityResult;
-  cost?: CostResult;
-  throughput?: ThroughputResult;
-  targets: ReturnType<typeof targetSummary>;
+/** The commit measured, and whether the code differed from it (others may be editing the tree). */
+function codeVersion(): { commit: string; uncommittedChanges: string[] } {
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
+  try {
+    const changed = git('status', '--porcelain', '--', 'functions', 'lib', 'bench', 'package-lock.json');
+    return {
+      commit: git('rev-parse', 'HEAD'),
+      uncommittedChanges: changed === '' ? [] : changed.split('\n').map((line) => line.trim()),
+    };
+  } catch {
+    return { commit: 'unknown', uncommittedChanges: [] };
+  }
 }
 
 const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
@@ -49,6 +39,7 @@ async function main(options: BenchOptions): Promise<void> {
   const report: BenchReport = {
     generatedAt: started.toISOString(),
     command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    code: codeVersion(),
     quick: options.quick,
     sections: options.sections,
     machine: {
@@ -153,12 +144,15 @@ async function main(options: BenchOptions): Promise<void> {
       : path.join(os.tmpdir(), `counter-bench-${started.getTime()}.json`));
   await mkdir(path.dirname(out), { recursive: true });
   await writeFile(out, `${JSON.stringify(report, null, 2)}\n`);
-  if (isFullRun(options) && options.out === undefined) await writeCharts(report);
+  if (isFullRun(options) && options.out === undefined) {
+    await writeCharts(report, path.join(REPO_ROOT, 'docs', 'benchmarks'));
+  }
 
   const header = [
     `# Benchmarks, ${report.generatedAt}${options.quick ? ' (--quick: smoke figures, not for quoting)' : ''}`,
     '',
-    `\`${report.command}\` on ${report.machine.cpus} x ${report.machine.cpuModel}, Node.js ${report.machine.node}; ` +
+    `\`${report.command}\` at ${report.code.commit.slice(0, 7)}` +
+      `${report.code.uncommittedChanges.length > 0 ? ' (with uncommitted changes)' : ''} on ${report.machine.cpus} x ${report.machine.cpuModel}, Node.js ${report.machine.node}; ` +
       `load average ${report.machine.loadAverageAtStart.map((l) => l.toFixed(2)).join(' ')} at start, ` +
       `${report.machine.loadAverageAtEnd.map((l) => l.toFixed(2)).join(' ')} at end. Every finding is a ratio ` +
       'against a reference measured in the same run.',
@@ -167,44 +161,6 @@ async function main(options: BenchOptions): Promise<void> {
     `${[header, `## Targets\n\n${summaryMarkdown(report.targets)}`, ...sections].join('\n\n')}\n`,
   );
   log(`report written to ${path.relative(process.cwd(), out) || out}`);
-}
-
-async function writeCharts(report: BenchReport): Promise<void> {
-  const dir = path.join(REPO_ROOT, 'docs', 'benchmarks');
-  if (report.init !== undefined) {
-    const reference = report.init.rows.find((row) => row.id === INCREMENT_REFERENCE.id)?.importMs.median;
-    await writeFile(
-      path.join(dir, 'init-time.svg'),
-      barChart({
-        title: `Module init, median of ${report.init.runsPerBundle} fresh processes (${report.generatedAt.slice(0, 10)})`,
-        unit: 'ms',
-        bars: report.init.rows.map((row) => ({
-          label: row.id,
-          value: row.importMs.median,
-          reference: row.kind === 'reference',
-        })),
-        ...(reference === undefined ? {} : { marker: { value: reference * 1.5, label: '1.5x reference' } }),
-      }),
-    );
-  }
-  if (report.bundles !== undefined) {
-    const reference = report.bundles.rows.find((row) => row.id === INCREMENT_REFERENCE.id)?.bytes;
-    await writeFile(
-      path.join(dir, 'bundle-size.svg'),
-      barChart({
-        title: `Bundle size, minified (${report.generatedAt.slice(0, 10)})`,
-        unit: 'KiB',
-        bars: report.bundles.rows.map((row) => ({
-          label: row.id,
-          value: row.bytes / 1024,
-          reference: row.kind === 'reference',
-        })),
-        ...(reference === undefined
-          ? {}
-          : { marker: { value: (reference / 1024) * 2, label: '2x reference' } }),
-      }),
-    );
-  }
 }
 
 async function timed<T>(what: string, work: () => Promise<T>): Promise<T> {

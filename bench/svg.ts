@@ -16,7 +16,8 @@ export function barChart(options: {
   marker?: { value: number; label: string };
 }): string {
   const rowHeight = 26;
-  const labelWidth = 190;
+  // About 7 px per character at 12 px sans-serif, so the longest label fits left of the bars.
+  const labelWidth = Math.max(120, 20 + 7 * Math.max(...options.bars.map((bar) => bar.label.length)));
   const chartWidth = 420;
   const valueWidth = 90;
   const top = 40;
