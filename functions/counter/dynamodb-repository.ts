@@ -9,7 +9,14 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { CounterOutOfRangeError, VersionMismatchError } from './errors.ts';
-import type { ChangeInput, CounterRepository, Page } from './repository.ts';
+import type {
+  ChangeInput,
+  CounterRepository,
+  HistoryQuery,
+  ListQuery,
+  Page,
+  SeriesQuery,
+} from './repository.ts';
 import {
   type HistoryEntry,
   historyEntry,
@@ -165,11 +172,7 @@ export class DynamoCounterRepository implements CounterRepository {
     }
   }
 
-  async list(input: {
-    prefix: string;
-    limit: number;
-    after?: string | undefined;
-  }): Promise<Page<StoredCounter> & { lastName?: string | undefined }> {
+  async list(input: ListQuery): Promise<Page<StoredCounter> & { lastName?: string | undefined }> {
     // The index is KEYS_ONLY (increments never write to it); the values come from a consistent
     // BatchGet of the page's names, so a listing shows the same values a GET would.
     const { Items = [] } = await this.client.send(
@@ -204,14 +207,7 @@ export class DynamoCounterRepository implements CounterRepository {
     };
   }
 
-  async history(input: {
-    name: string;
-    incarnation: string;
-    limit: number;
-    afterVersion?: number | undefined;
-    since?: string | undefined;
-    until?: string | undefined;
-  }): Promise<Page<HistoryEntry> & { lastVersion?: number | undefined }> {
+  async history(input: HistoryQuery): Promise<Page<HistoryEntry> & { lastVersion?: number | undefined }> {
     const key = historyKey(input.name, input.incarnation);
     // A time window becomes a version window through the minute rollups: two one-item reads, however
     // long the history.
@@ -271,15 +267,7 @@ export class DynamoCounterRepository implements CounterRepository {
     };
   }
 
-  async series(input: {
-    name: string;
-    incarnation: string;
-    interval: Interval;
-    limit: number;
-    afterStart?: string | undefined;
-    since?: string | undefined;
-    until?: string | undefined;
-  }): Promise<Page<SeriesBucket>> {
+  async series(input: SeriesQuery): Promise<Page<SeriesBucket>> {
     const lower =
       input.afterStart ?? (input.since === undefined ? undefined : bucketStart(input.since, input.interval));
     const conditions = ['#series = :series'];

@@ -37,32 +37,37 @@ export interface CounterRepository {
    * `lastName` is where the page ended in the name order, which a cursor continues after even when
    * the page's counters were all deleted since the index listed them.
    */
-  list(input: {
-    prefix: string;
-    limit: number;
-    after?: string | undefined;
-  }): Promise<Page<StoredCounter> & { lastName?: string | undefined }>;
+  list(query: ListQuery): Promise<Page<StoredCounter> & { lastName?: string | undefined }>;
   /**
    * Entries oldest first. `since`/`until` (ISO instants, until exclusive) select the versions from
    * the first change at or after `since` to the last before `until`. Expired entries are left out.
    * `lastVersion` is where the page ended, for the cursor.
    */
-  history(input: {
-    name: string;
-    incarnation: string;
-    limit: number;
-    afterVersion?: number | undefined;
-    since?: string | undefined;
-    until?: string | undefined;
-  }): Promise<Page<HistoryEntry> & { lastVersion?: number | undefined }>;
+  history(query: HistoryQuery): Promise<Page<HistoryEntry> & { lastVersion?: number | undefined }>;
   /** Buckets oldest first, from the rollups; `since`/`until` bound the buckets' starts. */
-  series(input: {
-    name: string;
-    incarnation: string;
-    interval: Interval;
-    limit: number;
-    afterStart?: string | undefined;
-    since?: string | undefined;
-    until?: string | undefined;
-  }): Promise<Page<SeriesBucket>>;
+  series(query: SeriesQuery): Promise<Page<SeriesBucket>>;
+}
+
+export interface ListQuery {
+  prefix: string;
+  limit: number;
+  after?: string | undefined;
+}
+
+/** A page of one counter incarnation's history or series, optionally within a time window. */
+interface WindowQuery {
+  name: string;
+  incarnation: string;
+  limit: number;
+  since?: string | undefined;
+  until?: string | undefined;
+}
+
+export interface HistoryQuery extends WindowQuery {
+  afterVersion?: number | undefined;
+}
+
+export interface SeriesQuery extends WindowQuery {
+  interval: Interval;
+  afterStart?: string | undefined;
 }

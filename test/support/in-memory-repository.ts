@@ -2,7 +2,14 @@ import { CounterOutOfRangeError, VersionMismatchError } from '../../functions/co
 import type { HistoryStore } from '../../functions/counter/history-store.ts';
 import type { PlannedChange } from '../../functions/counter/idempotency.ts';
 import type { StreamChange } from '../../functions/counter/record-history.ts';
-import type { ChangeInput, CounterRepository, Page } from '../../functions/counter/repository.ts';
+import type {
+  ChangeInput,
+  CounterRepository,
+  HistoryQuery,
+  ListQuery,
+  Page,
+  SeriesQuery,
+} from '../../functions/counter/repository.ts';
 import {
   type HistoryEntry,
   MAX_VALUE,
@@ -154,11 +161,7 @@ export class InMemoryCounterRepository implements CounterRepository {
     return { ...current };
   }
 
-  async list(input: {
-    prefix: string;
-    limit: number;
-    after?: string | undefined;
-  }): Promise<Page<StoredCounter> & { lastName?: string | undefined }> {
+  async list(input: ListQuery): Promise<Page<StoredCounter> & { lastName?: string | undefined }> {
     const { after } = input;
     const names = [...this.counters.keys()]
       .filter((name) => name.startsWith(input.prefix) && (after === undefined || name > after))
@@ -173,14 +176,7 @@ export class InMemoryCounterRepository implements CounterRepository {
     };
   }
 
-  async history(input: {
-    name: string;
-    incarnation: string;
-    limit: number;
-    afterVersion?: number | undefined;
-    since?: string | undefined;
-    until?: string | undefined;
-  }): Promise<Page<HistoryEntry> & { lastVersion?: number | undefined }> {
+  async history(input: HistoryQuery): Promise<Page<HistoryEntry> & { lastVersion?: number | undefined }> {
     return this.historyStore.page(
       historyKey(input.name, input.incarnation),
       input.limit,
@@ -189,15 +185,7 @@ export class InMemoryCounterRepository implements CounterRepository {
     );
   }
 
-  async series(input: {
-    name: string;
-    incarnation: string;
-    interval: Interval;
-    limit: number;
-    afterStart?: string | undefined;
-    since?: string | undefined;
-    until?: string | undefined;
-  }): Promise<Page<SeriesBucket>> {
+  async series(input: SeriesQuery): Promise<Page<SeriesBucket>> {
     return this.historyStore.seriesPage(
       historyKey(input.name, input.incarnation),
       input.interval,
