@@ -149,8 +149,19 @@ function operation(route: RouteSpec): Record<string, unknown> {
       name: 'If-Match',
       in: 'header',
       required: false,
-      description: 'Apply only if the counter is at this version ("<version>"); 412 otherwise.',
-      schema: { type: 'string', pattern: '^"[1-9][0-9]*"$' },
+      description:
+        'Apply only if the counter is at this version ("<version>"; "0": only if it does not exist yet); 412 otherwise.',
+      schema: { type: 'string', pattern: '^"(0|[1-9][0-9]*)"$' },
+    });
+    parameters.push({
+      name: 'Idempotency-Key',
+      in: 'header',
+      required: false,
+      description:
+        'Apply at most once per key and principal: a repeat of the same request within 24 hours answers the ' +
+        'first answer again (Idempotent-Replayed: true) and changes nothing; another request with the key: ' +
+        '422; a repeat while the first is in flight: 409.',
+      schema: { type: 'string', pattern: '^[\\x20-\\x7e]{1,255}$' },
     });
   }
   const isList = route.path === '/counters';
@@ -183,11 +194,12 @@ function operation(route: RouteSpec): Record<string, unknown> {
   if (isList) responses['200'] = page('Counters ordered by name.', 'Counter');
   else if (isHistory) responses['200'] = page('Changes, oldest first.', 'HistoryEntry');
   else if (isSeries) responses['200'] = page('Buckets with changes, oldest first.', 'SeriesBucket');
-  else if (route.method === 'DELETE') responses['204'] = { description: 'Deleted; its history follows.' };
+  else if (route.method === 'DELETE')
+    responses['204'] = { description: 'Deleted; its history follows.', headers: replayedHeader() };
   else
     responses['200'] = {
       description: 'The counter.',
-      headers: { ETag: { $ref: '#/components/headers/ETag' } },
+      headers: { ETag: { $ref: '#/components/headers/ETag' }, ...(changes ? replayedHeader() : {}) },
       content: { 'application/json': { schema: { $ref: '#/components/schemas/Counter' } } },
     };
   responses['400'] = problem(
@@ -197,14 +209,31 @@ function operation(route: RouteSpec): Record<string, unknown> {
     description: 'Unsigned, badly signed, or not allowed for this principal.',
     content: { 'application/json': { schema: { $ref: '#/components/schemas/GatewayMessage' } } },
   };
-  if (one && !seed) responses['404'] = problem('No counter of that name.');
+  // Changes create a counter that is absent, so only reads and deletes answer 404; a history or series
+  // cursor outlives the counter it came from, the seed's `default` included.
+  if (route.method === 'GET' && (one || isHistory || isSeries))
+    responses['404'] = problem('No counter of that name.');
   if (route.method === 'DELETE') responses['404'] = problem('No counter of that name.');
-  if ((isHistory || isSeries) && seed === false) responses['404'] = problem('No counter of that name.');
-  if (route.method === 'POST')
-    responses['409'] = problem('The change would leave the range; nothing changed.');
   if (changes) {
+    responses['409'] = {
+      ...problem(
+        route.method === 'POST'
+          ? 'The change would leave the range (nothing changed), or a request with the same Idempotency-Key is still in flight (retry after Retry-After).'
+          : 'A request with the same Idempotency-Key is still in flight; retry after Retry-After.',
+      ),
+      headers: { 'Retry-After': { schema: { type: 'integer' } } },
+    };
     responses['412'] = problem('If-Match named another version; nothing changed.');
-    responses['413'] = problem(`The body is over ${MAX_BODY_BYTES} bytes.`);
+    responses['413'] = {
+      description: `The body is over ${MAX_BODY_BYTES} bytes (problem+json), or over API Gateway's 10 MiB (its own message).`,
+      content: {
+        'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } },
+        'application/json': { schema: { $ref: '#/components/schemas/GatewayMessage' } },
+      },
+    };
+    responses['422'] = problem(
+      'The Idempotency-Key was used before for a different request; nothing changed.',
+    );
   }
   responses['429'] = {
     ...problem("Throttled; retry after the Retry-After header's seconds."),
@@ -241,6 +270,16 @@ function queryLimit(max: number, fallback: number) {
     name: 'limit',
     in: 'query',
     schema: { type: 'integer', minimum: 1, maximum: max, default: fallback },
+  };
+}
+
+function replayedHeader() {
+  return {
+    'Idempotent-Replayed': {
+      description:
+        '"true" when this is the stored answer to an earlier request with the same Idempotency-Key.',
+      schema: { type: 'string', enum: ['true'] },
+    },
   };
 }
 
