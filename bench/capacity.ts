@@ -19,6 +19,7 @@ import { CapacityProxy, type RecordedRequest, WRITE_OPERATIONS } from './capacit
 import { context, type HttpCall, httpEvent, importBundle, type LambdaHandler, statusOf } from './invoke.ts';
 import { itemSize, storedBytes, type TableLayout } from './item-size.ts';
 import { withEnvironment } from './local-service.ts';
+import { stdoutCapture } from './output-capture.ts';
 import { markdownTable, type Summary, summarize } from './stats.ts';
 import { StreamReader } from './stream-reader.ts';
 
@@ -35,6 +36,8 @@ export interface CapacityRow {
   counterWriteRequests: number;
   /** Wall time per invocation against the local engine through the measuring proxy. */
   wallMs: Summary;
+  /** Bytes the function wrote to stdout (its logs and EMF metrics) per call: CloudWatch Logs ingests them. */
+  logBytes: number;
   /** The stream consumer's work for the changes this operation made, per change, if it changes anything. */
   stream?: StreamRow;
 }
@@ -50,6 +53,8 @@ export interface StreamRow {
   writeUnits: number;
   /** Wall time per consumer invocation. */
   wallMs: Summary;
+  /** Bytes the consumer wrote to stdout, per change. */
+  logBytes: number;
 }
 
 export interface CapacityResult {
@@ -152,8 +157,9 @@ async function run(
   const feedStream = async (
     label: string,
     batchSize: number,
-  ): Promise<{ changes: number; walls: number[] }> => {
+  ): Promise<{ changes: number; walls: number[]; logBytes: number }> => {
     const records = await reader.drain();
+    const bytesBefore = stdoutCapture.bytes;
     const walls: number[] = [];
     proxy.label = label;
     for (let i = 0; i < records.length; i += batchSize) {
@@ -168,7 +174,11 @@ async function run(
       if (!isEmptyBatchResponse(result))
         throw new Error(`${label}: the consumer failed: ${JSON.stringify(result)}`);
     }
-    return { changes: records.length, walls };
+    return {
+      changes: records.length,
+      walls,
+      logBytes: (stdoutCapture.bytes - bytesBefore) / Math.max(1, records.length),
+    };
   };
 
   const inc = FUNCTIONS.incrementCounter.id;
@@ -214,7 +224,9 @@ async function run(
     await call('warm-up', fn, request(repeats), expected);
     await feedStream('warm-up', 1);
     const walls: number[] = [];
+    const bytesBefore = stdoutCapture.bytes;
     for (let i = 0; i < repeats; i++) walls.push(await call(operation, fn, request(i), expected));
+    const logBytes = (stdoutCapture.bytes - bytesBefore) / repeats;
     const seen = proxy.recorded(operation);
     if (seen.length === 0) {
       throw new Error(
@@ -230,6 +242,7 @@ async function run(
         seen.filter((r) => WRITE_OPERATIONS.has(r.operation) && r.tables.includes(countersTable)).length /
         repeats,
       wallMs: summarize(walls),
+      logBytes,
     };
     if (changes) {
       const label = `stream: ${operation}`;
@@ -240,6 +253,7 @@ async function run(
         batchSize: 1,
         ...tally(proxy.recorded(label), Math.max(1, fed.changes), roleOf),
         wallMs: summarize(fed.walls),
+        logBytes: fed.logBytes,
       };
     }
     rows.push(row);
@@ -311,6 +325,7 @@ async function run(
     batchSize: FULL_BATCH,
     ...tally(proxy.recorded(fullLabel), Math.max(1, fed.changes), roleOf),
     wallMs: summarize(fed.walls),
+    logBytes: fed.logBytes,
   };
 
   const counterItem = await options.db.send(
@@ -386,13 +401,21 @@ function formatRequests(requests: readonly { request: string; perCall: number }[
 
 export function capacityMarkdown(result: CapacityResult): string {
   const main = markdownTable(
-    ['operation', 'DynamoDB requests per call', 'read units', 'write units', 'counters-table writes'],
+    [
+      'operation',
+      'DynamoDB requests per call',
+      'read units',
+      'write units',
+      'counters-table writes',
+      'log bytes',
+    ],
     result.rows.map((row) => [
       row.operation,
       formatRequests(row.requests),
       String(Number(row.readUnits.toFixed(3))),
       String(Number(row.writeUnits.toFixed(3))),
       String(Number(row.counterWriteRequests.toFixed(3))),
+      String(Math.round(row.logBytes)),
     ]),
   );
   const streamRows = [
@@ -406,6 +429,7 @@ export function capacityMarkdown(result: CapacityResult): string {
       'DynamoDB requests per change',
       'read units',
       'write units',
+      'log bytes',
     ],
     streamRows.map((row) => [
       row.label.replace(/^stream: /, ''),
@@ -413,6 +437,7 @@ export function capacityMarkdown(result: CapacityResult): string {
       formatRequests(row.requests),
       String(Number(row.readUnits.toFixed(3))),
       String(Number(row.writeUnits.toFixed(3))),
+      String(Math.round(row.logBytes)),
     ]),
   );
   return `${main}\n\nPer change, on the stream (Lambda's reads of the stream are free):\n\n${stream}`;

@@ -1,5 +1,6 @@
 import type { CapacityResult, CapacityRow, StreamRow } from './capacity.ts';
 import {
+  CLOUDWATCH_LOGS_INGESTION,
   DYNAMODB_READ_REQUEST_UNITS,
   DYNAMODB_STORAGE,
   DYNAMODB_WRITE_REQUEST_UNITS,
@@ -28,6 +29,11 @@ export interface CostRow {
   streamDynamodb: number;
   /** The consumer's Lambda requests and duration, one record per invocation (quiet traffic). */
   consumerLambda: number;
+  /**
+   * CloudWatch Logs ingestion of what the function and the consumer wrote (logs, EMF metrics); not
+   * Lambda's own START/END/REPORT lines nor API Gateway's access log, which are not measured here.
+   */
+  logs: number;
   /** Everything, with the consumer at its most expensive: the figure held against the target. */
   total: number;
 }
@@ -61,6 +67,11 @@ export function billedMilliseconds(wallMs: number): number {
   return Math.max(1, Math.ceil(wallMs));
 }
 
+/** CloudWatch Logs ingestion per million operations that each write `bytes`. */
+export function logsPerMillion(bytes: number): number {
+  return ((bytes * PER_MILLION) / GB) * CLOUDWATCH_LOGS_INGESTION.value;
+}
+
 export function dynamodbPerMillion(readUnits: number, writeUnits: number): number {
   return readUnits * DYNAMODB_READ_REQUEST_UNITS.value + writeUnits * DYNAMODB_WRITE_REQUEST_UNITS.value;
 }
@@ -72,12 +83,14 @@ export function computeCosts(capacity: CapacityResult): CostResult {
   const consumerShare = (stream: StreamRow, durationMs: number) =>
     (LAMBDA_REQUESTS.value + lambdaDurationPerMillion(durationMs)) / stream.batchSize;
   const front = (row: CostRow) => row.apiGateway + row.lambdaRequests + row.lambdaDuration + row.dynamodb;
+  const plainMeasured = capacity.rows.find((row) => row.operation === 'plain increment');
   const plainIncrementBusy =
-    plain === undefined
+    plain === undefined || plainMeasured === undefined
       ? Number.NaN
       : front(plain) +
         dynamodbPerMillion(busy.readUnits, busy.writeUnits) +
-        consumerShare(busy, billedMilliseconds(busy.wallMs.median));
+        consumerShare(busy, billedMilliseconds(busy.wallMs.median)) +
+        logsPerMillion(plainMeasured.logBytes + busy.logBytes);
   const plainIncrementPessimistic =
     plain === undefined
       ? Number.NaN
@@ -117,6 +130,7 @@ function costOf(row: CapacityRow): CostRow {
       ? 0
       : (LAMBDA_REQUESTS.value + lambdaDurationPerMillion(billedMilliseconds(stream.wallMs.median))) /
         stream.batchSize;
+  const logs = logsPerMillion(row.logBytes + (stream?.logBytes ?? 0));
   return {
     operation: row.operation,
     apiGateway,
@@ -126,7 +140,8 @@ function costOf(row: CapacityRow): CostRow {
     dynamodb,
     streamDynamodb,
     consumerLambda,
-    total: apiGateway + lambdaRequests + lambdaDuration + dynamodb + streamDynamodb + consumerLambda,
+    logs,
+    total: apiGateway + lambdaRequests + lambdaDuration + dynamodb + streamDynamodb + consumerLambda + logs,
   };
 }
 
@@ -140,6 +155,7 @@ export function costMarkdown(result: CostResult): string {
       'DynamoDB',
       'stream consumer: DynamoDB',
       'stream consumer: Lambda',
+      'logs',
       'total',
     ],
     result.rows.map((row) => [
@@ -150,6 +166,7 @@ export function costMarkdown(result: CostResult): string {
       formatDollars(row.dynamodb),
       formatDollars(row.streamDynamodb),
       formatDollars(row.consumerLambda),
+      formatDollars(row.logs),
       formatDollars(row.total),
     ]),
   );

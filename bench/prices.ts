@@ -74,6 +74,14 @@ export const DYNAMODB_STREAM_READS_BY_LAMBDA: Price = {
   note: "GetRecords calls made by Lambda's event source mapping for a DynamoDB trigger are free",
 };
 
+export const CLOUDWATCH_LOGS_INGESTION: Price = {
+  value: 0.5,
+  unit: 'GB of log data ingested (Standard log class)',
+  source: 'https://aws.amazon.com/cloudwatch/pricing/ (us-east-1, Logs)',
+  takenOn: TAKEN_ON,
+  note: "the functions' logs and EMF metrics arrive through it; 5 GB a month free",
+};
+
 /**
  * The memory every function gets: CounterFunction's default (lib/constructs/node-function.ts), which
  * no function in the stack overrides. Duration is billed per GB-second of it.
@@ -88,4 +96,5 @@ export const ALL_PRICES = {
   DYNAMODB_READ_REQUEST_UNITS,
   DYNAMODB_STORAGE,
   DYNAMODB_STREAM_READS_BY_LAMBDA,
+  CLOUDWATCH_LOGS_INGESTION,
 } as const;

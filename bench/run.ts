@@ -12,6 +12,7 @@ import { cpuMarkdown, measureCpu } from './cpu.ts';
 import { initMarkdown, initVariants, measureInit } from './init-time.ts';
 import { type BenchService, startBenchService } from './local-service.ts';
 import { type BenchOptions, isFullRun, parseOptions, UsageError } from './options.ts';
+import { stdoutCapture } from './output-capture.ts';
 import { ALL_PRICES } from './prices.ts';
 import { type BenchReport, summaryMarkdown, targetSummary } from './report.ts';
 import { inProcessEnvironment, lambdaEnvironment, subjects } from './subjects.ts';
@@ -55,6 +56,8 @@ async function main(options: BenchOptions): Promise<void> {
     targets: [],
   };
   const sections: string[] = [];
+  // From here until the report is printed, stdout belongs to the handlers under test.
+  stdoutCapture.start();
   const work = await mkdtemp(path.join(os.tmpdir(), 'counter-bench-bundles-'));
   let bench: BenchService | undefined;
   try {
@@ -133,6 +136,7 @@ async function main(options: BenchOptions): Promise<void> {
   } finally {
     await bench?.stop();
     await rm(work, { recursive: true, force: true });
+    stdoutCapture.stop();
   }
   report.machine.loadAverageAtEnd = os.loadavg();
   report.targets = targetSummary(report);
@@ -176,6 +180,7 @@ try {
   // The SDK clients of the handlers loaded in this process keep sockets alive; the run is over.
   process.exit(0);
 } catch (error) {
+  stdoutCapture.stop();
   process.stderr.write(
     `${error instanceof UsageError ? error.message : String(error instanceof Error ? error.stack : error)}\n`,
   );

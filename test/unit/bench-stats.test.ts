@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { packageOf } from '../../bench/bundling.ts';
 import { consumedOf, tablesOf } from '../../bench/capacity-proxy.ts';
-import { billedMilliseconds, dynamodbPerMillion, lambdaDurationPerMillion } from '../../bench/cost.ts';
+import {
+  billedMilliseconds,
+  dynamodbPerMillion,
+  lambdaDurationPerMillion,
+  logsPerMillion,
+} from '../../bench/cost.ts';
 import { itemSize, numberSize, storedBytes } from '../../bench/item-size.ts';
 import { isFullRun, parseOptions, UsageError } from '../../bench/options.ts';
 import {
@@ -120,6 +125,14 @@ describe('benchmark cost arithmetic', () => {
 
     // Assess: 1e6 x 0.25 GB x 0.01 s x $0.0000133334
     expect(dollars).toBeCloseTo(0.0333335, 6);
+  });
+
+  it('prices the log bytes of a million operations at the CloudWatch Logs ingestion price', () => {
+    // Act
+    const dollars = logsPerMillion(1024);
+
+    // Assess: 1e6 KiB = 0.9537 GiB at $0.50
+    expect(dollars).toBeCloseTo((1e6 / 1024 ** 2) * 0.5, 9);
   });
 
   it('prices DynamoDB request units per million', () => {
