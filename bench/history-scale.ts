@@ -1,0 +1,212 @@
+/**
+ * Issue 5's benchmark: does reading a counter's history, series and listings stay cheap as the data
+ * grows? `npm run bench:history [-- --quick]`. Builds a large data set in an in-memory local engine
+ * through the service's own writes and the real stream consumer, then compares each read on it with
+ * the same read on small data, in the same run, and counts the capacity units of reads and writes.
+ * Not part of `npm test`: it takes minutes and its times depend on the machine.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { HISTORY_STREAM } from '../lib/stream-settings.ts';
+import { buildDataset, type DatasetPlan, spanOf } from './history-dataset.ts';
+import { measureReads, READ_TARGET } from './history-reads.ts';
+import { type HistoryScaleReport, historyScaleMarkdown } from './history-report.ts';
+import { startHistoryBench } from './history-setup.ts';
+import { measureWrites, writeCases } from './history-writes.ts';
+import { ratio } from './stats.ts';
+
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+const USAGE = `npm run bench:history [-- --quick] [--changes N] [--counters N] [--reps N] [--out-dir DIR]
+
+  --quick         10,000 changes on the big counter and 1,000 counters, 20 rounds per read: a smoke
+                  run of a minute or two, written to a temporary directory unless --out-dir is given
+  --changes N     changes of the big counter (default 100,000)
+  --counters N    counters under the big listing prefix (default 10,000)
+  --reps N        measured rounds per read (default 50; 20 with --quick)
+  --out-dir DIR   where history-scale.json and .md go (default docs/benchmarks for a run without --quick)`;
+
+class UsageError extends Error {
+  constructor(message: string) {
+    super(`${message}\n\n${USAGE}`);
+    this.name = 'UsageError';
+  }
+}
+
+interface Options {
+  quick: boolean;
+  plan: DatasetPlan;
+  reps: number;
+  warmup: number;
+  /** Changes per write-capacity case. */
+  writeChanges: number;
+  outDir: string | undefined;
+}
+
+function parseOptions(argv: readonly string[]): Options {
+  let quick = false;
+  let changes: number | undefined;
+  let counters: number | undefined;
+  let reps: number | undefined;
+  let outDir: string | undefined;
+  const positive = (flag: string, text: string | undefined) => {
+    if (text === undefined || !/^[1-9][0-9]*$/.test(text))
+      throw new UsageError(`${flag} needs a whole number`);
+    return Number(text);
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    switch (flag) {
+      case '--quick':
+        quick = true;
+        break;
+      case '--changes':
+        changes = positive(flag, argv[++i]);
+        break;
+      case '--counters':
+        counters = positive(flag, argv[++i]);
+        break;
+      case '--reps':
+        reps = positive(flag, argv[++i]);
+        break;
+      case '--out-dir': {
+        const value = argv[++i];
+        if (value === undefined) throw new UsageError('--out-dir needs a directory');
+        outDir = value;
+        break;
+      }
+      case '--help':
+        throw new UsageError('usage');
+      default:
+        throw new UsageError(`unknown argument ${flag}`);
+    }
+  }
+  const plan: DatasetPlan = {
+    bigChanges: changes ?? (quick ? 10_000 : 100_000),
+    manyCounters: counters ?? (quick ? 1_000 : 10_000),
+    changesPerCounter: 3,
+    referenceChanges: 10,
+    fewCounters: 10,
+    spanDays: 30,
+    concurrency: 16,
+    batchSize: HISTORY_STREAM.batchSize,
+  };
+  if (plan.bigChanges < 1000)
+    throw new UsageError('--changes must be at least 1000 (the deep page needs room)');
+  if (plan.manyCounters < 100) throw new UsageError('--counters must be at least 100');
+  return { quick, plan, reps: reps ?? (quick ? 20 : 50), warmup: 5, writeChanges: 100, outDir };
+}
+
+/** The commit measured, and whether the measured code differed from it (others may be editing the tree). */
+function codeVersion(): { commit: string; uncommittedChanges: string[] } {
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
+  try {
+    const changed = git('status', '--porcelain', '--', 'functions', 'lib', 'bench/history-*');
+    return {
+      commit: git('rev-parse', 'HEAD'),
+      uncommittedChanges: changed === '' ? [] : changed.split('\n').map((line) => line.trim()),
+    };
+  } catch {
+    return { commit: 'unknown', uncommittedChanges: [] };
+  }
+}
+
+function engineVersion(): string {
+  try {
+    const file = createRequire(import.meta.url).resolve('@dynoxide/linux-x64/package.json');
+    const { version } = z.object({ version: z.string() }).parse(JSON.parse(readFileSync(file, 'utf8')));
+    return `Dynoxide ${version}`;
+  } catch {
+    return 'Dynoxide (version unknown)';
+  }
+}
+
+const started = performance.now();
+const log = (line: string) =>
+  process.stderr.write(`[bench:history ${((performance.now() - started) / 1000).toFixed(0)}s] ${line}\n`);
+
+async function main(options: Options): Promise<void> {
+  const generatedAt = new Date();
+  const loadAverageAtStart = os.loadavg();
+  const { plan } = options;
+  log(`plan: ${JSON.stringify(plan)}`);
+  const bench = await startHistoryBench();
+  try {
+    const span = spanOf(plan, generatedAt.getTime());
+    const build = await buildDataset(bench, plan, span, log);
+    log(
+      `built: ${build.writes.changes} changes written in ${build.writes.seconds.toFixed(1)} s, ` +
+        `consumed in ${build.consumer.seconds.toFixed(1)} s`,
+    );
+    const reads = await measureReads(bench, plan, span, build, {
+      warmup: options.warmup,
+      reps: options.reps,
+      log,
+    });
+    const writes = await measureWrites(bench, writeCases(options.writeChanges), log);
+    const counterWrites = bench.meter.get('build: counters UpdateItem');
+    const consumerWrites = bench.meter.get('build: consumer');
+    const changes = build.writes.changes;
+    const report: HistoryScaleReport = {
+      generatedAt: generatedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      command: `npm run bench:history${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+      quick: options.quick,
+      code: codeVersion(),
+      machine: {
+        cpus: os.cpus().length,
+        cpuModel: os.cpus()[0]?.model ?? 'unknown',
+        totalMemoryBytes: os.totalmem(),
+        node: process.version,
+        platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+        engine: engineVersion(),
+        loadAverageAtStart,
+        loadAverageAtEnd: os.loadavg(),
+      },
+      plan,
+      target: READ_TARGET,
+      build: {
+        ...build,
+        consumerToWriteRate: ratio(
+          build.consumer.records / build.consumer.seconds,
+          build.writes.changes / build.writes.seconds,
+        ),
+        capacity: {
+          counterWriteUnitsPerChange: counterWrites.writeUnits / changes,
+          consumerWriteUnitsPerChange: consumerWrites.writeUnits / changes,
+          consumerRequestsPerChange: [...consumerWrites.requests]
+            .map(([request, count]) => `${Number((count / changes).toFixed(3))} x ${request}`)
+            .join(', '),
+        },
+      },
+      reads,
+      writes,
+      unreportedCapacity: bench.meter.unreportedTotal(),
+    };
+    const outDir =
+      options.outDir ??
+      (options.quick
+        ? path.join(os.tmpdir(), 'history-scale-quick')
+        : path.join(REPO_ROOT, 'docs', 'benchmarks'));
+    await mkdir(outDir, { recursive: true });
+    const markdown = historyScaleMarkdown(report);
+    await writeFile(path.join(outDir, 'history-scale.json'), `${JSON.stringify(report, null, 2)}\n`);
+    await writeFile(path.join(outDir, 'history-scale.md'), markdown);
+    process.stdout.write(`${markdown}\nwritten to ${outDir}/history-scale.{json,md}\n`);
+  } finally {
+    await bench.stop();
+  }
+}
+
+try {
+  await main(parseOptions(process.argv.slice(2)));
+} catch (error) {
+  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exitCode = error instanceof UsageError ? 2 : 1;
+}
