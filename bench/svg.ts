@@ -27,7 +27,8 @@ export function barChart(options: {
   const max = Math.max(...finite, options.marker?.value ?? 0, Number.EPSILON);
   const x = (value: number) => labelWidth + (Math.max(0, value) / max) * chartWidth;
   const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" role="img" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    `<title>${escapeXml(options.title)}</title>`,
     `<rect width="${width}" height="${height}" fill="white"/>`,
     `<text x="10" y="22" font-size="14" font-weight="bold">${escapeXml(options.title)}</text>`,
   ];

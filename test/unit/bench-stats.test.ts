@@ -22,6 +22,7 @@ import {
   summarize,
   verdict,
 } from '../../bench/stats.ts';
+import { barChart } from '../../bench/svg.ts';
 
 describe('benchmark statistics', () => {
   it('takes the median of odd and even samples without reordering the input', () => {
@@ -261,5 +262,26 @@ describe('paired ratios', () => {
 
     // Assess
     expect(means).toEqual([2, 6]);
+  });
+});
+
+describe('barChart', () => {
+  it('draws an accessible SVG with a title and escaped labels', () => {
+    // Act
+    const svg = barChart({
+      title: 'Init <median>',
+      unit: 'ms',
+      bars: [
+        { label: 'a & b', value: 2 },
+        { label: 'reference', value: 1, reference: true },
+      ],
+      marker: { value: 1.5, label: '1.5x' },
+    });
+
+    // Assess
+    expect(svg).toMatch(/^<svg [^>]*role="img"/);
+    expect(svg).toContain('<title>Init &lt;median&gt;</title>');
+    expect(svg).toContain('a &amp; b');
+    expect(svg).toContain('stroke-dasharray');
   });
 });
