@@ -26,7 +26,7 @@ import {
   seriesBucket,
   storedCounter,
 } from './schema.ts';
-import { bucketStart, type Interval, type SeriesBucket } from './series.ts';
+import { bucketStart, type SeriesBucket } from './series.ts';
 import {
   BY_NAME_INDEX,
   BY_NAME_PARTITION_KEY,

@@ -521,16 +521,12 @@ describe('DynamoCounterRepository.history', () => {
 
   it('turns since and until into a version window with one-item reads of the minute rollups', async () => {
     // Prepare
-    ddbMock
-      .on(QueryCommand, { TableName: 'rollups-table', ScanIndexForward: true })
-      .resolves({
-        Items: [{ series: 'a#inc-1#minute', start: '2025-01-01T00:00:00.000Z', first_version: 40 }],
-      });
-    ddbMock
-      .on(QueryCommand, { TableName: 'rollups-table', ScanIndexForward: false })
-      .resolves({
-        Items: [{ series: 'a#inc-1#minute', start: '2025-01-01T23:59:00.000Z', last_version: 45 }],
-      });
+    ddbMock.on(QueryCommand, { TableName: 'rollups-table', ScanIndexForward: true }).resolves({
+      Items: [{ series: 'a#inc-1#minute', start: '2025-01-01T00:00:00.000Z', first_version: 40 }],
+    });
+    ddbMock.on(QueryCommand, { TableName: 'rollups-table', ScanIndexForward: false }).resolves({
+      Items: [{ series: 'a#inc-1#minute', start: '2025-01-01T23:59:00.000Z', last_version: 45 }],
+    });
     ddbMock.on(QueryCommand, { TableName: 'history-table' }).resolves({ Items: [entry(40)] });
 
     // Act
