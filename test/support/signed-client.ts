@@ -1,5 +1,6 @@
 import { SignatureV4 } from '@smithy/signature-v4';
 import { NodeSha256 } from '../../lib/local/node-sha256.ts';
+import { exchangeViolations } from './openapi.ts';
 
 export interface Credentials {
   accessKeyId: string;
@@ -79,7 +80,12 @@ export async function call(
   } catch {
     json = undefined;
   }
-  return { status: response.status, headers: response.headers, text, json };
+  const result = { status: response.status, headers: response.headers, text, json };
+  // Every exchange of the integration suite keeps openapi.json true (CONTRACT.md section 6).
+  const violations = exchangeViolations(method, path, options, result);
+  if (violations.length > 0)
+    throw new Error(`openapi.json does not describe this exchange:\n${violations.join('\n')}`);
+  return result;
 }
 
 /** Waits until `check` returns a value other than undefined, polling; fails after `timeoutMs`. */
