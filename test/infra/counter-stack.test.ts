@@ -533,8 +533,20 @@ describe('the alarms', () => {
       expect(throttles, id).toContainEqual({ Ref: logicalIdOf(fn) });
   });
 
-  it('are shown on a dashboard', () => {
+  it('are shown on a dashboard with requests, errors, p99 latency, throttles, history lag and dead letters', () => {
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    const body = JSON.stringify(resourcesOfType(template, 'AWS::CloudWatch::Dashboard')[0]?.[1]);
+    for (const shown of [
+      'Count',
+      '5xx',
+      '4xx',
+      'p99',
+      'Throttles',
+      'IteratorAge',
+      'ApproximateNumberOfMessagesVisible',
+    ]) {
+      expect(body, shown).toContain(shown);
+    }
   });
 });
 
