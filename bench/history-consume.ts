@@ -14,6 +14,8 @@ export interface ConsumeResult {
   /** Records per invocation, largest seen: shows the batches really were as large as asked. */
   largestBatch: number;
   seconds: number;
+  /** Of those, the time spent inside the consumer's handler (the rest is the poller's reads and checkpoints). */
+  handlerSeconds: number;
   /** True if the poller wrote a dead-letter entry (a record given up on): the history is then incomplete. */
   deadLettered: boolean;
 }
@@ -42,6 +44,7 @@ export async function consume(
   let invocations = 0;
   let failedInvocations = 0;
   let largestBatch = 0;
+  let handlerMs = 0;
   let lastProgress = Date.now();
   let nextReport = 10_000;
   let finish: () => void = () => undefined;
@@ -49,7 +52,9 @@ export async function consume(
     finish = resolve;
   });
   const handler = async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
+    const handlerStarted = performance.now();
     const response = await bench.consumer(event);
+    handlerMs += performance.now() - handlerStarted;
     invocations++;
     largestBatch = Math.max(largestBatch, event.Records.length);
     const failed = response.batchItemFailures[0]?.itemIdentifier;
@@ -113,6 +118,7 @@ export async function consume(
     failedInvocations,
     largestBatch,
     seconds,
+    handlerSeconds: handlerMs / 1000,
     deadLettered: existsSync(deadLetterFile),
   };
 }

@@ -4,6 +4,7 @@ import { counterSeries } from '../functions/counter/service.ts';
 import { historyKey } from '../functions/counter/table.ts';
 import { type ConsumeResult, consume } from './history-consume.ts';
 import type { HistoryBench } from './history-setup.ts';
+import { ratio } from './stats.ts';
 
 /** The data set's sizes; --quick and the size flags change them (bench/history-scale.ts). */
 export interface DatasetPlan {
@@ -62,7 +63,16 @@ export interface BuildResult {
   span: { start: string; end: string };
   incarnations: { big: string; reference: string };
   /** Written in `waves` rounds, each all at once (plannedWaves). */
-  writes: Counted & { waves: number; largestWave: number };
+  writes: Counted & {
+    waves: number;
+    largestWave: number;
+    /**
+     * Time to write the last tenth of the changes over the time to write the first tenth: above 1, the
+     * engine slowed down as it filled (Dynoxide's writes to a table with a stream slow down with every
+     * stream record it holds).
+     */
+    lastToFirstTenthTime: number;
+  };
   consumer: ConsumeResult & { batchSize: number };
   /** Checked after the consumer finished: what the history and rollups hold. */
   verified: {
@@ -100,6 +110,8 @@ export async function buildDataset(
   bench.meter.label = 'build: counters UpdateItem';
   const writeStarted = performance.now();
   let done = 0;
+  // When each tenth of the changes was done, to compare the write rate at the end with the start.
+  const tenths: number[] = [];
   for (const wave of waves) {
     await Promise.all(
       wave.map((task) =>
@@ -115,6 +127,9 @@ export async function buildDataset(
     const before = done;
     done += wave.length;
     if (Math.floor(done / 20_000) > Math.floor(before / 20_000)) log(`writes: ${done} of ${total}`);
+    while (tenths.length < 10 && done >= ((tenths.length + 1) * total) / 10) {
+      tenths.push(performance.now() - writeStarted);
+    }
   }
   const writeSeconds = (performance.now() - writeStarted) / 1000;
   bench.meter.label = undefined;
@@ -159,6 +174,11 @@ export async function buildDataset(
       seconds: writeSeconds,
       waves: waves.length,
       largestWave: Math.max(...waves.map((wave) => wave.length)),
+      // Each tenth took its share of the time; the last tenth's over the first's shows a slowdown.
+      lastToFirstTenthTime: ratio(
+        (tenths[9] ?? Number.NaN) - (tenths[8] ?? Number.NaN),
+        tenths[0] ?? Number.NaN,
+      ),
     },
     consumer: { ...consumed, batchSize: plan.batchSize },
     verified,

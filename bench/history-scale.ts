@@ -14,7 +14,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { HISTORY_STREAM } from '../lib/stream-settings.ts';
-import { buildDataset, type DatasetPlan, spanOf } from './history-dataset.ts';
+import { buildDataset, type DatasetPlan, NAMES, spanOf } from './history-dataset.ts';
+import { measurePurge } from './history-purge.ts';
 import { measureReads, READ_TARGET } from './history-reads.ts';
 import { type HistoryScaleReport, historyScaleMarkdown } from './history-report.ts';
 import { startHistoryBench } from './history-setup.ts';
@@ -23,12 +24,15 @@ import { ratio } from './stats.ts';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-const USAGE = `npm run bench:history [-- --quick] [--changes N] [--counters N] [--reps N] [--out-dir DIR]
+const USAGE = `npm run bench:history [-- --quick] [--changes N] [--counters N] [--changes-per-counter N]
+                              [--reps N] [--out-dir DIR]
 
   --quick         10,000 changes on the big counter and 1,000 counters, 20 rounds per read: a smoke
                   run of a minute or two, written to a temporary directory unless --out-dir is given
   --changes N     changes of the big counter (default 100,000)
   --counters N    counters under the big listing prefix (default 10,000)
+  --changes-per-counter N
+                  changes of each of those counters (default 3)
   --reps N        measured rounds per read (default 50; 20 with --quick)
   --out-dir DIR   where history-scale.json and .md go (default docs/benchmarks for a run without --quick)`;
 
@@ -53,6 +57,7 @@ function parseOptions(argv: readonly string[]): Options {
   let quick = false;
   let changes: number | undefined;
   let counters: number | undefined;
+  let perCounter: number | undefined;
   let reps: number | undefined;
   let outDir: string | undefined;
   const positive = (flag: string, text: string | undefined) => {
@@ -72,6 +77,9 @@ function parseOptions(argv: readonly string[]): Options {
       case '--counters':
         counters = positive(flag, argv[++i]);
         break;
+      case '--changes-per-counter':
+        perCounter = positive(flag, argv[++i]);
+        break;
       case '--reps':
         reps = positive(flag, argv[++i]);
         break;
@@ -90,7 +98,7 @@ function parseOptions(argv: readonly string[]): Options {
   const plan: DatasetPlan = {
     bigChanges: changes ?? (quick ? 10_000 : 100_000),
     manyCounters: counters ?? (quick ? 1_000 : 10_000),
-    changesPerCounter: 3,
+    changesPerCounter: perCounter ?? 3,
     referenceChanges: 10,
     fewCounters: 10,
     spanDays: 30,
@@ -150,6 +158,15 @@ async function main(options: Options): Promise<void> {
       log,
     });
     const writes = await measureWrites(bench, writeCases(options.writeChanges), log);
+    // Last, as it deletes the big counter.
+    const purge = await measurePurge(
+      bench,
+      {
+        big: { name: NAMES.big, changes: plan.bigChanges },
+        reference: { name: NAMES.reference, changes: plan.referenceChanges },
+      },
+      log,
+    );
     const counterWrites = bench.meter.get('build: counters UpdateItem');
     const consumerWrites = bench.meter.get('build: consumer');
     const changes = build.writes.changes;
@@ -187,6 +204,7 @@ async function main(options: Options): Promise<void> {
       },
       reads,
       writes,
+      purge,
       unreportedCapacity: bench.meter.unreportedTotal(),
     };
     const outDir =
