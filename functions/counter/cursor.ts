@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { InvalidCursorError } from './errors.ts';
 
 /**
@@ -11,7 +11,7 @@ export function encodeCursor(position: Record<string, string | number>): string 
   return Buffer.from(JSON.stringify(position), 'utf8').toString('base64url');
 }
 
-export function decodeCursor<T>(cursor: string, schema: z.ZodType<T>): T {
+export function decodeCursor<T>(cursor: string, schema: z.ZodMiniType<T>): T {
   if (!/^[A-Za-z0-9_-]{1,1024}$/.test(cursor)) throw new InvalidCursorError();
   let decoded: unknown;
   try {
@@ -24,9 +24,13 @@ export function decodeCursor<T>(cursor: string, schema: z.ZodType<T>): T {
   return parsed.data;
 }
 
-export const listCursor = z.strictObject({ p: z.string().max(128), a: z.string().min(1).max(128) });
-export const historyCursor = z.strictObject({ i: z.string().min(1).max(64), v: z.number().int().positive() });
+export const listCursor = z.strictObject({
+  p: z.string().check(z.maxLength(128)),
+  a: z.string().check(z.minLength(1), z.maxLength(128)),
+});
+const incarnation = z.string().check(z.minLength(1), z.maxLength(64));
+export const historyCursor = z.strictObject({ i: incarnation, v: z.number().check(z.int(), z.positive()) });
 export const seriesCursor = z.strictObject({
-  i: z.string().min(1).max(64),
-  s: z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:00\.000Z$/),
+  i: incarnation,
+  s: z.string().check(z.regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:00\.000Z$/)),
 });

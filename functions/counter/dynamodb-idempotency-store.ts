@@ -7,7 +7,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { counterUpdate } from './dynamodb-repository.ts';
 import {
   CLAIM_LEASE_MS,
@@ -24,9 +24,9 @@ const storedRecord = z.object({
   status: z.enum(['in-flight', 'done']),
   owner: z.string(),
   lease_expires_at: z.number(),
-  answer: z
-    .object({ statusCode: z.number(), headers: z.record(z.string(), z.string()), body: z.string() })
-    .optional(),
+  answer: z.optional(
+    z.object({ statusCode: z.number(), headers: z.record(z.string(), z.string()), body: z.string() }),
+  ),
 });
 
 /**

@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import { decodeCursor, encodeCursor, historyCursor, listCursor, seriesCursor } from './cursor.ts';
 import { CounterNotFoundError, InvalidCursorError } from './errors.ts';
 import type { CounterRepository } from './repository.ts';
@@ -153,7 +153,11 @@ async function existing(deps: ServiceDeps, name: string, cursor: string | undefi
 }
 
 /** A cursor's position, refused if it came from an earlier counter of the same name. */
-function positionIn<T extends { i: string }>(incarnation: string, cursor: string, schema: z.ZodType<T>): T {
+function positionIn<T extends { i: string }>(
+  incarnation: string,
+  cursor: string,
+  schema: z.ZodMiniType<T>,
+): T {
   const position = decodeCursor(cursor, schema);
   if (position.i !== incarnation) throw new InvalidCursorError();
   return position;

@@ -9,7 +9,7 @@ import type {
   APIGatewayProxyStructuredResultV2,
   Context,
 } from 'aws-lambda';
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import {
   CounterNotFoundError,
   CounterOutOfRangeError,
@@ -184,7 +184,7 @@ export function actorOf(event: HttpEvent): string {
   return event.requestContext.authorizer?.iam?.userArn ?? 'unknown';
 }
 
-export function parseParams<T>(where: string, input: unknown, schema: z.ZodType<T>): T {
+export function parseParams<T>(where: string, input: unknown, schema: z.ZodMiniType<T>): T {
   const result = schema.safeParse(input ?? {});
   if (!result.success) throw new BadRequestError(describeIssues(where, result.error));
   return result.data;

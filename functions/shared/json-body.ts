@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import { BadRequestError, PayloadTooLargeError } from './errors.ts';
 import { describeIssues } from './validation.ts';
 
@@ -28,7 +28,7 @@ if (
 export function parseJsonBody<T>(
   body: string | undefined,
   isBase64Encoded: boolean,
-  schema: z.ZodType<T>,
+  schema: z.ZodMiniType<T>,
 ): T | undefined {
   if (body === undefined || body === '') return undefined;
   const text = isBase64Encoded ? Buffer.from(body, 'base64').toString('utf8') : body;

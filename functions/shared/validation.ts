@@ -1,7 +1,7 @@
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 
 /** One sentence a caller can act on, naming each offending field. */
-export function describeIssues(where: string, error: z.ZodError): string {
+export function describeIssues(where: string, error: z.core.$ZodError): string {
   const parts = error.issues.map((issue) => {
     const path = issue.path.length === 0 ? where : `${where}.${issue.path.map(String).join('.')}`;
     if (issue.code === 'unrecognized_keys') {
