@@ -125,6 +125,24 @@ function codeVersion(): { commit: string; uncommittedChanges: string[] } {
   }
 }
 
+/** Says so if HEAD moved while the run went on: the figures are the starting commit's, not the new one's. */
+function changedDuringRun(atStart: { commit: string }): { headAtEnd?: string } {
+  const atEnd = codeVersion();
+  return atEnd.commit === atStart.commit ? {} : { headAtEnd: atEnd.commit };
+}
+
+/** Biome checks docs/ as it checks the code, so the published files are left in its format. */
+function formatAsTheRepositoryDoes(files: string[]): void {
+  try {
+    execFileSync(path.join(REPO_ROOT, 'node_modules', '.bin', 'biome'), ['format', '--write', ...files], {
+      cwd: REPO_ROOT,
+      stdio: 'ignore',
+    });
+  } catch (error) {
+    log(`could not format ${files.join(', ')} with Biome: ${String(error)}`);
+  }
+}
+
 function engineVersion(): string {
   try {
     const file = createRequire(import.meta.url).resolve('@dynoxide/linux-x64/package.json');
@@ -141,6 +159,8 @@ const log = (line: string) =>
 
 async function main(options: Options): Promise<void> {
   const generatedAt = new Date();
+  // The code is loaded now; others may commit while the run goes on, so the version is taken now too.
+  const code = codeVersion();
   const loadAverageAtStart = os.loadavg();
   const { plan } = options;
   log(`plan: ${JSON.stringify(plan)}`);
@@ -175,7 +195,7 @@ async function main(options: Options): Promise<void> {
       finishedAt: new Date().toISOString(),
       command: `npm run bench:history${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
       quick: options.quick,
-      code: codeVersion(),
+      code: { ...code, ...changedDuringRun(code) },
       machine: {
         cpus: os.cpus().length,
         cpuModel: os.cpus()[0]?.model ?? 'unknown',
@@ -214,8 +234,11 @@ async function main(options: Options): Promise<void> {
         : path.join(REPO_ROOT, 'docs', 'benchmarks'));
     await mkdir(outDir, { recursive: true });
     const markdown = historyScaleMarkdown(report);
-    await writeFile(path.join(outDir, 'history-scale.json'), `${JSON.stringify(report, null, 2)}\n`);
-    await writeFile(path.join(outDir, 'history-scale.md'), markdown);
+    const jsonFile = path.join(outDir, 'history-scale.json');
+    const markdownFile = path.join(outDir, 'history-scale.md');
+    await writeFile(jsonFile, `${JSON.stringify(report, null, 2)}\n`);
+    await writeFile(markdownFile, markdown);
+    formatAsTheRepositoryDoes([jsonFile, markdownFile]);
     process.stdout.write(`${markdown}\nwritten to ${outDir}/history-scale.{json,md}\n`);
   } finally {
     await bench.stop();
