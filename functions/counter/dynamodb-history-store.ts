@@ -18,6 +18,9 @@ import {
   seriesKey,
 } from './table.ts';
 
+/** BatchWriteItems of one purge in flight at once. */
+const PURGE_CONCURRENCY = 8;
+
 export interface HistoryStoreOptions {
   /** Raw history entries expire this many days after their change; undefined keeps them. */
   retentionDays?: number | undefined;
@@ -140,7 +143,15 @@ export class DynamoHistoryStore implements HistoryStore {
         }),
       );
       const keys = page.Items ?? [];
-      for (let i = 0; i < keys.length; i += 25) await this.deleteAll(table, keys.slice(i, i + 25));
+      // A long history is thousands of 25-item batches: several go out at once, so a purge fits in
+      // the consumer's timeout (and one that does not is retried, resuming with what is left).
+      const batches: Record<string, unknown>[][] = [];
+      for (let k = 0; k < keys.length; k += 25) batches.push(keys.slice(k, k + 25));
+      for (let k = 0; k < batches.length; k += PURGE_CONCURRENCY) {
+        await Promise.all(
+          batches.slice(k, k + PURGE_CONCURRENCY).map((batch) => this.deleteAll(table, batch)),
+        );
+      }
       removed += keys.length;
       start = page.LastEvaluatedKey;
     } while (start !== undefined);

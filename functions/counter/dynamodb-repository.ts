@@ -211,17 +211,20 @@ export class DynamoCounterRepository implements CounterRepository {
     const key = historyKey(input.name, input.incarnation);
     // A time window becomes a version window through the minute rollups: two one-item reads, however
     // long the history.
-    let from = (input.afterVersion ?? 0) + 1;
-    let to: number | undefined;
-    if (input.since !== undefined) {
-      const first = await this.versionAtTime(key, '>=', input.since);
-      if (first === undefined) return { items: [], hasMore: false };
-      from = Math.max(from, first);
+    // The two edges are independent one-item reads: they go out together.
+    const [first, last] = await Promise.all([
+      input.since === undefined ? undefined : this.versionAtTime(key, '>=', input.since),
+      input.until === undefined ? undefined : this.versionAtTime(key, '<', input.until),
+    ]);
+    if (
+      (input.since !== undefined && first === undefined) ||
+      (input.until !== undefined && last === undefined)
+    ) {
+      return { items: [], hasMore: false };
     }
-    if (input.until !== undefined) {
-      to = await this.versionAtTime(key, '<', input.until);
-      if (to === undefined || to < from) return { items: [], hasMore: false };
-    }
+    const from = Math.max((input.afterVersion ?? 0) + 1, first ?? 1);
+    const to = last;
+    if (to !== undefined && to < from) return { items: [], hasMore: false };
     const { Items = [], LastEvaluatedKey } = await this.client.send(
       new QueryCommand({
         TableName: this.tables.history,

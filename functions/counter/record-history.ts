@@ -90,8 +90,10 @@ async function applyGroup(
   );
   const key = group[0]?.action.key ?? '';
   try {
-    for (const bucket of bucketsOf(entries))
-      await store.rollUp(key, bucket.interval, bucket.start, bucket.changes);
+    // Buckets are independent items, each idempotent by version: they are written together.
+    await Promise.all(
+      bucketsOf(entries).map((bucket) => store.rollUp(key, bucket.interval, bucket.start, bucket.changes)),
+    );
   } catch (error) {
     // Some buckets may have absorbed the changes, some not: deliver the group again from its start;
     // what was applied is skipped by version.
