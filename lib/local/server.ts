@@ -29,7 +29,7 @@ import { lambdaContext, toApiGatewayEvent } from './api-event.ts';
 import { applyCors } from './cors.ts';
 import { startEngine } from './engine.ts';
 import { type LocalPrincipal, loadPrincipals } from './principals.ts';
-import { type RawRequest, verifySigV4 } from './sigv4.ts';
+import { type RawRequest, safeDecode, verifySigV4 } from './sigv4.ts';
 import { type PollerSettings, StreamPoller } from './stream-poller.ts';
 import { ensureTable } from './tables.ts';
 
@@ -331,12 +331,4 @@ function flattenHeaders(req: IncomingMessage): Record<string, string> {
     if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
   }
   return headers;
-}
-
-function safeDecode(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
 }

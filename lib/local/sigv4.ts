@@ -166,7 +166,8 @@ function parseQuery(raw: string): Record<string, string | string[]> {
   return query;
 }
 
-function safeDecode(text: string): string {
+/** Percent-decoding that leaves malformed escapes as sent (the handlers then refuse the value). */
+export function safeDecode(text: string): string {
   try {
     return decodeURIComponent(text);
   } catch {
