@@ -14,13 +14,16 @@ export function tableNames(): TableNames {
   };
 }
 
-/** The production wiring, built once at cold start by each handler. */
-export function counterService(): ServiceDeps {
+/**
+ * The production wiring, built once at cold start by each handler. Only the changing functions build
+ * the second client, whose retries never re-send a write (functions/shared/dynamodb.ts).
+ */
+export function counterService(use: 'reads' | 'changes' = 'reads'): ServiceDeps {
   return {
     repository: new DynamoCounterRepository(
       documentClient(),
       tableNames(),
-      documentClient('throttling-only'),
+      use === 'changes' ? documentClient('throttling-only') : undefined,
     ),
     now: () => new Date().toISOString(),
     newId: randomUUID,
@@ -28,11 +31,11 @@ export function counterService(): ServiceDeps {
 }
 
 /** Keyed (Idempotency-Key) changes: the idempotency table beside the counters table. */
-export function idempotentService(service: ServiceDeps = counterService()): IdempotentDeps {
+export function idempotentService(service: ServiceDeps = counterService('changes')): IdempotentDeps {
   return {
     store: new DynamoIdempotencyStore(
       documentClient(),
-      { counters: requireEnv('COUNTERS_TABLE'), idempotency: requireEnv('IDEMPOTENCY_TABLE') },
+      { counters: tableNames().counters, idempotency: requireEnv('IDEMPOTENCY_TABLE') },
       // Tests of abandoned claims shorten it; the default outlasts the functions' 10 s timeout.
       Number(optionalEnv('IDEMPOTENCY_LEASE_MS') ?? CLAIM_LEASE_MS),
     ),

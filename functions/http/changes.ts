@@ -19,7 +19,7 @@ export interface ChangeDeps {
 }
 
 export function changeDeps(): ChangeDeps {
-  const service = counterService();
+  const service = counterService('changes');
   return { service, idempotent: idempotentService(service) };
 }
 
