@@ -4,21 +4,11 @@ import type { HistoryStore } from '../../functions/counter/history-store.ts';
 import { recordHistory, type StreamChange } from '../../functions/counter/record-history.ts';
 import type { HistoryEntry, StoredCounter } from '../../functions/counter/schema.ts';
 import type { Interval, RollupChange } from '../../functions/counter/series.ts';
+import { counterItem } from '../support/counter-items.ts';
 import { InMemoryHistoryStore } from '../support/in-memory-repository.ts';
 
-function image(overrides: Partial<StoredCounter> = {}): StoredCounter {
-  return {
-    name: 'a',
-    value: 1,
-    version: 1,
-    created_at: '2025-01-01T00:00:00.000Z',
-    updated_at: '2025-01-01T00:00:00.000Z',
-    incarnation: 'inc-1',
-    op: 'increment',
-    actor: 'arn:aws:iam::000000000000:user/tester',
-    ...overrides,
-  };
-}
+/** A counter's stream image: the item as the counters table holds it. */
+const image = counterItem;
 
 describe('toHistoryAction', () => {
   it('records an inserted counter with delta equal to its value', () => {
