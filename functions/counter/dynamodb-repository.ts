@@ -166,7 +166,7 @@ export class DynamoCounterRepository implements CounterRepository {
       return Attributes === undefined ? undefined : storedCounter.parse(Attributes);
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException && input.expectedVersion !== undefined) {
-        throw new VersionMismatchError(input.name, input.expectedVersion, versionOf(error.Item));
+        throw new VersionMismatchError(input.name, input.expectedVersion, currentOf(error.Item)?.version);
       }
       throw error;
     }
@@ -357,7 +357,7 @@ export class DynamoCounterRepository implements CounterRepository {
       return storedCounter.parse(Attributes);
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) {
-        const current = error.Item === undefined ? undefined : storedCounter.parse(unmarshall(error.Item));
+        const current = currentOf(error.Item);
         if (input.expectedVersion !== undefined && (current?.version ?? 0) !== input.expectedVersion) {
           throw new VersionMismatchError(input.name, input.expectedVersion, current?.version);
         }
@@ -397,10 +397,9 @@ function versionCondition(
   return { expression: '#version = :expected', values: { ':expected': expectedVersion } };
 }
 
-/** The item a failed condition returns stays in the low-level shape even through the DocumentClient. */
-function versionOf(item: Record<string, AttributeValue> | undefined): number | undefined {
-  const version = item?.version?.N;
-  return version === undefined ? undefined : Number(version);
+/** The item a failed condition returns (ALL_OLD), still in the low-level shape through the DocumentClient. */
+function currentOf(item: Record<string, AttributeValue> | undefined): StoredCounter | undefined {
+  return item === undefined ? undefined : storedCounter.parse(unmarshall(item));
 }
 
 function delay(ms: number): Promise<void> {
