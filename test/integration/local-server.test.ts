@@ -12,7 +12,8 @@ describe('npm start (bin/local.ts)', () => {
   };
 
   afterEach(async () => {
-    await Promise.all(started.splice(0).map((server) => server.stop('SIGKILL')));
+    // SIGTERM, so each server stops the engine it started; a killed one would leave its engine running.
+    await Promise.all(started.splice(0).map((server) => server.stop('SIGTERM')));
   });
 
   it('answers /health and /openapi.json without a signature once it prints its URL', async () => {
