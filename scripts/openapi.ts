@@ -4,6 +4,7 @@ import {
   MAX_HISTORY_LIMIT,
   MAX_LIST_LIMIT,
   MAX_SERIES_LIMIT,
+  MAX_SHARDS,
   NAME_PATTERN,
 } from '../functions/counter/schema.ts';
 import { INTERVALS } from '../functions/counter/series.ts';
@@ -82,6 +83,13 @@ export function buildOpenApi(): Record<string, unknown> {
               description: 'null only for the never-changed `default`.',
             },
             updated_at: { type: ['string', 'null'], format: 'date-time' },
+            shards: {
+              type: 'integer',
+              minimum: 2,
+              maximum: MAX_SHARDS,
+              description:
+                'Only for a counter created spread over several items (docs/sharding.md): value and version are the sums over its shards.',
+            },
           },
         },
         HistoryEntry: {
@@ -116,7 +124,16 @@ export function buildOpenApi(): Record<string, unknown> {
           type: 'object',
           additionalProperties: false,
           required: ['value'],
-          properties: { value: INTEGER },
+          properties: {
+            value: INTEGER,
+            shards: {
+              type: 'integer',
+              minimum: 1,
+              maximum: MAX_SHARDS,
+              description:
+                'Creates the counter spread over this many items, for more than about 1,000 increments a second (docs/sharding.md). Only when the PUT creates the counter (409 otherwise); a sharded counter refuses sets (409).',
+            },
+          },
         },
         Problem: {
           type: 'object',
@@ -219,7 +236,9 @@ function operation(route: RouteSpec): Record<string, unknown> {
       ...problem(
         route.method === 'POST'
           ? 'The change would leave the range (nothing changed), or a request with the same Idempotency-Key is still in flight (retry after Retry-After).'
-          : 'A request with the same Idempotency-Key is still in flight; retry after Retry-After.',
+          : route.method === 'PUT'
+            ? 'A request with the same Idempotency-Key is still in flight (retry after Retry-After); or, with nothing changed: the counter is sharded (sets are refused), `shards` was given for a counter that exists, or the value does not fit the shards asked for.'
+            : 'A request with the same Idempotency-Key is still in flight; retry after Retry-After.',
       ),
       headers: { 'Retry-After': { schema: { type: 'integer' } } },
     };

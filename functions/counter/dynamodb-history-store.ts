@@ -1,14 +1,17 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   BatchWriteCommand,
   type DynamoDBDocumentClient,
+  GetCommand,
   PutCommand,
   QueryCommand,
+  TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { numberChanges, type SequencerState, type ShardChange } from './history.ts';
 import type { HistoryStore } from './history-store.ts';
 import type { HistoryEntry } from './schema.ts';
-import { INTERVALS, type Interval, type RollupChange, rollupOf } from './series.ts';
+import { bucketsOf, INTERVALS, type Interval, type RollupChange, rollupOf } from './series.ts';
 import {
   EXPIRES_AT,
   HISTORY_PARTITION_KEY,
@@ -20,6 +23,18 @@ import {
 
 /** BatchWriteItems of one purge in flight at once. */
 const PURGE_CONCURRENCY = 8;
+
+/**
+ * Entries per transaction of a sharded counter's history: with the sequencer and up to three rollups
+ * per entry, within TransactWriteItems' 100 items.
+ */
+const SEQUENCED_PER_TRANSACTION = 24;
+
+/** The sequencer's place in a sharded counter's history: before version 1, so no page reads it. */
+const SEQUENCER_VERSION = 0;
+
+/** How long a deleted sharded counter's mark outlives it: past the stream's 24 hours of retention. */
+const TOMBSTONE_SECONDS = 2 * 86_400;
 
 export interface HistoryStoreOptions {
   /** Raw history entries expire this many days after their change; undefined keeps them. */
@@ -33,21 +48,26 @@ export class DynamoHistoryStore implements HistoryStore {
     private readonly options: HistoryStoreOptions = {},
   ) {}
 
-  async record(key: string, entry: HistoryEntry): Promise<'written' | 'duplicate'> {
+  /** An entry as the history table holds it, with its expiry when a retention is configured. */
+  private entryItem(key: string, entry: HistoryEntry): Record<string, unknown> {
     const days = this.options.retentionDays;
     const expiresAt =
       days === undefined
         ? undefined
         : Math.floor(Date.parse(entry.created_at) / 1000) + Math.round(days * 86_400);
+    return {
+      [HISTORY_PARTITION_KEY]: key,
+      ...entry,
+      ...(expiresAt === undefined ? {} : { [EXPIRES_AT]: expiresAt }),
+    };
+  }
+
+  async record(key: string, entry: HistoryEntry): Promise<'written' | 'duplicate'> {
     try {
       await this.client.send(
         new PutCommand({
           TableName: this.tables.history,
-          Item: {
-            [HISTORY_PARTITION_KEY]: key,
-            ...entry,
-            ...(expiresAt === undefined ? {} : { [EXPIRES_AT]: expiresAt }),
-          },
+          Item: this.entryItem(key, entry),
           ConditionExpression: 'attribute_not_exists(#version)',
           ExpressionAttributeNames: { '#version': HISTORY_SORT_KEY },
         }),
@@ -103,7 +123,134 @@ export class DynamoHistoryStore implements HistoryStore {
     throw new Error(`rollup ${seriesKey(key, interval)} ${start} kept changing under the consumer`);
   }
 
-  async purge(key: string): Promise<number> {
+  async sequence(key: string, changes: ShardChange[]): Promise<{ written: number; duplicates: number }> {
+    let written = 0;
+    // Another shard's batch may be numbering the same counter's changes at the same moment: the loser
+    // of each step reads again and numbers after the winner.
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const state = await this.sequencer(key);
+      const { entries, duplicates } = numberChanges(state, key, changes);
+      if (entries.length === 0) return { written, duplicates };
+      let last = state?.lastVersion;
+      let raced = false;
+      for (let start = 0; start < entries.length && !raced; start += SEQUENCED_PER_TRANSACTION) {
+        const chunk = entries.slice(start, start + SEQUENCED_PER_TRANSACTION);
+        const end = chunk.at(-1);
+        if (end === undefined) break;
+        try {
+          await this.client.send(
+            new TransactWriteCommand({
+              TransactItems: [
+                this.advance(key, last, end.entry.version, end.entry.value, end.absorbed),
+                ...chunk.map(({ entry }) => ({
+                  Put: { TableName: this.tables.history, Item: this.entryItem(key, entry) },
+                })),
+                ...this.rollupUpdates(
+                  key,
+                  chunk.map(({ entry }) => entry),
+                ),
+              ],
+            }),
+          );
+          written += chunk.length;
+          last = end.entry.version;
+        } catch (error) {
+          if (!(error instanceof TransactionCanceledException)) throw error;
+          raced = true;
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * 2 ** Math.min(attempt, 6)));
+        }
+      }
+      if (!raced) return { written, duplicates };
+    }
+    throw new Error(`history of ${key}: its sequencer kept changing under the consumer`);
+  }
+
+  private async sequencer(key: string): Promise<SequencerState | undefined> {
+    const { Item } = await this.client.send(
+      new GetCommand({
+        TableName: this.tables.history,
+        Key: { [HISTORY_PARTITION_KEY]: key, [HISTORY_SORT_KEY]: SEQUENCER_VERSION },
+        ConsistentRead: true,
+      }),
+    );
+    if (Item === undefined) return undefined;
+    return {
+      lastVersion: Number(Item.last_version ?? 0),
+      value: Number(Item.value ?? 0),
+      absorbed: (Item.absorbed ?? {}) as Record<string, number>,
+      purged: Item.purged === true,
+    };
+  }
+
+  /** The sequencer's step from `from` (undefined: not yet there) to `to`: the condition that numbers each change once. */
+  private advance(
+    key: string,
+    from: number | undefined,
+    to: number,
+    value: number,
+    absorbed: Record<string, number>,
+  ) {
+    return {
+      Update: {
+        TableName: this.tables.history,
+        Key: { [HISTORY_PARTITION_KEY]: key, [HISTORY_SORT_KEY]: SEQUENCER_VERSION },
+        UpdateExpression: 'SET #last = :to, #value = :value, #absorbed = :absorbed',
+        ConditionExpression:
+          from === undefined
+            ? 'attribute_not_exists(#last)'
+            : '#last = :from AND attribute_not_exists(#purged)',
+        ExpressionAttributeNames: {
+          '#last': 'last_version',
+          '#value': 'value',
+          '#absorbed': 'absorbed',
+          ...(from === undefined ? {} : { '#purged': 'purged' }),
+        },
+        ExpressionAttributeValues: {
+          ':to': to,
+          ':value': value,
+          ':absorbed': absorbed,
+          ...(from === undefined ? {} : { ':from': from }),
+        },
+      },
+    };
+  }
+
+  /** Unconditional rollup updates: inside the sequencer's transaction, which already makes them happen once. */
+  private rollupUpdates(key: string, entries: HistoryEntry[]) {
+    return bucketsOf(entries).flatMap((bucket) => {
+      const rollup = rollupOf(bucket.changes);
+      if (rollup === undefined) return [];
+      return [
+        {
+          Update: {
+            TableName: this.tables.rollups,
+            Key: {
+              [ROLLUPS_PARTITION_KEY]: seriesKey(key, bucket.interval),
+              [ROLLUPS_SORT_KEY]: bucket.start,
+            },
+            UpdateExpression:
+              'ADD #delta :delta, #count :count SET #value = :value, #last = :last, #first = if_not_exists(#first, :first)',
+            ExpressionAttributeNames: {
+              '#delta': 'delta',
+              '#count': 'count',
+              '#value': 'value',
+              '#last': 'last_version',
+              '#first': 'first_version',
+            },
+            ExpressionAttributeValues: {
+              ':delta': rollup.delta,
+              ':count': rollup.count,
+              ':value': rollup.value,
+              ':last': rollup.lastVersion,
+              ':first': rollup.firstVersion,
+            },
+          },
+        },
+      ];
+    });
+  }
+
+  async purge(key: string, options: { sharded?: boolean } = {}): Promise<number> {
     const removed = await this.deleteAllUnder(
       this.tables.history,
       HISTORY_PARTITION_KEY,
@@ -118,6 +265,20 @@ export class DynamoHistoryStore implements HistoryStore {
         seriesKey(key, interval),
       );
     }
+    if (options.sharded === true) {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tables.history,
+          Item: {
+            [HISTORY_PARTITION_KEY]: key,
+            [HISTORY_SORT_KEY]: SEQUENCER_VERSION,
+            purged: true,
+            [EXPIRES_AT]: Math.floor(Date.now() / 1000) + TOMBSTONE_SECONDS,
+          },
+        }),
+      );
+    }
+    // The sequencer (version 0) is no entry.
     return removed;
   }
 

@@ -8,7 +8,13 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import * as z from 'zod/mini';
-import { counterUpdate } from './dynamodb-repository.ts';
+import {
+  counterUpdate,
+  shardedCreation,
+  shardedIncrement,
+  shardedRoot,
+  shardRangeCondition,
+} from './dynamodb-repository.ts';
 import {
   CLAIM_LEASE_MS,
   type Claim,
@@ -18,10 +24,11 @@ import {
   RequestInFlightError,
   type StoredAnswer,
 } from './idempotency.ts';
+import { shardKey } from './table.ts';
 
 const storedRecord = z.object({
   fingerprint: z.string(),
-  status: z.enum(['in-flight', 'done']),
+  status: z.enum(['in-flight', 'applied', 'done']),
   owner: z.string(),
   lease_expires_at: z.number(),
   answer: z.optional(
@@ -87,27 +94,67 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
     id: string,
     owner: string,
     change: PlannedChange,
-    answer: StoredAnswer,
+    answer: StoredAnswer | undefined,
     nowMs: number,
   ): Promise<'committed' | 'stale' | 'lost'> {
     try {
       await this.client.send(
         new TransactWriteCommand({
-          TransactItems: [this.counterWrite(change), this.recordAnswer(id, owner, answer, nowMs)],
+          TransactItems: [
+            ...this.counterWrites(change),
+            answer === undefined
+              ? this.recordApplied(id, owner)
+              : this.recordAnswer(id, owner, answer, nowMs),
+          ],
         }),
       );
       return 'committed';
     } catch (error) {
       if (error instanceof TransactionCanceledException) {
-        const [counter, record] = error.CancellationReasons ?? [];
+        // The counter's writes come first, the record last.
+        const reasons = error.CancellationReasons ?? [];
+        const record = reasons.at(-1);
+        const counter = reasons.slice(0, -1);
         if (record?.Code === 'ConditionalCheckFailed') return 'lost';
         // The counter moved since it was read, or another transaction held it: plan again.
-        if (counter?.Code === 'ConditionalCheckFailed' || counter?.Code === 'TransactionConflict')
+        if (
+          counter.some(
+            (reason) => reason.Code === 'ConditionalCheckFailed' || reason.Code === 'TransactionConflict',
+          )
+        )
           return 'stale';
         if (record?.Code === 'TransactionConflict') return 'stale';
       }
       if (error instanceof Error && error.name === 'TransactionConflictException') return 'stale';
       throw error;
+    }
+  }
+
+  async settle(id: string, answer: StoredAnswer, nowMs: number): Promise<StoredAnswer> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tables.idempotency,
+          Key: { id },
+          UpdateExpression: 'SET #status = :done, #answer = :answer, expires_at = :expires',
+          ConditionExpression: '#status = :applied',
+          ExpressionAttributeNames: { '#status': 'status', '#answer': 'answer' },
+          ExpressionAttributeValues: {
+            ':done': 'done',
+            ':answer': answer,
+            ':expires': expiresAt(nowMs),
+            ':applied': 'applied',
+          },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return answer;
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      // Another attempt settled it first: its answer stands.
+      const record = error.Item === undefined ? undefined : storedRecord.parse(unmarshall(error.Item));
+      if (record?.status === 'done' && record.answer !== undefined) return record.answer;
+      throw new RequestInFlightError();
     }
   }
 
@@ -135,6 +182,90 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
     }
+  }
+
+  /** The counter writes of a change, in the transaction before the record. */
+  private counterWrites(change: PlannedChange): Record<string, unknown>[] {
+    const versions = change.seen?.shardVersions;
+    if (change.kind === 'set' && change.input.shards !== undefined && change.input.shards > 1) {
+      // Creates the counter only if the name is free, as `seen` (undefined) says.
+      return shardedCreation(this.tables.counters, shardedRoot(change.input, change.input.shards));
+    }
+    if (change.kind !== 'set' && change.seen !== undefined && versions !== undefined) {
+      return this.shardedWrites(change, change.seen.incarnation, versions);
+    }
+    return [this.counterWrite(change)];
+  }
+
+  /**
+   * A sharded counter: an increment of one shard, or the deletion of all of them, conditioned on its
+   * incarnation; with If-Match, on every shard's version too.
+   */
+  private shardedWrites(
+    change: Exclude<PlannedChange, { kind: 'set' }>,
+    incarnation: string,
+    versions: number[],
+  ): Record<string, unknown>[] {
+    const exact =
+      (change.kind === 'increment' ? change.input.expectedVersion : change.expectedVersion) !== undefined;
+    const name = change.kind === 'increment' ? change.input.name : change.name;
+    const index = change.kind === 'increment' ? Math.floor(Math.random() * versions.length) : -1;
+    return versions.flatMap((version, shard): Record<string, unknown>[] => {
+      const key = { name: shardKey(name, shard) };
+      const seen = {
+        condition: exact ? '#incarnation = :layout AND #version = :seen' : '#incarnation = :layout',
+        names: { '#incarnation': 'incarnation', ...(exact ? { '#version': 'version' } : {}) },
+        values: { ':layout': incarnation, ...(exact ? { ':seen': version } : {}) },
+      };
+      if (change.kind === 'delete') {
+        return [
+          {
+            Delete: {
+              TableName: this.tables.counters,
+              Key: key,
+              ConditionExpression: seen.condition,
+              ExpressionAttributeNames: seen.names,
+              ExpressionAttributeValues: seen.values,
+            },
+          },
+        ];
+      }
+      if (shard === index) {
+        const update = shardedIncrement(change.input, shard);
+        const range = shardRangeCondition(change.input.by, versions.length);
+        return [
+          {
+            Update: {
+              TableName: this.tables.counters,
+              Key: key,
+              ...update,
+              ConditionExpression: [
+                seen.condition,
+                ...(range.condition === undefined ? [] : [range.condition]),
+              ].join(' AND '),
+              ExpressionAttributeNames: { ...update.ExpressionAttributeNames, ...seen.names },
+              ExpressionAttributeValues: {
+                ...update.ExpressionAttributeValues,
+                ...seen.values,
+                ...range.values,
+              },
+            },
+          },
+        ];
+      }
+      if (!exact) return [];
+      return [
+        {
+          ConditionCheck: {
+            TableName: this.tables.counters,
+            Key: key,
+            ConditionExpression: seen.condition,
+            ExpressionAttributeNames: seen.names,
+            ExpressionAttributeValues: seen.values,
+          },
+        },
+      ];
+    });
   }
 
   private counterWrite(change: PlannedChange) {
@@ -168,6 +299,20 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
         ...update,
         ConditionExpression: seen.condition,
         ExpressionAttributeValues: { ...update.ExpressionAttributeValues, ...seen.values },
+      },
+    };
+  }
+
+  /** The change is committed; its answer is read after, then settled. */
+  private recordApplied(id: string, owner: string) {
+    return {
+      Update: {
+        TableName: this.tables.idempotency,
+        Key: { id },
+        UpdateExpression: 'SET #status = :applied',
+        ConditionExpression: '#owner = :owner AND #status = :in_flight',
+        ExpressionAttributeNames: { '#status': 'status', '#owner': 'owner' },
+        ExpressionAttributeValues: { ':applied': 'applied', ':owner': owner, ':in_flight': 'in-flight' },
       },
     };
   }

@@ -1,14 +1,26 @@
-import { type AttributeValue, ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import {
+  type AttributeValue,
+  ConditionalCheckFailedException,
+  TransactionCanceledException,
+} from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
   DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   QueryCommand,
+  TransactGetCommand,
+  TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { CounterOutOfRangeError, VersionMismatchError } from './errors.ts';
+import {
+  CounterNotFoundError,
+  CounterOutOfRangeError,
+  ShardLayoutError,
+  shardBound,
+  VersionMismatchError,
+} from './errors.ts';
 import type {
   ChangeInput,
   CounterRepository,
@@ -25,6 +37,7 @@ import {
   type StoredCounter,
   seriesBucket,
   storedCounter,
+  storedShard,
 } from './schema.ts';
 import { bucketStart, type SeriesBucket } from './series.ts';
 import {
@@ -40,6 +53,7 @@ import {
   ROLLUPS_PARTITION_KEY,
   ROLLUPS_SORT_KEY,
   seriesKey,
+  shardKey,
 } from './table.ts';
 
 export interface TableNames {
@@ -102,8 +116,124 @@ export function counterUpdate(
       };
 }
 
-/** DynamoDB-backed counters: every change is a single UpdateItem or DeleteItem, never a read first. */
+/**
+ * An increment of shard 1..N-1 of a sharded counter (shard 0 is the counter's own item and takes
+ * counterUpdate): the same atomic ADD of value and version, and who did it, for the stream.
+ */
+export function shardIncrement(input: ChangeInput & { by: number }): CounterUpdate {
+  return {
+    UpdateExpression: 'ADD #value :by, #version :one SET #updated = :now, #op = :op, #actor = :actor',
+    ExpressionAttributeNames: {
+      '#value': 'value',
+      '#version': 'version',
+      '#updated': 'updated_at',
+      '#op': 'op',
+      '#actor': 'actor',
+    },
+    ExpressionAttributeValues: {
+      ':by': input.by,
+      ':one': 1,
+      ':now': input.now,
+      ':op': 'increment',
+      ':actor': input.actor,
+    },
+  };
+}
+
+/** The update of shard `index` for an increment, with the names its conditions use. */
+export function shardedIncrement(input: ChangeInput & { by: number }, index: number): CounterUpdate {
+  const update = index === 0 ? counterUpdate('increment', input) : shardIncrement(input);
+  return {
+    ...update,
+    ExpressionAttributeNames: { ...update.ExpressionAttributeNames, '#incarnation': 'incarnation' },
+  };
+}
+
+/** The condition that keeps an increment of a shard within its share of the range (errors.ts shardBound). */
+export function shardRangeCondition(
+  by: number,
+  shards: number,
+): { condition?: string; values: Record<string, number> } {
+  const bound = shardBound(shards);
+  if (by > 0) return { condition: '#value <= :bound', values: { ':bound': bound - by } };
+  if (by < 0) return { condition: '#value >= :bound', values: { ':bound': -bound - by } };
+  return { values: {} };
+}
+
+/** Shard 0 of a counter created with `shards` shards: it holds the value it is created with. */
+export function shardedRoot(input: ChangeInput & { value: number }, shards: number): StoredCounter {
+  return {
+    name: input.name,
+    value: input.value,
+    version: 1,
+    created_at: input.now,
+    updated_at: input.now,
+    incarnation: input.newIncarnation,
+    op: 'set',
+    actor: input.actor,
+    shards,
+  };
+}
+
+/**
+ * The puts that create a sharded counter: its own item (only if the name is free) and shards
+ * 1..N-1 at 0, version 0, which are no change of it (the history ignores them).
+ */
+export function shardedCreation(table: string, root: StoredCounter) {
+  const shards = root.shards ?? 1;
+  return [
+    {
+      Put: {
+        TableName: table,
+        Item: { ...root, [BY_NAME_PARTITION_KEY]: COUNTER_KIND },
+        ConditionExpression: 'attribute_not_exists(#name)',
+        ExpressionAttributeNames: { '#name': 'name' },
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
+      },
+    },
+    ...Array.from({ length: shards - 1 }, (_, offset) => ({
+      Put: {
+        TableName: table,
+        Item: {
+          name: shardKey(root.name, offset + 1),
+          counter: root.name,
+          shard: offset + 1,
+          value: 0,
+          version: 0,
+          updated_at: root.updated_at,
+          incarnation: root.incarnation,
+          op: 'increment',
+          actor: root.actor,
+        },
+      },
+    })),
+  ];
+}
+
+/** Which shards a sharded counter has, and of which incarnation: fixed for the counter's life. */
+interface Layout {
+  shards: number;
+  incarnation: string;
+}
+
+/** Thrown inside the repository when a change meant for a plain counter finds a sharded one. */
+class ShardedCounter extends Error {
+  constructor(readonly layout: Layout) {
+    super('the counter is sharded');
+  }
+}
+
+/** Layouts remembered per warm function instance, so increments of a hot counter go straight to a shard. */
+const MAX_CACHED_LAYOUTS = 1000;
+
+/**
+ * DynamoDB-backed counters: every change is a single UpdateItem or DeleteItem, never a read first.
+ * A sharded counter (docs/sharding.md) is N items: each increment is one UpdateItem of one of them,
+ * and reads sum all N from one TransactGetItems snapshot.
+ */
 export class DynamoCounterRepository implements CounterRepository {
+  private readonly layouts = new Map<string, Layout>();
+
   /**
    * @param client reads and deletes, with the SDK's standard retries
    * @param changes increments and sets, which must not be sent again after an ambiguous failure
@@ -119,10 +249,31 @@ export class DynamoCounterRepository implements CounterRepository {
     const { Item } = await this.client.send(
       new GetCommand({ TableName: this.tables.counters, Key: { name }, ConsistentRead: true }),
     );
-    return Item === undefined ? undefined : storedCounter.parse(Item);
+    const counter = Item === undefined ? undefined : storedCounter.parse(Item);
+    if (counter?.shards === undefined) return counter;
+    return this.snapshot(name, this.remember(name, layoutOf(counter)));
   }
 
   async increment(input: ChangeInput & { by: number }): Promise<StoredCounter> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const known = this.layouts.get(input.name);
+      if (known !== undefined) {
+        const result = await this.incrementSharded(input, known);
+        if (result !== 'stale') return result;
+        // Deleted, or created again: find out what the name is now.
+        this.layouts.delete(input.name);
+      }
+      try {
+        return await this.incrementPlain(input);
+      } catch (error) {
+        if (!(error instanceof ShardedCounter)) throw error;
+        this.remember(input.name, error.layout);
+      }
+    }
+    throw new CounterNotFoundError(input.name);
+  }
+
+  private async incrementPlain(input: ChangeInput & { by: number }): Promise<StoredCounter> {
     // The range check lives in the condition, so the add and the check are one atomic step. The
     // bound is computed on the side that cannot overflow: MAX - by for by > 0, MIN - by for by < 0.
     const conditions: string[] = [];
@@ -134,12 +285,285 @@ export class DynamoCounterRepository implements CounterRepository {
       conditions.push('(attribute_not_exists(#value) OR #value >= :bound)');
       bound[':bound'] = MIN_VALUE - input.by;
     }
-    const attempted = input.by >= 0 ? `adding ${input.by}` : `subtracting ${-input.by}`;
+    const attempted = describeIncrement(input.by);
     return this.change(input, counterUpdate('increment', input), conditions, bound, attempted);
   }
 
-  async set(input: ChangeInput & { value: number }): Promise<StoredCounter> {
-    return this.change(input, counterUpdate('set', input), [], {}, `setting ${input.value}`);
+  private remember(name: string, layout: Layout): Layout {
+    if (this.layouts.size >= MAX_CACHED_LAYOUTS && !this.layouts.has(name)) {
+      const oldest = this.layouts.keys().next().value;
+      if (oldest !== undefined) this.layouts.delete(oldest);
+    }
+    this.layouts.set(name, layout);
+    return layout;
+  }
+
+  /**
+   * A sharded counter as one consistent snapshot of all its items (TransactGetItems is serializable),
+   * or undefined if it no longer exists. A name created again with another layout is read afresh.
+   */
+  private async snapshot(name: string, layout: Layout): Promise<StoredCounter | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      let responses: ({ Item?: Record<string, unknown> | undefined } | undefined)[];
+      try {
+        ({ Responses: responses = [] } = await this.client.send(
+          new TransactGetCommand({
+            TransactItems: Array.from({ length: layout.shards }, (_, index) => ({
+              Get: { TableName: this.tables.counters, Key: { name: shardKey(name, index) } },
+            })),
+          }),
+        ));
+      } catch (error) {
+        // A transaction writing the same items at the same moment: read again shortly.
+        if (!(error instanceof TransactionCanceledException) || attempt >= 4) throw error;
+        await delay(Math.random() * 20 * 2 ** attempt);
+        continue;
+      }
+      const rootItem = responses[0]?.Item;
+      if (rootItem === undefined) return undefined;
+      const root = storedCounter.parse(rootItem);
+      if (root.shards !== layout.shards || root.incarnation !== layout.incarnation) {
+        this.layouts.delete(name);
+        if (root.shards === undefined) return root;
+        layout = this.remember(name, layoutOf(root));
+        continue;
+      }
+      const versions = [root.version];
+      let value = root.value;
+      let updated = root.updated_at;
+      for (const response of responses.slice(1)) {
+        const shard = storedShard.parse(response?.Item);
+        value += shard.value;
+        versions.push(shard.version);
+        if (shard.updated_at > updated) updated = shard.updated_at;
+      }
+      return {
+        ...root,
+        value,
+        version: versions.reduce((sum, version) => sum + version, 0),
+        updated_at: updated,
+        shardVersions: versions,
+      };
+    }
+  }
+
+  /**
+   * One UpdateItem of one shard, chosen at random, then a snapshot to answer with (which holds this
+   * change, and possibly others made meanwhile). With If-Match, the change is conditioned on every
+   * shard's version instead, so the answer is exactly the counter this change made.
+   */
+  private async incrementSharded(
+    input: ChangeInput & { by: number },
+    layout: Layout,
+  ): Promise<StoredCounter | 'stale'> {
+    if (input.expectedVersion !== undefined) return this.incrementShardedIfMatch(input, layout);
+    const index = Math.floor(Math.random() * layout.shards);
+    const update = shardedIncrement(input, index);
+    const range = shardRangeCondition(input.by, layout.shards);
+    try {
+      await this.changes.send(
+        new UpdateCommand({
+          TableName: this.tables.counters,
+          Key: { name: shardKey(input.name, index) },
+          ...update,
+          ConditionExpression: [
+            '#incarnation = :layout',
+            ...(range.condition === undefined ? [] : [range.condition]),
+          ].join(' AND '),
+          ExpressionAttributeValues: {
+            ...update.ExpressionAttributeValues,
+            ...range.values,
+            ':layout': layout.incarnation,
+          },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const old = error.Item === undefined ? undefined : unmarshall(error.Item);
+      if (old?.incarnation !== layout.incarnation) return 'stale';
+      const total = await this.snapshot(input.name, layout);
+      throw new CounterOutOfRangeError(
+        input.name,
+        total?.value ?? 0,
+        describeIncrement(input.by),
+        layout.shards,
+      );
+    }
+    const total = await this.snapshot(input.name, layout);
+    // Deleted in the moment between the change and the read: the change went with the counter.
+    if (total === undefined) throw new CounterNotFoundError(input.name);
+    return total;
+  }
+
+  private async incrementShardedIfMatch(
+    input: ChangeInput & { by: number },
+    layout: Layout,
+  ): Promise<StoredCounter | 'stale'> {
+    const expected = input.expectedVersion ?? 0;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const seen = await this.snapshot(input.name, layout);
+      if (seen === undefined || seen.shards === undefined) return 'stale';
+      if (seen.version !== expected) throw new VersionMismatchError(input.name, expected, seen.version);
+      const versions = seen.shardVersions ?? [];
+      const index = Math.floor(Math.random() * layout.shards);
+      const update = shardedIncrement(input, index);
+      const range = shardRangeCondition(input.by, layout.shards);
+      try {
+        await this.changes.send(
+          new TransactWriteCommand({
+            TransactItems: versions.map((version, shard) =>
+              shard === index
+                ? {
+                    Update: {
+                      TableName: this.tables.counters,
+                      Key: { name: shardKey(input.name, shard) },
+                      ...update,
+                      ConditionExpression: [
+                        '#incarnation = :layout',
+                        '#version = :seen',
+                        ...(range.condition === undefined ? [] : [range.condition]),
+                      ].join(' AND '),
+                      ExpressionAttributeValues: {
+                        ...update.ExpressionAttributeValues,
+                        ...range.values,
+                        ':layout': layout.incarnation,
+                        ':seen': version,
+                      },
+                      ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
+                    },
+                  }
+                : {
+                    ConditionCheck: {
+                      TableName: this.tables.counters,
+                      Key: { name: shardKey(input.name, shard) },
+                      ConditionExpression: '#incarnation = :layout AND #version = :seen',
+                      ExpressionAttributeNames: { '#incarnation': 'incarnation', '#version': 'version' },
+                      ExpressionAttributeValues: { ':layout': layout.incarnation, ':seen': version },
+                    },
+                  },
+            ),
+          }),
+        );
+        return {
+          ...seen,
+          value: seen.value + input.by,
+          version: seen.version + 1,
+          updated_at: input.now > seen.updated_at ? input.now : seen.updated_at,
+          op: 'increment',
+          actor: input.actor,
+          shardVersions: versions.map((version, shard) => (shard === index ? version + 1 : version)),
+        };
+      } catch (error) {
+        if (!(error instanceof TransactionCanceledException)) throw error;
+        const reason = error.CancellationReasons?.[index];
+        const old = reason?.Item === undefined ? undefined : unmarshall(reason.Item);
+        // Our shard as seen, so its range condition refused: the only reason that a re-read will not change.
+        if (reason?.Code === 'ConditionalCheckFailed' && old?.version === versions[index]) {
+          throw new CounterOutOfRangeError(
+            input.name,
+            seen.value,
+            describeIncrement(input.by),
+            layout.shards,
+          );
+        }
+        await delay(Math.random() * 10 * 2 ** attempt);
+      }
+    }
+    const now = await this.snapshot(input.name, layout);
+    throw new VersionMismatchError(input.name, expected, now?.version);
+  }
+
+  /** Creates a counter spread over `shards` items, in one transaction: shard 0 holds the value. */
+  private async createSharded(
+    input: ChangeInput & { value: number },
+    shards: number,
+  ): Promise<StoredCounter> {
+    if (input.expectedVersion !== undefined && input.expectedVersion !== 0) {
+      const current = await this.get(input.name);
+      throw new VersionMismatchError(input.name, input.expectedVersion, current?.version);
+    }
+    if (Math.abs(input.value) > shardBound(shards)) {
+      throw new CounterOutOfRangeError(input.name, 0, `setting ${input.value}`, shards);
+    }
+    const root = shardedRoot(input, shards);
+    try {
+      await this.changes.send(
+        new TransactWriteCommand({ TransactItems: shardedCreation(this.tables.counters, root) }),
+      );
+    } catch (error) {
+      if (!(error instanceof TransactionCanceledException)) throw error;
+      const reason = error.CancellationReasons?.[0];
+      if (reason?.Code !== 'ConditionalCheckFailed') throw error;
+      const current = currentOf(reason.Item);
+      if (input.expectedVersion !== undefined && current !== undefined) {
+        throw new VersionMismatchError(input.name, input.expectedVersion, current.version);
+      }
+      throw ShardLayoutError.exists(input.name, current?.shards);
+    }
+    this.remember(input.name, layoutOf(root));
+    return { ...root, shardVersions: [1, ...Array.from({ length: shards - 1 }, () => 0)] };
+  }
+
+  /** Deletes a sharded counter and all its shards in one transaction, from a snapshot (If-Match on its total version). */
+  private async deleteSharded(
+    input: { name: string; expectedVersion?: number | undefined },
+    layout: Layout,
+  ): Promise<StoredCounter | undefined> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const seen = await this.snapshot(input.name, layout);
+      if (seen === undefined) {
+        if (input.expectedVersion !== undefined)
+          throw new VersionMismatchError(input.name, input.expectedVersion, undefined);
+        return undefined;
+      }
+      if (seen.shards === undefined) return this.delete(input);
+      if (input.expectedVersion !== undefined && seen.version !== input.expectedVersion) {
+        throw new VersionMismatchError(input.name, input.expectedVersion, seen.version);
+      }
+      const versions = seen.shardVersions ?? [];
+      const ifMatch = input.expectedVersion !== undefined;
+      try {
+        await this.client.send(
+          new TransactWriteCommand({
+            TransactItems: versions.map((version, shard) => ({
+              Delete: {
+                TableName: this.tables.counters,
+                Key: { name: shardKey(input.name, shard) },
+                ConditionExpression: ifMatch
+                  ? '#incarnation = :layout AND #version = :seen'
+                  : '#incarnation = :layout',
+                ExpressionAttributeNames: {
+                  '#incarnation': 'incarnation',
+                  ...(ifMatch ? { '#version': 'version' } : {}),
+                },
+                ExpressionAttributeValues: {
+                  ':layout': seen.incarnation,
+                  ...(ifMatch ? { ':seen': version } : {}),
+                },
+              },
+            })),
+          }),
+        );
+        this.layouts.delete(input.name);
+        return seen;
+      } catch (error) {
+        if (!(error instanceof TransactionCanceledException)) throw error;
+        await delay(Math.random() * 10 * 2 ** attempt);
+      }
+    }
+    const now = await this.snapshot(input.name, layout);
+    throw new VersionMismatchError(input.name, input.expectedVersion ?? 0, now?.version);
+  }
+
+  async set(input: ChangeInput & { value: number; shards?: number | undefined }): Promise<StoredCounter> {
+    if (input.shards !== undefined && input.shards > 1) return this.createSharded(input, input.shards);
+    try {
+      return await this.change(input, counterUpdate('set', input), [], {}, `setting ${input.value}`);
+    } catch (error) {
+      if (!(error instanceof ShardedCounter)) throw error;
+      throw ShardLayoutError.setOfSharded(input.name, error.layout.shards);
+    }
   }
 
   async delete(input: {
@@ -153,20 +577,27 @@ export class DynamoCounterRepository implements CounterRepository {
           TableName: this.tables.counters,
           Key: { name: input.name },
           ReturnValues: 'ALL_OLD',
-          ...(expected === undefined
-            ? {}
-            : {
-                ConditionExpression: expected.expression,
-                ExpressionAttributeNames: { '#version': 'version' },
-                ...(expected.values === undefined ? {} : { ExpressionAttributeValues: expected.values }),
-                ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-              }),
+          // A sharded counter's shards go with it, in one transaction (deleteSharded).
+          ConditionExpression: [
+            'attribute_not_exists(#shards)',
+            ...(expected === undefined ? [] : [expected.expression]),
+          ].join(' AND '),
+          ExpressionAttributeNames: {
+            '#shards': 'shards',
+            ...(expected === undefined ? {} : { '#version': 'version' }),
+          },
+          ...(expected?.values === undefined ? {} : { ExpressionAttributeValues: expected.values }),
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
       return Attributes === undefined ? undefined : storedCounter.parse(Attributes);
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException && input.expectedVersion !== undefined) {
-        throw new VersionMismatchError(input.name, input.expectedVersion, currentOf(error.Item)?.version);
+      if (error instanceof ConditionalCheckFailedException) {
+        const current = currentOf(error.Item);
+        if (current?.shards !== undefined) return this.deleteSharded(input, layoutOf(current));
+        if (input.expectedVersion !== undefined) {
+          throw new VersionMismatchError(input.name, input.expectedVersion, current?.version);
+        }
       }
       throw error;
     }
@@ -200,6 +631,19 @@ export class DynamoCounterRepository implements CounterRepository {
     );
     const names = Items.slice(0, input.limit).map((item) => String(item[BY_NAME_SORT_KEY]));
     const found = await this.batchGet(names);
+    // A sharded counter's item holds one shard of it: its total comes from a snapshot of all of them.
+    await Promise.all(
+      [...found.values()].flatMap((counter) =>
+        counter.shards === undefined
+          ? []
+          : [
+              this.snapshot(counter.name, layoutOf(counter)).then((total) => {
+                if (total === undefined) found.delete(counter.name);
+                else found.set(counter.name, total);
+              }),
+            ],
+      ),
+    );
     return {
       items: names.flatMap((name) => found.get(name) ?? []),
       hasMore: Items.length > input.limit,
@@ -337,14 +781,20 @@ export class DynamoCounterRepository implements CounterRepository {
     attempted: string,
   ): Promise<StoredCounter> {
     const expected = versionCondition(input.expectedVersion);
-    const allConditions = expected === undefined ? conditions : [...conditions, expected.expression];
+    // A sharded counter's item is one shard of it: changes of a sharded counter take other paths.
+    const allConditions = [
+      'attribute_not_exists(#shards)',
+      ...conditions,
+      ...(expected === undefined ? [] : [expected.expression]),
+    ];
     try {
       const { Attributes } = await this.changes.send(
         new UpdateCommand({
           TableName: this.tables.counters,
           Key: { name: input.name },
           ...update,
-          ...(allConditions.length === 0 ? {} : { ConditionExpression: allConditions.join(' AND ') }),
+          ExpressionAttributeNames: { ...update.ExpressionAttributeNames, '#shards': 'shards' },
+          ConditionExpression: allConditions.join(' AND '),
           ExpressionAttributeValues: {
             ...update.ExpressionAttributeValues,
             ...conditionValues,
@@ -358,6 +808,7 @@ export class DynamoCounterRepository implements CounterRepository {
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) {
         const current = currentOf(error.Item);
+        if (current?.shards !== undefined) throw new ShardedCounter(layoutOf(current));
         if (input.expectedVersion !== undefined && (current?.version ?? 0) !== input.expectedVersion) {
           throw new VersionMismatchError(input.name, input.expectedVersion, current?.version);
         }
@@ -400,6 +851,14 @@ function versionCondition(
 /** The item a failed condition returns (ALL_OLD), still in the low-level shape through the DocumentClient. */
 function currentOf(item: Record<string, AttributeValue> | undefined): StoredCounter | undefined {
   return item === undefined ? undefined : storedCounter.parse(unmarshall(item));
+}
+
+function layoutOf(counter: StoredCounter): Layout {
+  return { shards: counter.shards ?? 1, incarnation: counter.incarnation };
+}
+
+function describeIncrement(by: number): string {
+  return by >= 0 ? `adding ${by}` : `subtracting ${-by}`;
 }
 
 function delay(ms: number): Promise<void> {

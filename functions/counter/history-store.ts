@@ -1,3 +1,4 @@
+import type { ShardChange } from './history.ts';
 import type { HistoryEntry } from './schema.ts';
 import type { Interval, RollupChange } from './series.ts';
 
@@ -11,6 +12,16 @@ export interface HistoryStore {
    * `changes` are in version order.
    */
   rollUp(key: string, interval: Interval, start: string, changes: RollupChange[]): Promise<void>;
-  /** Removes every history entry and rollup under the key; returns how many entries it removed. */
-  purge(key: string): Promise<number>;
+  /**
+   * A sharded counter's shard changes, in the order they came: numbered after the ones already
+   * recorded (history.ts numberChanges) and written with their rollups, all or nothing per step, so
+   * a batch delivered again, or one racing another shard's batch, counts each change once.
+   * Throws SequencerNotReadyError if a shard's change comes before the counter's creation.
+   */
+  sequence(key: string, changes: ShardChange[]): Promise<{ written: number; duplicates: number }>;
+  /**
+   * Removes every history entry and rollup under the key; returns how many entries it removed. For a
+   * sharded counter, leaves a mark so that its shards' late changes are not recorded again.
+   */
+  purge(key: string, options?: { sharded?: boolean }): Promise<number>;
 }

@@ -1,5 +1,11 @@
 import { createHash } from 'node:crypto';
-import { CounterNotFoundError, CounterOutOfRangeError, VersionMismatchError } from './errors.ts';
+import {
+  CounterNotFoundError,
+  CounterOutOfRangeError,
+  ShardLayoutError,
+  shardBound,
+  VersionMismatchError,
+} from './errors.ts';
 import type { ChangeInput } from './repository.ts';
 import { type Counter, MAX_VALUE, MIN_VALUE, type StoredCounter, toCounter } from './schema.ts';
 
@@ -11,7 +17,14 @@ const MAX_COMMIT_ATTEMPTS = 25;
 
 export type ChangeCommand =
   | { op: 'increment'; name: string; by: number; actor: string; expectedVersion?: number | undefined }
-  | { op: 'set'; name: string; value: number; actor: string; expectedVersion?: number | undefined }
+  | {
+      op: 'set';
+      name: string;
+      value: number;
+      shards?: number | undefined;
+      actor: string;
+      expectedVersion?: number | undefined;
+    }
   | { op: 'delete'; name: string; actor: string; expectedVersion?: number | undefined };
 
 /** What the first attempt answered, kept to be answered again. Opaque to the domain. */
@@ -28,7 +41,11 @@ export type Outcome =
 
 export interface IdempotencyRecord {
   fingerprint: string;
-  status: 'in-flight' | 'done';
+  /**
+   * 'applied': the change is committed but its answer is not stored yet. Only increments of a
+   * sharded counter pass through it, since their answer is a read made after the commit.
+   */
+  status: 'in-flight' | 'applied' | 'done';
   owner: string;
   leaseExpiresAt: number;
   answer?: StoredAnswer | undefined;
@@ -37,8 +54,12 @@ export interface IdempotencyRecord {
 /** A change planned against the state it was planned from; committed only if that state still holds. */
 export type PlannedChange =
   | { kind: 'increment'; input: ChangeInput & { by: number }; seen: Seen | undefined }
-  | { kind: 'set'; input: ChangeInput & { value: number }; seen: Seen | undefined }
-  | { kind: 'delete'; name: string; seen: Seen };
+  | {
+      kind: 'set';
+      input: ChangeInput & { value: number; shards?: number | undefined };
+      seen: Seen | undefined;
+    }
+  | { kind: 'delete'; name: string; seen: Seen; expectedVersion?: number | undefined };
 
 /**
  * The state a change was planned from: the version alone is not enough, since a counter deleted and
@@ -47,6 +68,11 @@ export type PlannedChange =
 export interface Seen {
   version: number;
   incarnation: string;
+  /**
+   * A sharded counter's shard versions. An increment then goes to one shard, conditioned on the
+   * incarnation only (or, with If-Match, on every shard's version).
+   */
+  shardVersions?: number[] | undefined;
 }
 
 export type Claim = { kind: 'claimed' } | { kind: 'existing'; record: IdempotencyRecord };
@@ -58,14 +84,22 @@ export type Claim = { kind: 'claimed' } | { kind: 'existing'; record: Idempotenc
 export interface IdempotencyStore {
   /** Creates the in-flight record unless a live one exists (an expired one is taken over). */
   claim(id: string, fingerprint: string, owner: string, nowMs: number): Promise<Claim>;
-  /** 'stale' when the counter is no longer as `seen`; 'lost' when the claim is no longer ours. */
+  /**
+   * 'stale' when the counter is no longer as `seen`; 'lost' when the claim is no longer ours. Without
+   * an answer, the record becomes 'applied', to be settled with the answer read after the commit.
+   */
   commit(
     id: string,
     owner: string,
     change: PlannedChange,
-    answer: StoredAnswer,
+    answer: StoredAnswer | undefined,
     nowMs: number,
   ): Promise<'committed' | 'stale' | 'lost'>;
+  /**
+   * Stores the answer of an 'applied' record and returns the answer that stands: this one, or the
+   * one another attempt stored first.
+   */
+  settle(id: string, answer: StoredAnswer, nowMs: number): Promise<StoredAnswer>;
   /**
    * Records an answer that changed nothing (a refusal such as 409 or 412); throws
    * RequestInFlightError if the claim is no longer ours (another attempt's answer stands).
@@ -118,6 +152,8 @@ export function fingerprintOf(command: ChangeCommand): string {
     command.op === 'increment' ? command.by : null,
     command.op === 'set' ? command.value : null,
     command.expectedVersion ?? null,
+    // Only when given, so a key's fingerprint did not change when shards came in.
+    ...(command.op === 'set' && command.shards !== undefined ? [command.shards] : []),
   ];
   return createHash('sha256').update(JSON.stringify(fields)).digest('hex');
 }
@@ -142,6 +178,10 @@ export async function changeIdempotently(
     if (claim.record.status === 'done' && claim.record.answer !== undefined) {
       return { answer: claim.record.answer, replayed: true };
     }
+    // Committed by an attempt that did not live to store its answer: the answer is read now.
+    if (claim.record.status === 'applied') {
+      return { answer: await settleApplied(deps, request, render), replayed: true };
+    }
     throw new RequestInFlightError();
   }
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
@@ -154,9 +194,11 @@ export async function changeIdempotently(
         await deps.store.complete(request.id, owner, answer, Date.now());
         return { answer, replayed: false };
       }
-      const answer = render(plan.outcome);
+      const answer = plan.outcome === 'read-after-commit' ? undefined : render(plan.outcome);
       const result = await deps.store.commit(request.id, owner, plan.change, answer, Date.now());
-      if (result === 'committed') return { answer, replayed: false };
+      if (result === 'committed') {
+        return { answer: answer ?? (await settleApplied(deps, request, render)), replayed: false };
+      }
       if (result === 'lost') throw new RequestInFlightError();
       // Another change got in first: plan again from the new state, after a jittered pause.
       if (attempt < MAX_COMMIT_ATTEMPTS) await sleep(Math.random() * Math.min(200, 5 * 2 ** attempt));
@@ -169,7 +211,28 @@ export async function changeIdempotently(
   }
 }
 
-type Plan = { kind: 'change'; change: PlannedChange; outcome: Outcome } | { kind: 'refused'; error: Error };
+/** The answer of a committed change whose record is 'applied': the counter as read now, which holds it. */
+async function settleApplied(
+  deps: IdempotentDeps,
+  request: { id: string; command: ChangeCommand },
+  render: (outcome: Outcome) => StoredAnswer,
+): Promise<StoredAnswer> {
+  const counter = await deps.read(request.command.name);
+  const answer = render(
+    counter === undefined
+      ? { kind: 'refused', error: new CounterNotFoundError(request.command.name) }
+      : { kind: 'counter', counter: toCounter(counter) },
+  );
+  return deps.store.settle(request.id, answer, Date.now());
+}
+
+/**
+ * `read-after-commit`: the answer is the counter read after the commit (an increment of a sharded
+ * counter without If-Match, which no other shard's changes hold up).
+ */
+type Plan =
+  | { kind: 'change'; change: PlannedChange; outcome: Outcome | 'read-after-commit' }
+  | { kind: 'refused'; error: Error };
 
 /** The change a command makes to the counter as it is now, and what it will answer. Pure. */
 export function planChange(
@@ -188,12 +251,25 @@ export function planChange(
     if (current === undefined) return { kind: 'refused', error: new CounterNotFoundError(command.name) };
     return {
       kind: 'change',
-      change: { kind: 'delete', name: command.name, seen: seenOf(current) },
+      change: {
+        kind: 'delete',
+        name: command.name,
+        seen: seenOf(current),
+        expectedVersion: command.expectedVersion,
+      },
       outcome: { kind: 'deleted' },
     };
   }
+  const shards = current?.shards ?? (command.op === 'set' ? command.shards : undefined);
+  if (command.op === 'set' && current?.shards !== undefined) {
+    return { kind: 'refused', error: ShardLayoutError.setOfSharded(command.name, current.shards) };
+  }
+  if (command.op === 'set' && command.shards !== undefined && command.shards > 1 && current !== undefined) {
+    return { kind: 'refused', error: ShardLayoutError.exists(command.name, current.shards) };
+  }
   const value = command.op === 'increment' ? (current?.value ?? 0) + command.by : command.value;
-  if (value > MAX_VALUE || value < MIN_VALUE) {
+  const creatingSharded = command.op === 'set' && shards !== undefined && shards > 1;
+  if (value > MAX_VALUE || value < MIN_VALUE || (creatingSharded && Math.abs(value) > shardBound(shards))) {
     const attempted =
       command.op === 'set'
         ? `setting ${command.value}`
@@ -202,10 +278,21 @@ export function planChange(
           : `subtracting ${-command.by}`;
     return {
       kind: 'refused',
-      error: new CounterOutOfRangeError(command.name, current?.value ?? 0, attempted),
+      error: new CounterOutOfRangeError(
+        command.name,
+        current?.value ?? 0,
+        attempted,
+        creatingSharded ? shards : undefined,
+      ),
     };
   }
-  const input: ChangeInput = { name: command.name, actor: command.actor, now, newIncarnation: newId };
+  const input: ChangeInput = {
+    name: command.name,
+    actor: command.actor,
+    now,
+    newIncarnation: newId,
+    expectedVersion: command.expectedVersion,
+  };
   const next: StoredCounter = {
     name: command.name,
     value,
@@ -215,14 +302,30 @@ export function planChange(
     incarnation: current?.incarnation ?? newId,
     op: command.op,
     actor: command.actor,
+    ...(shards !== undefined && shards > 1 ? { shards } : {}),
   };
   const change: PlannedChange =
     command.op === 'increment'
       ? { kind: 'increment', input: { ...input, by: command.by }, seen: current && seenOf(current) }
-      : { kind: 'set', input: { ...input, value: command.value }, seen: current && seenOf(current) };
-  return { kind: 'change', change, outcome: { kind: 'counter', counter: toCounter(next) } };
+      : {
+          kind: 'set',
+          input: { ...input, value: command.value, ...(creatingSharded ? { shards } : {}) },
+          seen: current && seenOf(current),
+        };
+  // An increment of a sharded counter is not held up by the other shards' changes, so what the
+  // counter is after it is known only by reading it after. With If-Match it is exact, as here.
+  const readAfter = current?.shards !== undefined && command.expectedVersion === undefined;
+  return {
+    kind: 'change',
+    change,
+    outcome: readAfter ? 'read-after-commit' : { kind: 'counter', counter: toCounter(next) },
+  };
 }
 
 function seenOf(counter: StoredCounter): Seen {
-  return { version: counter.version, incarnation: counter.incarnation };
+  return {
+    version: counter.version,
+    incarnation: counter.incarnation,
+    ...(counter.shardVersions === undefined ? {} : { shardVersions: counter.shardVersions }),
+  };
 }

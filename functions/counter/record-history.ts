@@ -71,6 +71,17 @@ async function applyGroup(
   group: Step[],
   outcome: BatchOutcome,
 ): Promise<{ index: number; error: unknown } | undefined> {
+  const sequenced = group.flatMap((step) => (step.action.kind === 'sequence' ? [step.action.change] : []));
+  if (sequenced.length > 0) {
+    try {
+      const result = await store.sequence(group[0]?.action.key ?? '', sequenced);
+      outcome.written += result.written;
+      outcome.duplicates += result.duplicates;
+    } catch (error) {
+      // Whatever was committed is skipped by the shards' versions when the group comes again.
+      return { index: group[0]?.index ?? 0, error };
+    }
+  }
   const records = group.filter((step) => step.action.kind === 'record');
   const results = await Promise.allSettled(
     records.map((step) =>
@@ -111,7 +122,9 @@ async function applyGroup(
   const purge = group.find((step) => step.action.kind === 'purge');
   if (purge !== undefined) {
     try {
-      outcome.purged += await store.purge(purge.action.key);
+      outcome.purged += await store.purge(purge.action.key, {
+        sharded: purge.action.kind === 'purge' && purge.action.sharded,
+      });
     } catch (error) {
       return { index: purge.index, error };
     }

@@ -29,8 +29,11 @@ export interface CounterRepository {
   get(name: string): Promise<StoredCounter | undefined>;
   /** Adds `by` atomically; creates the counter at 0 first if absent. */
   increment(input: ChangeInput & { by: number }): Promise<StoredCounter>;
-  /** Sets the value; creates the counter if absent. */
-  set(input: ChangeInput & { value: number }): Promise<StoredCounter>;
+  /**
+   * Sets the value; creates the counter if absent. `shards` > 1 creates it spread over that many
+   * items, and refuses (ShardLayoutError) if it exists; a sharded counter refuses sets.
+   */
+  set(input: ChangeInput & { value: number; shards?: number | undefined }): Promise<StoredCounter>;
   /** Returns the deleted counter, or undefined if there was none. */
   delete(input: { name: string; expectedVersion?: number | undefined }): Promise<StoredCounter | undefined>;
   /**

@@ -26,6 +26,13 @@ export const counterValue = z
 
 const positiveInteger = z.number().check(z.int(), z.positive());
 
+/**
+ * Hot counters may be spread over up to this many items (docs/sharding.md). A read of a sharded
+ * counter is one TransactGetItems of all of them, which takes at most 100.
+ */
+export const MAX_SHARDS = 32;
+const shardCount = z.number().check(z.int(), z.minimum(2), z.maximum(MAX_SHARDS));
+
 export const operation = z.enum(['increment', 'set']);
 export type Operation = z.infer<typeof operation>;
 
@@ -36,6 +43,8 @@ export interface Counter {
   version: number;
   created_at: string | null;
   updated_at: string | null;
+  /** Present only for a counter spread over several items (docs/sharding.md). */
+  shards?: number;
 }
 
 /**
@@ -52,8 +61,33 @@ export const storedCounter = z.object({
   incarnation: z.string().check(z.minLength(1)),
   op: operation,
   actor: z.string(),
+  /** Set when the counter was created spread over this many items; this item is shard 0. */
+  shards: z.optional(shardCount),
 });
-export type StoredCounter = z.infer<typeof storedCounter>;
+/**
+ * A counter as the repository returns it. For a sharded counter, value and version are the sums over
+ * its shards read in one snapshot, and `shardVersions` lists each shard's own version, index by index.
+ */
+export type StoredCounter = StoredCounterItem & { shardVersions?: number[] };
+/** The counter's own item, as the table and its stream hold it. */
+export type StoredCounterItem = z.infer<typeof storedCounter>;
+
+/**
+ * Shard 1..N-1 of a sharded counter: its own item in the counters table, keyed `<name>#<index>`
+ * (table.ts shardKey), with no `kind`, so the `by-name` index never lists it.
+ */
+export const storedShard = z.object({
+  name: z.string(),
+  counter: counterName,
+  shard: z.number().check(z.int(), z.minimum(1), z.maximum(MAX_SHARDS - 1)),
+  value: counterValue,
+  version: z.number().check(z.int(), z.nonnegative()),
+  updated_at: z.string(),
+  incarnation: z.string().check(z.minLength(1)),
+  op: operation,
+  actor: z.string(),
+});
+export type StoredShard = z.infer<typeof storedShard>;
 
 /** One change in a counter's history, as the API shows it. */
 export interface HistoryEntry {
@@ -92,6 +126,7 @@ export function toCounter(stored: StoredCounter): Counter {
     version: stored.version,
     created_at: stored.created_at,
     updated_at: stored.updated_at,
+    ...(stored.shards === undefined ? {} : { shards: stored.shards }),
   };
 }
 
@@ -114,8 +149,22 @@ export const incrementBody = z.strictObject(
 );
 
 export const setBody = z.strictObject(
-  { value: z.pipe(wholeNumber, counterValue) },
-  { error: 'must be a JSON object such as {"value": 10}' },
+  {
+    value: z.pipe(wholeNumber, counterValue),
+    shards: z.optional(
+      z.pipe(
+        wholeNumber,
+        z
+          .number()
+          .check(
+            z.int(`must be a whole number from 1 to ${MAX_SHARDS}`),
+            z.minimum(1, `must be a whole number from 1 to ${MAX_SHARDS}`),
+            z.maximum(MAX_SHARDS, `must be a whole number from 1 to ${MAX_SHARDS}`),
+          ),
+      ),
+    ),
+  },
+  { error: 'must be a JSON object such as {"value": 10} or {"value": 0, "shards": 8}' },
 );
 
 export const counterPath = z.object({ name: counterName });

@@ -45,7 +45,7 @@ export async function incrementCounter(
 
 export async function setCounter(
   deps: ServiceDeps,
-  command: ChangeCommand & { value: number },
+  command: ChangeCommand & { value: number; shards?: number | undefined },
 ): Promise<Counter> {
   const stored = await deps.repository.set({ ...command, now: deps.now(), newIncarnation: deps.newId() });
   return toCounter(stored);

@@ -4,7 +4,9 @@
  *
  * counters table   pk `name`; one item per counter (schema.ts StoredCounter) plus `kind`, which puts
  *                  the counter in the `by-name` index (KEYS_ONLY, so increments never write to it).
- * history table    pk `counter` = "<name>#<incarnation>", sk `version`.
+ *                  A sharded counter's shards 1..N-1 are items `<name>#<index>` without `kind`.
+ * history table    pk `counter` = "<name>#<incarnation>", sk `version`; for a sharded counter, version 0
+ *                  is the sequencer that numbers its shards' changes (dynamodb-history-store.ts).
  * rollups table    pk `series` = "<name>#<incarnation>#<interval>", sk `start`; the minute buckets'
  *                  first/last versions serve since/until as an index on time.
  */
@@ -32,4 +34,9 @@ export function historyKey(name: string, incarnation: string): string {
 
 export function seriesKey(historyKeyOfCounter: string, interval: string): string {
   return `${historyKeyOfCounter}#${interval}`;
+}
+
+/** The item of shard `index` (1..N-1) of a sharded counter; shard 0 is the counter's own item. */
+export function shardKey(name: string, index: number): string {
+  return index === 0 ? name : `${name}#${index}`;
 }

@@ -18,6 +18,7 @@ export function createSetHandler(deps: ChangeDeps) {
         op: 'set' as const,
         name,
         value: body.value,
+        ...(body.shards === undefined ? {} : { shards: body.shards }),
         actor: actorOf(event),
         expectedVersion: expectedVersion(event),
       };

@@ -14,6 +14,7 @@ import {
   CounterNotFoundError,
   CounterOutOfRangeError,
   InvalidCursorError,
+  ShardLayoutError,
   VersionMismatchError,
 } from '../counter/errors.ts';
 import {
@@ -125,6 +126,8 @@ export function toProblem(error: unknown): HttpProblemError {
   if (error instanceof CounterNotFoundError) return new NotFoundError(error.message);
   if (error instanceof CounterOutOfRangeError)
     return new ConflictError('out-of-range', 'Out of range', error.message);
+  if (error instanceof ShardLayoutError)
+    return new ConflictError('sharded', 'Sharded counter', error.message);
   if (error instanceof VersionMismatchError) return new PreconditionFailedError(error.message);
   if (error instanceof InvalidCursorError) return new BadRequestError(error.message);
   if (error instanceof IdempotencyKeyReusedError) {

@@ -91,20 +91,37 @@ export class CounterTables extends Construct {
       case 'get-counter':
         return allow(grantee, ['dynamodb:GetItem'], [counters]);
       case 'list-counters':
-        return allow(grantee, ['dynamodb:BatchGetItem'], [counters]).combine(
+        // GetItem: a sharded counter's total is a TransactGetItems of its shards, which IAM checks as GetItems.
+        return allow(grantee, ['dynamodb:BatchGetItem', 'dynamodb:GetItem'], [counters]).combine(
           allow(grantee, ['dynamodb:Query'], indexArns(counters, COUNTERS_TABLE)),
         );
       case 'update-counters':
-        // Every increment or set is one UpdateItem; ReturnValues needs no read permission.
-        return allow(grantee, ['dynamodb:UpdateItem'], [counters]);
+        // Every increment or set is one UpdateItem; ReturnValues needs no read permission. Creating a
+        // sharded counter puts its items; If-Match on one checks its other shards (ConditionCheckItem).
+        return allow(
+          grantee,
+          ['dynamodb:UpdateItem', 'dynamodb:PutItem', 'dynamodb:ConditionCheckItem'],
+          [counters],
+        );
       case 'delete-counters':
         return allow(grantee, ['dynamodb:DeleteItem'], [counters]);
       case 'read-history':
         // since/until read the minute rollups to find their versions.
         return allow(grantee, ['dynamodb:Query'], [history, this.rollups.tableArn]);
       case 'write-history':
-        // Conditional puts of entries; a purge queries an entry's keys and deletes them in batches.
-        return allow(grantee, ['dynamodb:PutItem', 'dynamodb:BatchWriteItem', 'dynamodb:Query'], [history]);
+        // Conditional puts of entries; a purge queries an entry's keys and deletes them in batches; a
+        // sharded counter's sequencer is read (GetItem) and advanced (UpdateItem) with its entries.
+        return allow(
+          grantee,
+          [
+            'dynamodb:PutItem',
+            'dynamodb:BatchWriteItem',
+            'dynamodb:Query',
+            'dynamodb:GetItem',
+            'dynamodb:UpdateItem',
+          ],
+          [history],
+        );
       case 'read-rollups':
         return allow(grantee, ['dynamodb:Query'], [this.rollups.tableArn]);
       case 'write-rollups':

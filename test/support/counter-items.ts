@@ -1,7 +1,9 @@
-import type { StoredCounter } from '../../functions/counter/schema.ts';
+import type { StoredCounterItem } from '../../functions/counter/schema.ts';
 
 /** A counter item as the counters table holds it: the stored counter plus the index's `kind`. */
-export function counterItem(overrides: Partial<StoredCounter> = {}): StoredCounter & { kind: string } {
+export function counterItem(
+  overrides: Partial<StoredCounterItem> = {},
+): StoredCounterItem & { kind: string } {
   return {
     name: 'a',
     value: 1,

@@ -77,7 +77,7 @@ export class InMemoryIdempotencyStore implements IdempotencyStore {
     id: string,
     owner: string,
     change: PlannedChange,
-    answer: StoredAnswer,
+    answer: StoredAnswer | undefined,
     nowMs: number,
   ): Promise<'committed' | 'stale' | 'lost'> {
     this.calls.commit++;
@@ -87,7 +87,8 @@ export class InMemoryIdempotencyStore implements IdempotencyStore {
     const record = this.records.get(id);
     if (record === undefined || !owns(record, owner)) return 'lost';
     if (!this.counters.applyPlanned(change)) return 'stale';
-    this.finish(id, record, answer, nowMs);
+    if (answer === undefined) this.records.set(id, { ...record, status: 'applied' });
+    else this.finish(id, record, answer, nowMs);
     const failure = this.afterCommitFailure;
     this.afterCommitFailure = undefined;
     if (failure !== undefined) throw failure;
@@ -101,6 +102,16 @@ export class InMemoryIdempotencyStore implements IdempotencyStore {
     // As in DynamoDB: a claim taken over means another attempt's answer stands; ask again.
     if (record === undefined || !owns(record, owner)) throw new RequestInFlightError();
     this.finish(id, record, answer, nowMs);
+  }
+
+  async settle(id: string, answer: StoredAnswer, nowMs: number): Promise<StoredAnswer> {
+    const record = this.records.get(id);
+    if (record?.status === 'applied') {
+      this.finish(id, record, answer, nowMs);
+      return answer;
+    }
+    if (record?.status === 'done' && record.answer !== undefined) return structuredClone(record.answer);
+    throw new RequestInFlightError();
   }
 
   async release(id: string, owner: string): Promise<void> {

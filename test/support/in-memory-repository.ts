@@ -1,4 +1,10 @@
-import { CounterOutOfRangeError, VersionMismatchError } from '../../functions/counter/errors.ts';
+import {
+  CounterOutOfRangeError,
+  ShardLayoutError,
+  shardBound,
+  VersionMismatchError,
+} from '../../functions/counter/errors.ts';
+import { numberChanges, type SequencerState, type ShardChange } from '../../functions/counter/history.ts';
 import type { HistoryStore } from '../../functions/counter/history-store.ts';
 import type { PlannedChange } from '../../functions/counter/idempotency.ts';
 import type { StreamChange } from '../../functions/counter/record-history.ts';
@@ -19,6 +25,7 @@ import {
 } from '../../functions/counter/schema.ts';
 import {
   bucketStart,
+  bucketsOf,
   INTERVALS,
   type Interval,
   type RollupChange,
@@ -57,10 +64,36 @@ export class InMemoryHistoryStore implements HistoryStore {
     this.rollups.set(seriesKey(key, interval), series);
   }
 
-  async purge(key: string): Promise<number> {
+  /** Sharded counters' sequencers by history key, as DynamoHistoryStore keeps them at version 0. */
+  private readonly sequencers = new Map<string, SequencerState>();
+  /** When set, the next `sequence` commits only this many entries and then throws: a consumer that died mid-batch. */
+  failSequenceAfter: number | undefined;
+
+  async sequence(key: string, changes: ShardChange[]): Promise<{ written: number; duplicates: number }> {
+    const { entries, duplicates } = numberChanges(this.sequencers.get(key), key, changes);
+    let written = 0;
+    for (const { entry, absorbed } of entries) {
+      if (this.failSequenceAfter !== undefined && written >= this.failSequenceAfter) {
+        this.failSequenceAfter = undefined;
+        throw new Error('consumer died mid-batch');
+      }
+      // One entry, its rollups and the sequencer's step: one transaction in DynamoHistoryStore.
+      await this.record(key, entry);
+      for (const bucket of bucketsOf([entry]))
+        await this.rollUp(key, bucket.interval, bucket.start, bucket.changes);
+      this.sequencers.set(key, { lastVersion: entry.version, value: entry.value, absorbed });
+      written++;
+    }
+    return { written, duplicates };
+  }
+
+  async purge(key: string, options: { sharded?: boolean } = {}): Promise<number> {
     const removed = this.entries.get(key)?.size ?? 0;
     this.entries.delete(key);
     for (const interval of INTERVALS) this.rollups.delete(seriesKey(key, interval));
+    this.sequencers.delete(key);
+    if (options.sharded === true)
+      this.sequencers.set(key, { lastVersion: 0, value: 0, absorbed: {}, purged: true });
     return removed;
   }
 
@@ -146,8 +179,21 @@ export class InMemoryCounterRepository implements CounterRepository {
     return this.write(input, current, value + input.by, 'increment');
   }
 
-  async set(input: ChangeInput & { value: number }): Promise<StoredCounter> {
-    return this.write(input, this.current(input), input.value, 'set');
+  /**
+   * A sharded counter is one item here too (sharding is how DynamoDB items take the load): what the
+   * twin keeps of it is the rules, `shards` fixed at creation and sets refused.
+   */
+  async set(input: ChangeInput & { value: number; shards?: number | undefined }): Promise<StoredCounter> {
+    const current = this.current(input);
+    if (current?.shards !== undefined) throw ShardLayoutError.setOfSharded(input.name, current.shards);
+    if (input.shards !== undefined && input.shards > 1) {
+      if (current !== undefined) throw ShardLayoutError.exists(input.name, current.shards);
+      if (Math.abs(input.value) > shardBound(input.shards)) {
+        throw new CounterOutOfRangeError(input.name, 0, `setting ${input.value}`, input.shards);
+      }
+      return this.write(input, undefined, input.value, 'set', input.shards);
+    }
+    return this.write(input, current, input.value, 'set');
   }
 
   async delete(input: {
@@ -204,15 +250,23 @@ export class InMemoryCounterRepository implements CounterRepository {
     const name = change.kind === 'delete' ? change.name : change.input.name;
     const current = this.counters.get(name);
     const seen = change.seen;
+    // A sharded counter's increment or delete without If-Match holds only to the incarnation.
+    const loose =
+      current?.shards !== undefined &&
+      (change.kind === 'increment'
+        ? change.input.expectedVersion
+        : change.kind === 'delete'
+          ? change.expectedVersion
+          : 0) === undefined;
     const unchanged =
       seen === undefined
         ? current === undefined
-        : current?.version === seen.version && current.incarnation === seen.incarnation;
+        : (loose || current?.version === seen.version) && current?.incarnation === seen.incarnation;
     if (!unchanged) return false;
     if (change.kind === 'increment') {
       this.write(change.input, current, (current?.value ?? 0) + change.input.by, 'increment');
     } else if (change.kind === 'set') {
-      this.write(change.input, current, change.input.value, 'set');
+      this.write(change.input, current, change.input.value, 'set', change.input.shards);
     } else if (current !== undefined) {
       this.counters.delete(name);
       this.emit(current, undefined);
@@ -239,7 +293,9 @@ export class InMemoryCounterRepository implements CounterRepository {
     current: StoredCounter | undefined,
     value: number,
     op: Operation,
+    shards?: number | undefined,
   ): StoredCounter {
+    const layout = current?.shards ?? (shards !== undefined && shards > 1 ? shards : undefined);
     const next: StoredCounter = {
       name: input.name,
       value,
@@ -249,6 +305,7 @@ export class InMemoryCounterRepository implements CounterRepository {
       incarnation: current?.incarnation ?? input.newIncarnation,
       op,
       actor: input.actor,
+      ...(layout === undefined ? {} : { shards: layout }),
     };
     this.counters.set(input.name, next);
     this.emit(current, next);

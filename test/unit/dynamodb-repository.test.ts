@@ -122,7 +122,10 @@ describe('DynamoCounterRepository.increment', () => {
     expect(input.TableName).toBe('counters-table');
     expect(input.Key).toEqual({ name: 'a' });
     expect(input.UpdateExpression).toContain('ADD #value :by, #version :one');
-    expect(input.ConditionExpression).toBe('(attribute_not_exists(#value) OR #value <= :bound)');
+    // The one condition besides the bound: the item is no shard of a sharded counter (docs/sharding.md).
+    expect(input.ConditionExpression).toBe(
+      'attribute_not_exists(#shards) AND (attribute_not_exists(#value) OR #value <= :bound)',
+    );
     expect(input.ExpressionAttributeValues).toMatchObject({ ':by': 5, ':one': 1, ':bound': MAX_VALUE - 5 });
     expect(input.ExpressionAttributeNames).toMatchObject({ '#value': 'value', '#version': 'version' });
     expect(input.ReturnValues).toBe('ALL_NEW');
@@ -138,7 +141,9 @@ describe('DynamoCounterRepository.increment', () => {
 
     // Assess
     const input = onlyUpdateInput();
-    expect(input.ConditionExpression).toBe('(attribute_not_exists(#value) OR #value >= :bound)');
+    expect(input.ConditionExpression).toBe(
+      'attribute_not_exists(#shards) AND (attribute_not_exists(#value) OR #value >= :bound)',
+    );
     expect(input.ExpressionAttributeValues?.[':bound']).toBe(MIN_VALUE + 5);
     expect(input.ExpressionAttributeValues?.[':by']).toBe(-5);
   });
@@ -152,7 +157,7 @@ describe('DynamoCounterRepository.increment', () => {
 
     // Assess
     const input = onlyUpdateInput();
-    expect(input.ConditionExpression).toBeUndefined();
+    expect(input.ConditionExpression).toBe('attribute_not_exists(#shards)');
     expect(input.ExpressionAttributeValues).not.toHaveProperty(':bound');
   });
 
@@ -185,7 +190,7 @@ describe('DynamoCounterRepository.increment', () => {
     // Assess
     const input = onlyUpdateInput();
     expect(input.ConditionExpression).toBe(
-      '(attribute_not_exists(#value) OR #value <= :bound) AND #version = :expected',
+      'attribute_not_exists(#shards) AND (attribute_not_exists(#value) OR #value <= :bound) AND #version = :expected',
     );
     expect(input.ExpressionAttributeValues?.[':expected']).toBe(3);
   });
@@ -271,7 +276,7 @@ describe('DynamoCounterRepository.set', () => {
       ':one': 1,
       ':op': 'set',
     });
-    expect(input.ConditionExpression).toBeUndefined();
+    expect(input.ConditionExpression).toBe('attribute_not_exists(#shards)');
     expect(input.ReturnValues).toBe('ALL_NEW');
     expect(counter).toMatchObject({ value: 42, op: 'set' });
   });
@@ -286,7 +291,7 @@ describe('DynamoCounterRepository.set', () => {
     // Assess
     await expect(changing).rejects.toMatchObject({ name: 'VersionMismatchError', expected: 2, actual: 8 });
     const input = onlyUpdateInput();
-    expect(input.ConditionExpression).toBe('#version = :expected');
+    expect(input.ConditionExpression).toBe('attribute_not_exists(#shards) AND #version = :expected');
     expect(input.ExpressionAttributeValues?.[':expected']).toBe(2);
   });
 });
@@ -301,7 +306,15 @@ describe('DynamoCounterRepository.delete', () => {
 
     // Assess
     const input = ddbMock.commandCalls(DeleteCommand)[0]?.args[0].input;
-    expect(input).toEqual({ TableName: 'counters-table', Key: { name: 'a' }, ReturnValues: 'ALL_OLD' });
+    expect(input).toEqual({
+      TableName: 'counters-table',
+      Key: { name: 'a' },
+      ReturnValues: 'ALL_OLD',
+      // A sharded counter's item refuses: its shards go with it in a transaction instead.
+      ConditionExpression: 'attribute_not_exists(#shards)',
+      ExpressionAttributeNames: { '#shards': 'shards' },
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+    });
     expect(deleted).toMatchObject({ name: 'a', value: 3, version: 2 });
   });
 
@@ -326,7 +339,7 @@ describe('DynamoCounterRepository.delete', () => {
     // Assess
     await expect(deleting).rejects.toMatchObject({ name: 'VersionMismatchError', expected: 4, actual: 5 });
     const input = ddbMock.commandCalls(DeleteCommand)[0]?.args[0].input;
-    expect(input?.ConditionExpression).toBe('#version = :expected');
+    expect(input?.ConditionExpression).toBe('attribute_not_exists(#shards) AND #version = :expected');
     expect(input?.ExpressionAttributeValues).toEqual({ ':expected': 4 });
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { toHistoryAction } from '../../functions/counter/history.ts';
+import { type ShardChange, toHistoryAction } from '../../functions/counter/history.ts';
 import type { HistoryStore } from '../../functions/counter/history-store.ts';
 import { recordHistory, type StreamChange } from '../../functions/counter/record-history.ts';
 import type { HistoryEntry, StoredCounter } from '../../functions/counter/schema.ts';
@@ -69,7 +69,7 @@ describe('toHistoryAction', () => {
     const action = toHistoryAction(removed, undefined);
 
     // Assess
-    expect(action).toEqual({ kind: 'purge', key: 'shop.x#inc-9' });
+    expect(action).toEqual({ kind: 'purge', key: 'shop.x#inc-9', sharded: false });
   });
 
   it('treats old and new images of different incarnations as a creation of the new one', () => {
@@ -170,10 +170,15 @@ class ScriptedStore implements HistoryStore {
     return this.inner.rollUp(key, interval, start, changes);
   }
 
-  async purge(key: string): Promise<number> {
+  async sequence(key: string, changes: ShardChange[]): Promise<{ written: number; duplicates: number }> {
+    this.calls.push(`sequence ${key} ${changes.length}`);
+    return this.inner.sequence(key, changes);
+  }
+
+  async purge(key: string, options?: { sharded?: boolean }): Promise<number> {
     this.calls.push(`purge ${key}`);
     if (this.script.failPurge === true) throw new Error('store unavailable');
-    return this.inner.purge(key);
+    return this.inner.purge(key, options);
   }
 }
 
