@@ -10,12 +10,14 @@ export type Access = 'read' | 'increment' | 'write';
 
 /** What the function may do to the tables. */
 export type TableAccess =
-  /** GetItem of one counter. */
+  /** GetItem of one counter (a sharded one's TransactGetItems of its shards is GetItems too). */
   | 'get-counter'
-  /** The by-name index and a BatchGetItem of the page. */
+  /** The by-name index and a BatchGetItem of the page; GetItem for sharded counters' snapshots. */
   | 'list-counters'
-  /** UpdateItem: increments and sets. */
+  /** UpdateItem: increments and sets; ConditionCheckItem: If-Match on a sharded counter. */
   | 'update-counters'
+  /** PutItem: the transaction that creates a sharded counter's items. */
+  | 'create-sharded-counters'
   /** DeleteItem. */
   | 'delete-counters'
   /** Query of the history, and of its time index for since/until. */
@@ -62,6 +64,7 @@ export const FUNCTIONS = {
   setCounter: fn('set-counter', 'PUT: set a counter', [
     'get-counter',
     'update-counters',
+    'create-sharded-counters',
     'write-idempotency',
   ]),
   deleteCounter: fn('delete-counter', 'DELETE a counter', [

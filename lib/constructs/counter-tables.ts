@@ -96,13 +96,12 @@ export class CounterTables extends Construct {
           allow(grantee, ['dynamodb:Query'], indexArns(counters, COUNTERS_TABLE)),
         );
       case 'update-counters':
-        // Every increment or set is one UpdateItem; ReturnValues needs no read permission. Creating a
-        // sharded counter puts its items; If-Match on one checks its other shards (ConditionCheckItem).
-        return allow(
-          grantee,
-          ['dynamodb:UpdateItem', 'dynamodb:PutItem', 'dynamodb:ConditionCheckItem'],
-          [counters],
-        );
+        // Every increment or set is one UpdateItem; ReturnValues needs no read permission. If-Match on
+        // a sharded counter checks its other shards' versions (ConditionCheckItem).
+        return allow(grantee, ['dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem'], [counters]);
+      case 'create-sharded-counters':
+        // The counter's own item and its shards, put in one transaction, only if the name is free.
+        return allow(grantee, ['dynamodb:PutItem'], [counters]);
       case 'delete-counters':
         return allow(grantee, ['dynamodb:DeleteItem'], [counters]);
       case 'read-history':

@@ -365,13 +365,25 @@ function roleStatements(fn: CounterFunction): Statement[] {
 /** What each kind of table access must come to, written out independently of the construct. */
 const EXPECTED_GRANTS: Record<TableAccess, Record<string, string[]>> = {
   'get-counter': { counters: ['dynamodb:GetItem'] },
-  'list-counters': { counters: ['dynamodb:BatchGetItem'], 'counters/index/by-name': ['dynamodb:Query'] },
+  'list-counters': {
+    counters: ['dynamodb:BatchGetItem', 'dynamodb:GetItem'],
+    'counters/index/by-name': ['dynamodb:Query'],
+  },
   'read-history': { history: ['dynamodb:Query'], rollups: ['dynamodb:Query'] },
   'read-rollups': { rollups: ['dynamodb:Query'] },
   'write-rollups': { rollups: ['dynamodb:BatchWriteItem', 'dynamodb:Query', 'dynamodb:UpdateItem'] },
-  'update-counters': { counters: ['dynamodb:UpdateItem'] },
+  'update-counters': { counters: ['dynamodb:ConditionCheckItem', 'dynamodb:UpdateItem'] },
+  'create-sharded-counters': { counters: ['dynamodb:PutItem'] },
   'delete-counters': { counters: ['dynamodb:DeleteItem'] },
-  'write-history': { history: ['dynamodb:BatchWriteItem', 'dynamodb:PutItem', 'dynamodb:Query'] },
+  'write-history': {
+    history: [
+      'dynamodb:BatchWriteItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+    ],
+  },
   'write-idempotency': { idempotency: ['dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'] },
 };
 
@@ -410,12 +422,18 @@ describe('least privilege', () => {
 
   it('lets each writing function do only its own kind of write: no deletes from increment or set, no updates from delete', () => {
     const idempotency = ['dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'];
+    // ConditionCheckItem: If-Match on a sharded counter; PutItem: only set creates (sharded) counters by puts.
     expect(dynamoGrants(routeFunction(FUNCTIONS.incrementCounter.id))).toEqual({
-      counters: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+      counters: ['dynamodb:ConditionCheckItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'],
       idempotency,
     });
     expect(dynamoGrants(routeFunction(FUNCTIONS.setCounter.id))).toEqual({
-      counters: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+      counters: [
+        'dynamodb:ConditionCheckItem',
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
+      ],
       idempotency,
     });
     expect(dynamoGrants(routeFunction(FUNCTIONS.deleteCounter.id))).toEqual({
@@ -432,7 +450,14 @@ describe('least privilege', () => {
         'dynamodb:GetShardIterator',
         'dynamodb:ListStreams',
       ],
-      history: ['dynamodb:BatchWriteItem', 'dynamodb:PutItem', 'dynamodb:Query'],
+      // GetItem and UpdateItem: a sharded counter's sequencer (version 0 of its history).
+      history: [
+        'dynamodb:BatchWriteItem',
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:Query',
+        'dynamodb:UpdateItem',
+      ],
       rollups: ['dynamodb:BatchWriteItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
     });
   });
