@@ -1,0 +1,105 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoHistoryStore } from '../../functions/counter/dynamodb-history-store.ts';
+import type { ShardChange } from '../../functions/counter/history.ts';
+import { type Engine, startEngine } from '../../lib/local/engine.ts';
+import { ensureTable } from '../../lib/local/tables.ts';
+import { HISTORY_TABLE, ROLLUPS_TABLE } from '../../lib/table-schemas.ts';
+
+/**
+ * The sharded counter's sequencer against the real engine's transactions and conditions: on AWS the
+ * shards' items may sit in different stream shards, so batches of one counter can be numbered by two
+ * consumer invocations at once. Locally the poller never does that; this test does it on purpose.
+ */
+describe('numbering a sharded counter history (DynamoHistoryStore.sequence)', () => {
+  let engine: Engine;
+  let db: DynamoDBClient;
+  let documents: DynamoDBDocumentClient;
+  let store: DynamoHistoryStore;
+  const tables = { history: 'seq-history', rollups: 'seq-rollups' };
+
+  beforeAll(async () => {
+    engine = await startEngine({});
+    db = new DynamoDBClient({
+      endpoint: engine.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    documents = DynamoDBDocumentClient.from(db);
+    await ensureTable(db, tables.history, HISTORY_TABLE);
+    await ensureTable(db, tables.rollups, ROLLUPS_TABLE);
+    store = new DynamoHistoryStore(documents, tables);
+  });
+
+  afterAll(async () => {
+    db.destroy();
+    await engine.stop();
+  });
+
+  const changesOf = (shard: number, from: number, to: number, delta: number): ShardChange[] =>
+    Array.from({ length: to - from + 1 }, (_, i) => ({
+      shard,
+      shardVersion: from + i,
+      delta,
+      op: shard === 0 && from + i === 1 ? 'set' : 'increment',
+      created_at: new Date(Date.UTC(2026, 10, 30, 12, 0, i)).toISOString(),
+      actor: `arn:aws:iam::000000000000:user/shard-${shard}`,
+    }));
+
+  const entriesOf = async (key: string) => {
+    const { Items = [] } = await documents.send(
+      new QueryCommand({
+        TableName: tables.history,
+        KeyConditionExpression: '#counter = :key AND #version >= :one',
+        ExpressionAttributeNames: { '#counter': 'counter', '#version': 'version' },
+        ExpressionAttributeValues: { ':key': key, ':one': 1 },
+        ConsistentRead: true,
+      }),
+    );
+    return Items as { version: number; value: number; delta: number }[];
+  };
+
+  it('numbers three shards racing each other 1..n exactly once, with their rollups, and again delivered changes nothing', async () => {
+    const key = 'race#inc-1';
+    // The creation comes first, as it must (the counter's own item, version 1).
+    await store.sequence(key, changesOf(0, 1, 1, 10));
+    const batches = [changesOf(0, 2, 40, 1), changesOf(1, 1, 40, 2), changesOf(2, 1, 40, 3)];
+
+    const results = await Promise.all(batches.map((batch) => store.sequence(key, batch)));
+    const again = await Promise.all(batches.map((batch) => store.sequence(key, batch)));
+
+    expect(results.reduce((sum, result) => sum + result.written, 0)).toBe(119);
+    expect(again.every((result) => result.written === 0)).toBe(true);
+    expect(again.reduce((sum, result) => sum + result.duplicates, 0)).toBe(119);
+    const entries = await entriesOf(key);
+    expect(entries.map((entry) => entry.version)).toEqual(Array.from({ length: 120 }, (_, i) => i + 1));
+    entries.forEach((entry, i) => {
+      expect(entry.value).toBe((entries[i - 1]?.value ?? 0) + entry.delta);
+    });
+    expect(entries.at(-1)?.value).toBe(10 + 39 + 80 + 120);
+    const { Item: day } = await documents.send(
+      new GetCommand({
+        TableName: tables.rollups,
+        Key: { series: `${key}#day`, start: '2026-11-30T00:00:00.000Z' },
+        ConsistentRead: true,
+      }),
+    );
+    expect(day).toMatchObject({ count: 120, delta: 249, value: 249 });
+  });
+
+  it('waits for the creation before numbering a shard, and records nothing of a purged counter', async () => {
+    const key = 'late#inc-1';
+
+    await expect(store.sequence(key, changesOf(3, 1, 2, 1))).rejects.toMatchObject({
+      name: 'SequencerNotReadyError',
+    });
+    await store.sequence(key, changesOf(0, 1, 1, 0));
+    await store.sequence(key, changesOf(3, 1, 2, 1));
+    await store.purge(key, { sharded: true });
+    const late = await store.sequence(key, changesOf(3, 3, 5, 1));
+
+    expect(late).toEqual({ written: 0, duplicates: 3 });
+    expect(await entriesOf(key)).toEqual([]);
+  });
+});
