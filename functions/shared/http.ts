@@ -1,7 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import middy, { type MiddlewareObj } from '@middy/core';
 import type {
@@ -31,6 +29,7 @@ import {
   ThrottledError,
   UnprocessableError,
 } from './errors.ts';
+import { type MetricName, publishCounts } from './metrics.ts';
 import { describeIssues } from './validation.ts';
 
 export type HttpEvent = APIGatewayProxyEventV2WithIAMAuthorizer;
@@ -38,9 +37,6 @@ export type HttpResult = APIGatewayProxyStructuredResultV2;
 type Route = (event: HttpEvent) => Promise<HttpResult>;
 
 export const logger = new Logger({ serviceName: 'counter-service' });
-
-/** Business metrics (CloudWatch EMF, through the log): what changed, what was refused, what replayed. */
-export const metrics = new Metrics({ namespace: 'CounterService', serviceName: 'counter-service' });
 
 const SECURITY_HEADERS: Record<string, string> = {
   'cache-control': 'no-store',
@@ -67,23 +63,25 @@ export function httpHandler(route: Route, options: { changes?: boolean } = {}) {
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(correlationId());
   // Only the changing routes publish metrics: reads have nothing to count that API Gateway does not.
-  if (options.changes === true) handler.use(logMetrics(metrics)).use(changeMetrics());
+  if (options.changes === true) handler.use(changeMetrics());
   return handler.use(responseHeaders()).use(problemErrors()).handler(route);
 }
 
 /**
- * Counts each change's outcome once its answer is known. Registered after `logMetrics`, so its hooks
- * run before the flush (middy runs `after` and `onError` in reverse order).
+ * Counts each change's outcome once its answer is known (business metrics: what changed, what was
+ * refused, what replayed), one EMF line per change (metrics.ts).
  */
 function changeMetrics(): MiddlewareObj<HttpEvent, HttpResult, Error, Context> {
   const count = (request: { event: HttpEvent; response?: HttpResult | null | undefined }) => {
     const status = request.response?.statusCode ?? 500;
     const method = request.event.requestContext.http.method;
-    const add = (name: string) => metrics.addMetric(name, MetricUnit.Count, 1);
-    if (request.response?.headers?.['idempotent-replayed'] === 'true') add('Replays');
-    else if (status < 300) add(method === 'POST' ? 'Increments' : method === 'PUT' ? 'Sets' : 'Deletes');
-    if (status === 409 || status === 412 || status === 422) add('Conflicts');
-    if (status === 429) add('Throttled');
+    const names: MetricName[] = [];
+    if (request.response?.headers?.['idempotent-replayed'] === 'true') names.push('Replays');
+    else if (status < 300)
+      names.push(method === 'POST' ? 'Increments' : method === 'PUT' ? 'Sets' : 'Deletes');
+    if (status === 409 || status === 412 || status === 422) names.push('Conflicts');
+    if (status === 429) names.push('Throttled');
+    publishCounts(names);
   };
   return { after: count, onError: count };
 }

@@ -3,6 +3,7 @@ import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { emfLine } from '../../functions/shared/metrics.ts';
 import { counterItem } from '../support/counter-items.ts';
 import { type Handlers, invoke, loadHandlers } from '../support/http-handlers.ts';
 
@@ -114,5 +115,19 @@ describe('business metrics', () => {
 
     // Assess
     expect(publishedMetrics()).toEqual([]);
+  });
+});
+
+describe('emfLine', () => {
+  it('writes the EMF document Powertools Metrics wrote: namespace, the service dimension, a count of 1 each', () => {
+    // Act
+    const line = emfLine(['Replays', 'Conflicts'], 1796008181246, 'counter-service');
+
+    // Assess: byte for byte what Powertools Metrics 2 printed for the same metrics.
+    expect(line).toBe(
+      '{"_aws":{"Timestamp":1796008181246,"CloudWatchMetrics":[{"Namespace":"CounterService",' +
+        '"Dimensions":[["service"]],"Metrics":[{"Name":"Replays","Unit":"Count"},{"Name":"Conflicts","Unit":"Count"}]}]},' +
+        '"service":"counter-service","Replays":1,"Conflicts":1}',
+    );
   });
 });
