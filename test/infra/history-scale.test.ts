@@ -12,9 +12,14 @@ function synth(props: CounterStackProps = {}) {
   const stack = new CounterStack(testApp({ bundling: false }), 'CounterService', { env: TEST_ENV, ...props });
   const template = Template.fromStack(stack).toJSON();
   const consumer = logicalIdOf(stack.historyConsumer.function);
+  const resources = at(template, 'Resources');
+  const mapping = Object.values(resources && typeof resources === 'object' ? resources : {}).find(
+    (resource) => at(resource, 'Type') === 'AWS::Lambda::EventSourceMapping',
+  );
   return {
     rollups: at(template, 'Resources', logicalIdOf(stack.tables.rollups)),
     consumerEnvironment: at(template, 'Resources', consumer, 'Properties', 'Environment', 'Variables'),
+    mapping: at(mapping, 'Properties'),
   };
 }
 
@@ -42,6 +47,14 @@ describe('history at scale', () => {
     const { consumerEnvironment } = synth({ historyRetention: Duration.days(90) });
 
     expect(consumerEnvironment).toMatchObject({ HISTORY_RETENTION_DAYS: '90' });
+  });
+
+  it('invokes the consumer without a batching window unless one is given (docs/cost.md)', () => {
+    expect(synth().mapping).not.toHaveProperty('MaximumBatchingWindowInSeconds');
+    expect(synth({ historyBatchingWindow: Duration.seconds(10) }).mapping).toMatchObject({
+      MaximumBatchingWindowInSeconds: 10,
+      BatchSize: 100,
+    });
   });
 });
 
