@@ -40,4 +40,18 @@ export async function writeCharts(report: BenchReport, dir: string): Promise<voi
       }),
     );
   }
+  if (report.cost !== undefined) {
+    await writeFile(
+      path.join(dir, 'price-by-batch.svg'),
+      barChart({
+        title: `A million plain increments, by changes of one counter per consumer batch (${report.generatedAt.slice(0, 10)})`,
+        unit: '$',
+        bars: report.cost.plainIncrementByBatch.map((point) => ({
+          label: `${point.changes} per batch`,
+          value: point.dollars,
+        })),
+        marker: { value: report.cost.target.max, label: `target $${report.cost.target.max.toFixed(2)}` },
+      }),
+    );
+  }
 }

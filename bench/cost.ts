@@ -46,6 +46,13 @@ export interface CostResult {
   plainIncrementBusy: number;
   /** The plain increment's total if every invocation were billed PESSIMISTIC_DURATION_MS instead. */
   plainIncrementPessimistic: number;
+  /**
+   * A plain increment when `changes` changes of the same counter (in the same minute) reach the consumer
+   * together: what the consumer spends per batch (three rollup writes, one invocation) is shared by
+   * them, what it spends per change (the history entry) is not. Between the two measured ends, one
+   * change per invocation and a full batch of one counter, that is a + b / changes.
+   */
+  plainIncrementByBatch: { changes: number; dollars: number }[];
   storage: {
     counterBytes: number;
     historyEntryBytes: number;
@@ -55,6 +62,26 @@ export interface CostResult {
 }
 
 const PER_MILLION = 1_000_000;
+
+/**
+ * The price of a change when `changes` of one counter share a consumer batch, from the two measured
+ * ends: `alone` (one per invocation) and `full` (a full batch of `fullBatch`). The consumer's per-batch
+ * part is shared, its per-change part is not, so the price is a + b / changes through both ends.
+ */
+export function priceByBatch(
+  alone: number,
+  full: number,
+  fullBatch: number,
+  sizes: readonly number[],
+): { changes: number; dollars: number }[] {
+  return sizes.map((changes) => ({
+    changes,
+    dollars: full + ((alone - full) * (1 / changes - 1 / fullBatch)) / (1 - 1 / fullBatch),
+  }));
+}
+
+/** Changes of one counter per consumer batch, for the price line of docs/cost.md. */
+const BATCH_SIZES = [1, 2, 3, 4, 5, 10, 25, 100];
 const GB = 1024 ** 3;
 
 /** Lambda duration cost per million invocations of `billedMs` each at the house memory size. */
@@ -99,6 +126,13 @@ export function computeCosts(capacity: CapacityResult): CostResult {
         plain.consumerLambda +
         lambdaDurationPerMillion(PESSIMISTIC_DURATION_MS) +
         (LAMBDA_REQUESTS.value + lambdaDurationPerMillion(PESSIMISTIC_DURATION_MS));
+  const fullBatch = busy.batchSize;
+  const plainIncrementByBatch = priceByBatch(
+    plain?.total ?? Number.NaN,
+    plainIncrementBusy,
+    fullBatch,
+    BATCH_SIZES,
+  );
   const counterBytes = capacity.storage.counter.storedBytes;
   const historyEntryBytes = capacity.storage.historyEntry.storedBytes;
   return {
@@ -107,6 +141,7 @@ export function computeCosts(capacity: CapacityResult): CostResult {
     plainIncrementPerMillion: plain?.total ?? Number.NaN,
     plainIncrementBusy,
     plainIncrementPessimistic,
+    plainIncrementByBatch,
     storage: {
       counterBytes,
       historyEntryBytes,
@@ -179,6 +214,9 @@ export function costMarkdown(result: CostResult): string {
       `${verdict(result.plainIncrementPerMillion, result.target)}. With full consumer batches (busy traffic): ` +
       `${formatDollars(result.plainIncrementBusy)}. Were every invocation billed ${PESSIMISTIC_DURATION_MS} ms: ` +
       `${formatDollars(result.plainIncrementPessimistic)}.`,
+    `By changes of one counter per consumer batch: ${result.plainIncrementByBatch
+      .map((point) => `${point.changes}: ${formatDollars(point.dollars)}`)
+      .join(', ')}.`,
     `Storage: ${s.counterBytes} B per counter (item, index entries, overheads) = ${formatDollars(s.perMillionCountersMonth)} ` +
       `per million counters a month; ${s.historyEntryBytes} B per history entry (the same) = ` +
       `${formatDollars(s.perMillionHistoryEntriesMonth)} per million entries a month.`,

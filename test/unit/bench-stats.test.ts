@@ -6,6 +6,7 @@ import {
   dynamodbPerMillion,
   lambdaDurationPerMillion,
   logsPerMillion,
+  priceByBatch,
 } from '../../bench/cost.ts';
 import { itemSize, numberSize, storedBytes } from '../../bench/item-size.ts';
 import { isFullRun, parseOptions, UsageError } from '../../bench/options.ts';
@@ -112,6 +113,18 @@ describe('benchmark statistics', () => {
 });
 
 describe('benchmark cost arithmetic', () => {
+  it('prices a change between its two measured ends, as a + b / changes per batch', () => {
+    // Act: $4.70 alone, $2.60 in a full batch of 100.
+    const points = priceByBatch(4.7, 2.6, 100, [1, 2, 10, 100]);
+
+    // Assess: the ends exactly; b = 2.1 / 0.99, so two changes save half of it.
+    expect(points.map((point) => point.changes)).toEqual([1, 2, 10, 100]);
+    expect(points[0]?.dollars).toBeCloseTo(4.7, 10);
+    expect(points[3]?.dollars).toBeCloseTo(2.6, 10);
+    expect(points[1]?.dollars).toBeCloseTo(2.6 + (2.1 * 0.49) / 0.99, 10);
+    expect(points[2]?.dollars).toBeCloseTo(2.6 + (2.1 * 0.09) / 0.99, 10);
+  });
+
   it('bills Lambda in whole milliseconds, at least one', () => {
     // Act
     const billed = [billedMilliseconds(0.2), billedMilliseconds(4.01), billedMilliseconds(7)];
