@@ -129,8 +129,9 @@ export class DynamoHistoryStore implements HistoryStore {
     // of each step reads again and numbers after the winner.
     for (let attempt = 0; attempt < 20; attempt++) {
       const state = await this.sequencer(key);
-      const { entries, duplicates } = numberChanges(state, key, changes);
-      if (entries.length === 0) return { written, duplicates };
+      const { entries } = numberChanges(state, key, changes);
+      // What this call did not write was there already (a batch delivered again).
+      if (entries.length === 0) return { written, duplicates: changes.length - written };
       let last = state?.lastVersion;
       let raced = false;
       for (let start = 0; start < entries.length && !raced; start += SEQUENCED_PER_TRANSACTION) {
@@ -160,7 +161,7 @@ export class DynamoHistoryStore implements HistoryStore {
           await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * 2 ** Math.min(attempt, 6)));
         }
       }
-      if (!raced) return { written, duplicates };
+      if (!raced) return { written, duplicates: changes.length - written };
     }
     throw new Error(`history of ${key}: its sequencer kept changing under the consumer`);
   }
@@ -278,7 +279,6 @@ export class DynamoHistoryStore implements HistoryStore {
         }),
       );
     }
-    // The sequencer (version 0) is no entry.
     return removed;
   }
 
@@ -313,7 +313,10 @@ export class DynamoHistoryStore implements HistoryStore {
           batches.slice(k, k + PURGE_CONCURRENCY).map((batch) => this.deleteAll(table, batch)),
         );
       }
-      removed += keys.length;
+      // A sharded counter's sequencer (history version 0) is no entry.
+      removed += keys.filter(
+        (key) => !(table === this.tables.history && key[sortKey] === SEQUENCER_VERSION),
+      ).length;
       start = page.LastEvaluatedKey;
     } while (start !== undefined);
     return removed;

@@ -1,4 +1,8 @@
-import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import {
+  type AttributeValue,
+  ConditionalCheckFailedException,
+  TransactionCanceledException,
+} from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
   type DynamoDBDocumentClient,
@@ -96,12 +100,13 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
     change: PlannedChange,
     answer: StoredAnswer | undefined,
     nowMs: number,
-  ): Promise<'committed' | 'stale' | 'lost'> {
+  ): Promise<'committed' | 'stale' | 'lost' | 'out-of-range'> {
+    const writes = this.counterWrites(change);
     try {
       await this.client.send(
         new TransactWriteCommand({
           TransactItems: [
-            ...this.counterWrites(change),
+            ...writes,
             answer === undefined
               ? this.recordApplied(id, owner)
               : this.recordAnswer(id, owner, answer, nowMs),
@@ -116,6 +121,7 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
         const record = reasons.at(-1);
         const counter = reasons.slice(0, -1);
         if (record?.Code === 'ConditionalCheckFailed') return 'lost';
+        if (this.refusedByShardRange(change, writes, counter)) return 'out-of-range';
         // The counter moved since it was read, or another transaction held it: plan again.
         if (
           counter.some(
@@ -184,6 +190,26 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
     }
   }
 
+  /**
+   * Whether a sharded increment failed on its shard's range alone: the shard came back (ALL_OLD) as
+   * the change saw it, in its incarnation (and at its version, with If-Match).
+   */
+  private refusedByShardRange(
+    change: PlannedChange,
+    writes: Record<string, unknown>[],
+    reasons: { Code?: string | undefined; Item?: Record<string, AttributeValue> | undefined }[],
+  ): boolean {
+    if (change.kind !== 'increment' || change.seen?.shardVersions === undefined) return false;
+    const at = writes.findIndex((write) => 'Update' in write);
+    const reason = reasons[at];
+    if (reason?.Code !== 'ConditionalCheckFailed' || reason.Item === undefined) return false;
+    const shard = unmarshall(reason.Item);
+    if (shard.incarnation !== change.seen.incarnation) return false;
+    const update = writes[at]?.Update as { Key?: { name?: string } } | undefined;
+    const index = Number(update?.Key?.name?.split('#')[1] ?? 0);
+    return change.input.expectedVersion === undefined || shard.version === change.seen.shardVersions[index];
+  }
+
   /** The counter writes of a change, in the transaction before the record. */
   private counterWrites(change: PlannedChange): Record<string, unknown>[] {
     const versions = change.seen?.shardVersions;
@@ -249,6 +275,7 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
                 ...seen.values,
                 ...range.values,
               },
+              ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
             },
           },
         ];

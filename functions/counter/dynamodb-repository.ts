@@ -15,6 +15,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import {
+  CounterBusyError,
   CounterNotFoundError,
   CounterOutOfRangeError,
   ShardLayoutError,
@@ -35,6 +36,7 @@ import {
   MAX_VALUE,
   MIN_VALUE,
   type StoredCounter,
+  type StoredShard,
   seriesBucket,
   storedCounter,
   storedShard,
@@ -328,23 +330,36 @@ export class DynamoCounterRepository implements CounterRepository {
         layout = this.remember(name, layoutOf(root));
         continue;
       }
-      const versions = [root.version];
-      let value = root.value;
-      let updated = root.updated_at;
-      for (const response of responses.slice(1)) {
-        const shard = storedShard.parse(response?.Item);
-        value += shard.value;
-        versions.push(shard.version);
-        if (shard.updated_at > updated) updated = shard.updated_at;
-      }
-      return {
-        ...root,
-        value,
-        version: versions.reduce((sum, version) => sum + version, 0),
-        updated_at: updated,
-        shardVersions: versions,
-      };
+      return sumOf(
+        root,
+        responses.slice(1).map((response) => storedShard.parse(response?.Item)),
+      );
     }
+  }
+
+  /** A sharded counter summed from one consistent GetItem per shard: no snapshot, but never refused. */
+  private async sumOfShards(name: string, layout: Layout): Promise<StoredCounter | undefined> {
+    const items = await Promise.all(
+      Array.from({ length: layout.shards }, (_, index) =>
+        this.client
+          .send(
+            new GetCommand({
+              TableName: this.tables.counters,
+              Key: { name: shardKey(name, index) },
+              ConsistentRead: true,
+            }),
+          )
+          .then(({ Item }) => Item),
+      ),
+    );
+    const [rootItem, ...shardItems] = items;
+    if (rootItem === undefined) return undefined;
+    const root = storedCounter.parse(rootItem);
+    const shards = shardItems.flatMap((item) => (item === undefined ? [] : [storedShard.parse(item)]));
+    return sumOf(
+      root,
+      shards.filter((shard) => shard.incarnation === root.incarnation),
+    );
   }
 
   /**
@@ -390,7 +405,13 @@ export class DynamoCounterRepository implements CounterRepository {
         layout.shards,
       );
     }
-    const total = await this.snapshot(input.name, layout);
+    // The change is made: the answer must not fail now, or a caller would send it again. If the
+    // snapshot keeps meeting other transactions, each shard is read on its own (every read holds
+    // this change; the sum may mix instants, as a listing of several counters does).
+    const total = await this.snapshot(input.name, layout).catch((error: unknown) => {
+      if (!(error instanceof TransactionCanceledException)) throw error;
+      return this.sumOfShards(input.name, layout);
+    });
     // Deleted in the moment between the change and the read: the change went with the counter.
     if (total === undefined) throw new CounterNotFoundError(input.name);
     return total;
@@ -449,7 +470,7 @@ export class DynamoCounterRepository implements CounterRepository {
           ...seen,
           value: seen.value + input.by,
           version: seen.version + 1,
-          updated_at: input.now > seen.updated_at ? input.now : seen.updated_at,
+          updated_at: latest(input.now, seen.updated_at),
           op: 'increment',
           actor: input.actor,
           shardVersions: versions.map((version, shard) => (shard === index ? version + 1 : version)),
@@ -471,6 +492,8 @@ export class DynamoCounterRepository implements CounterRepository {
       }
     }
     const now = await this.snapshot(input.name, layout);
+    // Still at the version asked for: the attempts only met other transactions.
+    if (now?.version === expected) throw new CounterBusyError(input.name);
     throw new VersionMismatchError(input.name, expected, now?.version);
   }
 
@@ -553,7 +576,10 @@ export class DynamoCounterRepository implements CounterRepository {
       }
     }
     const now = await this.snapshot(input.name, layout);
-    throw new VersionMismatchError(input.name, input.expectedVersion ?? 0, now?.version);
+    if (input.expectedVersion === undefined || now?.version === input.expectedVersion) {
+      throw new CounterBusyError(input.name);
+    }
+    throw new VersionMismatchError(input.name, input.expectedVersion, now?.version);
   }
 
   async set(input: ChangeInput & { value: number; shards?: number | undefined }): Promise<StoredCounter> {
@@ -747,9 +773,12 @@ export class DynamoCounterRepository implements CounterRepository {
 
   /**
    * Where a time window starts or ends in versions, from the minute rollups (an index on time the
-   * consumer keeps anyway): the first version of the first minute at or after `time`'s minute ('>='),
-   * or the last version of the last minute starting before `time` ('<'). The minute holding `time`
-   * may hold changes on the other side of it; the history query filters those few out.
+   * consumer keeps anyway): the first version of the first two minutes at or after `time`'s minute
+   * ('>='), or the last version of the last two minutes starting before `time` ('<'). Two, because
+   * versions and times may disagree across one minute boundary (clocks of different Lambda instances;
+   * a sharded counter's shards numbered in the order the consumer met them), so a minute's neighbour
+   * may hold an earlier version. The minutes at the edges may hold changes outside the window; the
+   * history query filters those few out.
    */
   private async versionAtTime(
     key: string,
@@ -766,11 +795,14 @@ export class DynamoCounterRepository implements CounterRepository {
           ':start': comparison === '>=' ? bucketStart(time, 'minute') : time,
         },
         ScanIndexForward: comparison === '>=',
-        Limit: 1,
+        Limit: 2,
       }),
     );
-    const version = Items[0]?.[comparison === '>=' ? 'first_version' : 'last_version'];
-    return typeof version === 'number' ? version : undefined;
+    const versions = Items.map((item) => item[comparison === '>=' ? 'first_version' : 'last_version']).filter(
+      (version): version is number => typeof version === 'number',
+    );
+    if (versions.length === 0) return undefined;
+    return comparison === '>=' ? Math.min(...versions) : Math.max(...versions);
   }
 
   private async change(
@@ -851,6 +883,23 @@ function versionCondition(
 /** The item a failed condition returns (ALL_OLD), still in the low-level shape through the DocumentClient. */
 function currentOf(item: Record<string, AttributeValue> | undefined): StoredCounter | undefined {
   return item === undefined ? undefined : storedCounter.parse(unmarshall(item));
+}
+
+/** A sharded counter from its own item (shard 0) and its other shards: value and version summed. */
+function sumOf(root: StoredCounter, shards: readonly StoredShard[]): StoredCounter {
+  const versions = [root.version, ...shards.map((shard) => shard.version)];
+  return {
+    ...root,
+    value: shards.reduce((sum, shard) => sum + shard.value, root.value),
+    version: versions.reduce((sum, version) => sum + version, 0),
+    updated_at: shards.reduce((time, shard) => latest(time, shard.updated_at), root.updated_at),
+    shardVersions: versions,
+  };
+}
+
+/** The later of two ISO 8601 UTC times (which order as strings). */
+function latest(a: string, b: string): string {
+  return a > b ? a : b;
 }
 
 function layoutOf(counter: StoredCounter): Layout {

@@ -82,3 +82,13 @@ export class ShardLayoutError extends Error {
 export function shardBound(shards: number): number {
   return Math.floor(Number.MAX_SAFE_INTEGER / shards);
 }
+
+/** A change that kept meeting other changes of the same items (a hot sharded counter's transactions). */
+export class CounterBusyError extends Error {
+  constructor(readonly counter: string) {
+    super(
+      `Counter "${counter}" kept changing while this change tried to get in; nothing was changed. Retry shortly.`,
+    );
+    this.name = 'CounterBusyError';
+  }
+}

@@ -85,7 +85,8 @@ export interface IdempotencyStore {
   /** Creates the in-flight record unless a live one exists (an expired one is taken over). */
   claim(id: string, fingerprint: string, owner: string, nowMs: number): Promise<Claim>;
   /**
-   * 'stale' when the counter is no longer as `seen`; 'lost' when the claim is no longer ours. Without
+   * 'stale' when the counter is no longer as `seen`; 'lost' when the claim is no longer ours;
+   * 'out-of-range' when a sharded counter's shard, as seen, cannot take the increment. Without
    * an answer, the record becomes 'applied', to be settled with the answer read after the commit.
    */
   commit(
@@ -94,7 +95,7 @@ export interface IdempotencyStore {
     change: PlannedChange,
     answer: StoredAnswer | undefined,
     nowMs: number,
-  ): Promise<'committed' | 'stale' | 'lost'>;
+  ): Promise<'committed' | 'stale' | 'lost' | 'out-of-range'>;
   /**
    * Stores the answer of an 'applied' record and returns the answer that stands: this one, or the
    * one another attempt stored first.
@@ -200,6 +201,12 @@ export async function changeIdempotently(
         return { answer: answer ?? (await settleApplied(deps, request, render)), replayed: false };
       }
       if (result === 'lost') throw new RequestInFlightError();
+      if (result === 'out-of-range') {
+        // The shard it went to holds its share of the range: refused, as without a key.
+        const refusal = render({ kind: 'refused', error: shardRangeError(request.command, current) });
+        await deps.store.complete(request.id, owner, refusal, Date.now());
+        return { answer: refusal, replayed: false };
+      }
       // Another change got in first: plan again from the new state, after a jittered pause.
       if (attempt < MAX_COMMIT_ATTEMPTS) await sleep(Math.random() * Math.min(200, 5 * 2 ** attempt));
     }
@@ -209,6 +216,16 @@ export async function changeIdempotently(
       await deps.store.release(request.id, owner).catch(() => undefined);
     throw error;
   }
+}
+
+function shardRangeError(command: ChangeCommand, current: StoredCounter | undefined): Error {
+  const by = command.op === 'increment' ? command.by : 0;
+  return new CounterOutOfRangeError(
+    command.name,
+    current?.value ?? 0,
+    by >= 0 ? `adding ${by}` : `subtracting ${-by}`,
+    current?.shards,
+  );
 }
 
 /** The answer of a committed change whose record is 'applied': the counter as read now, which holds it. */

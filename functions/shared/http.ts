@@ -9,6 +9,7 @@ import type {
 } from 'aws-lambda';
 import type * as z from 'zod/mini';
 import {
+  CounterBusyError,
   CounterNotFoundError,
   CounterOutOfRangeError,
   InvalidCursorError,
@@ -133,6 +134,11 @@ export function toProblem(error: unknown): HttpProblemError {
   }
   if (error instanceof RequestInFlightError) {
     return new HttpProblemError(409, 'request-in-flight', 'Request in flight', error.message, {
+      'retry-after': '1',
+    });
+  }
+  if (error instanceof CounterBusyError) {
+    return new HttpProblemError(429, 'contended', 'Too many concurrent changes', error.message, {
       'retry-after': '1',
     });
   }

@@ -532,13 +532,21 @@ describe('DynamoCounterRepository.history', () => {
     expect(page.hasMore).toBe(false);
   });
 
-  it('turns since and until into a version window with one-item reads of the minute rollups', async () => {
+  it('turns since and until into a version window with two-item reads of the minute rollups', async () => {
     // Prepare
+    // Versions and times disagree across one minute boundary on each side: the next minute holds an
+    // earlier version than the first minute's, the previous minute a later one than the last's.
     ddbMock.on(QueryCommand, { TableName: 'rollups-table', ScanIndexForward: true }).resolves({
-      Items: [{ series: 'a#inc-1#minute', start: '2025-01-01T00:00:00.000Z', first_version: 40 }],
+      Items: [
+        { series: 'a#inc-1#minute', start: '2025-01-01T00:00:00.000Z', first_version: 40 },
+        { series: 'a#inc-1#minute', start: '2025-01-01T00:01:00.000Z', first_version: 38 },
+      ],
     });
     ddbMock.on(QueryCommand, { TableName: 'rollups-table', ScanIndexForward: false }).resolves({
-      Items: [{ series: 'a#inc-1#minute', start: '2025-01-01T23:59:00.000Z', last_version: 45 }],
+      Items: [
+        { series: 'a#inc-1#minute', start: '2025-01-01T23:59:00.000Z', last_version: 45 },
+        { series: 'a#inc-1#minute', start: '2025-01-01T23:58:00.000Z', last_version: 47 },
+      ],
     });
     ddbMock.on(QueryCommand, { TableName: 'history-table' }).resolves({ Items: [entry(40)] });
 
@@ -557,12 +565,12 @@ describe('DynamoCounterRepository.history', () => {
       expect.objectContaining({
         KeyConditionExpression: '#series = :series AND #start >= :start',
         ExpressionAttributeValues: { ':series': 'a#inc-1#minute', ':start': '2025-01-01T00:00:00.000Z' },
-        Limit: 1,
+        Limit: 2,
       }),
       expect.objectContaining({
         KeyConditionExpression: '#series = :series AND #start < :start',
         ExpressionAttributeValues: { ':series': 'a#inc-1#minute', ':start': '2025-01-02T00:00:00.000Z' },
-        Limit: 1,
+        Limit: 2,
       }),
     ]);
     // The edge minutes may hold changes just outside the window: those are filtered out by time.
@@ -570,7 +578,7 @@ describe('DynamoCounterRepository.history', () => {
       KeyConditionExpression: '#counter = :counter AND #version BETWEEN :from AND :to',
       FilterExpression:
         '(attribute_not_exists(#expires) OR #expires > :now) AND #time >= :since AND #time < :until',
-      ExpressionAttributeValues: { ':from': 40, ':to': 45, ':since': '2025-01-01T00:00:30.000Z' },
+      ExpressionAttributeValues: { ':from': 38, ':to': 47, ':since': '2025-01-01T00:00:30.000Z' },
     });
   });
 

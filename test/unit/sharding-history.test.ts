@@ -15,6 +15,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DynamoHistoryStore } from '../../functions/counter/dynamodb-history-store.ts';
+import { DynamoCounterRepository } from '../../functions/counter/dynamodb-repository.ts';
 import {
   numberChanges,
   SequencerNotReadyError,
@@ -765,6 +766,23 @@ describe('DynamoHistoryStore.sequence', () => {
     );
   });
 
+  it('reports the changes it wrote before a race lost in a later step as written, not also as duplicates', async () => {
+    // Prepare: the first 24 commit; another shard's batch then takes versions 25 and 26.
+    ddbMock
+      .on(GetCommand)
+      .resolvesOnce({})
+      .resolves({
+        Item: sequencerItem({ last_version: 26, value: 26, absorbed: { '0': 1, '1': 23, '2': 2 } }),
+      });
+    ddbMock.on(TransactWriteCommand).resolvesOnce({}).rejectsOnce(cancelled()).resolves({});
+
+    // Act
+    const result = await historyStore().sequence(KEY, manyChanges(30));
+
+    // Assess: 30 changes, each written once by this call, none of them delivered before.
+    expect(result).toEqual({ written: 30, duplicates: 0 });
+  });
+
   it('passes on a failure that is no lost race, without trying again', async () => {
     // Prepare
     const throttled = new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: {} });
@@ -852,6 +870,17 @@ describe('DynamoHistoryStore.purge of a sharded counter', () => {
     expect(order.at(-1)).toBe('PutCommand');
   });
 
+  it('counts the entries it removed, not the sequencer (version 0), as the in-memory store does', async () => {
+    // Prepare
+    serveHistory([0, 1, 2]);
+
+    // Act
+    const removed = await historyStore().purge(KEY, { sharded: true });
+
+    // Assess
+    expect(removed).toBe(2);
+  });
+
   it('leaves no tombstone for a plain counter', async () => {
     // Prepare
     serveHistory([1, 2]);
@@ -862,5 +891,64 @@ describe('DynamoHistoryStore.purge of a sharded counter', () => {
     // Assess
     expect(removed).toBe(2);
     expect(ddbMock.commandCalls(PutCommand)).toHaveLength(0);
+  });
+});
+
+describe('a time window of a sharded counter’s history', () => {
+  beforeEach(() => {
+    ddbMock.reset();
+  });
+
+  afterEach(() => {
+    ddbMock.reset();
+  });
+
+  it('holds a change of the window that was numbered before a change of an earlier minute', async () => {
+    // Prepare: shard 1's batch, a change at 12:05:00, is numbered (v10) before shard 2's batch, a change
+    // at 12:04:59 that its stream shard delivered later (v11).
+    const state9 = sequencerItem({ last_version: 9, value: 9, absorbed: { '0': 1, '1': 4, '2': 4 } });
+    const state10 = sequencerItem({ last_version: 10, value: 10, absorbed: { '0': 1, '1': 5, '2': 4 } });
+    ddbMock.on(GetCommand).resolvesOnce({ Item: state9 }).resolves({ Item: state10 });
+    ddbMock.on(TransactWriteCommand).resolves({});
+    const late = { ...shardChange(2, 5, 1), created_at: '2025-01-01T12:04:59.000Z' };
+    const early = { ...shardChange(1, 5, 1), created_at: '2025-01-01T12:05:00.000Z' };
+    await historyStore().sequence(KEY, [early]);
+    await historyStore().sequence(KEY, [late]);
+    // The minute rollups as those two transactions left them: the consumer's index on time.
+    const minutes = transactions()
+      .flat()
+      .flatMap((item) => (item.Update?.Key?.series === `${KEY}#minute` ? [item.Update] : []))
+      .map((update) => ({
+        start: String(update.Key?.start),
+        first_version: update.ExpressionAttributeValues?.[':first'],
+        last_version: update.ExpressionAttributeValues?.[':last'],
+      }))
+      .sort((a, b) => a.start.localeCompare(b.start));
+    ddbMock.reset();
+    ddbMock.on(QueryCommand, { TableName: 'rollups-table' }).callsFake(async (input) => {
+      const start = String(input.ExpressionAttributeValues?.[':start']);
+      // As DynamoDB answers the lookup: minutes from `start` on, oldest first, at most Limit of them.
+      return { Items: minutes.filter((minute) => minute.start >= start).slice(0, input.Limit ?? 1) };
+    });
+    ddbMock.on(QueryCommand, { TableName: 'history-table' }).resolves({ Items: [] });
+    const repository = new DynamoCounterRepository(documentClient, { counters: 'counters-table', ...TABLES });
+
+    // Act
+    await repository.history({
+      name: 'hot',
+      incarnation: 'inc-hot',
+      limit: 100,
+      since: '2025-01-01T12:04:00.000Z',
+    });
+
+    // Assess: v10 (12:05:00) is inside the window, so the version window must start at or before it.
+    expect(minutes.map((minute) => [minute.start, minute.first_version])).toEqual([
+      ['2025-01-01T12:04:00.000Z', 11],
+      ['2025-01-01T12:05:00.000Z', 10],
+    ]);
+    const query = ddbMock
+      .commandCalls(QueryCommand)
+      .find((call) => call.args[0].input.TableName === 'history-table')?.args[0].input;
+    expect(query?.ExpressionAttributeValues?.[':from']).toBeLessThanOrEqual(10);
   });
 });

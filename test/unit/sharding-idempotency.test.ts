@@ -6,6 +6,7 @@ import {
 import {
   DeleteCommand,
   DynamoDBDocumentClient,
+  PutCommand,
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
@@ -605,6 +606,8 @@ describe('DynamoIdempotencyStore with a sharded counter', () => {
             ':layout': 'inc-hot',
             ':bound': BOUND4 - 5,
           },
+          // So a refusal by the range can be told from a stale plan.
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         },
       },
       {
@@ -682,6 +685,7 @@ describe('DynamoIdempotencyStore with a sharded counter', () => {
             ':seen': 2,
             ':bound': BOUND4 - 5,
           },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         },
       },
       check('hot#2', 0),
@@ -802,6 +806,48 @@ describe('DynamoIdempotencyStore with a sharded counter', () => {
 
     // Assess
     expect([stale, lost]).toEqual(['stale', 'lost']);
+  });
+
+  it('refuses a keyed increment larger than any shard may take with 409, as an unkeyed one is refused', async () => {
+    // Prepare: a 4-shard counter at 0; +BOUND4+1 fits the range but no shard (each holds at most BOUND4).
+    ddbMock.on(PutCommand).resolves({});
+    // The shard's update is refused by its range condition alone: it comes back (ALL_OLD) as seen.
+    ddbMock.on(TransactWriteCommand).rejects(
+      new TransactionCanceledException({
+        message: 'Transaction cancelled',
+        $metadata: {},
+        CancellationReasons: [
+          {
+            Code: 'ConditionalCheckFailed',
+            Item: marshall({
+              name: 'visits#1',
+              counter: 'visits',
+              shard: 1,
+              value: 0,
+              version: 0,
+              incarnation: 'inc-hot',
+            }),
+          },
+          { Code: 'None' },
+        ],
+      }),
+    );
+    ddbMock.on(UpdateCommand).resolves({});
+    ddbMock.on(DeleteCommand).resolves({});
+    let ids = 0;
+    const deps: IdempotentDeps = {
+      store: dynamoStore(),
+      read: async () => sharded({ value: 0, version: 1, shardVersions: [1, 0, 0, 0] }),
+      now: () => NOW,
+      newId: () => `id-${++ids}`,
+      sleep: async () => undefined,
+    };
+
+    // Act
+    const changing = changeIdempotently(deps, { id: ID, command: increment(BOUND4 + 1) }, render);
+
+    // Assess
+    await expect(changing).resolves.toMatchObject({ answer: { statusCode: 409 }, replayed: false });
   });
 
   it('settles an applied record with the answer, conditioned on its being applied', async () => {
