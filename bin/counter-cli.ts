@@ -39,6 +39,7 @@ Options:
   --region REGION         the region to sign for (default $AWS_REGION, else us-east-1)
   --json                  machine output: JSON, one document per line for ls and history
   --if-match VERSION      inc, set, rm: change only a counter at this version (0: only a new one)
+  --shards N              set: create the counter spread over N items (2-32), for hot counters
   --idempotency-key KEY   inc, set, rm: repeat the command with the same key and it applies once
   --salt TEXT             import: import afresh rather than resume an earlier run of the same file
   -h, --help              show this help
@@ -66,7 +67,7 @@ class UsageError extends Error {
   }
 }
 
-const VALUE_OPTIONS = new Set(['--url', '--region', '--if-match', '--idempotency-key', '--salt']);
+const VALUE_OPTIONS = new Set(['--url', '--region', '--if-match', '--idempotency-key', '--salt', '--shards']);
 
 /** Runs one command; resolves with the exit code. */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
@@ -110,7 +111,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       }
       case 'set': {
         const [name, value = ''] = exactly(args, ['NAME', 'VALUE']);
-        await show(await client.set(name, integer(value, 'VALUE'), changeOptions));
+        const shards = values.shards === undefined ? {} : { shards: shardCount(values.shards) };
+        await show(await client.set(name, integer(value, 'VALUE'), { ...changeOptions, ...shards }));
         return EXIT.ok;
       }
       case 'rm': {
@@ -230,6 +232,7 @@ function parse(argv: string[]) {
         'if-match': { type: 'string' },
         'idempotency-key': { type: 'string' },
         salt: { type: 'string' },
+        shards: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -289,6 +292,13 @@ function integer(text: string, what: string): number {
     throw new UsageError(
       `${what} must be a whole number from -9007199254740991 to 9007199254740991; got ${text}`,
     );
+  }
+  return Number(text);
+}
+
+function shardCount(text: string): number {
+  if (!/^[1-9][0-9]?$/.test(text) || Number(text) > 32) {
+    throw new UsageError(`--shards must be a whole number from 1 to 32; got ${text}`);
   }
   return Number(text);
 }

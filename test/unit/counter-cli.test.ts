@@ -131,8 +131,21 @@ describe('counter CLI', () => {
     expect(unreachable.err).toContain('ECONNREFUSED');
   });
 
+  it('creates a hot counter spread over shards with --shards, and keeps the shards in its JSON', async () => {
+    const sharded = { ...COUNTER, value: 0, version: 1, shards: 8 };
+    const run = await cli(['set', 'page-views', '0', '--shards', '8', '--json'], [reply(200, sharded)]);
+
+    expect(run.code).toBe(EXIT.ok);
+    expect(run.sent).toEqual([
+      { method: 'PUT', url: 'http://127.0.0.1:3000/counters/page-views', body: '{"value":0,"shards":8}' },
+    ]);
+    expect(JSON.parse(run.out)).toEqual(sharded);
+  });
+
   it('exits 2 on usage errors without calling the API', async () => {
     const runs = await Promise.all([
+      cli(['set', 'a', '0', '--shards', '33']),
+      cli(['set', 'a', '0', '--shards', 'many']),
       cli([]),
       cli(['frobnicate']),
       cli(['set', 'a', '1.5']),
@@ -143,7 +156,7 @@ describe('counter CLI', () => {
       cli(['rm', 'a', '--if-match', 'latest']),
     ]);
 
-    expect(runs.map((run) => run.code)).toEqual(Array(8).fill(EXIT.usage));
+    expect(runs.map((run) => run.code)).toEqual(Array(10).fill(EXIT.usage));
     expect(runs.every((run) => run.sent.length === 0 && run.err.includes('counter --help'))).toBe(true);
   });
 
