@@ -101,6 +101,10 @@ export class ItemRateProxy {
         res.end(String(error));
       });
     });
+    // Node closes idle keep-alive connections after 5 s by default; a client that sends on one at that
+    // moment gets "socket hang up", which the handlers answer 500. The engine keeps them open longer.
+    server.keepAliveTimeout = 120_000;
+    server.headersTimeout = 121_000;
     this.server = server;
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
     const address = server.address();

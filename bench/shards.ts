@@ -49,6 +49,8 @@ const DEFAULT_LIMIT: ItemRateLimit = { writesPerSecond: 5, burst: 5 };
 /** The history consumer is done with a phase once it has tried no write for this long. */
 const CONSUMER_QUIET_MS = 3000;
 const CONSUMER_DRAIN_MAX_MS = 30_000;
+/** After the last phase, with the limit lifted, for the consumer to work off its backlog. */
+const FINAL_DRAIN_MAX_MS = 180_000;
 
 const USAGE = `npm run bench:shards [-- --quick] [--seconds S] [--shards LIST] [--limit W] [--burst B]
                            [--read-limit R] [--connections C] [--out-dir DIR]
@@ -213,6 +215,8 @@ interface ShardRow {
     drained: boolean;
     /** The counter's history entries when the wait ended, against its ok + 1 changes (the PUT too). */
     historyEntries: number;
+    /** The same at the end of the run, once the consumer had caught up with the limit lifted. */
+    historyEntriesAtEnd: number;
   };
 }
 
@@ -424,7 +428,12 @@ function without(counts: Record<string, number>, table: string): Record<string, 
 }
 
 /** Waits until no table but the counters table has had a write for CONSUMER_QUIET_MS. */
-async function consumerDrain(proxy: ItemRateProxy, countersTable: string, loadEnd: number) {
+async function consumerDrain(
+  proxy: ItemRateProxy,
+  countersTable: string,
+  loadEnd: number,
+  maxMs = CONSUMER_DRAIN_MAX_MS,
+) {
   for (;;) {
     const last = Math.max(
       loadEnd,
@@ -434,8 +443,7 @@ async function consumerDrain(proxy: ItemRateProxy, countersTable: string, loadEn
     );
     const now = performance.now();
     if (now - last >= CONSUMER_QUIET_MS) return { drainSeconds: (last - loadEnd) / 1000, drained: true };
-    if (now - loadEnd > CONSUMER_DRAIN_MAX_MS)
-      return { drainSeconds: (now - loadEnd) / 1000, drained: false };
+    if (now - loadEnd > maxMs) return { drainSeconds: (now - loadEnd) / 1000, drained: false };
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
@@ -494,8 +502,7 @@ async function main(options: Options): Promise<void> {
       const items = counterItems(inPhase, name);
       const drain = await consumerDrain(proxy, items.table, loadEnd);
       const afterDrain = proxy.snapshot();
-      let historyEntries = 0;
-      for await (const _entry of client.history(name, { limit: 1000 })) historyEntries++;
+      const historyEntries = await historyLength(client, name);
       const okPerSecond = load.ok / load.seconds;
       const ceilingPerSecond = shards * options.limit.writesPerSecond;
       const row: ShardRow = {
@@ -521,6 +528,7 @@ async function main(options: Options): Promise<void> {
           throttledWrites: without(afterDrain.throttledWrites, items.table),
           ...drain,
           historyEntries,
+          historyEntriesAtEnd: Number.NaN,
         },
       };
       rows.push(row);
@@ -540,6 +548,13 @@ async function main(options: Options): Promise<void> {
     const one = rows.find((row) => row.shards === 1)?.okPerSecond ?? Number.NaN;
     for (const row of rows) row.againstOneShard = ratio(row.okPerSecond, one);
     const after = await unlimited('after');
+    // With the limit lifted, the consumer works off what the limit held back; then every history is counted.
+    proxy.setLimit(undefined);
+    const caughtUp = await consumerDrain(proxy, '', performance.now(), FINAL_DRAIN_MAX_MS);
+    log(
+      `consumer ${caughtUp.drained ? 'caught up' : 'still writing'} ${caughtUp.drainSeconds.toFixed(0)} s after the last phase`,
+    );
+    for (const row of rows) row.consumer.historyEntriesAtEnd = await historyLength(client, row.counter);
     const report: ShardsReport = {
       generatedAt: generatedAt.toISOString(),
       finishedAt: new Date().toISOString(),
@@ -625,6 +640,12 @@ async function checkExact(client: CounterClient, name: string, load: Load): Prom
     );
   }
   return value;
+}
+
+async function historyLength(client: CounterClient, name: string): Promise<number> {
+  let entries = 0;
+  for await (const _entry of client.history(name, { limit: 1000 })) entries++;
+  return entries;
 }
 
 function errorLines(stderr: string): { lines: number; first: string[] } {
@@ -727,15 +748,17 @@ export function shardsMarkdown(report: ShardsReport): string {
   const consumerTable = markdownTable(
     [
       'shards N',
-      'history entries / changes',
-      'consumer writes forwarded',
-      'consumer writes throttled',
+      'history entries / changes, after its phase',
+      'at the end',
+      'consumer write requests forwarded',
+      'consumer write requests throttled',
       'consumer idle',
     ],
     rows.map((row) => [
       String(row.shards),
       // The PUT that created the counter is its first change.
       `${row.consumer.historyEntries} / ${row.load.ok + 1}`,
+      `${row.consumer.historyEntriesAtEnd} / ${row.load.ok + 1}`,
       tableCounts(row.consumer.forwardedWrites),
       tableCounts(row.consumer.throttledWrites),
       row.consumer.drained
@@ -841,15 +864,18 @@ export function shardsMarkdown(report: ShardsReport): string {
     'are retried by the SDK and by the poller; they delay history, they do not touch the counter.',
     `Dead-letter entries at the end of the run: ${report.deadLetters}. Counted from the start of each phase until`,
     `the consumer tried no write for ${CONSUMER_QUIET_MS / 1000} s (or ${CONSUMER_DRAIN_MAX_MS / 1000} s passed, when the next phase began with its backlog still`,
-    'queued: one batch at a time per stream shard, as Lambda reads a stream).',
+    "queued: one batch at a time per stream shard, as Lambda reads a stream, so a later phase's counter",
+    'also waits behind the earlier ones\' backlog). "At the end": after the last phase and the unlimited',
+    'phase, with the limit lifted until the consumer had written nothing for 3 s; each history should',
+    'then hold exactly one entry per change (the PUT that created the counter and every 200).',
     '',
     consumerTable,
     '',
     '## Where and how',
     '',
     `- Machine: ${report.machine.cpus} cores (${report.machine.cpuModel}), ${report.machine.platform}, Node ${report.machine.node};`,
-    "  **shared** with other engineers' runs (a long history benchmark ran in the background). Load average",
-    `  (1 / 5 / 15 min) at start ${load(report.machine.loadAverageAtStart)}, at end ${load(report.machine.loadAverageAtEnd)}.`,
+    "  **shared** with other engineers' runs and benchmarks. Load average (1 / 5 / 15 min; on 2 cores,",
+    `  above 2 means others were busy too) at start ${load(report.machine.loadAverageAtStart)}, at end ${load(report.machine.loadAverageAtEnd)}.`,
     `- Engine: ${report.machine.engine}, in memory, started by \`startEngine({})\`; the local server`,
     '  (`bin/local.ts`, its own process, started as the integration tests start it) reaches it through the proxy',
     "  (`DYNAMODB_ENDPOINT`). Client, proxy, server, stream consumer and engine share the machine's cores.",
@@ -933,13 +959,17 @@ export function shardsChart(report: ShardsReport): string {
 function niceCeiling(value: number): number {
   if (!(value > 0)) return 1;
   const magnitude = 10 ** Math.floor(Math.log10(value));
-  for (const step of [1, 2, 2.5, 5, 10]) if (step * magnitude >= value) return step * magnitude;
+  for (const step of [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10])
+    if (step * magnitude >= value) return step * magnitude;
   return 10 * magnitude;
 }
 
-try {
-  await main(parseOptions(process.argv.slice(2)));
-} catch (error) {
-  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  process.exitCode = error instanceof UsageError ? 2 : 1;
+// Run only as the entry point, so the report's Markdown and chart can be drawn again from a JSON file.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  try {
+    await main(parseOptions(process.argv.slice(2)));
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exitCode = error instanceof UsageError ? 2 : 1;
+  }
 }
