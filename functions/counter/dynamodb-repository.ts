@@ -316,9 +316,11 @@ export class DynamoCounterRepository implements CounterRepository {
           }),
         ));
       } catch (error) {
-        // A transaction writing the same items at the same moment: read again shortly.
-        if (!(error instanceof TransactionCanceledException) || attempt >= 4) throw error;
-        await delay(Math.random() * 20 * 2 ** attempt);
+        if (!(error instanceof TransactionCanceledException)) throw error;
+        // DynamoDB cancels a TransactGetItems while any of its items is being written, which on a
+        // hot counter is most of the time: after one more try, read each shard on its own instead.
+        if (attempt >= 1) return this.sumOfShards(name, layout);
+        await delay(Math.random() * 10);
         continue;
       }
       const rootItem = responses[0]?.Item;
@@ -337,7 +339,11 @@ export class DynamoCounterRepository implements CounterRepository {
     }
   }
 
-  /** A sharded counter summed from one consistent GetItem per shard: no snapshot, but never refused. */
+  /**
+   * A sharded counter summed from one consistent GetItem per shard: each read holds every change
+   * acknowledged before it, and none is refused for writes in flight; the sum may combine the shards
+   * a few milliseconds apart, as reading any counter under writes does.
+   */
   private async sumOfShards(name: string, layout: Layout): Promise<StoredCounter | undefined> {
     const items = await Promise.all(
       Array.from({ length: layout.shards }, (_, index) =>
@@ -355,6 +361,8 @@ export class DynamoCounterRepository implements CounterRepository {
     const [rootItem, ...shardItems] = items;
     if (rootItem === undefined) return undefined;
     const root = storedCounter.parse(rootItem);
+    if (root.shards === undefined) return root;
+    if (root.shards !== layout.shards) return this.sumOfShards(name, this.remember(name, layoutOf(root)));
     const shards = shardItems.flatMap((item) => (item === undefined ? [] : [storedShard.parse(item)]));
     return sumOf(
       root,
@@ -405,13 +413,9 @@ export class DynamoCounterRepository implements CounterRepository {
         layout.shards,
       );
     }
-    // The change is made: the answer must not fail now, or a caller would send it again. If the
-    // snapshot keeps meeting other transactions, each shard is read on its own (every read holds
-    // this change; the sum may mix instants, as a listing of several counters does).
-    const total = await this.snapshot(input.name, layout).catch((error: unknown) => {
-      if (!(error instanceof TransactionCanceledException)) throw error;
-      return this.sumOfShards(input.name, layout);
-    });
+    // The answer: a snapshot that holds this change (snapshot() reads shard by shard when writes in
+    // flight keep cancelling it, so it never fails for them).
+    const total = await this.snapshot(input.name, layout);
     // Deleted in the moment between the change and the read: the change went with the counter.
     if (total === undefined) throw new CounterNotFoundError(input.name);
     return total;

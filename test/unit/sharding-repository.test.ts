@@ -724,6 +724,26 @@ describe('DynamoCounterRepository.get of a sharded counter', () => {
     expect(ddbMock.commandCalls(TransactGetCommand)).toHaveLength(2);
     expect(counter).toMatchObject({ value: 17, version: 9 });
   });
+
+  it('sums consistent reads of each shard when writes in flight keep cancelling the snapshot', async () => {
+    // Prepare: a hot counter, whose shards are always being written somewhere.
+    storeShardedCounter();
+    ddbMock.on(GetCommand).callsFake(async (input: { Key?: { name?: string } }) => ({
+      Item: table.get(String(input.Key?.name)),
+    }));
+    ddbMock.on(TransactGetCommand).rejects(cancelled(KEYS4.map(() => ({ Code: 'TransactionConflict' }))));
+
+    // Act
+    const counter = await repository().get(NAME);
+
+    // Assess: two snapshots tried, then the counter's own item and each shard read on its own, consistently.
+    expect(ddbMock.commandCalls(TransactGetCommand)).toHaveLength(2);
+    const reads = ddbMock.commandCalls(GetCommand).map((call) => call.args[0].input);
+    expect(reads.slice(1).map((read) => [read.Key?.name, read.ConsistentRead])).toEqual(
+      KEYS4.map((key) => [key, true]),
+    );
+    expect(counter).toMatchObject({ value: 17, version: 9, shardVersions: [3, 2, 0, 4] });
+  });
 });
 
 describe('DynamoCounterRepository.set and a sharded counter', () => {
