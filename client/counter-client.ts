@@ -92,7 +92,7 @@ export type Change =
   | { op: 'delete' };
 
 export interface ChangeResult {
-  /** The counter after the change; undefined after a delete. */
+  /** The counter after the change; undefined after a delete, or an increment answered 204 (not read). */
   counter: Counter | undefined;
   /** True when the API answered an earlier request's answer again (`Idempotent-Replayed: true`). */
   replayed: boolean;
@@ -191,7 +191,9 @@ export class CounterClient {
 
   /** Adds `by` (default 1; negative subtracts), creating the counter at 0 first if absent. */
   async increment(name: string, by?: number, options: ChangeOptions = {}): Promise<Counter> {
-    return this.counterOf(await this.change(name, { op: 'increment', by }, options));
+    const result = await this.change(name, { op: 'increment', by }, options);
+    // 204: applied, but a sharded counter could not be read after it; a read now is safe to retry.
+    return result.counter ?? (await this.get(name));
   }
 
   /**
@@ -236,7 +238,8 @@ export class CounterClient {
           : undefined;
     const answer = await this.send(method, counterPath(name), { body, headers, retryable: true });
     const replayed = answer.headers.get('idempotent-replayed') === 'true';
-    if (change.op === 'delete') return { counter: undefined, replayed };
+    // A change answered without a body: a delete, or an increment applied but not read (204).
+    if (change.op === 'delete' || answer.status === 204) return { counter: undefined, replayed };
     return { counter: parse(counterSchema, answer, 'a counter'), replayed };
   }
 

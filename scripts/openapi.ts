@@ -181,6 +181,17 @@ function operation(route: RouteSpec): Record<string, unknown> {
       schema: { type: 'string', pattern: '^[\\x20-\\x7e]{1,255}$' },
     });
   }
+  if (route.method === 'POST') {
+    parameters.push({
+      name: 'Prefer',
+      in: 'header',
+      required: false,
+      description:
+        '`return=minimal` (RFC 7240): answer 204 without a body. A sharded counter is then not read after ' +
+        "its increment, which is what lets a hot counter take its shards' full rate (docs/sharding.md).",
+      schema: { type: 'string' },
+    });
+  }
   const isList = route.path === '/counters';
   const isHistory = route.path.endsWith('/history');
   const isSeries = route.path.endsWith('/series');
@@ -219,6 +230,19 @@ function operation(route: RouteSpec): Record<string, unknown> {
       headers: { ETag: { $ref: '#/components/headers/ETag' }, ...(changes ? replayedHeader() : {}) },
       content: { 'application/json': { schema: { $ref: '#/components/schemas/Counter' } } },
     };
+  if (route.method === 'POST') {
+    responses['204'] = {
+      description:
+        'Applied, without a body: `Prefer: return=minimal` was asked (`Preference-Applied: return=minimal`; ' +
+        "`ETag` when the version is known, which a sharded counter's increment does not read), or a sharded " +
+        'counter could not be read after its increment. Never send the change again for a 204.',
+      headers: {
+        ETag: { $ref: '#/components/headers/ETag' },
+        'Preference-Applied': { schema: { type: 'string', enum: ['return=minimal'] } },
+        ...replayedHeader(),
+      },
+    };
+  }
   responses['400'] = problem(
     'Malformed JSON, a value that is not an integer in range, a missing or unknown field, a bad name, query parameter or cursor.',
   );

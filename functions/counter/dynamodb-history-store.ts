@@ -157,6 +157,8 @@ export class DynamoHistoryStore implements HistoryStore {
           last = end.entry.version;
         } catch (error) {
           if (!(error instanceof TransactionCanceledException)) throw error;
+          // Throttled: fail the batch, which Lambda retries later, rather than spin on a busy table.
+          if (error.CancellationReasons?.some((reason) => reason.Code === 'ThrottlingError')) throw error;
           raced = true;
           await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * 2 ** Math.min(attempt, 6)));
         }

@@ -256,7 +256,9 @@ export class DynamoCounterRepository implements CounterRepository {
     return this.snapshot(name, this.remember(name, layoutOf(counter)));
   }
 
-  async increment(input: ChangeInput & { by: number }): Promise<StoredCounter> {
+  async increment(
+    input: ChangeInput & { by: number; readBack?: boolean | undefined },
+  ): Promise<StoredCounter | undefined> {
     for (let attempt = 0; attempt < 3; attempt++) {
       const known = this.layouts.get(input.name);
       if (known !== undefined) {
@@ -376,9 +378,9 @@ export class DynamoCounterRepository implements CounterRepository {
    * shard's version instead, so the answer is exactly the counter this change made.
    */
   private async incrementSharded(
-    input: ChangeInput & { by: number },
+    input: ChangeInput & { by: number; readBack?: boolean | undefined },
     layout: Layout,
-  ): Promise<StoredCounter | 'stale'> {
+  ): Promise<StoredCounter | undefined | 'stale'> {
     if (input.expectedVersion !== undefined) return this.incrementShardedIfMatch(input, layout);
     const index = Math.floor(Math.random() * layout.shards);
     const update = shardedIncrement(input, index);
@@ -413,12 +415,16 @@ export class DynamoCounterRepository implements CounterRepository {
         layout.shards,
       );
     }
-    // The answer: a snapshot that holds this change (snapshot() reads shard by shard when writes in
-    // flight keep cancelling it, so it never fails for them).
-    const total = await this.snapshot(input.name, layout);
-    // Deleted in the moment between the change and the read: the change went with the counter.
-    if (total === undefined) throw new CounterNotFoundError(input.name);
-    return total;
+    // The change is made. Reading every shard for the answer is what caps a hot counter's rate (each
+    // increment reads all N items), so a caller may decline it (Prefer: return=minimal). And nothing
+    // may fail now, or the caller would send the change again: a failed read (throttled, say) answers
+    // that the change is applied, unread.
+    if (input.readBack === false) return undefined;
+    try {
+      return await this.snapshot(input.name, layout);
+    } catch {
+      return undefined;
+    }
   }
 
   private async incrementShardedIfMatch(

@@ -36,6 +36,8 @@ export interface StoredAnswer {
 
 export type Outcome =
   | { kind: 'counter'; counter: Counter }
+  /** Committed, and the counter not read after: a sharded counter's increment with `readBack` false. */
+  | { kind: 'applied' }
   | { kind: 'deleted' }
   | { kind: 'refused'; error: Error };
 
@@ -167,7 +169,7 @@ export function fingerprintOf(command: ChangeCommand): string {
  */
 export async function changeIdempotently(
   deps: IdempotentDeps,
-  request: { id: string; command: ChangeCommand },
+  request: { id: string; command: ChangeCommand; readBack?: boolean | undefined },
   render: (outcome: Outcome) => StoredAnswer,
 ): Promise<{ answer: StoredAnswer; replayed: boolean }> {
   const fingerprint = fingerprintOf(request.command);
@@ -231,9 +233,11 @@ function shardRangeError(command: ChangeCommand, current: StoredCounter | undefi
 /** The answer of a committed change whose record is 'applied': the counter as read now, which holds it. */
 async function settleApplied(
   deps: IdempotentDeps,
-  request: { id: string; command: ChangeCommand },
+  request: { id: string; command: ChangeCommand; readBack?: boolean | undefined },
   render: (outcome: Outcome) => StoredAnswer,
 ): Promise<StoredAnswer> {
+  if (request.readBack === false)
+    return deps.store.settle(request.id, render({ kind: 'applied' }), Date.now());
   const counter = await deps.read(request.command.name);
   const answer = render(
     counter === undefined

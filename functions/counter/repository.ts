@@ -27,8 +27,14 @@ export interface Page<T> {
  */
 export interface CounterRepository {
   get(name: string): Promise<StoredCounter | undefined>;
-  /** Adds `by` atomically; creates the counter at 0 first if absent. */
-  increment(input: ChangeInput & { by: number }): Promise<StoredCounter>;
+  /**
+   * Adds `by` atomically; creates the counter at 0 first if absent. Answers the counter after it,
+   * or undefined when the change is applied but the counter was not read: a sharded counter, whose
+   * total takes a read of every shard, when `readBack` is false or that read failed.
+   */
+  increment(
+    input: ChangeInput & { by: number; readBack?: boolean | undefined },
+  ): Promise<StoredCounter | undefined>;
   /**
    * Sets the value; creates the counter if absent. `shards` > 1 creates it spread over that many
    * items, and refuses (ShardLayoutError) if it exists; a sharded counter refuses sets.

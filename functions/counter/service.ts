@@ -31,16 +31,17 @@ export async function getCounter(deps: ServiceDeps, name: string): Promise<Count
   throw new CounterNotFoundError(name);
 }
 
+/** The counter after the increment, or undefined when it is applied but was not read (repository.ts). */
 export async function incrementCounter(
   deps: ServiceDeps,
-  command: ChangeCommand & { by: number },
-): Promise<Counter> {
+  command: ChangeCommand & { by: number; readBack?: boolean | undefined },
+): Promise<Counter | undefined> {
   const stored = await deps.repository.increment({
     ...command,
     now: deps.now(),
     newIncarnation: deps.newId(),
   });
-  return toCounter(stored);
+  return stored === undefined ? undefined : toCounter(stored);
 }
 
 export async function setCounter(

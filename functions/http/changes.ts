@@ -10,7 +10,7 @@ import type { ServiceDeps } from '../counter/service.ts';
 import { counterService, idempotentService } from '../counter/wiring.ts';
 import { BadRequestError } from '../shared/errors.ts';
 import { actorOf, type HttpEvent, type HttpResult, problemResponse, toProblem } from '../shared/http.ts';
-import { counterResponse } from './responses.ts';
+import { changedResponse, counterResponse } from './responses.ts';
 
 /** What a changing handler needs: plain changes, and keyed ones. */
 export interface ChangeDeps {
@@ -34,16 +34,18 @@ export async function applyChange(
   event: HttpEvent,
   command: ChangeCommand,
   direct: () => Promise<HttpResult>,
+  options: { minimal?: boolean } = {},
 ): Promise<HttpResult> {
   const key = event.headers['idempotency-key'];
   if (key === undefined) return direct();
   if (!KEY.test(key)) {
     throw new BadRequestError('Idempotency-Key must be 1 to 255 printable ASCII characters.');
   }
+  const minimal = options.minimal === true;
   const { answer, replayed } = await changeIdempotently(
     deps.idempotent,
-    { id: idempotencyId(actorOf(event), key), command },
-    render,
+    { id: idempotencyId(actorOf(event), key), command, readBack: !minimal },
+    (outcome) => render(outcome, minimal),
   );
   return {
     statusCode: answer.statusCode,
@@ -52,13 +54,17 @@ export async function applyChange(
   };
 }
 
-function render(outcome: Outcome): StoredAnswer {
+function render(outcome: Outcome, minimal: boolean): StoredAnswer {
   const result =
     outcome.kind === 'counter'
-      ? counterResponse(outcome.counter)
-      : outcome.kind === 'deleted'
-        ? { statusCode: 204 }
-        : problemResponse(toProblem(outcome.error));
+      ? minimal
+        ? changedResponse(outcome.counter, true)
+        : counterResponse(outcome.counter)
+      : outcome.kind === 'applied'
+        ? changedResponse(undefined, minimal)
+        : outcome.kind === 'deleted'
+          ? { statusCode: 204 }
+          : problemResponse(toProblem(outcome.error));
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(result.headers ?? {})) headers[name] = String(value);
   return { statusCode: result.statusCode ?? 200, headers, body: result.body ?? '' };

@@ -3,9 +3,12 @@ import { incrementCounter } from '../counter/service.ts';
 import { actorOf, expectedVersion, httpHandler } from '../shared/http.ts';
 import { parseJsonBody } from '../shared/json-body.ts';
 import { applyChange, type ChangeDeps, changeDeps } from './changes.ts';
-import { counterNameOf, counterResponse } from './responses.ts';
+import { changedResponse, counterNameOf, prefersMinimal } from './responses.ts';
 
-/** POST /counters/{name} and POST /counter: one atomic ADD, by 1 unless the body says `{"by": N}`. */
+/**
+ * POST /counters/{name} and POST /counter: one atomic ADD, by 1 unless the body says `{"by": N}`.
+ * `Prefer: return=minimal` answers 204 without a body (responses.ts changedResponse).
+ */
 export function createIncrementHandler(deps: ChangeDeps) {
   return httpHandler(
     async (event) => {
@@ -18,8 +21,14 @@ export function createIncrementHandler(deps: ChangeDeps) {
         actor: actorOf(event),
         expectedVersion: expectedVersion(event),
       };
-      return applyChange(deps, event, command, async () =>
-        counterResponse(await incrementCounter(deps.service, command)),
+      const minimal = prefersMinimal(event);
+      return applyChange(
+        deps,
+        event,
+        command,
+        async () =>
+          changedResponse(await incrementCounter(deps.service, { ...command, readBack: !minimal }), minimal),
+        { minimal },
       );
     },
     { changes: true },

@@ -10,3 +10,27 @@ export function counterNameOf(event: HttpEvent): string {
 export function counterResponse(counter: Counter): HttpResult {
   return json(200, counter, { etag: `"${counter.version}"` });
 }
+
+/**
+ * `Prefer: return=minimal` (RFC 7240) on a POST: the caller wants no body, so a sharded counter is
+ * not read after its increment, which is what lets a hot counter scale with its shards.
+ */
+export function prefersMinimal(event: HttpEvent): boolean {
+  return /(^|[\s,;])return=minimal([\s,;]|$)/.test(event.headers.prefer ?? '');
+}
+
+/**
+ * The answer to an increment: 200 and the counter; 204 when the caller preferred no body (with the
+ * ETag when the version is known); 204 too when the change is applied but the counter was not read
+ * (a sharded counter; docs/sharding.md). A 2xx either way: the change must not be sent again.
+ */
+export function changedResponse(counter: Counter | undefined, minimal: boolean): HttpResult {
+  if (counter !== undefined && !minimal) return counterResponse(counter);
+  return {
+    statusCode: 204,
+    headers: {
+      ...(counter === undefined ? {} : { etag: `"${counter.version}"` }),
+      ...(minimal ? { 'preference-applied': 'return=minimal' } : {}),
+    },
+  };
+}

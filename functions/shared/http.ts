@@ -154,7 +154,8 @@ export function toProblem(error: unknown): HttpProblemError {
     500,
     'internal',
     'Internal error',
-    'The request failed on our side; it is safe to retry.',
+    'The request failed on our side. A read is safe to retry; a change may or may not have been ' +
+      'applied: retry it with the same Idempotency-Key, or read the counter before sending it again.',
   );
 }
 

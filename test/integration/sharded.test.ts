@@ -87,6 +87,43 @@ describe('sharded counters', () => {
     expect(history.slice(1).every((entry) => entry.op === 'increment' && entry.delta === 2)).toBe(true);
   });
 
+  it('answers 204 without reading the shards to Prefer: return=minimal, and still counts exactly', async () => {
+    await client.put('/counters/hot.minimal', { body: { value: 0, shards: 4 } });
+    await client.put('/counters/plain.minimal', { body: { value: 0 } });
+    const minimal = { prefer: 'return=minimal' };
+    const statuses: number[] = [];
+
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        for (let i = 0; i < 10; i++) {
+          const response = await client.post('/counters/hot.minimal', { headers: minimal });
+          statuses.push(response.status);
+          expect(response.text).toBe('');
+          expect(response.headers.get('preference-applied')).toBe('return=minimal');
+          // A sharded counter's increment reads nothing, so it knows no version to send.
+          expect(response.headers.get('etag')).toBeNull();
+        }
+      }),
+    );
+    const plain = await client.post('/counters/plain.minimal', { headers: minimal });
+    const keyed = await client.post('/counters/hot.minimal', {
+      headers: { ...minimal, 'idempotency-key': 'minimal-1' },
+    });
+    const replay = await client.post('/counters/hot.minimal', {
+      headers: { ...minimal, 'idempotency-key': 'minimal-1' },
+    });
+
+    expect(statuses).toEqual(Array(80).fill(204));
+    expect(plain.status).toBe(204);
+    expect(plain.headers.get('etag')).toBe('"2"');
+    expect(keyed.status).toBe(204);
+    expect(replay.status).toBe(204);
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    expect(await client.counter('/counters/hot.minimal')).toMatchObject({ value: 81, version: 82 });
+    const history = await client.historyOf('/counters/hot.minimal', 82);
+    expectExactHistory(history, 81);
+  });
+
   it('sums the shards in listings, and in a day series from the rollups', async () => {
     await client.put('/counters/hot.list.a', { body: { value: 1, shards: 3 } });
     await Promise.all(Array.from({ length: 9 }, () => client.post('/counters/hot.list.a')));

@@ -126,6 +126,25 @@ describe('POST /counters/{name}', () => {
     expect(input?.ExpressionAttributeValues).toMatchObject({ ':by': 1, ':actor': TEST_USER_ARN });
   });
 
+  it('answers 204 with the ETag and Preference-Applied, without a body, to Prefer: return=minimal', async () => {
+    // Prepare
+    ddbMock.on(UpdateCommand).resolves({ Attributes: counterItem({ name: 'visits', value: 7, version: 7 }) });
+
+    // Act
+    const result = await invoke(handlers.increment, post('visits', undefined, { prefer: 'return=minimal' }));
+    const other = await invoke(
+      handlers.increment,
+      post('visits', undefined, { prefer: 'return=representation' }),
+    );
+
+    // Assess
+    expect(result.statusCode).toBe(204);
+    expect(result.body ?? '').toBe('');
+    expect(result.headers).toMatchObject({ etag: '"7"', 'preference-applied': 'return=minimal' });
+    expect(other.statusCode).toBe(200);
+    expect(other.headers).not.toHaveProperty('preference-applied');
+  });
+
   it('adds the N of {"by": N}, negative included', async () => {
     // Prepare
     ddbMock.on(UpdateCommand).resolves({ Attributes: counterItem({ value: -4 }) });

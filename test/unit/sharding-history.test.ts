@@ -797,6 +797,24 @@ describe('DynamoHistoryStore.sequence', () => {
     expect(ddbMock.commandCalls(TransactWriteCommand)).toHaveLength(1);
   });
 
+  it('fails at once when the transaction was cancelled by throttling, which is no race to retry at once', async () => {
+    // Prepare: DynamoDB cancels a transaction with a ThrottlingError reason when one of its items is over its rate.
+    const throttled = new TransactionCanceledException({
+      message: 'Transaction cancelled',
+      $metadata: {},
+      CancellationReasons: [{ Code: 'ThrottlingError' }, { Code: 'None' }],
+    });
+    ddbMock.on(GetCommand).resolves({});
+    ddbMock.on(TransactWriteCommand).rejects(throttled);
+
+    // Act
+    const sequencing = historyStore().sequence(KEY, [shardChange(0, 1, 10)]);
+
+    // Assess
+    await expect(sequencing).rejects.toBe(throttled);
+    expect(ddbMock.commandCalls(TransactWriteCommand)).toHaveLength(1);
+  });
+
   it('gives each entry its expiry when a retention is configured', async () => {
     // Prepare
     ddbMock.on(GetCommand).resolves({});

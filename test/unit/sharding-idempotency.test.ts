@@ -55,6 +55,7 @@ function render(outcome: Outcome): StoredAnswer {
     };
   }
   if (outcome.kind === 'deleted') return { statusCode: 204, headers: {}, body: '' };
+  if (outcome.kind === 'applied') return { statusCode: 204, headers: { applied: 'true' }, body: '' };
   const status =
     outcome.error instanceof CounterNotFoundError
       ? 404

@@ -227,6 +227,44 @@ describe('shardBound', () => {
   });
 });
 
+describe('DynamoCounterRepository.increment of a sharded counter, answered without a read', () => {
+  it('reads no shard when readBack is false, and answers undefined: applied, not read', async () => {
+    // Prepare
+    storeShardedCounter();
+    serveUpdates();
+    serveSnapshots();
+    pickShard(1);
+
+    // Act
+    const counter = await repository().increment({ ...change(), by: 1, readBack: false });
+
+    // Assess
+    expect(counter).toBeUndefined();
+    expect(updateInputs().map((input) => input.Key?.name)).toEqual(['hot', 'hot#1']);
+    expect(ddbMock.commandCalls(TransactGetCommand)).toHaveLength(0);
+    expect(ddbMock.commandCalls(GetCommand)).toHaveLength(0);
+    expect(table.get('hot#1')).toMatchObject({ value: 3, version: 3 });
+  });
+
+  it('answers undefined, never an error, when the read after the change fails (it is applied)', async () => {
+    // Prepare
+    storeShardedCounter();
+    serveUpdates();
+    pickShard(3);
+    const throttled = Object.assign(new Error('Throughput exceeds the current capacity'), {
+      name: 'ProvisionedThroughputExceededException',
+    });
+    ddbMock.on(TransactGetCommand).rejects(throttled);
+
+    // Act
+    const counter = await repository().increment({ ...change(), by: 1 });
+
+    // Assess
+    expect(counter).toBeUndefined();
+    expect(table.get('hot#3')).toMatchObject({ value: 6, version: 5 });
+  });
+});
+
 describe('DynamoCounterRepository.increment of a sharded counter', () => {
   it('tries the counter’s own item first, learns the layout from the refusal, then adds to one shard under the incarnation condition and answers a snapshot', async () => {
     // Prepare
