@@ -16,7 +16,6 @@ import {
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import {
   CounterBusyError,
-  CounterNotFoundError,
   CounterOutOfRangeError,
   ShardLayoutError,
   shardBound,
@@ -248,6 +247,9 @@ export class DynamoCounterRepository implements CounterRepository {
   ) {}
 
   async get(name: string): Promise<StoredCounter | undefined> {
+    // A sharded counter this instance has read before: its snapshot holds its own item too.
+    const known = this.layouts.get(name);
+    if (known !== undefined) return this.snapshot(name, known);
     const { Item } = await this.client.send(
       new GetCommand({ TableName: this.tables.counters, Key: { name }, ConsistentRead: true }),
     );
@@ -274,7 +276,8 @@ export class DynamoCounterRepository implements CounterRepository {
         this.remember(input.name, error.layout);
       }
     }
-    throw new CounterNotFoundError(input.name);
+    // Deleted and created again under this change three times over.
+    throw new CounterBusyError(input.name);
   }
 
   private async incrementPlain(input: ChangeInput & { by: number }): Promise<StoredCounter> {

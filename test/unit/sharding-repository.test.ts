@@ -728,6 +728,23 @@ describe('DynamoCounterRepository.get of a sharded counter', () => {
     });
   });
 
+  it('reads a sharded counter it has read before with the snapshot alone, which holds its own item too', async () => {
+    // Prepare
+    storeShardedCounter();
+    ddbMock.on(GetCommand).resolves({ Item: rootItem() });
+    serveSnapshots();
+    const counters = repository();
+    await counters.get(NAME);
+
+    // Act
+    const again = await counters.get(NAME);
+
+    // Assess
+    expect(ddbMock.commandCalls(GetCommand)).toHaveLength(1);
+    expect(snapshotKeys()).toHaveLength(2);
+    expect(again).toMatchObject({ value: 17, version: 9 });
+  });
+
   it('answers undefined when the counter was deleted between the read of its item and the snapshot', async () => {
     // Prepare
     ddbMock.on(GetCommand).resolves({ Item: rootItem() });
