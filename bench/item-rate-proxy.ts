@@ -29,6 +29,8 @@ export interface ItemRateCounts {
   throttledWrites: Record<string, number>;
   /** Read requests refused, by table (only with `readsPerSecond`). */
   throttledReads: Record<string, number>;
+  /** Read units forwarded, by table and partition key value (only with `readsPerSecond`). */
+  readUnitsByItem: Record<string, Record<string, number>>;
   /** Write units forwarded, by table and partition key value (its DynamoDB JSON). */
   unitsByItem: Record<string, Record<string, number>>;
   /** When (performance.now()) the last write to each table was forwarded or refused. */
@@ -190,6 +192,11 @@ export class ItemRateProxy {
       else itemThrottled(res, reads[0]?.table ?? '', 'Read');
       return;
     }
+    for (const entry of reads) {
+      this.counts.readUnitsByItem[entry.table] ??= {};
+      const byItem = this.counts.readUnitsByItem[entry.table] ?? {};
+      add(byItem, entry.partition ?? '(unknown)', entry.units);
+    }
     this.forward(req, res, body);
   }
 
@@ -340,6 +347,7 @@ function emptyCounts(): ItemRateCounts {
     forwardedWrites: {},
     throttledWrites: {},
     throttledReads: {},
+    readUnitsByItem: {},
     unitsByItem: {},
     lastWriteAt: {},
     engineRefusals: {},
