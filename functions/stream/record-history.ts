@@ -1,5 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { type AttributeValue, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { DynamoHistoryStore } from '../counter/dynamodb-history-store.ts';
@@ -24,11 +24,24 @@ export async function handler(event: DynamoDBStreamEvent): Promise<DynamoDBBatch
   const changes = event.Records.map(toChange);
   const outcome = await recordHistory(store, changes);
   if (outcome.failedId !== undefined) {
-    logger.error('history batch stopped at a record', { failedId: outcome.failedId, error: outcome.error });
+    // A throttled table is back-pressure that the retry absorbs (the iterator-age alarm watches the
+    // lag); anything else is an error.
+    const log = throttled(outcome.error) ? logger.warn.bind(logger) : logger.error.bind(logger);
+    log('history batch stopped at a record', { failedId: outcome.failedId, error: outcome.error });
     return { batchItemFailures: [{ itemIdentifier: outcome.failedId }] };
   }
   logger.debug('history batch recorded', { ...outcome, records: changes.length });
   return { batchItemFailures: [] };
+}
+
+function throttled(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error.name === 'ProvisionedThroughputExceededException' || error.name === 'ThrottlingException')
+    return true;
+  return (
+    error instanceof TransactionCanceledException &&
+    (error.CancellationReasons ?? []).some((reason) => reason.Code === 'ThrottlingError')
+  );
 }
 
 function toChange(record: DynamoDBRecord): StreamChange {
