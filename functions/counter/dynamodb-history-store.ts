@@ -87,27 +87,9 @@ export class DynamoHistoryStore implements HistoryStore {
       try {
         await this.client.send(
           new UpdateCommand({
-            TableName: this.tables.rollups,
-            Key: { [ROLLUPS_PARTITION_KEY]: seriesKey(key, interval), [ROLLUPS_SORT_KEY]: start },
-            // The minute buckets' first and last versions double as an index on time for since/until.
-            UpdateExpression:
-              'ADD #delta :delta, #count :count SET #value = :value, #last = :last, #first = if_not_exists(#first, :first)',
+            ...this.rollupUpdate(key, interval, start, rollup),
             // Versions reach a bucket in order, so one number says which changes it already holds.
             ConditionExpression: 'attribute_not_exists(#last) OR #last < :first',
-            ExpressionAttributeNames: {
-              '#delta': 'delta',
-              '#count': 'count',
-              '#value': 'value',
-              '#last': 'last_version',
-              '#first': 'first_version',
-            },
-            ExpressionAttributeValues: {
-              ':delta': rollup.delta,
-              ':count': rollup.count,
-              ':value': rollup.value,
-              ':last': rollup.lastVersion,
-              ':first': rollup.firstVersion,
-            },
             ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           }),
         );
@@ -218,38 +200,44 @@ export class DynamoHistoryStore implements HistoryStore {
     };
   }
 
+  /**
+   * What one bucket gains: deltas and counts added, the value after its last change, and the versions
+   * it holds (the minute buckets' first and last versions double as an index on time for since/until).
+   */
+  private rollupUpdate(
+    key: string,
+    interval: Interval,
+    start: string,
+    rollup: NonNullable<ReturnType<typeof rollupOf>>,
+  ) {
+    return {
+      TableName: this.tables.rollups,
+      Key: { [ROLLUPS_PARTITION_KEY]: seriesKey(key, interval), [ROLLUPS_SORT_KEY]: start },
+      UpdateExpression:
+        'ADD #delta :delta, #count :count SET #value = :value, #last = :last, #first = if_not_exists(#first, :first)',
+      ExpressionAttributeNames: {
+        '#delta': 'delta',
+        '#count': 'count',
+        '#value': 'value',
+        '#last': 'last_version',
+        '#first': 'first_version',
+      },
+      ExpressionAttributeValues: {
+        ':delta': rollup.delta,
+        ':count': rollup.count,
+        ':value': rollup.value,
+        ':last': rollup.lastVersion,
+        ':first': rollup.firstVersion,
+      },
+    };
+  }
+
   /** Unconditional rollup updates: inside the sequencer's transaction, which already makes them happen once. */
   private rollupUpdates(key: string, entries: HistoryEntry[]) {
     return bucketsOf(entries).flatMap((bucket) => {
       const rollup = rollupOf(bucket.changes);
       if (rollup === undefined) return [];
-      return [
-        {
-          Update: {
-            TableName: this.tables.rollups,
-            Key: {
-              [ROLLUPS_PARTITION_KEY]: seriesKey(key, bucket.interval),
-              [ROLLUPS_SORT_KEY]: bucket.start,
-            },
-            UpdateExpression:
-              'ADD #delta :delta, #count :count SET #value = :value, #last = :last, #first = if_not_exists(#first, :first)',
-            ExpressionAttributeNames: {
-              '#delta': 'delta',
-              '#count': 'count',
-              '#value': 'value',
-              '#last': 'last_version',
-              '#first': 'first_version',
-            },
-            ExpressionAttributeValues: {
-              ':delta': rollup.delta,
-              ':count': rollup.count,
-              ':value': rollup.value,
-              ':last': rollup.lastVersion,
-              ':first': rollup.firstVersion,
-            },
-          },
-        },
-      ];
+      return [{ Update: this.rollupUpdate(key, bucket.interval, bucket.start, rollup) }];
     });
   }
 
