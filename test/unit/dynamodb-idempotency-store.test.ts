@@ -2,7 +2,6 @@ import {
   ConditionalCheckFailedException,
   DynamoDBClient,
   ProvisionedThroughputExceededException,
-  TransactionCanceledException,
   TransactionConflictException,
 } from '@aws-sdk/client-dynamodb';
 import {
@@ -12,7 +11,6 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { marshall } from '@aws-sdk/util-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DynamoIdempotencyStore } from '../../functions/counter/dynamodb-idempotency-store.ts';
@@ -23,6 +21,7 @@ import {
   RequestInFlightError,
   type StoredAnswer,
 } from '../../functions/counter/idempotency.ts';
+import { cancelled, conditionFailed, expectEveryPlaceholderUsed } from '../support/dynamodb-answers.ts';
 
 const TABLES = { counters: 'counters-table', idempotency: 'idempotency-table' };
 const ddbMock = mockClient(DynamoDBDocumentClient);
@@ -49,39 +48,6 @@ function input(name = 'a') {
     now: '2025-01-01T00:00:00.000Z',
     newIncarnation: 'inc-new',
   };
-}
-
-function conditionFailed(item?: Record<string, unknown>): ConditionalCheckFailedException {
-  return new ConditionalCheckFailedException({
-    message: 'The conditional request failed',
-    $metadata: {},
-    ...(item === undefined ? {} : { Item: marshall(item) }),
-  });
-}
-
-function cancelled(...codes: string[]): TransactionCanceledException {
-  return new TransactionCanceledException({
-    message: 'Transaction cancelled',
-    $metadata: {},
-    CancellationReasons: codes.map((Code) => ({ Code })),
-  });
-}
-
-/** DynamoDB refuses a request whose expressions leave a name or value placeholder unused. */
-function expectEveryPlaceholderUsed(request: {
-  UpdateExpression?: string | undefined;
-  ConditionExpression?: string | undefined;
-  ExpressionAttributeNames?: Record<string, string> | undefined;
-  ExpressionAttributeValues?: Record<string, unknown> | undefined;
-}): void {
-  const expressions = `${request.UpdateExpression ?? ''} ${request.ConditionExpression ?? ''}`;
-  const used = new Set(expressions.match(/[#:][A-Za-z0-9_]+/g) ?? []);
-  const declared = [
-    ...Object.keys(request.ExpressionAttributeNames ?? {}),
-    ...Object.keys(request.ExpressionAttributeValues ?? {}),
-  ];
-  expect(declared.filter((placeholder) => !used.has(placeholder))).toEqual([]);
-  expect([...used].filter((placeholder) => !declared.includes(placeholder))).toEqual([]);
 }
 
 function onlyTransaction() {

@@ -1,4 +1,4 @@
-import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
   type BatchGetCommandInput,
@@ -9,7 +9,6 @@ import {
   type QueryCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { marshall } from '@aws-sdk/util-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DynamoCounterRepository } from '../../functions/counter/dynamodb-repository.ts';
@@ -19,10 +18,10 @@ import {
   VersionMismatchError,
 } from '../../functions/counter/errors.ts';
 import type { ChangeInput } from '../../functions/counter/repository.ts';
-import type { StoredCounter } from '../../functions/counter/schema.ts';
 import { MAX_VALUE, MIN_VALUE } from '../../functions/counter/schema.ts';
 import { listCounters } from '../../functions/counter/service.ts';
 import { counterItem } from '../support/counter-items.ts';
+import { conditionFailed } from '../support/dynamodb-answers.ts';
 
 const TABLES = { counters: 'counters-table', history: 'history-table', rollups: 'rollups-table' };
 const ddbMock = mockClient(DynamoDBDocumentClient);
@@ -40,14 +39,6 @@ function change(overrides: Partial<ChangeInput> = {}): ChangeInput {
     newIncarnation: 'inc-new',
     ...overrides,
   };
-}
-
-function conditionFailed(current?: StoredCounter): ConditionalCheckFailedException {
-  return new ConditionalCheckFailedException({
-    message: 'The conditional request failed',
-    $metadata: {},
-    ...(current === undefined ? {} : { Item: marshall(current) }),
-  });
 }
 
 function onlyUpdateInput() {

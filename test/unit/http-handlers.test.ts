@@ -1,8 +1,4 @@
-import {
-  ConditionalCheckFailedException,
-  ProvisionedThroughputExceededException,
-  ResourceNotFoundException,
-} from '@aws-sdk/client-dynamodb';
+import { ProvisionedThroughputExceededException, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
   DeleteCommand,
@@ -11,7 +7,6 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { marshall } from '@aws-sdk/util-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { encodeCursor } from '../../functions/counter/cursor.ts';
@@ -20,6 +15,7 @@ import type { HttpResult } from '../../functions/shared/http.ts';
 import type { ApiRequest } from '../support/api-event.ts';
 import { TEST_USER_ARN } from '../support/api-event.ts';
 import { counterItem } from '../support/counter-items.ts';
+import { conditionFailed } from '../support/dynamodb-answers.ts';
 import {
   COUNTERS_TABLE,
   expectProblem,
@@ -92,14 +88,6 @@ function history(name: string, query?: Record<string, string>): ApiRequest {
 
 function bodyOf(result: HttpResult): unknown {
   return JSON.parse(String(result.body));
-}
-
-function conditionFailed(item: ReturnType<typeof counterItem>): ConditionalCheckFailedException {
-  return new ConditionalCheckFailedException({
-    message: 'The conditional request failed',
-    $metadata: {},
-    Item: marshall(item),
-  });
 }
 
 describe('POST /counters/{name}', () => {

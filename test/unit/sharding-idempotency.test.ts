@@ -1,8 +1,4 @@
-import {
-  ConditionalCheckFailedException,
-  DynamoDBClient,
-  TransactionCanceledException,
-} from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
   DynamoDBDocumentClient,
@@ -33,6 +29,7 @@ import {
   type StoredAnswer,
 } from '../../functions/counter/idempotency.ts';
 import { type StoredCounter, toCounter } from '../../functions/counter/schema.ts';
+import { cancelled, conditionFailed, expectEveryPlaceholderUsed } from '../support/dynamodb-answers.ts';
 import { InMemoryIdempotencyStore } from '../support/in-memory-idempotency-store.ts';
 import { InMemoryCounterRepository } from '../support/in-memory-repository.ts';
 
@@ -500,39 +497,6 @@ function input() {
 }
 
 const SEEN = { version: 9, incarnation: 'inc-hot', shardVersions: [3, 2, 0, 4] };
-
-function conditionFailed(item?: Record<string, unknown>): ConditionalCheckFailedException {
-  return new ConditionalCheckFailedException({
-    message: 'The conditional request failed',
-    $metadata: {},
-    ...(item === undefined ? {} : { Item: marshall(item) }),
-  });
-}
-
-function cancelled(...codes: string[]): TransactionCanceledException {
-  return new TransactionCanceledException({
-    message: 'Transaction cancelled',
-    $metadata: {},
-    CancellationReasons: codes.map((Code) => ({ Code })),
-  });
-}
-
-/** DynamoDB refuses a request whose expressions leave a name or value placeholder unused. */
-function expectEveryPlaceholderUsed(request: {
-  UpdateExpression?: string | undefined;
-  ConditionExpression?: string | undefined;
-  ExpressionAttributeNames?: Record<string, string> | undefined;
-  ExpressionAttributeValues?: Record<string, unknown> | undefined;
-}): void {
-  const expressions = `${request.UpdateExpression ?? ''} ${request.ConditionExpression ?? ''}`;
-  const used = new Set(expressions.match(/[#:][A-Za-z0-9_]+/g) ?? []);
-  const declared = [
-    ...Object.keys(request.ExpressionAttributeNames ?? {}),
-    ...Object.keys(request.ExpressionAttributeValues ?? {}),
-  ];
-  expect(declared.filter((placeholder) => !used.has(placeholder))).toEqual([]);
-  expect([...used].filter((placeholder) => !declared.includes(placeholder))).toEqual([]);
-}
 
 function onlyTransaction() {
   const calls = ddbMock.commandCalls(TransactWriteCommand);

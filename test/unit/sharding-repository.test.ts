@@ -1,8 +1,4 @@
-import {
-  ConditionalCheckFailedException,
-  DynamoDBClient,
-  TransactionCanceledException,
-} from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
   DeleteCommand,
@@ -17,7 +13,6 @@ import {
   UpdateCommand,
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
-import { marshall } from '@aws-sdk/util-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DynamoCounterRepository } from '../../functions/counter/dynamodb-repository.ts';
@@ -30,6 +25,7 @@ import {
 import type { ChangeInput } from '../../functions/counter/repository.ts';
 import { MAX_VALUE } from '../../functions/counter/schema.ts';
 import { counterItem } from '../support/counter-items.ts';
+import { cancelledWith, conditionFailed } from '../support/dynamodb-answers.ts';
 
 const TABLES = { counters: 'counters-table', history: 'history-table', rollups: 'rollups-table' };
 const ddbMock = mockClient(DynamoDBDocumentClient);
@@ -98,27 +94,6 @@ function storeShardedCounter(): void {
   table.set('hot#1', shardItem(1, 2, 2, '2025-01-01T00:00:07.000Z'));
   table.set('hot#2', shardItem(2, 0, 0, '2025-01-01T00:00:00.000Z'));
   table.set('hot#3', shardItem(3, 5, 4, '2025-01-01T00:00:05.000Z'));
-}
-
-function conditionFailed(item?: Record<string, unknown>): ConditionalCheckFailedException {
-  return new ConditionalCheckFailedException({
-    message: 'The conditional request failed',
-    $metadata: {},
-    ...(item === undefined ? {} : { Item: marshall(item) }),
-  });
-}
-
-function cancelled(
-  reasons: { Code: string; Item?: Record<string, unknown> | undefined }[],
-): TransactionCanceledException {
-  return new TransactionCanceledException({
-    message: 'Transaction cancelled',
-    $metadata: {},
-    CancellationReasons: reasons.map(({ Code, Item }) => ({
-      Code,
-      ...(Item === undefined ? {} : { Item: marshall(Item) }),
-    })),
-  });
 }
 
 /** TransactGetItems as DynamoDB answers it: one response per key, in order, empty for a missing item. */
@@ -658,7 +633,7 @@ describe('DynamoCounterRepository.increment of a sharded counter with If-Match',
     ddbMock.on(TransactWriteCommand).callsFake(async () => {
       // Another increment landed on shard 1 between the snapshot and the transaction.
       table.set('hot#1', shardItem(1, 3, 3, NOW));
-      throw cancelled([
+      throw cancelledWith([
         { Code: 'ConditionalCheckFailed' },
         { Code: 'ConditionalCheckFailed' },
         { Code: 'None' },
@@ -683,7 +658,7 @@ describe('DynamoCounterRepository.increment of a sharded counter with If-Match',
     ddbMock
       .on(TransactWriteCommand)
       .rejects(
-        cancelled([
+        cancelledWith([
           { Code: 'None' },
           { Code: 'None' },
           { Code: 'ConditionalCheckFailed', Item: shardItem(2, 0, 0, '2025-01-01T00:00:00.000Z') },
@@ -765,7 +740,7 @@ describe('DynamoCounterRepository.get of a sharded counter', () => {
     pickShard(0);
     ddbMock
       .on(TransactGetCommand)
-      .rejectsOnce(cancelled([{ Code: 'TransactionConflict' }]))
+      .rejectsOnce(cancelledWith([{ Code: 'TransactionConflict' }]))
       .callsFake(async (input: TransactGetCommandInput) => ({
         Responses: (input.TransactItems ?? []).map((item) => ({
           Item: table.get(String(item.Get?.Key?.name)),
@@ -786,7 +761,7 @@ describe('DynamoCounterRepository.get of a sharded counter', () => {
     ddbMock.on(GetCommand).callsFake(async (input: { Key?: { name?: string } }) => ({
       Item: table.get(String(input.Key?.name)),
     }));
-    ddbMock.on(TransactGetCommand).rejects(cancelled(KEYS4.map(() => ({ Code: 'TransactionConflict' }))));
+    ddbMock.on(TransactGetCommand).rejects(cancelledWith(KEYS4.map(() => ({ Code: 'TransactionConflict' }))));
 
     // Act
     const counter = await repository().get(NAME);
@@ -921,7 +896,7 @@ describe('DynamoCounterRepository.set and a sharded counter', () => {
     ddbMock
       .on(TransactWriteCommand)
       .rejects(
-        cancelled([{ Code: 'ConditionalCheckFailed', Item: rootItem({ shards: 2 }) }, { Code: 'None' }]),
+        cancelledWith([{ Code: 'ConditionalCheckFailed', Item: rootItem({ shards: 2 }) }, { Code: 'None' }]),
       );
 
     // Act
@@ -939,7 +914,7 @@ describe('DynamoCounterRepository.set and a sharded counter', () => {
     ddbMock
       .on(TransactWriteCommand)
       .rejects(
-        cancelled([
+        cancelledWith([
           { Code: 'ConditionalCheckFailed', Item: counterItem({ name: NAME, value: 4, version: 2 }) },
           { Code: 'None' },
           { Code: 'None' },
@@ -974,7 +949,7 @@ describe('DynamoCounterRepository.set and a sharded counter', () => {
     ddbMock
       .on(TransactWriteCommand)
       .rejects(
-        cancelled([
+        cancelledWith([
           { Code: 'ConditionalCheckFailed', Item: counterItem({ name: NAME, value: 4, version: 2 }) },
           { Code: 'None' },
         ]),
@@ -1114,7 +1089,9 @@ describe('DynamoCounterRepository.delete of a sharded counter', () => {
     ddbMock.on(DeleteCommand).rejects(conditionFailed(rootItem()));
     serveSnapshots();
     pickShard(0);
-    ddbMock.on(TransactWriteCommand).rejects(cancelled(KEYS4.map(() => ({ Code: 'TransactionConflict' }))));
+    ddbMock
+      .on(TransactWriteCommand)
+      .rejects(cancelledWith(KEYS4.map(() => ({ Code: 'TransactionConflict' }))));
 
     // Act
     const deleting = repository().delete({ name: NAME });
