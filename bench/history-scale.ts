@@ -5,14 +5,10 @@
  * the same read on small data, in the same run, and counts the capacity units of reads and writes.
  * Not part of `npm test`: it takes minutes and its times depend on the machine.
  */
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { z } from 'zod';
 import { HISTORY_STREAM } from '../lib/stream-settings.ts';
 import { buildDataset, type DatasetPlan, NAMES, spanOf } from './history-dataset.ts';
 import { measurePurge } from './history-purge.ts';
@@ -20,6 +16,7 @@ import { measureReads, READ_TARGET } from './history-reads.ts';
 import { type HistoryScaleReport, historyScaleMarkdown } from './history-report.ts';
 import { startHistoryBench } from './history-setup.ts';
 import { measureWrites, writeCases } from './history-writes.ts';
+import { changedDuringRun, codeVersion, engineVersion, formatAsTheRepositoryDoes } from './provenance.ts';
 import { ratio } from './stats.ts';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -111,48 +108,6 @@ function parseOptions(argv: readonly string[]): Options {
   return { quick, plan, reps: reps ?? (quick ? 20 : 50), warmup: 5, writeChanges: 100, outDir };
 }
 
-/** The commit measured, and whether the measured code differed from it (others may be editing the tree). */
-function codeVersion(): { commit: string; uncommittedChanges: string[] } {
-  const git = (...args: string[]) => execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
-  try {
-    const changed = git('status', '--porcelain', '--', 'functions', 'lib', 'bench/history-*');
-    return {
-      commit: git('rev-parse', 'HEAD'),
-      uncommittedChanges: changed === '' ? [] : changed.split('\n').map((line) => line.trim()),
-    };
-  } catch {
-    return { commit: 'unknown', uncommittedChanges: [] };
-  }
-}
-
-/** Says so if HEAD moved while the run went on: the figures are the starting commit's, not the new one's. */
-function changedDuringRun(atStart: { commit: string }): { headAtEnd?: string } {
-  const atEnd = codeVersion();
-  return atEnd.commit === atStart.commit ? {} : { headAtEnd: atEnd.commit };
-}
-
-/** Biome checks docs/ as it checks the code, so the published files are left in its format. */
-function formatAsTheRepositoryDoes(files: string[]): void {
-  try {
-    execFileSync(path.join(REPO_ROOT, 'node_modules', '.bin', 'biome'), ['format', '--write', ...files], {
-      cwd: REPO_ROOT,
-      stdio: 'ignore',
-    });
-  } catch (error) {
-    log(`could not format ${files.join(', ')} with Biome: ${String(error)}`);
-  }
-}
-
-function engineVersion(): string {
-  try {
-    const file = createRequire(import.meta.url).resolve('@dynoxide/linux-x64/package.json');
-    const { version } = z.object({ version: z.string() }).parse(JSON.parse(readFileSync(file, 'utf8')));
-    return `Dynoxide ${version}`;
-  } catch {
-    return 'Dynoxide (version unknown)';
-  }
-}
-
 const started = performance.now();
 const log = (line: string) =>
   process.stderr.write(`[bench:history ${((performance.now() - started) / 1000).toFixed(0)}s] ${line}\n`);
@@ -160,7 +115,7 @@ const log = (line: string) =>
 async function main(options: Options): Promise<void> {
   const generatedAt = new Date();
   // The code is loaded now; others may commit while the run goes on, so the version is taken now too.
-  const code = codeVersion();
+  const code = codeVersion(['functions', 'lib', 'bench/history-*']);
   const loadAverageAtStart = os.loadavg();
   const { plan } = options;
   log(`plan: ${JSON.stringify(plan)}`);
@@ -238,7 +193,7 @@ async function main(options: Options): Promise<void> {
     const markdownFile = path.join(outDir, 'history-scale.md');
     await writeFile(jsonFile, `${JSON.stringify(report, null, 2)}\n`);
     await writeFile(markdownFile, markdown);
-    formatAsTheRepositoryDoes([jsonFile, markdownFile]);
+    formatAsTheRepositoryDoes([jsonFile, markdownFile], log);
     process.stdout.write(`${markdown}\nwritten to ${outDir}/history-scale.{json,md}\n`);
   } finally {
     await bench.stop();

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,38 +13,10 @@ import { type BenchService, startBenchService } from './local-service.ts';
 import { type BenchOptions, isFullRun, parseOptions, UsageError } from './options.ts';
 import { stdoutCapture } from './output-capture.ts';
 import { ALL_PRICES } from './prices.ts';
+import { codeVersion, formatAsTheRepositoryDoes } from './provenance.ts';
 import { type BenchReport, summaryMarkdown, targetSummary } from './report.ts';
 import { inProcessEnvironment, lambdaEnvironment, subjects } from './subjects.ts';
 import { measureThroughput, throughputMarkdown } from './throughput.ts';
-
-/** The commit measured, and whether the code differed from it (others may be editing the tree). */
-function codeVersion(): { commit: string; uncommittedChanges: string[] } {
-  const git = (...args: string[]) => execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
-  try {
-    const changed = git('status', '--porcelain', '--', 'functions', 'lib', 'bench', 'package-lock.json');
-    return {
-      commit: git('rev-parse', 'HEAD'),
-      uncommittedChanges: changed === '' ? [] : changed.split('\n').map((line) => line.trim()),
-    };
-  } catch {
-    return { commit: 'unknown', uncommittedChanges: [] };
-  }
-}
-
-/**
- * Biome checks docs/ as it checks the code; the published JSON is written in its format, so a full
- * run leaves `npm run lint` clean.
- */
-function formatAsTheRepositoryDoes(file: string): void {
-  try {
-    execFileSync(path.join(REPO_ROOT, 'node_modules', '.bin', 'biome'), ['format', '--write', file], {
-      cwd: REPO_ROOT,
-      stdio: 'ignore',
-    });
-  } catch (error) {
-    log(`could not format ${file} with Biome: ${String(error)}`);
-  }
-}
 
 const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
 
@@ -55,7 +26,7 @@ async function main(options: BenchOptions): Promise<void> {
   const report: BenchReport = {
     generatedAt: started.toISOString(),
     command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
-    code: codeVersion(),
+    code: codeVersion(['functions', 'lib', 'bench', 'package-lock.json']),
     quick: options.quick,
     sections: options.sections,
     machine: {
@@ -165,7 +136,7 @@ async function main(options: BenchOptions): Promise<void> {
   await writeFile(out, `${JSON.stringify(report, null, 2)}\n`);
   if (isFullRun(options) && options.out === undefined) {
     await writeCharts(report, path.join(REPO_ROOT, 'docs', 'benchmarks'));
-    formatAsTheRepositoryDoes(out);
+    formatAsTheRepositoryDoes([out], log);
   }
 
   const header = [

@@ -30,7 +30,6 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -41,6 +40,7 @@ import { startEngine } from '../lib/local/engine.ts';
 import { NodeSha256 } from '../lib/local/node-sha256.ts';
 import type * as ServerProcess from '../test/support/server-process.ts';
 import { type ItemRateCounts, type ItemRateLimit, ItemRateProxy } from './item-rate-proxy.ts';
+import { changedDuringRun, codeVersion, engineVersion, formatAsTheRepositoryDoes } from './provenance.ts';
 import { formatMs, formatRatio, markdownTable, ratio, type Summary, summarize } from './stats.ts';
 import { escapeXml } from './svg.ts';
 
@@ -535,7 +535,7 @@ async function consumerDrain(
 
 async function main(options: Options): Promise<void> {
   const generatedAt = new Date();
-  const code = codeVersion();
+  const code = codeVersion(['functions', 'lib', 'bin', 'bench/item-rate-proxy.ts']);
   const loadAverageAtStart = os.loadavg();
   const run = randomUUID().slice(0, 6);
   log(
@@ -707,7 +707,7 @@ async function main(options: Options): Promise<void> {
     await writeFile(files.json, `${JSON.stringify(document, null, 2)}\n`);
     await writeFile(files.markdown, markdown);
     await writeFile(files.svg, shardsChart(document));
-    formatAsTheRepositoryDoes([files.json, files.markdown]);
+    formatAsTheRepositoryDoes([files.json, files.markdown], log);
     process.stdout.write(`${markdown}\nwritten to ${outDir}/shards.{json,md,svg}\n`);
   } finally {
     driver.destroy();
@@ -829,47 +829,6 @@ function countLines(file: string): number {
       .filter((line) => line.trim() !== '').length;
   } catch {
     return 0;
-  }
-}
-
-/** The commit measured, and whether the served code differed from it (others may be editing the tree). */
-function codeVersion(): { commit: string; uncommittedChanges: string[] } {
-  const git = (...args: string[]) => execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
-  try {
-    const changed = git('status', '--porcelain', '--', 'functions', 'lib', 'bin', 'bench/item-rate-proxy.ts');
-    return {
-      commit: git('rev-parse', 'HEAD'),
-      uncommittedChanges: changed === '' ? [] : changed.split('\n').map((line) => line.trim()),
-    };
-  } catch {
-    return { commit: 'unknown', uncommittedChanges: [] };
-  }
-}
-
-function changedDuringRun(atStart: { commit: string }): { headAtEnd?: string } {
-  const atEnd = codeVersion();
-  return atEnd.commit === atStart.commit ? {} : { headAtEnd: atEnd.commit };
-}
-
-/** Biome checks docs/ as it checks the code, so the published files are left in its format. */
-function formatAsTheRepositoryDoes(files: string[]): void {
-  try {
-    execFileSync(path.join(REPO_ROOT, 'node_modules', '.bin', 'biome'), ['format', '--write', ...files], {
-      cwd: REPO_ROOT,
-      stdio: 'ignore',
-    });
-  } catch (error) {
-    log(`could not format ${files.join(', ')} with Biome: ${String(error)}`);
-  }
-}
-
-function engineVersion(): string {
-  try {
-    const file = createRequire(import.meta.url).resolve('@dynoxide/linux-x64/package.json');
-    const { version } = z.object({ version: z.string() }).parse(JSON.parse(readFileSync(file, 'utf8')));
-    return `Dynoxide ${version}`;
-  } catch {
-    return 'Dynoxide (version unknown)';
   }
 }
 
