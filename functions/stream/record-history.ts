@@ -7,7 +7,7 @@ import { recordHistory, type StreamChange } from '../counter/record-history.ts';
 import { documentClient } from '../shared/dynamodb.ts';
 import { optionalEnv, requireEnv } from '../shared/env.ts';
 
-const logger = new Logger({ serviceName: 'counter-service' });
+export const logger = new Logger({ serviceName: 'counter-service' });
 const retention = optionalEnv('HISTORY_RETENTION_DAYS');
 const store = new DynamoHistoryStore(
   documentClient(),

@@ -1,3 +1,4 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
   BatchWriteCommand,
@@ -15,13 +16,14 @@ import { counterItem } from '../support/counter-items.ts';
 const HISTORY_TABLE = 'history-table-stream';
 const ddbMock = mockClient(DynamoDBDocumentClient);
 let handler: (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse>;
+let logger: Logger;
 
 beforeAll(async () => {
   vi.stubEnv('HISTORY_TABLE', HISTORY_TABLE);
   vi.stubEnv('ROLLUPS_TABLE', 'rollups-table');
   vi.stubEnv('AWS_REGION', 'us-east-1');
   vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'SILENT');
-  ({ handler } = await import('../../functions/stream/record-history.ts'));
+  ({ handler, logger } = await import('../../functions/stream/record-history.ts'));
 });
 
 afterAll(() => {
@@ -197,5 +199,28 @@ describe('the history stream handler', () => {
     // Assess
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: '200' }] });
     expect(putItems()).toEqual([expect.objectContaining({ counter: 'a#inc-1', version: 1 })]);
+  });
+
+  it('logs a batch stopped by throttling as a warning, and one stopped by anything else as an error', async () => {
+    // Prepare
+    const warn = vi.spyOn(logger, 'warn');
+    const error = vi.spyOn(logger, 'error');
+    const throttled = Object.assign(new Error('Throughput exceeds the current capacity'), {
+      name: 'ProvisionedThroughputExceededException',
+    });
+    ddbMock.on(PutCommand).rejectsOnce(throttled).rejectsOnce(new Error('socket hang up'));
+
+    // Act
+    const first = await handler({ Records: [streamRecord('100', undefined, version(1, 1))] });
+    const second = await handler({ Records: [streamRecord('100', undefined, version(1, 1))] });
+
+    // Assess: both batches stop at the record and are retried; only the second is an error to look at.
+    expect(first).toEqual({ batchItemFailures: [{ itemIdentifier: '100' }] });
+    expect(second).toEqual({ batchItemFailures: [{ itemIdentifier: '100' }] });
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(error).toHaveBeenCalledTimes(1);
+    expect(warn.mock.calls[0]?.[0]).toBe('history batch stopped at a record');
+    warn.mockRestore();
+    error.mockRestore();
   });
 });
