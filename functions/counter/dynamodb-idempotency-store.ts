@@ -12,13 +12,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import * as z from 'zod/mini';
-import {
-  counterUpdate,
-  shardedCreation,
-  shardedIncrement,
-  shardedRoot,
-  shardRangeCondition,
-} from './dynamodb-repository.ts';
+import { counterUpdate, shardedCreation, shardedRoot, shardedWrites } from './dynamodb-repository.ts';
 import {
   CLAIM_LEASE_MS,
   type Claim,
@@ -28,7 +22,6 @@ import {
   RequestInFlightError,
   type StoredAnswer,
 } from './idempotency.ts';
-import { shardKey } from './table.ts';
 
 const storedRecord = z.object({
   fingerprint: z.string(),
@@ -205,8 +198,8 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
     if (reason?.Code !== 'ConditionalCheckFailed' || reason.Item === undefined) return false;
     const shard = unmarshall(reason.Item);
     if (shard.incarnation !== change.seen.incarnation) return false;
-    const update = writes[at]?.Update as { Key?: { name?: string } } | undefined;
-    const index = Number(update?.Key?.name?.split('#')[1] ?? 0);
+    // Shards 1..N-1 carry their index; the counter's own item is shard 0.
+    const index = typeof shard.shard === 'number' ? shard.shard : 0;
     return change.input.expectedVersion === undefined || shard.version === change.seen.shardVersions[index];
   }
 
@@ -218,81 +211,23 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
       return shardedCreation(this.tables.counters, shardedRoot(change.input, change.input.shards));
     }
     if (change.kind !== 'set' && change.seen !== undefined && versions !== undefined) {
-      return this.shardedWrites(change, change.seen.incarnation, versions);
+      const exact =
+        (change.kind === 'increment' ? change.input.expectedVersion : change.expectedVersion) !== undefined;
+      const counter = {
+        name: change.kind === 'increment' ? change.input.name : change.name,
+        incarnation: change.seen.incarnation,
+        shards: versions.length,
+        versions: exact ? versions : undefined,
+      };
+      return shardedWrites(
+        this.tables.counters,
+        counter,
+        change.kind === 'increment'
+          ? { kind: 'increment', input: change.input, index: Math.floor(Math.random() * versions.length) }
+          : { kind: 'delete' },
+      );
     }
     return [this.counterWrite(change)];
-  }
-
-  /**
-   * A sharded counter: an increment of one shard, or the deletion of all of them, conditioned on its
-   * incarnation; with If-Match, on every shard's version too.
-   */
-  private shardedWrites(
-    change: Exclude<PlannedChange, { kind: 'set' }>,
-    incarnation: string,
-    versions: number[],
-  ): Record<string, unknown>[] {
-    const exact =
-      (change.kind === 'increment' ? change.input.expectedVersion : change.expectedVersion) !== undefined;
-    const name = change.kind === 'increment' ? change.input.name : change.name;
-    const index = change.kind === 'increment' ? Math.floor(Math.random() * versions.length) : -1;
-    return versions.flatMap((version, shard): Record<string, unknown>[] => {
-      const key = { name: shardKey(name, shard) };
-      const seen = {
-        condition: exact ? '#incarnation = :layout AND #version = :seen' : '#incarnation = :layout',
-        names: { '#incarnation': 'incarnation', ...(exact ? { '#version': 'version' } : {}) },
-        values: { ':layout': incarnation, ...(exact ? { ':seen': version } : {}) },
-      };
-      if (change.kind === 'delete') {
-        return [
-          {
-            Delete: {
-              TableName: this.tables.counters,
-              Key: key,
-              ConditionExpression: seen.condition,
-              ExpressionAttributeNames: seen.names,
-              ExpressionAttributeValues: seen.values,
-            },
-          },
-        ];
-      }
-      if (shard === index) {
-        const update = shardedIncrement(change.input, shard);
-        const range = shardRangeCondition(change.input.by, versions.length);
-        return [
-          {
-            Update: {
-              TableName: this.tables.counters,
-              Key: key,
-              ...update,
-              ConditionExpression: [
-                seen.condition,
-                ...(range.condition === undefined ? [] : [range.condition]),
-              ].join(' AND '),
-              ExpressionAttributeNames: { ...update.ExpressionAttributeNames, ...seen.names },
-              ExpressionAttributeValues: {
-                ...update.ExpressionAttributeValues,
-                ...seen.values,
-                ...range.values,
-              },
-              ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-            },
-          },
-        ];
-      }
-      if (!exact) return [];
-      return [
-        {
-          ConditionCheck: {
-            TableName: this.tables.counters,
-            Key: key,
-            ConditionExpression: seen.condition,
-            ExpressionAttributeNames: seen.names,
-            ExpressionAttributeValues: seen.values,
-          },
-        },
-      ];
-    });
   }
 
   private counterWrite(change: PlannedChange) {

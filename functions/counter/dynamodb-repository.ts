@@ -11,7 +11,9 @@ import {
   QueryCommand,
   TransactGetCommand,
   TransactWriteCommand,
+  type TransactWriteCommandInput,
   UpdateCommand,
+  type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import {
@@ -121,7 +123,7 @@ export function counterUpdate(
  * An increment of shard 1..N-1 of a sharded counter (shard 0 is the counter's own item and takes
  * counterUpdate): the same atomic ADD of value and version, and who did it, for the stream.
  */
-export function shardIncrement(input: ChangeInput & { by: number }): CounterUpdate {
+function shardIncrement(input: ChangeInput & { by: number }): CounterUpdate {
   return {
     UpdateExpression: 'ADD #value :by, #version :one SET #updated = :now, #op = :op, #actor = :actor',
     ExpressionAttributeNames: {
@@ -142,7 +144,7 @@ export function shardIncrement(input: ChangeInput & { by: number }): CounterUpda
 }
 
 /** The update of shard `index` for an increment, with the names its conditions use. */
-export function shardedIncrement(input: ChangeInput & { by: number }, index: number): CounterUpdate {
+function shardedIncrement(input: ChangeInput & { by: number }, index: number): CounterUpdate {
   const update = index === 0 ? counterUpdate('increment', input) : shardIncrement(input);
   return {
     ...update,
@@ -151,7 +153,7 @@ export function shardedIncrement(input: ChangeInput & { by: number }, index: num
 }
 
 /** The condition that keeps an increment of a shard within its share of the range (errors.ts shardBound). */
-export function shardRangeCondition(
+function shardRangeCondition(
   by: number,
   shards: number,
 ): { condition?: string; values: Record<string, number> } {
@@ -159,6 +161,79 @@ export function shardRangeCondition(
   if (by > 0) return { condition: '#value <= :bound', values: { ':bound': bound - by } };
   if (by < 0) return { condition: '#value >= :bound', values: { ':bound': -bound - by } };
   return { values: {} };
+}
+
+/**
+ * The writes of one change of a sharded counter: an increment of shard `index`, or the deletion of
+ * every shard. Each is conditioned on the counter's incarnation; given the shards' `versions`
+ * (If-Match), on every shard's version too, with a ConditionCheck of each shard an increment leaves
+ * alone. A plain increment is its one Update; the rest go in a TransactWriteItems (the repository's,
+ * or the idempotency store's with the record).
+ */
+export function shardedWrites(
+  table: string,
+  counter: { name: string; incarnation: string; shards: number; versions?: readonly number[] | undefined },
+  change: { kind: 'increment'; input: ChangeInput & { by: number }; index: number } | { kind: 'delete' },
+): Record<string, unknown>[] {
+  const exact = counter.versions !== undefined;
+  return Array.from({ length: counter.shards }, (_, shard): Record<string, unknown>[] => {
+    const key = { name: shardKey(counter.name, shard) };
+    const seen = {
+      condition: exact ? '#incarnation = :layout AND #version = :seen' : '#incarnation = :layout',
+      names: { '#incarnation': 'incarnation', ...(exact ? { '#version': 'version' } : {}) },
+      values: { ':layout': counter.incarnation, ...(exact ? { ':seen': counter.versions?.[shard] } : {}) },
+    };
+    if (change.kind === 'delete') {
+      return [
+        {
+          Delete: {
+            TableName: table,
+            Key: key,
+            ConditionExpression: seen.condition,
+            ExpressionAttributeNames: seen.names,
+            ExpressionAttributeValues: seen.values,
+          },
+        },
+      ];
+    }
+    if (shard === change.index) {
+      const update = shardedIncrement(change.input, shard);
+      const range = shardRangeCondition(change.input.by, counter.shards);
+      return [
+        {
+          Update: {
+            TableName: table,
+            Key: key,
+            ...update,
+            ConditionExpression: [
+              seen.condition,
+              ...(range.condition === undefined ? [] : [range.condition]),
+            ].join(' AND '),
+            ExpressionAttributeNames: { ...update.ExpressionAttributeNames, ...seen.names },
+            ExpressionAttributeValues: {
+              ...update.ExpressionAttributeValues,
+              ...seen.values,
+              ...range.values,
+            },
+            // The shard as it was, so a refusal by the range can be told from a counter that moved.
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          },
+        },
+      ];
+    }
+    if (!exact) return [];
+    return [
+      {
+        ConditionCheck: {
+          TableName: table,
+          Key: key,
+          ConditionExpression: seen.condition,
+          ExpressionAttributeNames: seen.names,
+          ExpressionAttributeValues: seen.values,
+        },
+      },
+    ];
+  }).flat();
 }
 
 /** Shard 0 of a counter created with `shards` shards: it holds the value it is created with. */
@@ -386,26 +461,13 @@ export class DynamoCounterRepository implements CounterRepository {
   ): Promise<StoredCounter | undefined | 'stale'> {
     if (input.expectedVersion !== undefined) return this.incrementShardedIfMatch(input, layout);
     const index = Math.floor(Math.random() * layout.shards);
-    const update = shardedIncrement(input, index);
-    const range = shardRangeCondition(input.by, layout.shards);
+    const [write] = shardedWrites(
+      this.tables.counters,
+      { name: input.name, ...layout },
+      { kind: 'increment', input, index },
+    );
     try {
-      await this.changes.send(
-        new UpdateCommand({
-          TableName: this.tables.counters,
-          Key: { name: shardKey(input.name, index) },
-          ...update,
-          ConditionExpression: [
-            '#incarnation = :layout',
-            ...(range.condition === undefined ? [] : [range.condition]),
-          ].join(' AND '),
-          ExpressionAttributeValues: {
-            ...update.ExpressionAttributeValues,
-            ...range.values,
-            ':layout': layout.incarnation,
-          },
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-      );
+      await this.changes.send(new UpdateCommand((write as { Update: UpdateCommandInput }).Update));
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       const old = error.Item === undefined ? undefined : unmarshall(error.Item);
@@ -441,42 +503,14 @@ export class DynamoCounterRepository implements CounterRepository {
       if (seen.version !== expected) throw new VersionMismatchError(input.name, expected, seen.version);
       const versions = seen.shardVersions ?? [];
       const index = Math.floor(Math.random() * layout.shards);
-      const update = shardedIncrement(input, index);
-      const range = shardRangeCondition(input.by, layout.shards);
       try {
         await this.changes.send(
           new TransactWriteCommand({
-            TransactItems: versions.map((version, shard) =>
-              shard === index
-                ? {
-                    Update: {
-                      TableName: this.tables.counters,
-                      Key: { name: shardKey(input.name, shard) },
-                      ...update,
-                      ConditionExpression: [
-                        '#incarnation = :layout',
-                        '#version = :seen',
-                        ...(range.condition === undefined ? [] : [range.condition]),
-                      ].join(' AND '),
-                      ExpressionAttributeValues: {
-                        ...update.ExpressionAttributeValues,
-                        ...range.values,
-                        ':layout': layout.incarnation,
-                        ':seen': version,
-                      },
-                      ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
-                    },
-                  }
-                : {
-                    ConditionCheck: {
-                      TableName: this.tables.counters,
-                      Key: { name: shardKey(input.name, shard) },
-                      ConditionExpression: '#incarnation = :layout AND #version = :seen',
-                      ExpressionAttributeNames: { '#incarnation': 'incarnation', '#version': 'version' },
-                      ExpressionAttributeValues: { ':layout': layout.incarnation, ':seen': version },
-                    },
-                  },
-            ),
+            TransactItems: shardedWrites(
+              this.tables.counters,
+              { name: input.name, ...layout, versions },
+              { kind: 'increment', input, index },
+            ) as TransactWriteCommandInput['TransactItems'],
           }),
         );
         return {
@@ -562,23 +596,16 @@ export class DynamoCounterRepository implements CounterRepository {
       try {
         await this.client.send(
           new TransactWriteCommand({
-            TransactItems: versions.map((version, shard) => ({
-              Delete: {
-                TableName: this.tables.counters,
-                Key: { name: shardKey(input.name, shard) },
-                ConditionExpression: ifMatch
-                  ? '#incarnation = :layout AND #version = :seen'
-                  : '#incarnation = :layout',
-                ExpressionAttributeNames: {
-                  '#incarnation': 'incarnation',
-                  ...(ifMatch ? { '#version': 'version' } : {}),
-                },
-                ExpressionAttributeValues: {
-                  ':layout': seen.incarnation,
-                  ...(ifMatch ? { ':seen': version } : {}),
-                },
+            TransactItems: shardedWrites(
+              this.tables.counters,
+              {
+                name: input.name,
+                incarnation: seen.incarnation,
+                shards: layout.shards,
+                versions: ifMatch ? versions : undefined,
               },
-            })),
+              { kind: 'delete' },
+            ) as TransactWriteCommandInput['TransactItems'],
           }),
         );
         this.layouts.delete(input.name);
