@@ -131,13 +131,15 @@ export class CapacityProxy {
   }
 }
 
-async function readAll(stream: AsyncIterable<unknown>): Promise<Buffer> {
+/** A request or response body, whole. */
+export async function readAll(stream: AsyncIterable<unknown>): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
   return Buffer.concat(chunks);
 }
 
-function parseObject(body: Buffer): Record<string, unknown> | undefined {
+/** A JSON object body, or undefined for anything else. */
+export function parseObject(body: Buffer): Record<string, unknown> | undefined {
   try {
     const value: unknown = JSON.parse(body.toString('utf8'));
     return isObject(value) ? value : undefined;
@@ -146,7 +148,7 @@ function parseObject(body: Buffer): Record<string, unknown> | undefined {
   }
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
+export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 

@@ -7,6 +7,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { isObject, parseObject, readAll } from './capacity-proxy.ts';
 
 /** The per-item write limit the proxy applies; DynamoDB's own is about 1,000 write units per second. */
 export interface ItemRateLimit {
@@ -400,23 +401,4 @@ function transactionThrottled(res: ServerResponse, writes: ItemAccess[], refused
     message: `Transaction cancelled, please refer cancellation reasons for specific reasons [${reasons.map((reason) => reason.Code).join(', ')}]`,
     CancellationReasons: reasons,
   });
-}
-
-async function readAll(stream: AsyncIterable<unknown>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
-  return Buffer.concat(chunks);
-}
-
-function parseObject(body: Buffer): Record<string, unknown> | undefined {
-  try {
-    const value: unknown = JSON.parse(body.toString('utf8'));
-    return isObject(value) ? value : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
