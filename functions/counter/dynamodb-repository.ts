@@ -19,6 +19,7 @@ import { unmarshall } from '@aws-sdk/util-dynamodb';
 import {
   CounterBusyError,
   CounterOutOfRangeError,
+  describeIncrement,
   ShardLayoutError,
   shardBound,
   VersionMismatchError,
@@ -944,10 +945,6 @@ function latest(a: string, b: string): string {
 
 function layoutOf(counter: StoredCounter): Layout {
   return { shards: counter.shards ?? 1, incarnation: counter.incarnation };
-}
-
-function describeIncrement(by: number): string {
-  return by >= 0 ? `adding ${by}` : `subtracting ${-by}`;
 }
 
 function delay(ms: number): Promise<void> {

@@ -78,6 +78,11 @@ export class ShardLayoutError extends Error {
   }
 }
 
+/** How an out-of-range error names the increment it refused. */
+export function describeIncrement(by: number): string {
+  return by >= 0 ? `adding ${by}` : `subtracting ${-by}`;
+}
+
 /** The most each of `shards` shards may hold either way, so that their sum stays within the range. */
 export function shardBound(shards: number): number {
   return Math.floor(Number.MAX_SAFE_INTEGER / shards);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import {
   CounterNotFoundError,
   CounterOutOfRangeError,
+  describeIncrement,
   ShardLayoutError,
   shardBound,
   VersionMismatchError,
@@ -225,7 +226,7 @@ function shardRangeError(command: ChangeCommand, current: StoredCounter | undefi
   return new CounterOutOfRangeError(
     command.name,
     current?.value ?? 0,
-    by >= 0 ? `adding ${by}` : `subtracting ${-by}`,
+    describeIncrement(by),
     current?.shards,
   );
 }
@@ -291,12 +292,7 @@ export function planChange(
   const value = command.op === 'increment' ? (current?.value ?? 0) + command.by : command.value;
   const creatingSharded = command.op === 'set' && shards !== undefined && shards > 1;
   if (value > MAX_VALUE || value < MIN_VALUE || (creatingSharded && Math.abs(value) > shardBound(shards))) {
-    const attempted =
-      command.op === 'set'
-        ? `setting ${command.value}`
-        : command.by >= 0
-          ? `adding ${command.by}`
-          : `subtracting ${-command.by}`;
+    const attempted = command.op === 'set' ? `setting ${command.value}` : describeIncrement(command.by);
     return {
       kind: 'refused',
       error: new CounterOutOfRangeError(

@@ -1,5 +1,6 @@
 import {
   CounterOutOfRangeError,
+  describeIncrement,
   ShardLayoutError,
   shardBound,
   VersionMismatchError,
@@ -173,8 +174,7 @@ export class InMemoryCounterRepository implements CounterRepository {
     const value = current?.value ?? 0;
     // The same bounds DynamoCounterRepository puts in its condition.
     if ((input.by > 0 && value > MAX_VALUE - input.by) || (input.by < 0 && value < MIN_VALUE - input.by)) {
-      const attempted = input.by >= 0 ? `adding ${input.by}` : `subtracting ${-input.by}`;
-      throw new CounterOutOfRangeError(input.name, value, attempted);
+      throw new CounterOutOfRangeError(input.name, value, describeIncrement(input.by));
     }
     return this.write(input, current, value + input.by, 'increment');
   }
