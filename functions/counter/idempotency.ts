@@ -237,13 +237,11 @@ async function settleApplied(
   request: { id: string; command: ChangeCommand; readBack?: boolean | undefined },
   render: (outcome: Outcome) => StoredAnswer,
 ): Promise<StoredAnswer> {
-  if (request.readBack === false)
-    return deps.store.settle(request.id, render({ kind: 'applied' }), Date.now());
-  const counter = await deps.read(request.command.name);
+  const counter = request.readBack === false ? undefined : await deps.read(request.command.name);
+  // Deleted since the commit, or not read at all: the change is applied all the same, and says so
+  // (204), as the direct path does.
   const answer = render(
-    counter === undefined
-      ? { kind: 'refused', error: new CounterNotFoundError(request.command.name) }
-      : { kind: 'counter', counter: toCounter(counter) },
+    counter === undefined ? { kind: 'applied' } : { kind: 'counter', counter: toCounter(counter) },
   );
   return deps.store.settle(request.id, answer, Date.now());
 }

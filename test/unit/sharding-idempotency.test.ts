@@ -815,6 +815,32 @@ describe('DynamoIdempotencyStore with a sharded counter', () => {
     await expect(changing).resolves.toMatchObject({ answer: { statusCode: 409 }, replayed: false });
   });
 
+  it('answers 204 (applied) when the counter is gone by the time its answer is read, not 404', async () => {
+    // Prepare: the plan reads the sharded counter; by the read after the commit it was deleted.
+    ddbMock.on(PutCommand).resolves({});
+    ddbMock.on(TransactWriteCommand).resolves({});
+    ddbMock.on(UpdateCommand).resolves({});
+    const reads = [sharded(), undefined];
+    let ids = 0;
+    const deps: IdempotentDeps = {
+      store: dynamoStore(),
+      read: async () => reads.shift(),
+      now: () => NOW,
+      newId: () => `id-${++ids}`,
+      sleep: async () => undefined,
+    };
+
+    // Act
+    const changing = changeIdempotently(deps, { id: ID, command: increment(1) }, render);
+
+    // Assess
+    await expect(changing).resolves.toMatchObject({
+      answer: { statusCode: 204, headers: { applied: 'true' } },
+      replayed: false,
+    });
+    expect(reads).toEqual([]);
+  });
+
   it('settles an applied record with the answer, conditioned on its being applied', async () => {
     // Prepare
     ddbMock.on(UpdateCommand).resolves({});
