@@ -8,6 +8,7 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import * as z from 'zod/mini';
 import { numberChanges, type SequencerState, type ShardChange } from './history.ts';
 import type { HistoryStore } from './history-store.ts';
 import type { HistoryEntry } from './schema.ts';
@@ -29,6 +30,14 @@ const PURGE_CONCURRENCY = 8;
  * per entry, within TransactWriteItems' 100 items.
  */
 const SEQUENCED_PER_TRANSACTION = 24;
+
+/** The sequencer item as stored; a deletion's tombstone holds `purged` alone. */
+const sequencerItem = z.object({
+  last_version: z.optional(z.number()),
+  value: z.optional(z.number()),
+  absorbed: z.optional(z.record(z.string(), z.number())),
+  purged: z.optional(z.boolean()),
+});
 
 /** The sequencer's place in a sharded counter's history: before version 1, so no page reads it. */
 const SEQUENCER_VERSION = 0;
@@ -159,11 +168,12 @@ export class DynamoHistoryStore implements HistoryStore {
       }),
     );
     if (Item === undefined) return undefined;
+    const item = sequencerItem.parse(Item);
     return {
-      lastVersion: Number(Item.last_version ?? 0),
-      value: Number(Item.value ?? 0),
-      absorbed: (Item.absorbed ?? {}) as Record<string, number>,
-      purged: Item.purged === true,
+      lastVersion: item.last_version ?? 0,
+      value: item.value ?? 0,
+      absorbed: item.absorbed ?? {},
+      purged: item.purged === true,
     };
   }
 
