@@ -10,7 +10,7 @@ import type { ServiceDeps } from '../counter/service.ts';
 import { counterService, idempotentService } from '../counter/wiring.ts';
 import { BadRequestError } from '../shared/errors.ts';
 import { actorOf, type HttpEvent, type HttpResult, problemResponse, toProblem } from '../shared/http.ts';
-import { changedResponse, counterResponse } from './responses.ts';
+import { changedResponse } from './responses.ts';
 
 /** What a changing handler needs: plain changes, and keyed ones. */
 export interface ChangeDeps {
@@ -56,15 +56,11 @@ export async function applyChange(
 
 function render(outcome: Outcome, minimal: boolean): StoredAnswer {
   const result =
-    outcome.kind === 'counter'
-      ? minimal
-        ? changedResponse(outcome.counter, true)
-        : counterResponse(outcome.counter)
-      : outcome.kind === 'applied'
-        ? changedResponse(undefined, minimal)
-        : outcome.kind === 'deleted'
-          ? { statusCode: 204 }
-          : problemResponse(toProblem(outcome.error));
+    outcome.kind === 'counter' || outcome.kind === 'applied'
+      ? changedResponse(outcome.kind === 'counter' ? outcome.counter : undefined, minimal)
+      : outcome.kind === 'deleted'
+        ? { statusCode: 204 }
+        : problemResponse(toProblem(outcome.error));
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(result.headers ?? {})) headers[name] = String(value);
   return { statusCode: result.statusCode ?? 200, headers, body: result.body ?? '' };
