@@ -14,14 +14,13 @@ import {
   IdempotencyKeyReusedError,
   type IdempotentDeps,
   idempotencyId,
-  type Outcome,
   planChange,
   RequestInFlightError,
-  type StoredAnswer,
 } from '../../functions/counter/idempotency.ts';
 import { MAX_VALUE, MIN_VALUE, type StoredCounter, toCounter } from '../../functions/counter/schema.ts';
 import { InMemoryIdempotencyStore } from '../support/in-memory-idempotency-store.ts';
 import { InMemoryCounterRepository } from '../support/in-memory-repository.ts';
+import { renderOutcome } from '../support/render-outcome.ts';
 
 const ACTOR = 'arn:aws:iam::000000000000:user/tester';
 const OTHER_ACTOR = 'arn:aws:iam::000000000000:user/someone-else';
@@ -51,27 +50,8 @@ function setup() {
   return { repository, store, deps, sleep, run, otherWriter };
 }
 
-/** A stand-in for the HTTP rendering: the status says which outcome it was, the body what it said. */
-function render(outcome: Outcome): StoredAnswer {
-  if (outcome.kind === 'counter') {
-    return {
-      statusCode: 200,
-      headers: { etag: `"${outcome.counter.version}"` },
-      body: JSON.stringify(outcome.counter),
-    };
-  }
-  if (outcome.kind === 'deleted') return { statusCode: 204, headers: {}, body: '' };
-  if (outcome.kind === 'applied') return { statusCode: 204, headers: { applied: 'true' }, body: '' };
-  const status =
-    outcome.error instanceof CounterNotFoundError
-      ? 404
-      : outcome.error instanceof CounterOutOfRangeError
-        ? 409
-        : outcome.error instanceof VersionMismatchError
-          ? 412
-          : 500;
-  return { statusCode: status, headers: {}, body: JSON.stringify({ detail: outcome.error.message }) };
-}
+/** Keyed changes' outcomes, rendered as the HTTP adapter would. */
+const render = renderOutcome;
 
 function increment(by = 1, expectedVersion?: number, name = 'visits'): ChangeCommand {
   return { op: 'increment', name, by, actor: ACTOR, expectedVersion };

@@ -11,7 +11,6 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DynamoIdempotencyStore } from '../../functions/counter/dynamodb-idempotency-store.ts';
 import {
-  CounterNotFoundError,
   CounterOutOfRangeError,
   ShardLayoutError,
   VersionMismatchError,
@@ -22,7 +21,6 @@ import {
   IDEMPOTENCY_TTL_SECONDS,
   type IdempotentDeps,
   idempotencyId,
-  type Outcome,
   type PlannedChange,
   planChange,
   RequestInFlightError,
@@ -32,6 +30,7 @@ import { type StoredCounter, toCounter } from '../../functions/counter/schema.ts
 import { cancelled, conditionFailed, expectEveryPlaceholderUsed } from '../support/dynamodb-answers.ts';
 import { InMemoryIdempotencyStore } from '../support/in-memory-idempotency-store.ts';
 import { InMemoryCounterRepository } from '../support/in-memory-repository.ts';
+import { renderOutcome } from '../support/render-outcome.ts';
 
 const ACTOR = 'arn:aws:iam::000000000000:user/tester';
 const OTHER_ACTOR = 'arn:aws:iam::000000000000:user/someone-else';
@@ -42,27 +41,8 @@ const NOW = '2025-03-01T12:00:00.000Z';
 /** What each of a 4-shard counter's items may hold either way: floor(MAX / 4). */
 const BOUND4 = 2_251_799_813_685_247;
 
-/** A stand-in for the HTTP rendering: the status says which outcome it was, the body what it said. */
-function render(outcome: Outcome): StoredAnswer {
-  if (outcome.kind === 'counter') {
-    return {
-      statusCode: 200,
-      headers: { etag: `"${outcome.counter.version}"` },
-      body: JSON.stringify(outcome.counter),
-    };
-  }
-  if (outcome.kind === 'deleted') return { statusCode: 204, headers: {}, body: '' };
-  if (outcome.kind === 'applied') return { statusCode: 204, headers: { applied: 'true' }, body: '' };
-  const status =
-    outcome.error instanceof CounterNotFoundError
-      ? 404
-      : outcome.error instanceof CounterOutOfRangeError || outcome.error instanceof ShardLayoutError
-        ? 409
-        : outcome.error instanceof VersionMismatchError
-          ? 412
-          : 500;
-  return { statusCode: status, headers: {}, body: JSON.stringify({ detail: outcome.error.message }) };
-}
+/** Keyed changes' outcomes, rendered as the HTTP adapter would. */
+const render = renderOutcome;
 
 function increment(by: number, expectedVersion?: number): ChangeCommand {
   return { op: 'increment', name: 'visits', by, actor: ACTOR, expectedVersion };
