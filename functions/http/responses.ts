@@ -13,10 +13,15 @@ export function counterResponse(counter: Counter): HttpResult {
 
 /**
  * `Prefer: return=minimal` (RFC 7240) on a POST: the caller wants no body, so a sharded counter is
- * not read after its increment, which is what lets a hot counter scale with its shards.
+ * not read after its increment, which is what lets a hot counter scale with its shards. As the RFC
+ * reads: preferences are comma-separated, each `token [= value]` then `;` parameters; the token
+ * compares case-insensitively, the value (bare or quoted) case-sensitively.
  */
 export function prefersMinimal(event: HttpEvent): boolean {
-  return /(^|[\s,;])return=minimal([\s,;]|$)/.test(event.headers.prefer ?? '');
+  return (event.headers.prefer ?? '').split(',').some((preference) => {
+    const [, token, value] = /^([^=;]*)=([^;]*)/.exec(preference) ?? [];
+    return token?.trim().toLowerCase() === 'return' && value?.trim().replace(/^"(.*)"$/, '$1') === 'minimal';
+  });
 }
 
 /**

@@ -133,6 +133,38 @@ describe('POST /counters/{name}', () => {
     expect(other.headers).not.toHaveProperty('preference-applied');
   });
 
+  it('reads Prefer as RFC 7240 says: names in any case, quoted values, spaces and parameters', async () => {
+    // Prepare
+    ddbMock.on(UpdateCommand).resolves({ Attributes: counterItem({ name: 'visits', value: 7, version: 7 }) });
+    const minimal = [
+      'Return=minimal',
+      'RETURN = "minimal"',
+      'respond-async, return=minimal; x=1',
+      'wait=5,return=minimal',
+    ];
+    const representation = [
+      'return=Minimal',
+      'return=minimal=1',
+      'return=minimalist',
+      'x-return=minimal',
+      'return',
+      '',
+    ];
+
+    // Act
+    const answers = async (values: string[]) =>
+      Promise.all(
+        values.map(
+          async (prefer) =>
+            (await invoke(handlers.increment, post('visits', undefined, { prefer }))).statusCode,
+        ),
+      );
+
+    // Assess: token names compare case-insensitively, values case-sensitively (RFC 7240 section 2).
+    expect(await answers(minimal)).toEqual(minimal.map(() => 204));
+    expect(await answers(representation)).toEqual(representation.map(() => 200));
+  });
+
   it('adds the N of {"by": N}, negative included', async () => {
     // Prepare
     ddbMock.on(UpdateCommand).resolves({ Attributes: counterItem({ value: -4 }) });
