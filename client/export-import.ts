@@ -163,7 +163,9 @@ interface Pending {
 
 /**
  * Recreates each counter by replaying its history as the same changes: a set for `op=set`, an increment
- * by `delta` for `op=increment`. The API cannot write history directly, so the new counter's history
+ * by `delta` for `op=increment`. A sharded counter's `shards` go with the set that creates it (version
+ * 1), the one change that can carry them; a sharded counter whose version 1 is not a set is refused
+ * rather than imported plain. The API cannot write history directly, so the new counter's history
  * shows new times and the importing principal as actor; values, deltas, ops and versions are the same.
  *
  * Each change carries `If-Match` of the version before it and an Idempotency-Key derived from the
@@ -280,9 +282,33 @@ export async function importCounters(
         );
         continue;
       }
+      // Only the set that creates a counter can spread it over shards (re-sharding is refused), so
+      // that is where the counter line's `shards` go.
+      const { shards } = pending.counter;
+      const creatingSharded = line.version === 1 && shards !== undefined;
+      if (creatingSharded && line.op !== 'set') {
+        fail(
+          pending,
+          `it is spread over ${shards} shards, which only the set that creates it can give, ` +
+            `but version 1 in the file is an ${line.op}; not imported`,
+        );
+        continue;
+      }
       const change: Change =
-        line.op === 'set' ? { op: 'set', value: line.value } : { op: 'increment', by: line.delta };
-      const key = importKey(salt, line.name, line.version, line.op, line.value, line.delta, line.created_at);
+        line.op === 'set'
+          ? { op: 'set', value: line.value, ...(creatingSharded ? { shards } : {}) }
+          : { op: 'increment', by: line.delta };
+      // `shards` only when sent, so a plain counter's keys are those of earlier versions of the import.
+      const key = importKey(
+        salt,
+        line.name,
+        line.version,
+        line.op,
+        line.value,
+        line.delta,
+        line.created_at,
+        ...(creatingSharded ? [shards] : []),
+      );
       const result = await apply(pending, change, line.version, key);
       if (result !== undefined) {
         if (result.version !== line.version || result.value !== line.value) {
@@ -291,6 +317,9 @@ export async function importCounters(
             `replaying version ${line.version} gave value ${result.value} version ${result.version}, ` +
               `not value ${line.value}`,
           );
+        } else if (creatingSharded && result.shards !== shards) {
+          const got = result.shards === undefined ? 'without shards' : `of ${result.shards} shards`;
+          fail(pending, `replaying version 1 gave a counter ${got}, not one of ${shards} shards`);
         } else {
           pending.applied = line.version;
         }
