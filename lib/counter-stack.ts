@@ -1,6 +1,7 @@
 import { CfnOutput, type Duration, type RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import { Alarm } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type { SystemLogLevel } from 'aws-cdk-lib/aws-lambda';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { CounterApi, type ThrottleProps } from './constructs/counter-api.ts';
@@ -47,6 +48,14 @@ export interface CounterStackProps extends StackProps {
    * @default - no CORS: no preflight answers, no CORS headers
    */
   readonly corsAllowOrigins?: string[];
+
+  /**
+   * Which of Lambda's own log lines every function's log group gets. WARN drops the start and report
+   * lines of each invocation (docs/cost.md: they would cost more than the rest of the logs); pass
+   * SystemLogLevel.INFO to have them, for instance to read memory use per invocation.
+   * @default SystemLogLevel.WARN
+   */
+  readonly functionSystemLogLevel?: SystemLogLevel;
 }
 
 /** The counter service: tables, the HTTP API, the history consumer, and a dashboard over them. */
@@ -63,11 +72,13 @@ export class CounterStack extends Stack {
       tables: this.tables,
       throttle: props.throttle,
       corsAllowOrigins: props.corsAllowOrigins,
+      systemLogLevel: props.functionSystemLogLevel,
     });
     this.historyConsumer = new HistoryConsumer(this, 'HistoryConsumer', {
       tables: this.tables,
       ...(props.historyRetention === undefined ? {} : { historyRetention: props.historyRetention }),
       ...(props.historyBatchingWindow === undefined ? {} : { batchingWindow: props.historyBatchingWindow }),
+      ...(props.functionSystemLogLevel === undefined ? {} : { systemLogLevel: props.functionSystemLogLevel }),
     });
     new CounterDashboard(this, 'Dashboard', { api: this.api, consumer: this.historyConsumer });
 

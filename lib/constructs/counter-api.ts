@@ -12,6 +12,7 @@ import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type { SystemLogLevel } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { accessPatterns } from '../access.ts';
@@ -57,6 +58,12 @@ export interface CounterApiProps {
    * @default - no CORS: no preflight answers, no CORS headers
    */
   readonly corsAllowOrigins?: string[];
+
+  /**
+   * Which of Lambda's own log lines the route functions' log groups get (CounterFunctionProps).
+   * @default SystemLogLevel.WARN
+   */
+  readonly systemLogLevel?: SystemLogLevel;
 }
 
 /** Options of the grants for other principals (contract §2). */
@@ -141,6 +148,7 @@ export class CounterApi extends Construct {
       const fn = new CounterFunction(this, pascalCase(spec.id), {
         entry: spec.entry,
         description: spec.description,
+        ...(props.systemLogLevel === undefined ? {} : { systemLogLevel: props.systemLogLevel }),
         environment: {
           COUNTERS_TABLE: tables.counters.tableName,
           HISTORY_TABLE: tables.history.tableName,

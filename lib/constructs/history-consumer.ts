@@ -1,6 +1,6 @@
 import { Duration, Validations } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
-import { StartingPosition } from 'aws-cdk-lib/aws-lambda';
+import { StartingPosition, type SystemLogLevel } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -42,6 +42,12 @@ export interface HistoryConsumerProps {
    * @default - none: each poll's records go at once, and history lags by well under a second
    */
   readonly batchingWindow?: Duration;
+
+  /**
+   * Which of Lambda's own log lines the function's log group gets (CounterFunctionProps).
+   * @default SystemLogLevel.WARN
+   */
+  readonly systemLogLevel?: SystemLogLevel;
 }
 
 /**
@@ -65,6 +71,7 @@ export class HistoryConsumer extends Construct {
       entry: HISTORY_CONSUMER.entry,
       description: HISTORY_CONSUMER.description,
       timeout: props.timeout ?? Duration.seconds(60),
+      ...(props.systemLogLevel === undefined ? {} : { systemLogLevel: props.systemLogLevel }),
       environment: {
         HISTORY_TABLE: tables.history.tableName,
         ROLLUPS_TABLE: tables.rollups.tableName,

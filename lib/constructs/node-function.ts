@@ -2,7 +2,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { ApplicationLogLevel, Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import {
+  ApplicationLogLevel,
+  Architecture,
+  LoggingFormat,
+  Runtime,
+  SystemLogLevel,
+  Tracing,
+} from 'aws-cdk-lib/aws-lambda';
 import { type BundlingOptions, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
@@ -81,6 +88,15 @@ export interface CounterFunctionProps {
    * @default RemovalPolicy.DESTROY
    */
   readonly logRemovalPolicy?: RemovalPolicy;
+
+  /**
+   * Which of Lambda's own log lines reach the log group. At the default WARN, Lambda drops the start
+   * and report lines it writes for every invocation (together about as large as everything else a
+   * request logs: docs/cost.md); INFO brings them back. The function's own lines (errors, warnings,
+   * EMF metrics) are not affected.
+   * @default SystemLogLevel.WARN
+   */
+  readonly systemLogLevel?: SystemLogLevel;
 }
 
 /**
@@ -121,10 +137,11 @@ export class CounterFunction extends NodejsFunction {
       tracing: Tracing.ACTIVE,
       role,
       logGroup,
-      // Platform lines (START, REPORT, errors) as JSON too; Powertools already writes JSON. Lambda's
-      // level filter (AWS_LAMBDA_LOG_LEVEL) wins over POWERTOOLS_LOG_LEVEL, so both say the same.
+      // Platform lines as JSON too; Powertools already writes JSON. Lambda's level filter
+      // (AWS_LAMBDA_LOG_LEVEL) wins over POWERTOOLS_LOG_LEVEL, so both say the same.
       loggingFormat: LoggingFormat.JSON,
       applicationLogLevelV2: ApplicationLogLevel.INFO,
+      systemLogLevelV2: props.systemLogLevel ?? SystemLogLevel.WARN,
       environment: { ...COUNTER_FUNCTION_ENVIRONMENT, ...props.environment },
       bundling: COUNTER_BUNDLING,
     });

@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { type App, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AccountRootPrincipal, Role } from 'aws-cdk-lib/aws-iam';
+import { SystemLogLevel } from 'aws-cdk-lib/aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidPrefixError } from '../../lib/access.ts';
 import type { CounterFunction } from '../../lib/constructs/node-function.ts';
@@ -161,6 +162,10 @@ describe('the functions', () => {
       const logGroupId = logicalIdOf(fn.functionLogGroup);
       expect(at(properties, 'LoggingConfig', 'LogGroup'), id).toEqual({ Ref: logGroupId });
       expect(at(properties, 'LoggingConfig', 'LogFormat'), id).toBe('JSON');
+      // The functions' own lines at INFO (EMF metrics are INFO lines); Lambda's per-invocation start
+      // and report lines dropped (docs/cost.md).
+      expect(at(properties, 'LoggingConfig', 'ApplicationLogLevel'), id).toBe('INFO');
+      expect(at(properties, 'LoggingConfig', 'SystemLogLevel'), id).toBe('WARN');
       expect(at(template.toJSON(), 'Resources', logGroupId, 'Properties', 'RetentionInDays'), id).toBe(30);
       return logGroupId;
     });
@@ -688,5 +693,25 @@ describe('the stack props', () => {
         PointInTimeRecoveryEnabled: true,
       });
     }
+  });
+
+  it("bring back Lambda's start and report lines on every function when asked", () => {
+    const verbose = new CounterStack(testApp({ bundling: false }), 'Verbose', {
+      env: TEST_ENV,
+      functionSystemLogLevel: SystemLogLevel.INFO,
+    });
+    const functions = [...verbose.api.functions.values(), verbose.historyConsumer.function];
+    expect(functions).toHaveLength(routeFunctions().length + 1);
+    const levels = functions.map((fn) =>
+      at(
+        Template.fromStack(verbose).toJSON(),
+        'Resources',
+        logicalIdOf(fn),
+        'Properties',
+        'LoggingConfig',
+        'SystemLogLevel',
+      ),
+    );
+    expect(levels).toEqual(functions.map(() => 'INFO'));
   });
 });
