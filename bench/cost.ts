@@ -1,3 +1,4 @@
+import { ACCESS_LOG_FIELDS } from '../lib/constructs/counter-api.ts';
 import type { CapacityResult, CapacityRow, StreamRow } from './capacity.ts';
 import {
   CLOUDWATCH_LOGS_INGESTION,
@@ -30,8 +31,9 @@ export interface CostRow {
   /** The consumer's Lambda requests and duration, one record per invocation (quiet traffic). */
   consumerLambda: number;
   /**
-   * CloudWatch Logs ingestion of what the function and the consumer wrote (logs, EMF metrics); not
-   * Lambda's own START/END/REPORT lines nor API Gateway's access log, which are not measured here.
+   * CloudWatch Logs ingestion: what the function and the consumer wrote (logs, EMF metrics), measured,
+   * and API Gateway's access log line (ACCESS_LOG_BYTES). Lambda's own start and report lines are
+   * dropped by the functions' system log level (WARN).
    */
   logs: number;
   /** Everything, with the consumer at its most expensive: the figure held against the target. */
@@ -62,6 +64,41 @@ export interface CostResult {
 }
 
 const PER_MILLION = 1_000_000;
+
+/**
+ * What API Gateway substitutes for each `$context` variable of the access log in a typical signed
+ * increment: the values are made up but of the real lengths (an HTTP API request id, an assumed-role
+ * principal, an SDK-style user agent); an absent value is logged as `-`.
+ */
+const TYPICAL_ACCESS_LOG_VALUES: Record<string, string> = {
+  '$context.requestId': 'Qx1Zb3mVIAMEbXw=',
+  '$context.requestTime': '30/Nov/2026:04:49:11 +0000',
+  '$context.identity.sourceIp': '203.0.113.10',
+  '$context.identity.userArn': 'arn:aws:sts::111111111111:assumed-role/CounterWriter/i-0abc123def4567890',
+  '$context.identity.userAgent': 'aws-sdk-js/3.1169.0 ua/2.1 os/linux#6.1 lang/js md/nodejs#22.23.3',
+  '$context.routeKey': 'POST /counters/{name}',
+  '$context.path': '/counters/page-views',
+  '$context.status': '200',
+  '$context.protocol': 'HTTP/1.1',
+  '$context.responseLength': '152',
+  '$context.responseLatency': '21',
+  '$context.integrationLatency': '18',
+  '$context.integrationStatus': '200',
+};
+
+/** API Gateway's access log line for a typical request, as lib/constructs/counter-api.ts formats it. */
+export function typicalAccessLogLine(): string {
+  const line = Object.fromEntries(
+    Object.entries(ACCESS_LOG_FIELDS).map(([field, variable]) => [
+      field,
+      TYPICAL_ACCESS_LOG_VALUES[variable] ?? '-',
+    ]),
+  );
+  return JSON.stringify(line);
+}
+
+/** The bytes the access log ingests per API request (the line and its newline). */
+export const ACCESS_LOG_BYTES = Buffer.byteLength(typicalAccessLogLine()) + 1;
 
 /**
  * The price of a change when `changes` of one counter share a consumer batch, from the two measured
@@ -117,7 +154,7 @@ export function computeCosts(capacity: CapacityResult): CostResult {
       : front(plain) +
         dynamodbPerMillion(busy.readUnits, busy.writeUnits) +
         consumerShare(busy, billedMilliseconds(busy.wallMs.median)) +
-        logsPerMillion(plainMeasured.logBytes + busy.logBytes);
+        logsPerMillion(ACCESS_LOG_BYTES + plainMeasured.logBytes + busy.logBytes);
   const plainIncrementPessimistic =
     plain === undefined
       ? Number.NaN
@@ -165,7 +202,7 @@ function costOf(row: CapacityRow): CostRow {
       ? 0
       : (LAMBDA_REQUESTS.value + lambdaDurationPerMillion(billedMilliseconds(stream.wallMs.median))) /
         stream.batchSize;
-  const logs = logsPerMillion(row.logBytes + (stream?.logBytes ?? 0));
+  const logs = logsPerMillion(ACCESS_LOG_BYTES + row.logBytes + (stream?.logBytes ?? 0));
   return {
     operation: row.operation,
     apiGateway,
@@ -190,7 +227,7 @@ export function costMarkdown(result: CostResult): string {
       'DynamoDB',
       'stream consumer: DynamoDB',
       'stream consumer: Lambda',
-      'logs',
+      `logs (incl. the ${ACCESS_LOG_BYTES}-byte access log line)`,
       'total',
     ],
     result.rows.map((row) => [

@@ -2,11 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { packageOf } from '../../bench/bundling.ts';
 import { consumedOf, tablesOf } from '../../bench/capacity-proxy.ts';
 import {
+  ACCESS_LOG_BYTES,
   billedMilliseconds,
   dynamodbPerMillion,
   lambdaDurationPerMillion,
   logsPerMillion,
   priceByBatch,
+  typicalAccessLogLine,
 } from '../../bench/cost.ts';
 import { itemSize, numberSize, storedBytes } from '../../bench/item-size.ts';
 import { isFullRun, parseOptions, UsageError } from '../../bench/options.ts';
@@ -24,6 +26,7 @@ import {
   verdict,
 } from '../../bench/stats.ts';
 import { barChart } from '../../bench/svg.ts';
+import { ACCESS_LOG_FIELDS } from '../../lib/constructs/counter-api.ts';
 
 describe('benchmark statistics', () => {
   it('takes the median of odd and even samples without reordering the input', () => {
@@ -147,6 +150,21 @@ describe('benchmark cost arithmetic', () => {
 
     // Assess: 1e6 KiB = 0.9537 GiB at $0.50
     expect(dollars).toBeCloseTo((1e6 / 1024 ** 2) * 0.5, 9);
+  });
+
+  it('prices the access log line the stack writes, with a value for every field a success has', () => {
+    // Act
+    const line: unknown = JSON.parse(typicalAccessLogLine());
+
+    // Assess: the stack's fields, in its order; only the error fields absent ("-") on a success.
+    expect(Object.keys(line as object)).toEqual(Object.keys(ACCESS_LOG_FIELDS));
+    const absent = Object.entries(line as Record<string, string>).filter(([, value]) => value === '-');
+    expect(absent.map(([field]) => field)).toEqual([
+      'integrationErrorMessage',
+      'errorMessage',
+      'authorizerError',
+    ]);
+    expect(ACCESS_LOG_BYTES).toBe(Buffer.byteLength(typicalAccessLogLine()) + 1);
   });
 
   it('prices DynamoDB request units per million', () => {
