@@ -6,8 +6,10 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { isObject, parseObject, readAll } from './capacity-proxy.ts';
+import { itemSize } from './item-size.ts';
 
 /** The per-item write limit the proxy applies; DynamoDB's own is about 1,000 write units per second. */
 export interface ItemRateLimit {
@@ -43,8 +45,19 @@ export interface ItemRateCounts {
 /** Single-item writes; a transaction's items are found in its TransactItems. */
 const SINGLE_WRITES = new Set(['PutItem', 'UpdateItem', 'DeleteItem']);
 
-/** DynamoDB charges two write units per item of a transaction (items under 1 KB, as counters are). */
+/** DynamoDB charges two write units per KB of each item of a transaction, one outside one. */
 const TRANSACTION_UNITS_PER_ITEM = 2;
+
+/**
+ * Write units of a write of `attributes`: a put's by the size of its item (DynamoDB rounds up to
+ * 1 KB); an update's or delete's as 1, since the item's size is not in the request (counters,
+ * shards, sequencers and rollups are all under 1 KB).
+ */
+function unitsOf(kind: string, attributes: unknown): number {
+  if (kind !== 'Put' && kind !== 'PutItem') return 1;
+  if (!isObject(attributes)) return 1;
+  return Math.max(1, Math.ceil(itemSize(attributes as Record<string, AttributeValue>) / 1024));
+}
 
 interface Bucket {
   tokens: number;
@@ -261,7 +274,13 @@ export class ItemRateProxy {
     if (SINGLE_WRITES.has(operation)) {
       const table = typeof input.TableName === 'string' ? input.TableName : '';
       const attributes = operation === 'PutItem' ? input.Item : input.Key;
-      return [{ table, partition: await this.partitionOf(table, attributes), units: 1 }];
+      return [
+        {
+          table,
+          partition: await this.partitionOf(table, attributes),
+          units: unitsOf(operation, input.Item),
+        },
+      ];
     }
     const items = Array.isArray(input.TransactItems) ? input.TransactItems : [];
     const writes: ItemAccess[] = [];
@@ -273,7 +292,7 @@ export class ItemRateProxy {
       writes.push({
         table,
         partition: await this.partitionOf(table, attributes),
-        units: TRANSACTION_UNITS_PER_ITEM,
+        units: TRANSACTION_UNITS_PER_ITEM * unitsOf(String(kind), isObject(action) ? action.Item : undefined),
       });
     }
     return writes;
