@@ -15,6 +15,9 @@ import type { HistoryEntry } from './schema.ts';
 import { bucketsOf, INTERVALS, type Interval, type RollupChange, rollupOf } from './series.ts';
 import {
   EXPIRES_AT,
+  HISTORY_PAGE_ENTRIES,
+  HISTORY_PAGE_ENTRIES_KEY,
+  HISTORY_PAGE_FIRST_KEY,
   HISTORY_PARTITION_KEY,
   HISTORY_SORT_KEY,
   ROLLUPS_PARTITION_KEY,
@@ -26,10 +29,10 @@ import {
 const PURGE_CONCURRENCY = 8;
 
 /**
- * Entries per transaction of a sharded counter's history: with the sequencer and up to three rollups
- * per entry, within TransactWriteItems' 100 items.
+ * Rollup updates in one step of a sharded counter's history: TransactWriteItems takes 100 items, two
+ * of which are the sequencer's step and the page of entries.
  */
-const SEQUENCED_PER_TRANSACTION = 24;
+const ROLLUPS_PER_STEP = 98;
 
 /** The sequencer item as stored; a deletion's tombstone holds `purged` alone. */
 const sequencerItem = z.object({
@@ -57,17 +60,33 @@ export class DynamoHistoryStore implements HistoryStore {
     private readonly options: HistoryStoreOptions = {},
   ) {}
 
+  /** The expiry attribute of an entry changed at `createdAt`, when a retention is configured. */
+  private expiry(createdAt: string): Record<string, number> {
+    const days = this.options.retentionDays;
+    if (days === undefined) return {};
+    return { [EXPIRES_AT]: Math.floor(Date.parse(createdAt) / 1000) + Math.round(days * 86_400) };
+  }
+
   /** An entry as the history table holds it, with its expiry when a retention is configured. */
   private entryItem(key: string, entry: HistoryEntry): Record<string, unknown> {
-    const days = this.options.retentionDays;
-    const expiresAt =
-      days === undefined
-        ? undefined
-        : Math.floor(Date.parse(entry.created_at) / 1000) + Math.round(days * 86_400);
+    return { [HISTORY_PARTITION_KEY]: key, ...entry, ...this.expiry(entry.created_at) };
+  }
+
+  /**
+   * A step's entries of a sharded counter as one item, under the version of its last: one write of a
+   * few KB instead of one per entry, so its history keeps up with the shards (docs/sharding.md). It
+   * expires with its last entry, so no entry leaves before its retention.
+   */
+  private pageItem(key: string, entries: readonly HistoryEntry[]): Record<string, unknown> {
+    const first = entries[0];
+    const last = entries.at(-1);
+    if (first === undefined || last === undefined) throw new Error('a history page holds at least one entry');
     return {
       [HISTORY_PARTITION_KEY]: key,
-      ...entry,
-      ...(expiresAt === undefined ? {} : { [EXPIRES_AT]: expiresAt }),
+      [HISTORY_SORT_KEY]: last.version,
+      [HISTORY_PAGE_FIRST_KEY]: first.version,
+      [HISTORY_PAGE_ENTRIES_KEY]: entries,
+      ...this.expiry(last.created_at),
     };
   }
 
@@ -125,22 +144,17 @@ export class DynamoHistoryStore implements HistoryStore {
       if (entries.length === 0) return { written, duplicates: changes.length - written };
       let last = state?.lastVersion;
       let raced = false;
-      for (let start = 0; start < entries.length && !raced; start += SEQUENCED_PER_TRANSACTION) {
-        const chunk = entries.slice(start, start + SEQUENCED_PER_TRANSACTION);
+      for (const chunk of steps(entries)) {
         const end = chunk.at(-1);
-        if (end === undefined) break;
+        if (end === undefined || raced) break;
+        const page = chunk.map(({ entry }) => entry);
         try {
           await this.client.send(
             new TransactWriteCommand({
               TransactItems: [
                 this.advance(key, last, end.entry.version, end.entry.value, end.absorbed),
-                ...chunk.map(({ entry }) => ({
-                  Put: { TableName: this.tables.history, Item: this.entryItem(key, entry) },
-                })),
-                ...this.rollupUpdates(
-                  key,
-                  chunk.map(({ entry }) => entry),
-                ),
+                { Put: { TableName: this.tables.history, Item: this.pageItem(key, page) } },
+                ...this.rollupUpdates(key, page),
               ],
             }),
           );
@@ -243,7 +257,7 @@ export class DynamoHistoryStore implements HistoryStore {
   }
 
   /** Unconditional rollup updates: inside the sequencer's transaction, which already makes them happen once. */
-  private rollupUpdates(key: string, entries: HistoryEntry[]) {
+  private rollupUpdates(key: string, entries: readonly HistoryEntry[]) {
     return bucketsOf(entries).flatMap((bucket) => {
       const rollup = rollupOf(bucket.changes);
       if (rollup === undefined) return [];
@@ -295,9 +309,10 @@ export class DynamoHistoryStore implements HistoryStore {
         new QueryCommand({
           TableName: table,
           KeyConditionExpression: '#pk = :pk',
-          ExpressionAttributeNames: { '#pk': partitionKey, '#sk': sortKey },
+          ExpressionAttributeNames: { '#pk': partitionKey, '#sk': sortKey, '#first': HISTORY_PAGE_FIRST_KEY },
           ExpressionAttributeValues: { ':pk': value },
-          ProjectionExpression: '#pk, #sk',
+          // A history page's first version too, to count the entries it held.
+          ProjectionExpression: '#pk, #sk, #first',
           // Items written moments ago in the same batch must be seen, or they would outlive the purge.
           ConsistentRead: true,
           ExclusiveStartKey: start,
@@ -307,16 +322,24 @@ export class DynamoHistoryStore implements HistoryStore {
       // A long history is thousands of 25-item batches: several go out at once, so a purge fits in
       // the consumer's timeout (and one that does not is retried, resuming with what is left).
       const batches: Record<string, unknown>[][] = [];
-      for (let k = 0; k < keys.length; k += 25) batches.push(keys.slice(k, k + 25));
+      for (let k = 0; k < keys.length; k += 25) {
+        batches.push(
+          keys
+            .slice(k, k + 25)
+            .map((key) => ({ [partitionKey]: key[partitionKey], [sortKey]: key[sortKey] })),
+        );
+      }
       for (let k = 0; k < batches.length; k += PURGE_CONCURRENCY) {
         await Promise.all(
           batches.slice(k, k + PURGE_CONCURRENCY).map((batch) => this.deleteAll(table, batch)),
         );
       }
-      // A sharded counter's sequencer (history version 0) is no entry.
-      removed += keys.filter(
-        (key) => !(table === this.tables.history && key[sortKey] === SEQUENCER_VERSION),
-      ).length;
+      // A sharded counter's sequencer (history version 0) is no entry; a page is as many as it held.
+      if (table === this.tables.history) {
+        for (const key of keys) removed += entriesIn(key[sortKey], key[HISTORY_PAGE_FIRST_KEY]);
+      } else {
+        removed += keys.length;
+      }
       start = page.LastEvaluatedKey;
     } while (start !== undefined);
     return removed;
@@ -337,4 +360,34 @@ export class DynamoHistoryStore implements HistoryStore {
       );
     }
   }
+}
+
+/**
+ * A sharded counter's numbered changes cut into the steps of its sequencer: each at most
+ * HISTORY_PAGE_ENTRIES entries (one page) whose rollups fit the step's transaction.
+ */
+function steps<T extends { entry: HistoryEntry }>(numbered: readonly T[]): T[][] {
+  const cut: T[][] = [];
+  let step: T[] = [];
+  for (const change of numbered) {
+    const grown = [...step, change];
+    const fits =
+      grown.length <= HISTORY_PAGE_ENTRIES &&
+      bucketsOf(grown.map(({ entry }) => entry)).length <= ROLLUPS_PER_STEP;
+    if (fits || step.length === 0) {
+      step = grown;
+    } else {
+      cut.push(step);
+      step = [change];
+    }
+  }
+  if (step.length > 0) cut.push(step);
+  return cut;
+}
+
+/** How many entries a history item of the purge held: none for the sequencer, a page's, or one. */
+function entriesIn(version: unknown, firstVersion: unknown): number {
+  if (version === SEQUENCER_VERSION) return 0;
+  if (typeof version === 'number' && typeof firstVersion === 'number') return version - firstVersion + 1;
+  return 1;
 }

@@ -35,6 +35,7 @@ import type {
 import {
   type HistoryEntry,
   historyEntry,
+  historyPage,
   MAX_VALUE,
   MIN_VALUE,
   type StoredCounter,
@@ -50,6 +51,8 @@ import {
   BY_NAME_SORT_KEY,
   COUNTER_KIND,
   EXPIRES_AT,
+  HISTORY_PAGE_ENTRIES,
+  HISTORY_PAGE_ENTRIES_KEY,
   HISTORY_PARTITION_KEY,
   HISTORY_SORT_KEY,
   HISTORY_TIME_KEY,
@@ -299,6 +302,9 @@ class ShardedCounter extends Error {
     super('the counter is sharded');
   }
 }
+
+/** Pages a sharded counter's history read asks for first; later reads size themselves by what came. */
+const FIRST_PAGES_READ = 4;
 
 /** Layouts remembered per warm function instance, so increments of a hot counter go straight to a shard. */
 const MAX_CACHED_LAYOUTS = 1000;
@@ -736,48 +742,76 @@ export class DynamoCounterRepository implements CounterRepository {
     const from = Math.max((input.afterVersion ?? 0) + 1, first ?? 1);
     const to = last;
     if (to !== undefined && to < from) return { items: [], hasMore: false };
-    const { Items = [], LastEvaluatedKey } = await this.client.send(
-      new QueryCommand({
-        TableName: this.tables.history,
-        KeyConditionExpression:
-          to === undefined
-            ? '#counter = :counter AND #version >= :from'
-            : '#counter = :counter AND #version BETWEEN :from AND :to',
-        // TTL deletes lazily: an entry past its expiry is gone for readers at once. The window's edge
-        // minutes may hold changes just outside it.
-        FilterExpression: [
-          '(attribute_not_exists(#expires) OR #expires > :now)',
-          ...(input.since === undefined ? [] : ['#time >= :since']),
-          ...(input.until === undefined ? [] : ['#time < :until']),
-        ].join(' AND '),
-        ExpressionAttributeNames: {
-          '#counter': HISTORY_PARTITION_KEY,
-          '#version': HISTORY_SORT_KEY,
-          '#expires': EXPIRES_AT,
-          ...(input.since === undefined && input.until === undefined ? {} : { '#time': HISTORY_TIME_KEY }),
-        },
-        ExpressionAttributeValues: {
-          ':counter': key,
-          ':from': from,
-          ...(to === undefined ? {} : { ':to': to }),
-          ':now': Math.floor(Date.now() / 1000),
-          ...(input.since === undefined ? {} : { ':since': input.since }),
-          ...(input.until === undefined ? {} : { ':until': input.until }),
-        },
-        Limit: input.limit + 1,
-      }),
-    );
-    const items = Items.slice(0, input.limit).map((item) => historyEntry.parse(item));
-    const more = Items.length > input.limit;
-    const evaluated = LastEvaluatedKey?.[HISTORY_SORT_KEY];
+    const { since, until } = input;
+    const paged = input.paged === true;
+    const inWindow = (entry: HistoryEntry) =>
+      entry.version >= from &&
+      (to === undefined || entry.version <= to) &&
+      (since === undefined || entry.created_at >= since) &&
+      (until === undefined || entry.created_at < until);
+    const timeFilter = [
+      ...(since === undefined ? [] : ['#time >= :since']),
+      ...(until === undefined ? [] : ['#time < :until']),
+    ].join(' AND ');
+    const found: HistoryEntry[] = [];
+    let start: Record<string, unknown> | undefined;
+    let items = 0;
+    // One read of limit + 1 entries; a sharded counter's pages hold 1 to HISTORY_PAGE_ENTRIES entries
+    // each, so its reads go on, each sized by the entries per page seen so far, until there are enough.
+    let limit = paged ? Math.min(input.limit + 1, FIRST_PAGES_READ) : input.limit + 1;
+    do {
+      const { Items = [], LastEvaluatedKey } = await this.client.send(
+        new QueryCommand({
+          TableName: this.tables.history,
+          // A page holding `to` is stored under a version up to HISTORY_PAGE_ENTRIES - 1 above it.
+          KeyConditionExpression:
+            to === undefined
+              ? '#counter = :counter AND #version >= :from'
+              : '#counter = :counter AND #version BETWEEN :from AND :to',
+          // TTL deletes lazily: an entry past its expiry is gone for readers at once. The window's edge
+          // minutes may hold changes just outside it; a page's entries are filtered here, below.
+          FilterExpression: [
+            '(attribute_not_exists(#expires) OR #expires > :now)',
+            ...(timeFilter === ''
+              ? []
+              : [paged ? `(attribute_exists(#entries) OR (${timeFilter}))` : timeFilter]),
+          ].join(' AND '),
+          ExpressionAttributeNames: {
+            '#counter': HISTORY_PARTITION_KEY,
+            '#version': HISTORY_SORT_KEY,
+            '#expires': EXPIRES_AT,
+            ...(timeFilter === '' ? {} : { '#time': HISTORY_TIME_KEY }),
+            ...(timeFilter !== '' && paged ? { '#entries': HISTORY_PAGE_ENTRIES_KEY } : {}),
+          },
+          ExpressionAttributeValues: {
+            ':counter': key,
+            ':from': from,
+            ...(to === undefined ? {} : { ':to': paged ? to + HISTORY_PAGE_ENTRIES - 1 : to }),
+            ':now': Math.floor(Date.now() / 1000),
+            ...(since === undefined ? {} : { ':since': since }),
+            ...(until === undefined ? {} : { ':until': until }),
+          },
+          Limit: limit,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of Items) found.push(...entriesOf(item).filter(inWindow));
+      items += Items.length;
+      start = LastEvaluatedKey;
+      const perPage = Math.max(1, found.length / Math.max(1, items));
+      limit = Math.max(1, Math.min(input.limit + 1, Math.ceil((input.limit + 1 - found.length) / perPage)));
+    } while (paged && start !== undefined && found.length <= input.limit);
+    const more = found.length > input.limit;
+    const page = found.slice(0, input.limit);
+    const evaluated = start?.[HISTORY_SORT_KEY];
     return {
-      items,
-      hasMore: more || LastEvaluatedKey !== undefined,
+      items: page,
+      hasMore: more || start !== undefined,
       lastVersion: more
-        ? items.at(-1)?.version
+        ? page.at(-1)?.version
         : typeof evaluated === 'number'
           ? evaluated
-          : items.at(-1)?.version,
+          : page.at(-1)?.version,
     };
   }
 
@@ -949,4 +983,9 @@ function layoutOf(counter: StoredCounter): Layout {
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The entries a history item holds: its own, or a page's. */
+function entriesOf(item: Record<string, unknown>): HistoryEntry[] {
+  return HISTORY_PAGE_ENTRIES_KEY in item ? historyPage.parse(item).entries : [historyEntry.parse(item)];
 }

@@ -74,6 +74,8 @@ interface WindowQuery {
 
 export interface HistoryQuery extends WindowQuery {
   afterVersion?: number | undefined;
+  /** A sharded counter's: its history is stored in pages of entries (table.ts). */
+  paged?: boolean | undefined;
 }
 
 export interface SeriesQuery extends WindowQuery {

@@ -101,6 +101,7 @@ export async function counterHistory(
     afterVersion,
     since: query.since,
     until: query.until,
+    paged: counter.shards !== undefined,
   });
   return {
     items: page.items,

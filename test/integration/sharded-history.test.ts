@@ -57,7 +57,23 @@ describe('numbering a sharded counter history (DynamoHistoryStore.sequence)', ()
         ConsistentRead: true,
       }),
     );
-    return Items as { version: number; value: number; delta: number }[];
+    type Entry = { version: number; value: number; delta: number };
+    // Pages of entries, as the consumer stores a sharded counter's history (functions/counter/table.ts).
+    return (Items as { entries?: Entry[] }[]).flatMap((item) => item.entries ?? []);
+  };
+
+  const itemsOf = async (key: string) => {
+    const { Count = 0 } = await documents.send(
+      new QueryCommand({
+        TableName: tables.history,
+        KeyConditionExpression: '#counter = :key AND #version >= :one',
+        ExpressionAttributeNames: { '#counter': 'counter', '#version': 'version' },
+        ExpressionAttributeValues: { ':key': key, ':one': 1 },
+        ConsistentRead: true,
+        Select: 'COUNT',
+      }),
+    );
+    return Count;
   };
 
   it('numbers three shards racing each other 1..n exactly once, with their rollups, and again delivered changes nothing', async () => {
@@ -78,6 +94,8 @@ describe('numbering a sharded counter history (DynamoHistoryStore.sequence)', ()
       expect(entry.value).toBe((entries[i - 1]?.value ?? 0) + entry.delta);
     });
     expect(entries.at(-1)?.value).toBe(10 + 39 + 80 + 120);
+    // One page per committed step: the creation's, and each batch's (a lost race commits nothing).
+    expect(await itemsOf(key)).toBe(4);
     const { Item: day } = await documents.send(
       new GetCommand({
         TableName: tables.rollups,

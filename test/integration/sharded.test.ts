@@ -85,6 +85,15 @@ describe('sharded counters', () => {
     expectExactHistory(history, 800);
     expect(history[0]).toMatchObject({ version: 1, op: 'set', value: 0, delta: 0 });
     expect(history.slice(1).every((entry) => entry.op === 'increment' && entry.delta === 2)).toBe(true);
+    // Stored in pages of entries (one per consumer step), read back cut at any limit and any time window.
+    expect(await client.all('/counters/hot.busy/history?limit=7')).toEqual(history);
+    const since = history[100]?.created_at ?? '';
+    const until = history[400]?.created_at ?? '';
+    const inWindow = history.filter((entry) => entry.created_at >= since && entry.created_at < until);
+    expect(inWindow.length).toBeGreaterThan(0);
+    expect(inWindow.length).toBeLessThan(history.length);
+    const window = `since=${encodeURIComponent(since)}&until=${encodeURIComponent(until)}`;
+    expect(await client.all(`/counters/hot.busy/history?limit=9&${window}`)).toEqual(inWindow);
   });
 
   it('answers 204 without reading the shards to Prefer: return=minimal, and still counts exactly', async () => {

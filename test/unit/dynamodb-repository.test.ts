@@ -591,6 +591,152 @@ describe('DynamoCounterRepository.history', () => {
   });
 });
 
+describe('DynamoCounterRepository.history of a sharded counter (pages)', () => {
+  const T = (second: number) => new Date(Date.UTC(2025, 0, 1, 0, 0, second)).toISOString();
+
+  function entry(version: number) {
+    return { version, value: version, delta: 1, op: 'increment', created_at: T(version), actor: 'arn:me' };
+  }
+
+  /** A page of versions first..last, stored under its last as the consumer writes it. */
+  function page(first: number, last: number) {
+    const entries = Array.from({ length: last - first + 1 }, (_, i) => entry(first + i));
+    return { counter: 'a#inc-1', version: last, first_version: first, entries };
+  }
+
+  /**
+   * The history table's Query as DynamoDB answers it: items by sort key within the key condition,
+   * after ExclusiveStartKey, at most Limit of them, with LastEvaluatedKey when it stopped at Limit.
+   * (Filter expressions are not applied: these items are never expired, and pages pass the time filter.)
+   */
+  function serve(items: ReturnType<typeof page>[]) {
+    ddbMock.on(QueryCommand, { TableName: 'history-table' }).callsFake(async (input) => {
+      const values = input.ExpressionAttributeValues ?? {};
+      const after = Number(input.ExclusiveStartKey?.version ?? -1);
+      const inRange = items.filter(
+        (item) =>
+          item.version >= values[':from'] &&
+          (values[':to'] === undefined || item.version <= values[':to']) &&
+          item.version > after,
+      );
+      const taken = inRange.slice(0, input.Limit);
+      const stopped = taken.length === input.Limit;
+      const last = taken.at(-1);
+      return {
+        Items: taken,
+        ...(stopped && last !== undefined
+          ? { LastEvaluatedKey: { counter: 'a#inc-1', version: last.version } }
+          : {}),
+      };
+    });
+  }
+
+  async function allPages(limit: number, window: { since?: string; until?: string } = {}) {
+    const pages: { versions: number[]; lastVersion: number | undefined; hasMore: boolean }[] = [];
+    let afterVersion: number | undefined;
+    for (let guard = 0; guard < 100; guard++) {
+      const result = await repository().history({
+        name: 'a',
+        incarnation: 'inc-1',
+        limit,
+        afterVersion,
+        paged: true,
+        ...window,
+      });
+      pages.push({
+        versions: result.items.map((item) => item.version),
+        lastVersion: result.lastVersion,
+        hasMore: result.hasMore,
+      });
+      if (!result.hasMore) break;
+      afterVersion = result.lastVersion;
+    }
+    return pages;
+  }
+
+  it('unpacks pages into entries, a page of the API cutting through a stored page where the limit falls', async () => {
+    // Prepare
+    serve([page(1, 40), page(41, 41), page(42, 120)]);
+
+    // Act
+    const pages = await allPages(50);
+
+    // Assess: every version once, in order, 50 a page; the cursor is the last entry given.
+    expect(
+      pages.map((p) => [p.versions[0], p.versions.at(-1), p.versions.length, p.lastVersion, p.hasMore]),
+    ).toEqual([
+      [1, 50, 50, 50, true],
+      [51, 100, 50, 100, true],
+      [101, 120, 20, 120, false],
+    ]);
+    // A later page starts at the stored page holding its first version.
+    const froms = ddbMock
+      .commandCalls(QueryCommand)
+      .map((call) => call.args[0].input.ExpressionAttributeValues?.[':from']);
+    expect(froms).toContain(51);
+    expect(pages.flatMap((p) => p.versions)).toEqual(Array.from({ length: 120 }, (_, i) => i + 1));
+  });
+
+  it('reads on, sizing each read by the entries per page seen, until the limit is filled by one-entry pages', async () => {
+    // Prepare: quiet traffic, one change per step.
+    serve(Array.from({ length: 120 }, (_, i) => page(i + 1, i + 1)));
+
+    // Act
+    const result = await repository().history({ name: 'a', incarnation: 'inc-1', limit: 50, paged: true });
+
+    // Assess
+    expect(result.items.map((item) => item.version)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect(result.hasMore).toBe(true);
+    expect(result.lastVersion).toBe(50);
+    const limits = ddbMock.commandCalls(QueryCommand).map((call) => call.args[0].input.Limit ?? 0);
+    // A first small read, then the rest at once: 51 pages in all, in few requests.
+    expect(limits[0]).toBe(4);
+    expect(limits.reduce((sum, limit) => sum + limit, 0)).toBe(51);
+    expect(limits.length).toBeLessThanOrEqual(3);
+  });
+
+  it('reads one small request when the first pages already hold more than the limit', async () => {
+    // Prepare
+    serve([page(1, 100), page(101, 200)]);
+
+    // Act
+    const result = await repository().history({ name: 'a', incarnation: 'inc-1', limit: 10, paged: true });
+
+    // Assess
+    expect(result.items.map((item) => item.version)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+    expect(result).toMatchObject({ hasMore: true, lastVersion: 10 });
+    expect(ddbMock.commandCalls(QueryCommand)).toHaveLength(1);
+  });
+
+  it('keeps to the time window inside pages, and looks past the window’s last version for the page holding it', async () => {
+    // Prepare: the minute rollups bound the window by versions 1..75 (the edge minutes go past its
+    // times); the page holding 75 is stored under 80, above that bound.
+    ddbMock.on(QueryCommand, { TableName: 'rollups-table', ScanIndexForward: true }).resolves({
+      Items: [{ series: 'a#inc-1#minute', start: '2025-01-01T00:00:00.000Z', first_version: 1 }],
+    });
+    ddbMock.on(QueryCommand, { TableName: 'rollups-table', ScanIndexForward: false }).resolves({
+      Items: [{ series: 'a#inc-1#minute', start: '2025-01-01T00:01:00.000Z', last_version: 75 }],
+    });
+    serve([page(1, 40), page(41, 80), page(81, 120)]);
+
+    // Act
+    const pages = await allPages(100, { since: T(30), until: T(71) });
+
+    // Assess
+    expect(pages.flatMap((p) => p.versions)).toEqual(Array.from({ length: 41 }, (_, i) => 30 + i));
+    const query = ddbMock
+      .commandCalls(QueryCommand)
+      .find((call) => call.args[0].input.TableName === 'history-table')?.args[0].input;
+    expect(query).toMatchObject({
+      KeyConditionExpression: '#counter = :counter AND #version BETWEEN :from AND :to',
+      FilterExpression:
+        '(attribute_not_exists(#expires) OR #expires > :now) AND (attribute_exists(#entries) OR (#time >= :since AND #time < :until))',
+      ExpressionAttributeNames: { '#entries': 'entries', '#time': 'created_at' },
+      ExpressionAttributeValues: { ':from': 1, ':to': 75 + 99 },
+    });
+  });
+});
+
 describe('DynamoCounterRepository.series', () => {
   const bucket = (start: string) => ({
     series: 'a#inc-1#hour',

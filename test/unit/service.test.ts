@@ -458,6 +458,26 @@ describe('counterHistory', () => {
     expect(history.cursor).toBeUndefined();
   });
 
+  it('asks the repository for pages of entries for a sharded counter, and for entries for a plain one', async () => {
+    // Prepare
+    const { repository, deps } = setup();
+    await setCounter(deps, { name: 'hot', value: 0, shards: 4, actor: ACTOR });
+    await incrementCounter(deps, { name: 'plain', by: 1, actor: ACTOR });
+    const asked: (boolean | undefined)[] = [];
+    const history = repository.history.bind(repository);
+    repository.history = async (query) => {
+      asked.push(query.paged);
+      return history(query);
+    };
+
+    // Act
+    await counterHistory(deps, { name: 'hot', limit: 10 });
+    await counterHistory(deps, { name: 'plain', limit: 10 });
+
+    // Assess
+    expect(asked).toEqual([true, false]);
+  });
+
   it('pages through the history with cursors, each version exactly once', async () => {
     // Prepare
     const { deps, deliverStream } = setup();

@@ -24,7 +24,7 @@ import {
   toHistoryAction,
 } from '../../functions/counter/history.ts';
 import { recordHistory, type StreamChange } from '../../functions/counter/record-history.ts';
-import type { StoredShard } from '../../functions/counter/schema.ts';
+import { type HistoryEntry, historyEntry, type StoredShard } from '../../functions/counter/schema.ts';
 import { counterItem } from '../support/counter-items.ts';
 import { InMemoryCounterRepository, InMemoryHistoryStore } from '../support/in-memory-repository.ts';
 
@@ -465,6 +465,12 @@ function transactions(): NonNullable<TransactWriteCommandInput['TransactItems']>
   return ddbMock.commandCalls(TransactWriteCommand).map((call) => call.args[0].input.TransactItems ?? []);
 }
 
+/** The entries of the page a step's transaction puts. */
+function pageOf(items: NonNullable<TransactWriteCommandInput['TransactItems']>): HistoryEntry[] {
+  const entries: unknown = items.find((item) => item.Put !== undefined)?.Put?.Item?.entries;
+  return Array.isArray(entries) ? entries.map((entry) => historyEntry.parse(entry)) : [];
+}
+
 const ROLLUP_NAMES = {
   '#delta': 'delta',
   '#count': 'count',
@@ -516,7 +522,7 @@ describe('DynamoHistoryStore.sequence', () => {
     vi.restoreAllMocks();
   });
 
-  it('reads the sequencer, then writes the entries, their rollups and its first step in one transaction', async () => {
+  it('reads the sequencer, then writes the entries as one page, their rollups and its first step in one transaction', async () => {
     // Prepare
     ddbMock.on(GetCommand).resolves({});
     ddbMock.on(TransactWriteCommand).resolves({});
@@ -544,20 +550,22 @@ describe('DynamoHistoryStore.sequence', () => {
         {
           Put: {
             TableName: 'history-table',
-            Item: { counter: KEY, version: 1, value: 10, delta: 10, op: 'set', created_at: T0, actor: ACTOR },
-          },
-        },
-        {
-          Put: {
-            TableName: 'history-table',
+            // The page is stored under its last version, and knows its first.
             Item: {
               counter: KEY,
               version: 2,
-              value: 12,
-              delta: 2,
-              op: 'increment',
-              created_at: '2025-01-01T00:01:01.000Z',
-              actor: ACTOR,
+              first_version: 1,
+              entries: [
+                { version: 1, value: 10, delta: 10, op: 'set', created_at: T0, actor: ACTOR },
+                {
+                  version: 2,
+                  value: 12,
+                  delta: 2,
+                  op: 'increment',
+                  created_at: '2025-01-01T00:01:01.000Z',
+                  actor: ACTOR,
+                },
+              ],
             },
           },
         },
@@ -614,11 +622,8 @@ describe('DynamoHistoryStore.sequence', () => {
         Item: {
           counter: KEY,
           version: 6,
-          value: 23,
-          delta: 3,
-          op: 'increment',
-          created_at: T0,
-          actor: ACTOR,
+          first_version: 6,
+          entries: [{ version: 6, value: 23, delta: 3, op: 'increment', created_at: T0, actor: ACTOR }],
         },
       },
     });
@@ -663,19 +668,29 @@ describe('DynamoHistoryStore.sequence', () => {
     expect(ddbMock.commandCalls(TransactWriteCommand)).toHaveLength(0);
   });
 
-  it('writes at most 24 entries per transaction, each step conditioned on the one before', async () => {
+  it('writes a page of at most 100 entries per transaction, each step conditioned on the one before', async () => {
     // Prepare
     ddbMock.on(GetCommand).resolves({});
     ddbMock.on(TransactWriteCommand).resolves({});
 
     // Act
-    const result = await historyStore().sequence(KEY, manyChanges(50));
+    const result = await historyStore().sequence(KEY, manyChanges(250));
 
     // Assess
-    expect(result).toEqual({ written: 50, duplicates: 0 });
+    expect(result).toEqual({ written: 250, duplicates: 0 });
     expect(ddbMock.commandCalls(GetCommand)).toHaveLength(1);
     const steps = transactions();
-    expect(steps.map((items) => items.filter((item) => item.Put !== undefined).length)).toEqual([24, 24, 2]);
+    expect(steps.map((items) => items.filter((item) => item.Put !== undefined).length)).toEqual([1, 1, 1]);
+    expect(steps.map((items) => pageOf(items).map((entry) => entry.version))).toEqual([
+      Array.from({ length: 100 }, (_, i) => 1 + i),
+      Array.from({ length: 100 }, (_, i) => 101 + i),
+      Array.from({ length: 50 }, (_, i) => 201 + i),
+    ]);
+    expect(steps.map((items) => [items[1]?.Put?.Item?.first_version, items[1]?.Put?.Item?.version])).toEqual([
+      [1, 100],
+      [101, 200],
+      [201, 250],
+    ]);
     expect(steps.map((items) => items[0]?.Update?.ConditionExpression)).toEqual([
       'attribute_not_exists(#last)',
       '#last = :from AND attribute_not_exists(#purged)',
@@ -688,17 +703,50 @@ describe('DynamoHistoryStore.sequence', () => {
         items[0]?.Update?.ExpressionAttributeValues?.[':value'],
       ]),
     ).toEqual([
-      [undefined, 24, 24],
-      [24, 48, 48],
-      [48, 50, 50],
+      [undefined, 100, 100],
+      [100, 200, 200],
+      [200, 250, 250],
     ]);
-    expect(steps[1]?.filter((item) => item.Put !== undefined).map((item) => item.Put?.Item?.version)).toEqual(
-      Array.from({ length: 24 }, (_, i) => 25 + i),
-    );
-    // Within TransactWriteItems' 100 items: the step, 24 entries and a rollup per bucket they touch.
-    for (const items of steps) expect(items.length).toBeLessThanOrEqual(100);
     expect(steps[1]?.find((item) => item.Update?.Key?.series === `${KEY}#hour`)).toEqual(
-      rollupUpdate('hour', T0, { delta: 24, count: 24, value: 48, first: 25, last: 48 }),
+      rollupUpdate('hour', T0, { delta: 100, count: 100, value: 200, first: 101, last: 200 }),
+    );
+  });
+
+  it('cuts a step where its rollups would not fit the transaction: 98 of them, beside the step and the page', async () => {
+    // Prepare: 40 changes a minute apart, each its own minute; hours and days shared.
+    ddbMock.on(GetCommand).resolves({});
+    ddbMock.on(TransactWriteCommand).resolves({});
+    const changes = manyChanges(40).map((change, i) => ({ ...change, created_at: at(60 * i) }));
+
+    // Act
+    const result = await historyStore().sequence(KEY, changes);
+
+    // Assess
+    expect(result).toEqual({ written: 40, duplicates: 0 });
+    const steps = transactions();
+    for (const items of steps) expect(items.length).toBeLessThanOrEqual(100);
+    expect(steps.flatMap((items) => pageOf(items).map((entry) => entry.version))).toEqual(
+      Array.from({ length: 40 }, (_, i) => 1 + i),
+    );
+    // 40 minutes, 1 hour, 1 day: 42 updates in one transaction of 44 items.
+    expect(steps).toHaveLength(1);
+    expect(steps[0]).toHaveLength(44);
+
+    // Act: 120 changes a minute apart need 120 minute updates: more than one step takes.
+    ddbMock.reset();
+    ddbMock.on(GetCommand).resolves({});
+    ddbMock.on(TransactWriteCommand).resolves({});
+    await historyStore().sequence(
+      KEY,
+      manyChanges(120).map((change, i) => ({ ...change, created_at: at(60 * i) })),
+    );
+
+    // Assess: every step within 100 items, every version once and in order.
+    const more = transactions();
+    expect(more.length).toBeGreaterThan(1);
+    for (const items of more) expect(items.length).toBeLessThanOrEqual(100);
+    expect(more.flatMap((items) => pageOf(items).map((entry) => entry.version))).toEqual(
+      Array.from({ length: 120 }, (_, i) => 1 + i),
     );
   });
 
@@ -734,53 +782,58 @@ describe('DynamoHistoryStore.sequence', () => {
       ':from': 7,
     });
     expect(won?.filter((item) => item.Put !== undefined).map((item) => item.Put?.Item)).toEqual([
-      { counter: KEY, version: 8, value: 26, delta: 4, op: 'increment', created_at: T0, actor: ACTOR },
-      { counter: KEY, version: 9, value: 27, delta: 1, op: 'increment', created_at: T0, actor: ACTOR },
+      {
+        counter: KEY,
+        version: 9,
+        first_version: 8,
+        entries: [
+          { version: 8, value: 26, delta: 4, op: 'increment', created_at: T0, actor: ACTOR },
+          { version: 9, value: 27, delta: 1, op: 'increment', created_at: T0, actor: ACTOR },
+        ],
+      },
     ]);
   });
 
   it('numbers only the rest after a race lost in a later step, its committed steps skipped as absorbed', async () => {
-    // Prepare: the first 24 commit; another shard's batch then takes versions 25 and 26.
+    // Prepare: the first 100 commit; another shard's batch then takes versions 101 and 102.
     ddbMock
       .on(GetCommand)
       .resolvesOnce({})
       .resolves({
-        Item: sequencerItem({ last_version: 26, value: 26, absorbed: { '0': 1, '1': 23, '2': 2 } }),
+        Item: sequencerItem({ last_version: 102, value: 102, absorbed: { '0': 1, '1': 99, '2': 2 } }),
       });
     ddbMock.on(TransactWriteCommand).resolvesOnce({}).rejectsOnce(cancelled()).resolves({});
 
     // Act
-    const result = await historyStore().sequence(KEY, manyChanges(30));
+    const result = await historyStore().sequence(KEY, manyChanges(106));
 
     // Assess
-    expect(result.written).toBe(30);
+    expect(result.written).toBe(106);
     const steps = transactions();
     expect(steps).toHaveLength(3);
     expect(steps[2]?.[0]?.Update?.ExpressionAttributeValues).toMatchObject({
-      ':from': 26,
-      ':to': 32,
-      ':value': 32,
+      ':from': 102,
+      ':to': 108,
+      ':value': 108,
     });
-    expect(steps[2]?.filter((item) => item.Put !== undefined).map((item) => item.Put?.Item?.version)).toEqual(
-      [27, 28, 29, 30, 31, 32],
-    );
+    expect(pageOf(steps[2] ?? []).map((entry) => entry.version)).toEqual([103, 104, 105, 106, 107, 108]);
   });
 
   it('reports the changes it wrote before a race lost in a later step as written, not also as duplicates', async () => {
-    // Prepare: the first 24 commit; another shard's batch then takes versions 25 and 26.
+    // Prepare: the first 100 commit; another shard's batch then takes versions 101 and 102.
     ddbMock
       .on(GetCommand)
       .resolvesOnce({})
       .resolves({
-        Item: sequencerItem({ last_version: 26, value: 26, absorbed: { '0': 1, '1': 23, '2': 2 } }),
+        Item: sequencerItem({ last_version: 102, value: 102, absorbed: { '0': 1, '1': 99, '2': 2 } }),
       });
     ddbMock.on(TransactWriteCommand).resolvesOnce({}).rejectsOnce(cancelled()).resolves({});
 
     // Act
-    const result = await historyStore().sequence(KEY, manyChanges(30));
+    const result = await historyStore().sequence(KEY, manyChanges(106));
 
-    // Assess: 30 changes, each written once by this call, none of them delivered before.
-    expect(result).toEqual({ written: 30, duplicates: 0 });
+    // Assess: 106 changes, each written once by this call, none of them delivered before.
+    expect(result).toEqual({ written: 106, duplicates: 0 });
   });
 
   it('passes on a failure that is no lost race, without trying again', async () => {
@@ -815,25 +868,18 @@ describe('DynamoHistoryStore.sequence', () => {
     expect(ddbMock.commandCalls(TransactWriteCommand)).toHaveLength(1);
   });
 
-  it('gives each entry its expiry when a retention is configured', async () => {
+  it('gives each page the expiry of its last entry when a retention is configured, so none leaves early', async () => {
     // Prepare
     ddbMock.on(GetCommand).resolves({});
     ddbMock.on(TransactWriteCommand).resolves({});
 
     // Act
-    await historyStore(2).sequence(KEY, [shardChange(0, 1, 10)]);
+    await historyStore(2).sequence(KEY, [shardChange(0, 1, 10), shardChange(1, 1, 2, 30)]);
 
     // Assess
-    expect(transactions()[0]?.[1]?.Put?.Item).toEqual({
-      counter: KEY,
-      version: 1,
-      value: 10,
-      delta: 10,
-      op: 'set',
-      created_at: T0,
-      actor: ACTOR,
-      expires_at: Date.parse(T0) / 1000 + 2 * 86_400,
-    });
+    const page = transactions()[0]?.[1]?.Put?.Item;
+    expect(page?.expires_at).toBe(Date.parse(at(30)) / 1000 + 2 * 86_400);
+    expect(page?.entries).toHaveLength(2);
   });
 });
 
@@ -897,6 +943,35 @@ describe('DynamoHistoryStore.purge of a sharded counter', () => {
 
     // Assess
     expect(removed).toBe(2);
+  });
+
+  it('counts every entry of a page it removed, and deletes each page by its key alone', async () => {
+    // Prepare: the sequencer, a page of versions 1..40 and one of 41..41.
+    ddbMock.on(QueryCommand, { TableName: 'history-table' }).resolves({
+      Items: [
+        { counter: KEY, version: 0 },
+        { counter: KEY, version: 40, first_version: 1 },
+        { counter: KEY, version: 41, first_version: 41 },
+      ],
+    });
+    ddbMock.on(QueryCommand, { TableName: 'rollups-table' }).resolves({ Items: [] });
+    ddbMock.on(BatchWriteCommand).resolves({});
+    ddbMock.on(PutCommand).resolves({});
+
+    // Act
+    const removed = await historyStore().purge(KEY, { sharded: true });
+
+    // Assess
+    expect(removed).toBe(41);
+    const deleted = ddbMock
+      .commandCalls(BatchWriteCommand)
+      .flatMap((call) => call.args[0].input.RequestItems?.['history-table'] ?? [])
+      .map((request) => request.DeleteRequest?.Key);
+    expect(deleted).toEqual([
+      { counter: KEY, version: 0 },
+      { counter: KEY, version: 40 },
+      { counter: KEY, version: 41 },
+    ]);
   });
 
   it('leaves no tombstone for a plain counter', async () => {
