@@ -10,13 +10,13 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod/mini';
 import { numberChanges, type SequencerState, type ShardChange } from './history.ts';
+import { encodePage } from './history-page.ts';
 import type { HistoryStore } from './history-store.ts';
 import type { HistoryEntry } from './schema.ts';
 import { bucketsOf, INTERVALS, type Interval, type RollupChange, rollupOf } from './series.ts';
 import {
   EXPIRES_AT,
   HISTORY_PAGE_ENTRIES,
-  HISTORY_PAGE_ENTRIES_KEY,
   HISTORY_PAGE_FIRST_KEY,
   HISTORY_PARTITION_KEY,
   HISTORY_SORT_KEY,
@@ -73,19 +73,17 @@ export class DynamoHistoryStore implements HistoryStore {
   }
 
   /**
-   * A step's entries of a sharded counter as one item, under the version of its last: one write of a
-   * few KB instead of one per entry, so its history keeps up with the shards (docs/sharding.md). It
-   * expires with its last entry, so no entry leaves before its retention.
+   * A step's entries of a sharded counter as one compact item (history-page.ts), under the version of
+   * its last: about 2 KB for 100 changes instead of 100 items, so its history keeps up with the shards
+   * (docs/sharding.md). It expires with its last entry, so no entry leaves before its retention.
    */
   private pageItem(key: string, entries: readonly HistoryEntry[]): Record<string, unknown> {
-    const first = entries[0];
     const last = entries.at(-1);
-    if (first === undefined || last === undefined) throw new Error('a history page holds at least one entry');
+    if (last === undefined) throw new Error('a history page holds at least one entry');
     return {
       [HISTORY_PARTITION_KEY]: key,
       [HISTORY_SORT_KEY]: last.version,
-      [HISTORY_PAGE_FIRST_KEY]: first.version,
-      [HISTORY_PAGE_ENTRIES_KEY]: entries,
+      ...encodePage(entries),
       ...this.expiry(last.created_at),
     };
   }

@@ -24,6 +24,7 @@ import {
   shardBound,
   VersionMismatchError,
 } from './errors.ts';
+import { decodePage } from './history-page.ts';
 import type {
   ChangeInput,
   CounterRepository,
@@ -35,7 +36,6 @@ import type {
 import {
   type HistoryEntry,
   historyEntry,
-  historyPage,
   MAX_VALUE,
   MIN_VALUE,
   type StoredCounter,
@@ -51,8 +51,8 @@ import {
   BY_NAME_SORT_KEY,
   COUNTER_KIND,
   EXPIRES_AT,
+  HISTORY_PAGE_CHANGES_KEY,
   HISTORY_PAGE_ENTRIES,
-  HISTORY_PAGE_ENTRIES_KEY,
   HISTORY_PARTITION_KEY,
   HISTORY_SORT_KEY,
   HISTORY_TIME_KEY,
@@ -774,14 +774,14 @@ export class DynamoCounterRepository implements CounterRepository {
             '(attribute_not_exists(#expires) OR #expires > :now)',
             ...(timeFilter === ''
               ? []
-              : [paged ? `(attribute_exists(#entries) OR (${timeFilter}))` : timeFilter]),
+              : [paged ? `(attribute_exists(#changes) OR (${timeFilter}))` : timeFilter]),
           ].join(' AND '),
           ExpressionAttributeNames: {
             '#counter': HISTORY_PARTITION_KEY,
             '#version': HISTORY_SORT_KEY,
             '#expires': EXPIRES_AT,
             ...(timeFilter === '' ? {} : { '#time': HISTORY_TIME_KEY }),
-            ...(timeFilter !== '' && paged ? { '#entries': HISTORY_PAGE_ENTRIES_KEY } : {}),
+            ...(timeFilter !== '' && paged ? { '#changes': HISTORY_PAGE_CHANGES_KEY } : {}),
           },
           ExpressionAttributeValues: {
             ':counter': key,
@@ -987,5 +987,5 @@ function delay(ms: number): Promise<void> {
 
 /** The entries a history item holds: its own, or a page's. */
 function entriesOf(item: Record<string, unknown>): HistoryEntry[] {
-  return HISTORY_PAGE_ENTRIES_KEY in item ? historyPage.parse(item).entries : [historyEntry.parse(item)];
+  return HISTORY_PAGE_CHANGES_KEY in item ? decodePage(item) : [historyEntry.parse(item)];
 }

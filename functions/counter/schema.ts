@@ -108,9 +108,6 @@ export const historyEntry = z.object({
   actor: z.string(),
 });
 
-/** A history page as stored (a sharded counter's step): its entries, oldest first. */
-export const historyPage = z.object({ entries: z.array(historyEntry) });
-
 /** A rollup item as stored; what the API shows of it. */
 export const seriesBucket = z.pipe(
   z.object({

@@ -3,6 +3,7 @@ import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-d
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoHistoryStore } from '../../functions/counter/dynamodb-history-store.ts';
 import type { ShardChange } from '../../functions/counter/history.ts';
+import { decodePage } from '../../functions/counter/history-page.ts';
 import { type Engine, startEngine } from '../../lib/local/engine.ts';
 import { ensureTable } from '../../lib/local/tables.ts';
 import { HISTORY_TABLE, ROLLUPS_TABLE } from '../../lib/table-schemas.ts';
@@ -57,9 +58,8 @@ describe('numbering a sharded counter history (DynamoHistoryStore.sequence)', ()
         ConsistentRead: true,
       }),
     );
-    type Entry = { version: number; value: number; delta: number };
-    // Pages of entries, as the consumer stores a sharded counter's history (functions/counter/table.ts).
-    return (Items as { entries?: Entry[] }[]).flatMap((item) => item.entries ?? []);
+    // Pages of entries, as the consumer stores a sharded counter's history (history-page.ts).
+    return Items.flatMap((item) => decodePage(item));
   };
 
   const itemsOf = async (key: string) => {

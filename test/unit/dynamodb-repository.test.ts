@@ -17,8 +17,9 @@ import {
   InvalidCursorError,
   VersionMismatchError,
 } from '../../functions/counter/errors.ts';
+import { encodePage } from '../../functions/counter/history-page.ts';
 import type { ChangeInput } from '../../functions/counter/repository.ts';
-import { MAX_VALUE, MIN_VALUE } from '../../functions/counter/schema.ts';
+import { type HistoryEntry, MAX_VALUE, MIN_VALUE } from '../../functions/counter/schema.ts';
 import { listCounters } from '../../functions/counter/service.ts';
 import { counterItem } from '../support/counter-items.ts';
 import { conditionFailed } from '../support/dynamodb-answers.ts';
@@ -594,14 +595,14 @@ describe('DynamoCounterRepository.history', () => {
 describe('DynamoCounterRepository.history of a sharded counter (pages)', () => {
   const T = (second: number) => new Date(Date.UTC(2025, 0, 1, 0, 0, second)).toISOString();
 
-  function entry(version: number) {
+  function entry(version: number): HistoryEntry {
     return { version, value: version, delta: 1, op: 'increment', created_at: T(version), actor: 'arn:me' };
   }
 
   /** A page of versions first..last, stored under its last as the consumer writes it. */
   function page(first: number, last: number) {
     const entries = Array.from({ length: last - first + 1 }, (_, i) => entry(first + i));
-    return { counter: 'a#inc-1', version: last, first_version: first, entries };
+    return { counter: 'a#inc-1', version: last, ...encodePage(entries) };
   }
 
   /**
@@ -730,8 +731,8 @@ describe('DynamoCounterRepository.history of a sharded counter (pages)', () => {
     expect(query).toMatchObject({
       KeyConditionExpression: '#counter = :counter AND #version BETWEEN :from AND :to',
       FilterExpression:
-        '(attribute_not_exists(#expires) OR #expires > :now) AND (attribute_exists(#entries) OR (#time >= :since AND #time < :until))',
-      ExpressionAttributeNames: { '#entries': 'entries', '#time': 'created_at' },
+        '(attribute_not_exists(#expires) OR #expires > :now) AND (attribute_exists(#changes) OR (#time >= :since AND #time < :until))',
+      ExpressionAttributeNames: { '#changes': 'changes', '#time': 'created_at' },
       ExpressionAttributeValues: { ':from': 1, ':to': 75 + 99 },
     });
   });
