@@ -6,9 +6,10 @@
  *                  the counter in the `by-name` index (KEYS_ONLY, so increments never write to it).
  *                  A sharded counter's shards 1..N-1 are items `<name>#<index>` without `kind`.
  * history table    pk `counter` = "<name>#<incarnation>", sk `version`: one item per entry. A sharded
- *                  counter's entries come in pages instead, an item per step of its sequencer holding
- *                  `changes` (up to HISTORY_PAGE_ENTRIES; history-page.ts) under the version of its last, and version
- *                  0 is the sequencer that numbers its shards' changes (dynamodb-history-store.ts).
+ *                  counter's entries come in pages instead: an item per step of its sequencer,
+ *                  holding up to HISTORY_PAGE_ENTRIES changes (history-page.ts) under the version of
+ *                  its last; its version 0 is the sequencer that numbers its shards' changes
+ *                  (dynamodb-history-store.ts).
  * rollups table    pk `series` = "<name>#<incarnation>#<interval>", sk `start`; the minute buckets'
  *                  first/last versions serve since/until as an index on time.
  */
@@ -24,7 +25,7 @@ export const HISTORY_SORT_KEY = 'version';
 export const HISTORY_TIME_KEY = 'created_at';
 /** Set only when retention is configured; TTL deletes the entry some time after it. */
 export const EXPIRES_AT = 'expires_at';
-/** A history page's changes, oldest first (history-page.ts); the page's sort key is the version of its last. */
+/** A history page's changes, oldest first (history-page.ts); its sort key is the version of its last. */
 export const HISTORY_PAGE_CHANGES_KEY = 'changes';
 /** The version of a history page's first entry. */
 export const HISTORY_PAGE_FIRST_KEY = 'first_version';
