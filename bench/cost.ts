@@ -9,6 +9,8 @@ import {
   LAMBDA_ARM_GB_SECOND,
   LAMBDA_MEMORY_MB,
   LAMBDA_REQUESTS,
+  XRAY_DEFAULT_SAMPLING,
+  XRAY_TRACES_RECORDED,
 } from './prices.ts';
 import { formatDollars, markdownTable, type Target, verdict } from './stats.ts';
 
@@ -136,6 +138,35 @@ export function logsPerMillion(bytes: number): number {
   return ((bytes * PER_MILLION) / GB) * CLOUDWATCH_LOGS_INGESTION.value;
 }
 
+/**
+ * The share of a function's invocations X-Ray records at `perSecond` invocations a second under the
+ * default sampling rule: all of the first each second, 5% of the rest.
+ */
+export function xrayTracedShare(perSecond: number): number {
+  const { reservoirPerSecond, rate } = XRAY_DEFAULT_SAMPLING;
+  if (perSecond <= reservoirPerSecond) return 1;
+  return (reservoirPerSecond + rate * (perSecond - reservoirPerSecond)) / perSecond;
+}
+
+/** How often Lambda hands the history consumer a batch from one stream shard, at most (4 polls a second). */
+export const CONSUMER_POLLS_PER_SECOND = 4;
+
+/**
+ * X-Ray's price per million plain increments arriving at `perSecond` a second, with every function
+ * traced (the stack's default): the increment's invocation, and the consumer's share of one
+ * invocation per batch (a batch per poll at most; each change alone below that). Each function is
+ * assumed to get the sampling rule's reservoir to itself; no free tier is subtracted.
+ */
+export function xrayPerMillionIncrements(perSecond: number): number {
+  const consumerPerSecond = Math.min(perSecond, CONSUMER_POLLS_PER_SECOND);
+  const tracesPerIncrement =
+    xrayTracedShare(perSecond) + (consumerPerSecond / perSecond) * xrayTracedShare(consumerPerSecond);
+  return tracesPerIncrement * XRAY_TRACES_RECORDED.value;
+}
+
+/** Increments a second at which docs/cost.md shows X-Ray's price. */
+export const XRAY_RATES = [0.1, 1, 10, 100, 1000];
+
 export function dynamodbPerMillion(readUnits: number, writeUnits: number): number {
   return readUnits * DYNAMODB_READ_REQUEST_UNITS.value + writeUnits * DYNAMODB_WRITE_REQUEST_UNITS.value;
 }
@@ -254,6 +285,9 @@ export function costMarkdown(result: CostResult): string {
     `By changes of one counter per consumer batch: ${result.plainIncrementByBatch
       .map((point) => `${point.changes}: ${formatDollars(point.dollars)}`)
       .join(', ')}.`,
+    `X-Ray (every function traced, the default; \`tracing: Tracing.DISABLED\` turns it off) per million plain increments, by increments a second: ${XRAY_RATES.map(
+      (rate) => `${rate}/s: ${formatDollars(xrayPerMillionIncrements(rate))}`,
+    ).join(', ')}; not in the totals above.`,
     `Storage: ${s.counterBytes} B per counter (item, index entries, overheads) = ${formatDollars(s.perMillionCountersMonth)} ` +
       `per million counters a month; ${s.historyEntryBytes} B per history entry (the same) = ` +
       `${formatDollars(s.perMillionHistoryEntriesMonth)} per million entries a month.`,

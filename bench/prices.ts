@@ -82,6 +82,20 @@ export const CLOUDWATCH_LOGS_INGESTION: Price = {
   note: "the functions' logs and EMF metrics arrive through it; 5 GB a month free",
 };
 
+export const XRAY_TRACES_RECORDED: Price = {
+  value: 5.0,
+  unit: 'million traces recorded',
+  source: 'https://aws.amazon.com/xray/pricing/ (us-east-1)',
+  takenOn: TAKEN_ON,
+  note: 'first 100,000 traces recorded a month free; retrieving or scanning traces is $0.50 a million beyond 1,000,000',
+};
+
+/**
+ * X-Ray's default sampling rule, which Lambda's active tracing follows: the first request each second
+ * (the reservoir), then this share of the rest.
+ */
+export const XRAY_DEFAULT_SAMPLING = { reservoirPerSecond: 1, rate: 0.05 } as const;
+
 /**
  * The memory every function gets: CounterFunction's default (lib/constructs/node-function.ts), which
  * no function in the stack overrides. Duration is billed per GB-second of it.
@@ -97,4 +111,5 @@ export const ALL_PRICES = {
   DYNAMODB_STORAGE,
   DYNAMODB_STREAM_READS_BY_LAMBDA,
   CLOUDWATCH_LOGS_INGESTION,
+  XRAY_TRACES_RECORDED,
 } as const;

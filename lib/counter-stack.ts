@@ -1,7 +1,7 @@
 import { CfnOutput, type Duration, type RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import { Alarm } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
-import type { SystemLogLevel } from 'aws-cdk-lib/aws-lambda';
+import type { SystemLogLevel, Tracing } from 'aws-cdk-lib/aws-lambda';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { CounterApi, type ThrottleProps } from './constructs/counter-api.ts';
@@ -56,6 +56,14 @@ export interface CounterStackProps extends StackProps {
    * @default SystemLogLevel.WARN
    */
   readonly functionSystemLogLevel?: SystemLogLevel;
+
+  /**
+   * X-Ray tracing of every function. Active tracing records nearly every invocation at low traffic
+   * ($5 a million traces: up to $10 a million increments, more than all the rest; docs/cost.md);
+   * pass Tracing.DISABLED to record none.
+   * @default Tracing.ACTIVE
+   */
+  readonly tracing?: Tracing;
 }
 
 /** The counter service: tables, the HTTP API, the history consumer, and a dashboard over them. */
@@ -73,12 +81,14 @@ export class CounterStack extends Stack {
       throttle: props.throttle,
       corsAllowOrigins: props.corsAllowOrigins,
       systemLogLevel: props.functionSystemLogLevel,
+      tracing: props.tracing,
     });
     this.historyConsumer = new HistoryConsumer(this, 'HistoryConsumer', {
       tables: this.tables,
       ...(props.historyRetention === undefined ? {} : { historyRetention: props.historyRetention }),
       ...(props.historyBatchingWindow === undefined ? {} : { batchingWindow: props.historyBatchingWindow }),
       ...(props.functionSystemLogLevel === undefined ? {} : { systemLogLevel: props.functionSystemLogLevel }),
+      ...(props.tracing === undefined ? {} : { tracing: props.tracing }),
     });
     new CounterDashboard(this, 'Dashboard', { api: this.api, consumer: this.historyConsumer });
 

@@ -12,7 +12,7 @@ import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type { SystemLogLevel } from 'aws-cdk-lib/aws-lambda';
+import type { SystemLogLevel, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { accessPatterns } from '../access.ts';
@@ -64,6 +64,12 @@ export interface CounterApiProps {
    * @default SystemLogLevel.WARN
    */
   readonly systemLogLevel?: SystemLogLevel;
+
+  /**
+   * X-Ray tracing of the route functions (CounterFunctionProps).
+   * @default Tracing.ACTIVE
+   */
+  readonly tracing?: Tracing;
 }
 
 /** Options of the grants for other principals (contract §2). */
@@ -152,6 +158,7 @@ export class CounterApi extends Construct {
         entry: spec.entry,
         description: spec.description,
         ...(props.systemLogLevel === undefined ? {} : { systemLogLevel: props.systemLogLevel }),
+        ...(props.tracing === undefined ? {} : { tracing: props.tracing }),
         environment: {
           COUNTERS_TABLE: tables.counters.tableName,
           HISTORY_TABLE: tables.history.tableName,

@@ -1,6 +1,6 @@
 import { Duration, Validations } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
-import { StartingPosition, type SystemLogLevel } from 'aws-cdk-lib/aws-lambda';
+import { StartingPosition, type SystemLogLevel, type Tracing } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -48,6 +48,12 @@ export interface HistoryConsumerProps {
    * @default SystemLogLevel.WARN
    */
   readonly systemLogLevel?: SystemLogLevel;
+
+  /**
+   * X-Ray tracing of the function (CounterFunctionProps).
+   * @default Tracing.ACTIVE
+   */
+  readonly tracing?: Tracing;
 }
 
 /**
@@ -72,6 +78,7 @@ export class HistoryConsumer extends Construct {
       description: HISTORY_CONSUMER.description,
       timeout: props.timeout ?? Duration.seconds(60),
       ...(props.systemLogLevel === undefined ? {} : { systemLogLevel: props.systemLogLevel }),
+      ...(props.tracing === undefined ? {} : { tracing: props.tracing }),
       environment: {
         HISTORY_TABLE: tables.history.tableName,
         ROLLUPS_TABLE: tables.rollups.tableName,

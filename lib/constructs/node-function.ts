@@ -97,6 +97,14 @@ export interface CounterFunctionProps {
    * @default SystemLogLevel.WARN
    */
   readonly systemLogLevel?: SystemLogLevel;
+
+  /**
+   * X-Ray tracing. ACTIVE records a trace per sampled invocation (the first each second and 5% of the
+   * rest): at low traffic nearly every one, at $5 a million, which can outweigh everything else a
+   * quiet service costs (docs/cost.md). DISABLED records none and drops the X-Ray permissions.
+   * @default Tracing.ACTIVE
+   */
+  readonly tracing?: Tracing;
 }
 
 /**
@@ -134,7 +142,7 @@ export class CounterFunction extends NodejsFunction {
       architecture: Architecture.ARM_64,
       memorySize: props.memorySize ?? 256,
       timeout: props.timeout ?? Duration.seconds(10),
-      tracing: Tracing.ACTIVE,
+      tracing: props.tracing ?? Tracing.ACTIVE,
       role,
       logGroup,
       // Platform lines as JSON too; Powertools already writes JSON. Lambda's level filter
@@ -154,12 +162,21 @@ export class CounterFunction extends NodejsFunction {
       { id: 'AwsSolutions-L1', reason: pinnedRuntime },
       { id: 'Serverless-LambdaLatestVersion', reason: pinnedRuntime },
     );
-    // The only wildcard resource on this role: X-Ray's PutTraceSegments and PutTelemetryRecords
-    // have no resource-level permissions, so active tracing needs "*".
-    Validations.of(role).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason:
-        'X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions (tracing ACTIVE).',
-    });
+    if ((props.tracing ?? Tracing.ACTIVE) === Tracing.ACTIVE) {
+      // The only wildcard resource on this role: X-Ray's PutTraceSegments and PutTelemetryRecords
+      // have no resource-level permissions, so active tracing needs "*".
+      Validations.of(role).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions (tracing ACTIVE).',
+      });
+    } else {
+      Validations.of(this).acknowledge({
+        id: 'Serverless-LambdaTracing',
+        reason:
+          'Tracing turned off by the deployer (the stack prop `tracing`): X-Ray would record nearly every ' +
+          'invocation of a quiet service, at $5 a million (docs/cost.md).',
+      });
+    }
   }
 }

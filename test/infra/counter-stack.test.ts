@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { type App, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AccountRootPrincipal, Role } from 'aws-cdk-lib/aws-iam';
-import { SystemLogLevel } from 'aws-cdk-lib/aws-lambda';
+import { SystemLogLevel, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidPrefixError } from '../../lib/access.ts';
 import type { CounterFunction } from '../../lib/constructs/node-function.ts';
@@ -693,6 +693,32 @@ describe('the stack props', () => {
         PointInTimeRecoveryEnabled: true,
       });
     }
+  });
+
+  it('turn X-Ray off on every function, with the X-Ray permissions, when asked', () => {
+    const quiet = new CounterStack(testApp({ bundling: false }), 'Untraced', {
+      env: TEST_ENV,
+      tracing: Tracing.DISABLED,
+    });
+    const untraced = Template.fromStack(quiet);
+    const functions = [...quiet.api.functions.values(), quiet.historyConsumer.function];
+    expect(functions).toHaveLength(routeFunctions().length + 1);
+    for (const fn of functions) {
+      const properties = at(untraced.toJSON(), 'Resources', logicalIdOf(fn), 'Properties');
+      expect(at(properties, 'TracingConfig'), fn.node.id).toBeUndefined();
+      if (fn.role === undefined) throw new Error('function without a role');
+      const actions = statementsOfRole(untraced, logicalIdOf(fn.role)).flatMap(
+        (statement) => statement.actions,
+      );
+      expect(
+        actions.filter((action) => action.startsWith('xray:')),
+        fn.node.id,
+      ).toEqual([]);
+    }
+    // And on by default, as the rest of this file checks.
+    expect(at(functionProperties(stack.historyConsumer.function), 'TracingConfig')).toEqual({
+      Mode: 'Active',
+    });
   });
 
   it("bring back Lambda's start and report lines on every function when asked", () => {

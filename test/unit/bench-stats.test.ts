@@ -9,6 +9,8 @@ import {
   logsPerMillion,
   priceByBatch,
   typicalAccessLogLine,
+  xrayPerMillionIncrements,
+  xrayTracedShare,
 } from '../../bench/cost.ts';
 import { itemSize, numberSize, storedBytes } from '../../bench/item-size.ts';
 import { isFullRun, parseOptions, UsageError } from '../../bench/options.ts';
@@ -165,6 +167,29 @@ describe('benchmark cost arithmetic', () => {
       'authorizerError',
     ]);
     expect(ACCESS_LOG_BYTES).toBe(Buffer.byteLength(typicalAccessLogLine()) + 1);
+  });
+
+  it('records every invocation up to one a second, then one plus 5% of the rest, as X-Ray samples by default', () => {
+    // Act
+    const shares = [0.2, 1, 11, 101].map(xrayTracedShare);
+
+    // Assess
+    expect(shares[0]).toBe(1);
+    expect(shares[1]).toBe(1);
+    expect(shares[2]).toBeCloseTo((1 + 0.5) / 11, 12);
+    expect(shares[3]).toBeCloseTo((1 + 5) / 101, 12);
+  });
+
+  it('prices X-Ray per million increments: two traces each when quiet, towards 5% of one when busy', () => {
+    // Act
+    const quiet = xrayPerMillionIncrements(0.5);
+    const ten = xrayPerMillionIncrements(10);
+    const busy = xrayPerMillionIncrements(1_000_000);
+
+    // Assess: $5 a million traces; the consumer's batches come at most four times a second.
+    expect(quiet).toBeCloseTo(10, 9);
+    expect(ten).toBeCloseTo(5 * ((1 + 0.05 * 9) / 10 + (4 / 10) * ((1 + 0.05 * 3) / 4)), 9);
+    expect(busy).toBeCloseTo(0.25, 3);
   });
 
   it('prices DynamoDB request units per million', () => {
