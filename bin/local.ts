@@ -40,6 +40,10 @@ service = await startLocalService({
   dbPath: resolve(env.LOCAL_DB_PATH ?? '.local/counters.db'),
   dynamodbEndpoint: env.DYNAMODB_ENDPOINT === '' ? undefined : env.DYNAMODB_ENDPOINT,
   deadLetterFile: resolve(env.LOCAL_DEAD_LETTERS ?? '.local/dead-letters.jsonl'),
+  // The stack's historyBatchingWindow, in seconds: the local poller gathers changes as Lambda would.
+  ...(env.HISTORY_BATCHING_WINDOW_SECONDS === undefined || env.HISTORY_BATCHING_WINDOW_SECONDS === ''
+    ? {}
+    : { stream: { batchingWindowSeconds: Number(env.HISTORY_BATCHING_WINDOW_SECONDS) } }),
   corsAllowOrigins: env.LOCAL_CORS_ORIGINS?.split(',')
     .map((origin) => origin.trim())
     .filter((origin) => origin !== ''),

@@ -15,6 +15,12 @@ export interface PollerSettings {
   bisectBatchOnError: boolean;
   retryAttempts: number;
   maxRecordAgeSeconds: number;
+  /**
+   * As the event source's MaximumBatchingWindowInSeconds (the stack's `historyBatchingWindow`): a
+   * batch short of `batchSize` waits up to this long after its records were first seen, gathering
+   * more, before the consumer gets it. 0 or undefined: at once.
+   */
+  batchingWindowSeconds?: number | undefined;
 }
 
 export interface PollerOptions {
@@ -39,7 +45,8 @@ export interface PollerOptions {
  * shard order, one at a time per shard; a partial batch response retries from the first failed
  * record; a failing batch is bisected to isolate the bad record; after the configured retries (or
  * once a record is too old) the batch is described in the dead-letter file and the shard moves on.
- * The position is saved after every batch, so a restart resumes after the last batch handled.
+ * With a batching window, a short batch waits for more records until the window closes or the batch
+ * is full. The position is saved after every batch, so a restart resumes after the last batch handled.
  */
 export class StreamPoller {
   private running = false;
@@ -92,6 +99,11 @@ export class StreamPoller {
     let handledAny = false;
     let batchSize = this.options.settings.batchSize;
     let attempts = 0;
+    const windowMs = (this.options.settings.batchingWindowSeconds ?? 0) * 1000;
+    // When this shard's pending records were first seen, while a batching window gathers more; and
+    // whether they are being delivered again after a failure, which goes at once.
+    let gatheringSince: number | undefined;
+    let retrying = false;
     while (this.running) {
       const position = await this.loadPosition(shardId);
       const { ShardIterator } = await this.options.streams.send(
@@ -115,13 +127,25 @@ export class StreamPoller {
         return handledAny;
       }
       handledAny = true;
+      // A first delivery short of a full batch waits for the window to close (retries go at once).
+      if (windowMs > 0 && !retrying && Records.length < batchSize) {
+        gatheringSince ??= Date.now();
+        const left = gatheringSince + windowMs - Date.now();
+        if (left > 0) {
+          await this.sleep(Math.min(left, this.options.idleMs ?? 200));
+          continue;
+        }
+      }
+      gatheringSince = undefined;
       const failedAt = await this.invoke(shardId, Records);
       if (failedAt === undefined) {
         await this.savePosition(shardId, lastSequence(Records));
         batchSize = this.options.settings.batchSize;
         attempts = 0;
+        retrying = false;
         continue;
       }
+      retrying = true;
       // Everything before the failed record is done; the rest is delivered again from it.
       if (failedAt > 0) {
         await this.savePosition(shardId, sequenceOf(Records[failedAt - 1]));
@@ -147,6 +171,7 @@ export class StreamPoller {
         await this.savePosition(shardId, lastSequence(Records));
         batchSize = this.options.settings.batchSize;
         attempts = 0;
+        retrying = false;
         continue;
       }
       await this.sleep(Math.min(2_000, (this.options.retryBaseMs ?? 50) * 2 ** (attempts - 1)));

@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { historyKey } from '../../functions/counter/table.ts';
 import { lambdaContext } from '../../lib/local/api-event.ts';
 import { type Engine, startEngine } from '../../lib/local/engine.ts';
-import { StreamPoller } from '../../lib/local/stream-poller.ts';
+import { type PollerSettings, StreamPoller } from '../../lib/local/stream-poller.ts';
 import { ensureTable } from '../../lib/local/tables.ts';
 import { HISTORY_STREAM } from '../../lib/stream-settings.ts';
 import { COUNTERS_TABLE, HISTORY_TABLE, ROLLUPS_TABLE } from '../../lib/table-schemas.ts';
@@ -61,7 +61,7 @@ describe('the history consumer under faults', () => {
   });
 
   /** A fresh counters table (so a fresh stream) and a poller feeding `handler` from it. */
-  const setUp = async (handler: StreamHandler) => {
+  const setUp = async (handler: StreamHandler, settings: Partial<PollerSettings> = {}) => {
     const name = `faults-counters-${++table}`;
     const { streamArn = '' } = await ensureTable(
       new DynamoDBClient({ endpoint: engine.endpoint, region, credentials }),
@@ -75,7 +75,7 @@ describe('the history consumer under faults', () => {
       streamArn,
       consumer: `record-history-${table}`,
       handler: (event) => handler(event, lambdaContext('record-history', 'test')),
-      settings: { ...HISTORY_STREAM, batchSize: 10, retryAttempts: 2 },
+      settings: { ...HISTORY_STREAM, batchSize: 10, retryAttempts: 2, ...settings },
       deadLetterFile,
       region,
       idleMs: 50,
@@ -123,6 +123,47 @@ describe('the history consumer under faults', () => {
   };
 
   const upTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+
+  it('gathers a short batch for the batching window before invoking, as historyBatchingWindow does', async () => {
+    const deliveries: number[] = [];
+    const { table: t, poller } = await setUp(
+      async (event, context) => {
+        deliveries.push(event.Records.length);
+        return consumer(event, context);
+      },
+      { batchingWindowSeconds: 3 },
+    );
+    poller.start();
+
+    // Five changes 100 ms apart: without a window the poller, idle 50 ms at a time, sees them apart.
+    for (let i = 0; i < 5; i++) {
+      await increment(t, 'gathered', 1);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+
+    await eventually(async () => ((await versionsOf(t, 'gathered')).length === 5 ? true : undefined), 10_000);
+    expect(await versionsOf(t, 'gathered')).toEqual(upTo(5));
+    expect(deliveries).toEqual([5]);
+  });
+
+  it('does not hold a full batch for the batching window', async () => {
+    const deliveries: number[] = [];
+    const { table: t, poller } = await setUp(
+      async (event, context) => {
+        deliveries.push(event.Records.length);
+        return consumer(event, context);
+      },
+      { batchingWindowSeconds: 60 },
+    );
+    await increment(t, 'full', 10);
+    const started = Date.now();
+
+    poller.start();
+
+    await eventually(async () => ((await versionsOf(t, 'full')).length === 10 ? true : undefined), 10_000);
+    expect(deliveries).toEqual([10]);
+    expect(Date.now() - started).toBeLessThan(30_000);
+  });
 
   it('resumes a batch from the record that failed, leaving the history complete with no duplicate', async () => {
     let failedOnce = false;
