@@ -131,6 +131,7 @@ export class CounterFunction extends NodejsFunction {
       description: `Execution role of ${id}`,
     });
     logGroup.grantWrite(role);
+    const tracing = props.tracing ?? Tracing.ACTIVE;
 
     super(scope, id, {
       entry: path.join(REPO_ROOT, props.entry),
@@ -142,7 +143,7 @@ export class CounterFunction extends NodejsFunction {
       architecture: Architecture.ARM_64,
       memorySize: props.memorySize ?? 256,
       timeout: props.timeout ?? Duration.seconds(10),
-      tracing: props.tracing ?? Tracing.ACTIVE,
+      tracing,
       role,
       logGroup,
       // Platform lines as JSON too; Powertools already writes JSON. Lambda's level filter
@@ -162,7 +163,7 @@ export class CounterFunction extends NodejsFunction {
       { id: 'AwsSolutions-L1', reason: pinnedRuntime },
       { id: 'Serverless-LambdaLatestVersion', reason: pinnedRuntime },
     );
-    if ((props.tracing ?? Tracing.ACTIVE) === Tracing.ACTIVE) {
+    if (tracing === Tracing.ACTIVE) {
       // The only wildcard resource on this role: X-Ray's PutTraceSegments and PutTelemetryRecords
       // have no resource-level permissions, so active tracing needs "*".
       Validations.of(role).acknowledge({
@@ -174,7 +175,7 @@ export class CounterFunction extends NodejsFunction {
       Validations.of(this).acknowledge({
         id: 'Serverless-LambdaTracing',
         reason:
-          'Tracing turned off by the deployer (the stack prop `tracing`): X-Ray would record nearly every ' +
+          'Active tracing turned off by the deployer (the stack prop `tracing`): X-Ray would record nearly every ' +
           'invocation of a quiet service, at $5 a million (docs/cost.md).',
       });
     }
