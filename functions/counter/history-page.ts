@@ -50,7 +50,8 @@ export function encodePage(entries: readonly HistoryEntry[]): StoredPage {
   const start = Date.parse(first.created_at);
   const actors: string[] = [];
   const indexes = new Map<string, number>();
-  let value = first.value - first.delta;
+  const before = first.value - first.delta;
+  let value = before;
   const changes = entries.map((entry, i): PageChange => {
     value += entry.delta;
     if (entry.version !== first.version + i || entry.value !== value) {
@@ -61,13 +62,14 @@ export function encodePage(entries: readonly HistoryEntry[]): StoredPage {
       actor = actors.push(entry.actor) - 1;
       indexes.set(entry.actor, actor);
     }
-    const offset = Date.parse(entry.created_at) - start;
-    const time = timeOf(start + offset) === entry.created_at ? offset : entry.created_at;
+    const at = Date.parse(entry.created_at);
+    // A number only where it gives the time back exactly (both times canonical ISO 8601).
+    const time = Number.isFinite(start) && timeOf(at) === entry.created_at ? at - start : entry.created_at;
     return entry.op === 'increment' ? [entry.delta, time, actor] : [entry.delta, time, actor, entry.op];
   });
   return {
     first_version: first.version,
-    value_before: first.value - first.delta,
+    value_before: before,
     time: first.created_at,
     actors,
     changes,
