@@ -269,6 +269,11 @@ export class DynamoHistoryStore implements HistoryStore {
       HISTORY_PARTITION_KEY,
       HISTORY_SORT_KEY,
       key,
+      // A page's first version too, to count the entries it held.
+      {
+        read: [HISTORY_PAGE_FIRST_KEY],
+        count: (item) => entriesIn(item[HISTORY_SORT_KEY], item[HISTORY_PAGE_FIRST_KEY]),
+      },
     );
     for (const interval of INTERVALS) {
       await this.deleteAllUnder(
@@ -294,11 +299,19 @@ export class DynamoHistoryStore implements HistoryStore {
     return removed;
   }
 
+  /**
+   * Deletes every item under a partition key; answers what `count` makes of them (by default, how
+   * many), reading the attributes `read` names beside the keys for it.
+   */
   private async deleteAllUnder(
     table: string,
     partitionKey: string,
     sortKey: string,
     value: string,
+    counting: { read: string[]; count: (item: Record<string, unknown>) => number } = {
+      read: [],
+      count: () => 1,
+    },
   ): Promise<number> {
     let removed = 0;
     let start: Record<string, unknown> | undefined;
@@ -307,10 +320,13 @@ export class DynamoHistoryStore implements HistoryStore {
         new QueryCommand({
           TableName: table,
           KeyConditionExpression: '#pk = :pk',
-          ExpressionAttributeNames: { '#pk': partitionKey, '#sk': sortKey, '#first': HISTORY_PAGE_FIRST_KEY },
+          ExpressionAttributeNames: {
+            '#pk': partitionKey,
+            '#sk': sortKey,
+            ...Object.fromEntries(counting.read.map((name, i) => [`#read${i}`, name])),
+          },
           ExpressionAttributeValues: { ':pk': value },
-          // A history page's first version too, to count the entries it held.
-          ProjectionExpression: '#pk, #sk, #first',
+          ProjectionExpression: ['#pk', '#sk', ...counting.read.map((_, i) => `#read${i}`)].join(', '),
           // Items written moments ago in the same batch must be seen, or they would outlive the purge.
           ConsistentRead: true,
           ExclusiveStartKey: start,
@@ -332,12 +348,7 @@ export class DynamoHistoryStore implements HistoryStore {
           batches.slice(k, k + PURGE_CONCURRENCY).map((batch) => this.deleteAll(table, batch)),
         );
       }
-      // A sharded counter's sequencer (history version 0) is no entry; a page is as many as it held.
-      if (table === this.tables.history) {
-        for (const key of keys) removed += entriesIn(key[sortKey], key[HISTORY_PAGE_FIRST_KEY]);
-      } else {
-        removed += keys.length;
-      }
+      for (const item of keys) removed += counting.count(item);
       start = page.LastEvaluatedKey;
     } while (start !== undefined);
     return removed;
@@ -383,7 +394,10 @@ function steps<T extends { entry: HistoryEntry }>(numbered: readonly T[]): T[][]
   return cut;
 }
 
-/** How many entries a history item of the purge held: none for the sequencer, a page's, or one. */
+/**
+ * How many entries a history item held: none for a sharded counter's sequencer (version 0), a page's,
+ * or one.
+ */
 function entriesIn(version: unknown, firstVersion: unknown): number {
   if (version === SEQUENCER_VERSION) return 0;
   if (typeof version === 'number' && typeof firstVersion === 'number') return version - firstVersion + 1;
