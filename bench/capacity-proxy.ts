@@ -60,17 +60,12 @@ export class CapacityProxy {
       });
     });
     this.server = server;
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-    const address = server.address();
-    this.url = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`;
+    this.url = await listenOnLoopback(server);
     return this;
   }
 
   async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) =>
-      this.server === undefined ? resolve() : this.server.close(() => resolve()),
-    );
+    await closeServer(this.server);
   }
 
   /** The requests recorded under `label`. */
@@ -132,6 +127,19 @@ export class CapacityProxy {
 }
 
 /** A request or response body, whole. */
+/** Listens on a free loopback port; answers the proxy's URL. */
+export async function listenOnLoopback(server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const address = server.address();
+  return `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`;
+}
+
+/** Closes the server and every connection to it, kept-alive ones included. */
+export async function closeServer(server: Server | undefined): Promise<void> {
+  server?.closeAllConnections();
+  await new Promise<void>((resolve) => (server === undefined ? resolve() : server.close(() => resolve())));
+}
+
 export async function readAll(stream: AsyncIterable<unknown>): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));

@@ -8,7 +8,7 @@ import {
 } from 'node:http';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { isObject, parseObject, readAll } from './capacity-proxy.ts';
+import { closeServer, isObject, listenOnLoopback, parseObject, readAll } from './capacity-proxy.ts';
 import { itemSize } from './item-size.ts';
 
 /** The per-item write limit the proxy applies; DynamoDB's own is about 1,000 write units per second. */
@@ -122,17 +122,12 @@ export class ItemRateProxy {
     server.keepAliveTimeout = 120_000;
     server.headersTimeout = 121_000;
     this.server = server;
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-    const address = server.address();
-    this.url = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`;
+    this.url = await listenOnLoopback(server);
     return this;
   }
 
   async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) =>
-      this.server === undefined ? resolve() : this.server.close(() => resolve()),
-    );
+    await closeServer(this.server);
     this.agent.destroy();
     this.engine.destroy();
   }
