@@ -156,13 +156,12 @@ describe('the history consumer under faults', () => {
       { batchingWindowSeconds: 60 },
     );
     await increment(t, 'full', 10);
-    const started = Date.now();
 
     poller.start();
 
+    // Within 10 s, where the 60 s window would hold a batch short of the 10 records.
     await eventually(async () => ((await versionsOf(t, 'full')).length === 10 ? true : undefined), 10_000);
     expect(deliveries).toEqual([10]);
-    expect(Date.now() - started).toBeLessThan(30_000);
   });
 
   it('resumes a batch from the record that failed, leaving the history complete with no duplicate', async () => {
