@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   type AttributeValue,
   ConditionalCheckFailedException,
@@ -11,13 +12,36 @@ import {
   QueryCommand,
   TransactGetCommand,
   TransactWriteCommand,
-  type TransactWriteCommandInput,
   UpdateCommand,
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { isTransactionConflict } from '../shared/aws-errors.ts';
+import { retryPause } from '../shared/retry.ts';
 import {
+  CounterIsSharded,
+  type Item,
+  LayoutChanged,
+  type Rule,
+  refusalOf,
+  ShardShareExceeded,
+} from './change-rules.ts';
+import {
+  type Guarded,
+  type Layout,
+  plainChange,
+  plainDeletion,
+  probeUpdate,
+  shardedCreation,
+  shardedDeletion,
+  shardedRoot,
+  shardIncrement,
+  type TransactItem,
+} from './counter-writes.ts';
+import {
+  AttemptFencedError,
   CounterBusyError,
+  CounterNotFoundError,
   CounterOutOfRangeError,
   describeIncrement,
   ShardLayoutError,
@@ -25,10 +49,14 @@ import {
   VersionMismatchError,
 } from './errors.ts';
 import { decodePage } from './history-page.ts';
+import type { Outcome } from './idempotency.ts';
+import { sealedAnswer } from './idempotency-table.ts';
+import { probeValue } from './keyed-witness.ts';
 import type {
   ChangeInput,
   CounterRepository,
   HistoryQuery,
+  KeyedAttempt,
   ListQuery,
   Page,
   SeriesQuery,
@@ -36,13 +64,12 @@ import type {
 import {
   type HistoryEntry,
   historyEntry,
-  MAX_VALUE,
-  MIN_VALUE,
   type StoredCounter,
   type StoredShard,
   seriesBucket,
   storedCounter,
   storedShard,
+  toCounter,
 } from './schema.ts';
 import { bucketStart, type SeriesBucket } from './series.ts';
 import {
@@ -67,240 +94,8 @@ export interface TableNames {
   counters: string;
   history: string;
   rollups: string;
-}
-
-/** Attributes every change writes besides the value and version. */
-const CHANGE_SET =
-  '#created = if_not_exists(#created, :now), #updated = :now, #op = :op, #actor = :actor, ' +
-  '#incarnation = if_not_exists(#incarnation, :incarnation), #kind = if_not_exists(#kind, :kind)';
-
-const CHANGE_NAMES = {
-  '#value': 'value',
-  '#version': 'version',
-  '#created': 'created_at',
-  '#updated': 'updated_at',
-  '#op': 'op',
-  '#actor': 'actor',
-  '#incarnation': 'incarnation',
-  '#kind': BY_NAME_PARTITION_KEY,
-};
-
-export interface CounterUpdate {
-  UpdateExpression: string;
-  ExpressionAttributeNames: Record<string, string>;
-  ExpressionAttributeValues: Record<string, unknown>;
-}
-
-/**
- * The one UpdateItem that applies a change: `ADD` for an increment (atomic, whatever else is writing),
- * `SET` for a set; the version grows by one either way and the item records who did what, so the
- * stream carries it to the history. Shared by plain and keyed (transactional) changes.
- */
-export function counterUpdate(op: 'increment', input: ChangeInput & { by: number }): CounterUpdate;
-export function counterUpdate(op: 'set', input: ChangeInput & { value: number }): CounterUpdate;
-export function counterUpdate(
-  op: 'increment' | 'set',
-  input: ChangeInput & { by?: number; value?: number },
-): CounterUpdate {
-  const common = {
-    ':now': input.now,
-    ':actor': input.actor,
-    ':incarnation': input.newIncarnation,
-    ':kind': COUNTER_KIND,
-    ':one': 1,
-    ':op': op,
-  };
-  return op === 'increment'
-    ? {
-        UpdateExpression: `ADD #value :by, #version :one SET ${CHANGE_SET}`,
-        ExpressionAttributeNames: CHANGE_NAMES,
-        ExpressionAttributeValues: { ...common, ':by': input.by },
-      }
-    : {
-        UpdateExpression: `SET #value = :value, #version = if_not_exists(#version, :zero) + :one, ${CHANGE_SET}`,
-        ExpressionAttributeNames: CHANGE_NAMES,
-        ExpressionAttributeValues: { ...common, ':value': input.value, ':zero': 0 },
-      };
-}
-
-/**
- * An increment of shard 1..N-1 of a sharded counter (shard 0 is the counter's own item and takes
- * counterUpdate): the same atomic ADD of value and version, and who did it, for the stream.
- */
-function shardIncrement(input: ChangeInput & { by: number }): CounterUpdate {
-  return {
-    UpdateExpression: 'ADD #value :by, #version :one SET #updated = :now, #op = :op, #actor = :actor',
-    ExpressionAttributeNames: {
-      '#value': 'value',
-      '#version': 'version',
-      '#updated': 'updated_at',
-      '#op': 'op',
-      '#actor': 'actor',
-    },
-    ExpressionAttributeValues: {
-      ':by': input.by,
-      ':one': 1,
-      ':now': input.now,
-      ':op': 'increment',
-      ':actor': input.actor,
-    },
-  };
-}
-
-/** The update of shard `index` for an increment, with the names its conditions use. */
-function shardedIncrement(input: ChangeInput & { by: number }, index: number): CounterUpdate {
-  const update = index === 0 ? counterUpdate('increment', input) : shardIncrement(input);
-  return {
-    ...update,
-    ExpressionAttributeNames: { ...update.ExpressionAttributeNames, '#incarnation': 'incarnation' },
-  };
-}
-
-/** The condition that keeps an increment of a shard within its share of the range (errors.ts shardBound). */
-function shardRangeCondition(
-  by: number,
-  shards: number,
-): { condition?: string; values: Record<string, number> } {
-  const bound = shardBound(shards);
-  if (by > 0) return { condition: '#value <= :bound', values: { ':bound': bound - by } };
-  if (by < 0) return { condition: '#value >= :bound', values: { ':bound': -bound - by } };
-  return { values: {} };
-}
-
-/**
- * The writes of one change of a sharded counter: an increment of shard `index`, or the deletion of
- * every shard. Each is conditioned on the counter's incarnation; given the shards' `versions`
- * (If-Match), on every shard's version too, with a ConditionCheck of each shard an increment leaves
- * alone. A plain increment is its one Update; the rest go in a TransactWriteItems (the repository's,
- * or the idempotency store's with the record).
- */
-export function shardedWrites(
-  table: string,
-  counter: { name: string; incarnation: string; shards: number; versions?: readonly number[] | undefined },
-  change: { kind: 'increment'; input: ChangeInput & { by: number }; index: number } | { kind: 'delete' },
-): Record<string, unknown>[] {
-  const exact = counter.versions !== undefined;
-  return Array.from({ length: counter.shards }, (_, shard): Record<string, unknown>[] => {
-    const key = { name: shardKey(counter.name, shard) };
-    const seen = {
-      condition: exact ? '#incarnation = :layout AND #version = :seen' : '#incarnation = :layout',
-      names: { '#incarnation': 'incarnation', ...(exact ? { '#version': 'version' } : {}) },
-      values: { ':layout': counter.incarnation, ...(exact ? { ':seen': counter.versions?.[shard] } : {}) },
-    };
-    if (change.kind === 'delete') {
-      return [
-        {
-          Delete: {
-            TableName: table,
-            Key: key,
-            ConditionExpression: seen.condition,
-            ExpressionAttributeNames: seen.names,
-            ExpressionAttributeValues: seen.values,
-          },
-        },
-      ];
-    }
-    if (shard === change.index) {
-      const update = shardedIncrement(change.input, shard);
-      const range = shardRangeCondition(change.input.by, counter.shards);
-      return [
-        {
-          Update: {
-            TableName: table,
-            Key: key,
-            ...update,
-            ConditionExpression: [
-              seen.condition,
-              ...(range.condition === undefined ? [] : [range.condition]),
-            ].join(' AND '),
-            ExpressionAttributeNames: { ...update.ExpressionAttributeNames, ...seen.names },
-            ExpressionAttributeValues: {
-              ...update.ExpressionAttributeValues,
-              ...seen.values,
-              ...range.values,
-            },
-            // The shard as it was, so a refusal by the range can be told from a counter that moved.
-            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-          },
-        },
-      ];
-    }
-    if (!exact) return [];
-    return [
-      {
-        ConditionCheck: {
-          TableName: table,
-          Key: key,
-          ConditionExpression: seen.condition,
-          ExpressionAttributeNames: seen.names,
-          ExpressionAttributeValues: seen.values,
-        },
-      },
-    ];
-  }).flat();
-}
-
-/** Shard 0 of a counter created with `shards` shards: it holds the value it is created with. */
-export function shardedRoot(input: ChangeInput & { value: number }, shards: number): StoredCounter {
-  return {
-    name: input.name,
-    value: input.value,
-    version: 1,
-    created_at: input.now,
-    updated_at: input.now,
-    incarnation: input.newIncarnation,
-    op: 'set',
-    actor: input.actor,
-    shards,
-  };
-}
-
-/**
- * The puts that create a sharded counter: its own item (only if the name is free) and shards
- * 1..N-1 at 0, version 0, which are no change of it (the history ignores them).
- */
-export function shardedCreation(table: string, root: StoredCounter) {
-  const shards = root.shards ?? 1;
-  return [
-    {
-      Put: {
-        TableName: table,
-        Item: { ...root, [BY_NAME_PARTITION_KEY]: COUNTER_KIND },
-        ConditionExpression: 'attribute_not_exists(#name)',
-        ExpressionAttributeNames: { '#name': 'name' },
-        ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
-      },
-    },
-    ...Array.from({ length: shards - 1 }, (_, offset) => ({
-      Put: {
-        TableName: table,
-        Item: {
-          name: shardKey(root.name, offset + 1),
-          counter: root.name,
-          shard: offset + 1,
-          value: 0,
-          version: 0,
-          updated_at: root.updated_at,
-          incarnation: root.incarnation,
-          op: 'increment',
-          actor: root.actor,
-        },
-      },
-    })),
-  ];
-}
-
-/** Which shards a sharded counter has, and of which incarnation: fixed for the counter's life. */
-interface Layout {
-  shards: number;
-  incarnation: string;
-}
-
-/** Thrown inside the repository when a change meant for a plain counter finds a sharded one. */
-class ShardedCounter extends Error {
-  constructor(readonly layout: Layout) {
-    super('the counter is sharded');
-  }
+  /** Keyed changes' records: a delete's answer is written in the delete's own transaction. */
+  idempotency?: string | undefined;
 }
 
 /** Pages a sharded counter's history read asks for first; later reads size themselves by what came. */
@@ -310,9 +105,15 @@ const FIRST_PAGES_READ = 4;
 const MAX_CACHED_LAYOUTS = 1000;
 
 /**
- * DynamoDB-backed counters: every change is a single UpdateItem or DeleteItem, never a read first.
- * A sharded counter (docs/sharding.md) is N items: each increment is one UpdateItem of one of them,
- * and reads sum all N from one TransactGetItems snapshot.
+ * Tries of a write that DynamoDB refused because another transaction held its item
+ * (TransactionConflict): it changed nothing, so it is tried again after a jittered pause.
+ */
+const CONFLICT_ATTEMPTS = 8;
+
+/**
+ * DynamoDB-backed counters: every change is a single UpdateItem or DeleteItem, never a read first,
+ * built with its rules by counter-writes.ts. A sharded counter (docs/sharding.md) is N items: each
+ * increment is one UpdateItem of one of them, and reads sum all N from one TransactGetItems snapshot.
  */
 export class DynamoCounterRepository implements CounterRepository {
   private readonly layouts = new Map<string, Layout>();
@@ -335,9 +136,25 @@ export class DynamoCounterRepository implements CounterRepository {
     const { Item } = await this.client.send(
       new GetCommand({ TableName: this.tables.counters, Key: { name }, ConsistentRead: true }),
     );
-    const counter = Item === undefined ? undefined : storedCounter.parse(Item);
+    const counter = counterOf(Item);
     if (counter?.shards === undefined) return counter;
     return this.snapshot(name, this.remember(name, layoutOf(counter)));
+  }
+
+  itemsOf(name: string): string[] {
+    const layout = this.layouts.get(name);
+    return Array.from({ length: layout?.shards ?? 1 }, (_, index) => shardKey(name, index));
+  }
+
+  async fence(items: readonly string[], recordId: string, attempt: string): Promise<void> {
+    const probe = probeValue(recordId, attempt, randomUUID());
+    await Promise.all(
+      items.map((item) =>
+        this.client.send(
+          new UpdateCommand(probeUpdate(this.tables.counters, item, recordId, attempt, probe)),
+        ),
+      ),
+    );
   }
 
   async increment(
@@ -352,9 +169,12 @@ export class DynamoCounterRepository implements CounterRepository {
         this.layouts.delete(input.name);
       }
       try {
-        return await this.incrementPlain(input);
+        return await this.update(
+          input.name,
+          plainChange(this.tables.counters, { ...input, op: 'increment' }),
+        );
       } catch (error) {
-        if (!(error instanceof ShardedCounter)) throw error;
+        if (!(error instanceof CounterIsSharded)) throw error;
         this.remember(input.name, error.layout);
       }
     }
@@ -362,20 +182,101 @@ export class DynamoCounterRepository implements CounterRepository {
     throw new CounterBusyError(input.name);
   }
 
-  private async incrementPlain(input: ChangeInput & { by: number }): Promise<StoredCounter> {
-    // The range check lives in the condition, so the add and the check are one atomic step. The
-    // bound is computed on the side that cannot overflow: MAX - by for by > 0, MIN - by for by < 0.
-    const conditions: string[] = [];
-    const bound: Record<string, number> = {};
-    if (input.by > 0) {
-      conditions.push('(attribute_not_exists(#value) OR #value <= :bound)');
-      bound[':bound'] = MAX_VALUE - input.by;
-    } else if (input.by < 0) {
-      conditions.push('(attribute_not_exists(#value) OR #value >= :bound)');
-      bound[':bound'] = MIN_VALUE - input.by;
+  async set(input: ChangeInput & { value: number; shards?: number | undefined }): Promise<StoredCounter> {
+    if (input.shards !== undefined && input.shards > 1) return this.createSharded(input, input.shards);
+    try {
+      return await this.update(input.name, plainChange(this.tables.counters, { ...input, op: 'set' }));
+    } catch (error) {
+      if (error instanceof CounterIsSharded)
+        throw ShardLayoutError.setOfSharded(input.name, error.layout.shards);
+      throw error;
     }
-    const attempted = describeIncrement(input.by);
-    return this.change(input, counterUpdate('increment', input), conditions, bound, attempted);
+  }
+
+  async delete(input: {
+    name: string;
+    expectedVersion?: number | undefined;
+    attempt?: KeyedAttempt | undefined;
+  }): Promise<void> {
+    const known = this.layouts.get(input.name);
+    if (known !== undefined && (await this.deleteSharded(input, known)) === 'deleted') return;
+    const write = plainDeletion(this.tables.counters, input);
+    try {
+      if (input.attempt === undefined) await this.client.send(new DeleteCommand(write.request));
+      else await this.transact(input.name, [{ Delete: write.request } as TransactItem], input.attempt);
+    } catch (error) {
+      const refusal = explain(error, write.rules);
+      if (!(refusal instanceof CounterIsSharded)) throw refusal;
+      // A sharded counter's shards go with it, in one transaction.
+      if ((await this.deleteSharded(input, this.remember(input.name, refusal.layout))) === 'stale') {
+        throw new CounterBusyError(input.name);
+      }
+    }
+  }
+
+  /** Sends a counter's UpdateItem; a refusal is named by the rule the item as it was (ALL_OLD) broke. */
+  private async update(name: string, write: Guarded<UpdateCommandInput>): Promise<StoredCounter> {
+    try {
+      const { Attributes } = await this.retryingConflicts(name, () =>
+        this.changes.send(new UpdateCommand(write.request)),
+      );
+      return storedCounter.parse(Attributes);
+    } catch (error) {
+      throw explain(error, write.rules);
+    }
+  }
+
+  /**
+   * A TransactWriteItems of the counter's items, tried again while only other transactions stood in
+   * its way. With a keyed attempt, the answer goes in the same transaction (KeyedAttempt.answer) and
+   * the record's condition fences the attempt: the change lands with its answer or not at all.
+   */
+  private async transact(
+    name: string,
+    items: TransactItem[],
+    attempt?: KeyedAttempt | undefined,
+    outcome: Outcome = { kind: 'deleted' },
+  ): Promise<void> {
+    const sealed =
+      attempt === undefined
+        ? items
+        : [
+            ...items,
+            sealedAnswer(
+              this.idempotencyTable(),
+              attempt.id,
+              attempt.attempt,
+              attempt.answer(outcome),
+              Date.now(),
+            ) as TransactItem,
+          ];
+    try {
+      await this.retryingConflicts(name, () =>
+        this.changes.send(new TransactWriteCommand({ TransactItems: sealed })),
+      );
+    } catch (error) {
+      const record = attempt === undefined ? undefined : cancellation(error)?.at(-1);
+      if (record?.Code === 'ConditionalCheckFailed') throw new AttemptFencedError();
+      throw error;
+    }
+  }
+
+  /** Runs `send` again, after a jittered pause, while DynamoDB answers that another transaction held the item. */
+  private async retryingConflicts<T>(name: string, send: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await send();
+      } catch (error) {
+        if (!isTransactionConflict(error)) throw error;
+        if (attempt >= CONFLICT_ATTEMPTS) throw new CounterBusyError(name);
+        await retryPause(attempt);
+      }
+    }
+  }
+
+  private idempotencyTable(): string {
+    if (this.tables.idempotency === undefined) throw new Error('keyed changes need the idempotency table');
+    return this.tables.idempotency;
   }
 
   private remember(name: string, layout: Layout): Layout {
@@ -407,12 +308,11 @@ export class DynamoCounterRepository implements CounterRepository {
         // DynamoDB cancels a TransactGetItems while any of its items is being written, which on a
         // hot counter is most of the time: after one more try, read each shard on its own instead.
         if (attempt >= 1) return this.sumOfShards(name, layout);
-        await delay(Math.random() * 10);
+        await retryPause(1);
         continue;
       }
-      const rootItem = responses[0]?.Item;
-      if (rootItem === undefined) return undefined;
-      const root = storedCounter.parse(rootItem);
+      const root = counterOf(responses[0]?.Item);
+      if (root === undefined) return undefined;
       if (root.shards !== layout.shards || root.incarnation !== layout.incarnation) {
         this.layouts.delete(name);
         if (root.shards === undefined) return root;
@@ -446,8 +346,8 @@ export class DynamoCounterRepository implements CounterRepository {
       ),
     );
     const [rootItem, ...shardItems] = items;
-    if (rootItem === undefined) return undefined;
-    const root = storedCounter.parse(rootItem);
+    const root = counterOf(rootItem);
+    if (root === undefined) return undefined;
     if (root.shards === undefined) return root;
     if (root.shards !== layout.shards) return this.sumOfShards(name, this.remember(name, layoutOf(root)));
     const shards = shardItems.flatMap((item) => (item === undefined ? [] : [storedShard.parse(item)]));
@@ -468,17 +368,14 @@ export class DynamoCounterRepository implements CounterRepository {
   ): Promise<StoredCounter | undefined | 'stale'> {
     if (input.expectedVersion !== undefined) return this.incrementShardedIfMatch(input, layout);
     const index = Math.floor(Math.random() * layout.shards);
-    const [write] = shardedWrites(
-      this.tables.counters,
-      { name: input.name, ...layout },
-      { kind: 'increment', input, index },
-    );
+    await input.attempt?.reach([shardKey(input.name, index)]);
+    const write = shardIncrement(this.tables.counters, { name: input.name, layout }, input, index);
     try {
-      await this.changes.send(new UpdateCommand((write as { Update: UpdateCommandInput }).Update));
+      await this.retryingConflicts(input.name, () => this.changes.send(new UpdateCommand(write.request)));
     } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      const old = error.Item === undefined ? undefined : unmarshall(error.Item);
-      if (old?.incarnation !== layout.incarnation) return 'stale';
+      const refusal = explain(error, write.rules);
+      if (refusal instanceof LayoutChanged) return 'stale';
+      if (!(refusal instanceof ShardShareExceeded)) throw refusal;
       const total = await this.snapshot(input.name, layout);
       throw new CounterOutOfRangeError(
         input.name,
@@ -504,37 +401,28 @@ export class DynamoCounterRepository implements CounterRepository {
     layout: Layout,
   ): Promise<StoredCounter | 'stale'> {
     const expected = input.expectedVersion ?? 0;
-    for (let attempt = 0; attempt < 5; attempt++) {
+    for (let attempt = 0; attempt < CONFLICT_ATTEMPTS; attempt++) {
+      if (attempt > 0) await retryPause(attempt);
       const seen = await this.snapshot(input.name, layout);
       if (seen === undefined || seen.shards === undefined) return 'stale';
       if (seen.version !== expected) throw new VersionMismatchError(input.name, expected, seen.version);
       const versions = seen.shardVersions ?? [];
       const index = Math.floor(Math.random() * layout.shards);
+      await input.attempt?.reach([shardKey(input.name, index)]);
+      const write = shardIncrement(
+        this.tables.counters,
+        { name: input.name, layout, versions },
+        input,
+        index,
+      );
       try {
-        await this.changes.send(
-          new TransactWriteCommand({
-            TransactItems: shardedWrites(
-              this.tables.counters,
-              { name: input.name, ...layout, versions },
-              { kind: 'increment', input, index },
-            ) as TransactWriteCommandInput['TransactItems'],
-          }),
-        );
-        return {
-          ...seen,
-          value: seen.value + input.by,
-          version: seen.version + 1,
-          updated_at: latest(input.now, seen.updated_at),
-          op: 'increment',
-          actor: input.actor,
-          shardVersions: versions.map((version, shard) => (shard === index ? version + 1 : version)),
-        };
+        await this.transact(input.name, [
+          { Update: write.request } as TransactItem,
+          ...write.checks.map((check) => check.request),
+        ]);
       } catch (error) {
-        if (!(error instanceof TransactionCanceledException)) throw error;
-        const reason = error.CancellationReasons?.[index];
-        const old = reason?.Item === undefined ? undefined : unmarshall(reason.Item);
-        // Our shard as seen, so its range condition refused: the only reason that a re-read will not change.
-        if (reason?.Code === 'ConditionalCheckFailed' && old?.version === versions[index]) {
+        const refusal = explain(error, write.rules);
+        if (refusal instanceof ShardShareExceeded) {
           throw new CounterOutOfRangeError(
             input.name,
             seen.value,
@@ -542,8 +430,21 @@ export class DynamoCounterRepository implements CounterRepository {
             layout.shards,
           );
         }
-        await delay(Math.random() * 10 * 2 ** attempt);
+        if (refusal instanceof AttemptFencedError || !(error instanceof TransactionCanceledException)) {
+          throw refusal;
+        }
+        // Another change got in since the snapshot: look again.
+        continue;
       }
+      return {
+        ...seen,
+        value: seen.value + input.by,
+        version: seen.version + 1,
+        updated_at: latest(input.now, seen.updated_at),
+        op: 'increment',
+        actor: input.actor,
+        shardVersions: versions.map((version, shard) => (shard === index ? version + 1 : version)),
+      };
     }
     const now = await this.snapshot(input.name, layout);
     // Still at the version asked for: the attempts only met other transactions.
@@ -556,70 +457,57 @@ export class DynamoCounterRepository implements CounterRepository {
     input: ChangeInput & { value: number },
     shards: number,
   ): Promise<StoredCounter> {
-    if (input.expectedVersion !== undefined && input.expectedVersion !== 0) {
-      const current = await this.get(input.name);
-      throw new VersionMismatchError(input.name, input.expectedVersion, current?.version);
-    }
     if (Math.abs(input.value) > shardBound(shards)) {
       throw new CounterOutOfRangeError(input.name, 0, `setting ${input.value}`, shards);
     }
     const root = shardedRoot(input, shards);
+    const created = { ...root, shardVersions: [1, ...Array.from({ length: shards - 1 }, () => 0)] };
+    const creation = shardedCreation(this.tables.counters, root, input.expectedVersion);
     try {
-      await this.changes.send(
-        new TransactWriteCommand({ TransactItems: shardedCreation(this.tables.counters, root) }),
-      );
+      await this.transact(input.name, creation.items, input.attempt, {
+        kind: 'counter',
+        counter: toCounter(created),
+      });
     } catch (error) {
-      if (!(error instanceof TransactionCanceledException)) throw error;
-      const reason = error.CancellationReasons?.[0];
-      if (reason?.Code !== 'ConditionalCheckFailed') throw error;
-      const current = currentOf(reason.Item);
-      if (input.expectedVersion !== undefined && current !== undefined) {
-        throw new VersionMismatchError(input.name, input.expectedVersion, current.version);
-      }
-      throw ShardLayoutError.exists(input.name, current?.shards);
+      throw explain(error, creation.rules);
     }
     this.remember(input.name, layoutOf(root));
-    return { ...root, shardVersions: [1, ...Array.from({ length: shards - 1 }, () => 0)] };
+    return created;
   }
 
-  /** Deletes a sharded counter and all its shards in one transaction, from a snapshot (If-Match on its total version). */
+  /**
+   * Deletes a sharded counter and all its shards in one transaction, from a snapshot (If-Match on its
+   * total version). 'stale' when the name no longer holds a sharded counter.
+   */
   private async deleteSharded(
-    input: { name: string; expectedVersion?: number | undefined },
+    input: { name: string; expectedVersion?: number | undefined; attempt?: KeyedAttempt | undefined },
     layout: Layout,
-  ): Promise<StoredCounter | undefined> {
-    for (let attempt = 0; attempt < 5; attempt++) {
+  ): Promise<'deleted' | 'stale'> {
+    for (let attempt = 0; attempt < CONFLICT_ATTEMPTS; attempt++) {
+      if (attempt > 0) await retryPause(attempt);
       const seen = await this.snapshot(input.name, layout);
       if (seen === undefined) {
-        if (input.expectedVersion !== undefined)
+        if (input.expectedVersion !== undefined && input.expectedVersion !== 0) {
           throw new VersionMismatchError(input.name, input.expectedVersion, undefined);
-        return undefined;
+        }
+        throw new CounterNotFoundError(input.name);
       }
-      if (seen.shards === undefined) return this.delete(input);
+      if (seen.shards === undefined) return 'stale';
       if (input.expectedVersion !== undefined && seen.version !== input.expectedVersion) {
         throw new VersionMismatchError(input.name, input.expectedVersion, seen.version);
       }
-      const versions = seen.shardVersions ?? [];
-      const ifMatch = input.expectedVersion !== undefined;
+      const deletes = shardedDeletion(this.tables.counters, {
+        name: input.name,
+        layout: layoutOf(seen),
+        versions: input.expectedVersion === undefined ? undefined : seen.shardVersions,
+      });
       try {
-        await this.client.send(
-          new TransactWriteCommand({
-            TransactItems: shardedWrites(
-              this.tables.counters,
-              {
-                name: input.name,
-                incarnation: seen.incarnation,
-                shards: layout.shards,
-                versions: ifMatch ? versions : undefined,
-              },
-              { kind: 'delete' },
-            ) as TransactWriteCommandInput['TransactItems'],
-          }),
-        );
+        await this.transact(input.name, deletes, input.attempt);
         this.layouts.delete(input.name);
-        return seen;
+        return 'deleted';
       } catch (error) {
+        // A shard moved (If-Match) or the layout changed since the snapshot: look again.
         if (!(error instanceof TransactionCanceledException)) throw error;
-        await delay(Math.random() * 10 * 2 ** attempt);
       }
     }
     const now = await this.snapshot(input.name, layout);
@@ -627,53 +515,6 @@ export class DynamoCounterRepository implements CounterRepository {
       throw new CounterBusyError(input.name);
     }
     throw new VersionMismatchError(input.name, input.expectedVersion, now?.version);
-  }
-
-  async set(input: ChangeInput & { value: number; shards?: number | undefined }): Promise<StoredCounter> {
-    if (input.shards !== undefined && input.shards > 1) return this.createSharded(input, input.shards);
-    try {
-      return await this.change(input, counterUpdate('set', input), [], {}, `setting ${input.value}`);
-    } catch (error) {
-      if (!(error instanceof ShardedCounter)) throw error;
-      throw ShardLayoutError.setOfSharded(input.name, error.layout.shards);
-    }
-  }
-
-  async delete(input: {
-    name: string;
-    expectedVersion?: number | undefined;
-  }): Promise<StoredCounter | undefined> {
-    const expected = versionCondition(input.expectedVersion);
-    try {
-      const { Attributes } = await this.client.send(
-        new DeleteCommand({
-          TableName: this.tables.counters,
-          Key: { name: input.name },
-          ReturnValues: 'ALL_OLD',
-          // A sharded counter's shards go with it, in one transaction (deleteSharded).
-          ConditionExpression: [
-            'attribute_not_exists(#shards)',
-            ...(expected === undefined ? [] : [expected.expression]),
-          ].join(' AND '),
-          ExpressionAttributeNames: {
-            '#shards': 'shards',
-            ...(expected === undefined ? {} : { '#version': 'version' }),
-          },
-          ...(expected?.values === undefined ? {} : { ExpressionAttributeValues: expected.values }),
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-      );
-      return Attributes === undefined ? undefined : storedCounter.parse(Attributes);
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) {
-        const current = currentOf(error.Item);
-        if (current?.shards !== undefined) return this.deleteSharded(input, layoutOf(current));
-        if (input.expectedVersion !== undefined) {
-          throw new VersionMismatchError(input.name, input.expectedVersion, current?.version);
-        }
-      }
-      throw error;
-    }
   }
 
   async list(input: ListQuery): Promise<Page<StoredCounter> & { lastName?: string | undefined }> {
@@ -880,51 +721,6 @@ export class DynamoCounterRepository implements CounterRepository {
     return comparison === '>=' ? Math.min(...versions) : Math.max(...versions);
   }
 
-  private async change(
-    input: ChangeInput,
-    update: CounterUpdate,
-    conditions: string[],
-    conditionValues: Record<string, unknown>,
-    attempted: string,
-  ): Promise<StoredCounter> {
-    const expected = versionCondition(input.expectedVersion);
-    // A sharded counter's item is one shard of it: changes of a sharded counter take other paths.
-    const allConditions = [
-      'attribute_not_exists(#shards)',
-      ...conditions,
-      ...(expected === undefined ? [] : [expected.expression]),
-    ];
-    try {
-      const { Attributes } = await this.changes.send(
-        new UpdateCommand({
-          TableName: this.tables.counters,
-          Key: { name: input.name },
-          ...update,
-          ExpressionAttributeNames: { ...update.ExpressionAttributeNames, '#shards': 'shards' },
-          ConditionExpression: allConditions.join(' AND '),
-          ExpressionAttributeValues: {
-            ...update.ExpressionAttributeValues,
-            ...conditionValues,
-            ...expected?.values,
-          },
-          ReturnValues: 'ALL_NEW',
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-      );
-      return storedCounter.parse(Attributes);
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) {
-        const current = currentOf(error.Item);
-        if (current?.shards !== undefined) throw new ShardedCounter(layoutOf(current));
-        if (input.expectedVersion !== undefined && (current?.version ?? 0) !== input.expectedVersion) {
-          throw new VersionMismatchError(input.name, input.expectedVersion, current?.version);
-        }
-        throw new CounterOutOfRangeError(input.name, current?.value ?? 0, attempted);
-      }
-      throw error;
-    }
-  }
-
   private async batchGet(names: string[]): Promise<Map<string, StoredCounter>> {
     const found = new Map<string, StoredCounter>();
     let keys = names.map((name) => ({ name }));
@@ -946,18 +742,33 @@ export class DynamoCounterRepository implements CounterRepository {
   }
 }
 
-/** If-Match as a condition: version 0 is the counter that does not exist yet. */
-function versionCondition(
-  expectedVersion: number | undefined,
-): { expression: string; values?: Record<string, number> } | undefined {
-  if (expectedVersion === undefined) return undefined;
-  if (expectedVersion === 0) return { expression: 'attribute_not_exists(#version)' };
-  return { expression: '#version = :expected', values: { ':expected': expectedVersion } };
+/** A counter from a counters-table item; undefined for none, or for an item holding only a recovery's probe. */
+function counterOf(item: Record<string, unknown> | undefined): StoredCounter | undefined {
+  return item === undefined || typeof item.version !== 'number' ? undefined : storedCounter.parse(item);
 }
 
-/** The item a failed condition returns (ALL_OLD), still in the low-level shape through the DocumentClient. */
-function currentOf(item: Record<string, AttributeValue> | undefined): StoredCounter | undefined {
-  return item === undefined ? undefined : storedCounter.parse(unmarshall(item));
+/** The reasons DynamoDB gave for cancelling a transaction, if that is what the error is. */
+function cancellation(
+  error: unknown,
+): { Code?: string | undefined; Item?: Record<string, AttributeValue> | undefined }[] | undefined {
+  return error instanceof TransactionCanceledException ? (error.CancellationReasons ?? []) : undefined;
+}
+
+/**
+ * A write refused by its condition, as the rule the item broke (its ALL_OLD image, for a transaction
+ * the first item's); any other error as it is.
+ */
+function explain(error: unknown, rules: readonly Rule[]): unknown {
+  const reason = cancellation(error)?.[0];
+  const refused =
+    error instanceof ConditionalCheckFailedException
+      ? { item: error.Item }
+      : reason?.Code === 'ConditionalCheckFailed'
+        ? { item: reason.Item }
+        : undefined;
+  if (refused === undefined) return error;
+  const item: Item | undefined = refused.item === undefined ? undefined : unmarshall(refused.item);
+  return refusalOf(rules, item) ?? error;
 }
 
 /** A sharded counter from its own item (shard 0) and its other shards: value and version summed. */

@@ -1,13 +1,19 @@
 /** Domain failures. The HTTP adapter maps each to its status; the domain knows nothing of HTTP. */
 
-export class CounterNotFoundError extends Error {
+/**
+ * A change refused by the counter's state: nothing was written, and the refusal is the change's answer
+ * (a keyed change records it and replays it).
+ */
+export abstract class CounterRefusal extends Error {}
+
+export class CounterNotFoundError extends CounterRefusal {
   constructor(readonly counter: string) {
     super(`There is no counter named "${counter}".`);
     this.name = 'CounterNotFoundError';
   }
 }
 
-export class CounterOutOfRangeError extends Error {
+export class CounterOutOfRangeError extends CounterRefusal {
   constructor(
     readonly counter: string,
     readonly current: number,
@@ -26,7 +32,7 @@ export class CounterOutOfRangeError extends Error {
   }
 }
 
-export class VersionMismatchError extends Error {
+export class VersionMismatchError extends CounterRefusal {
   constructor(
     readonly counter: string,
     readonly expected: number,
@@ -49,7 +55,7 @@ export class InvalidCursorError extends Error {
 }
 
 /** A change the layout of a sharded counter does not allow (docs/sharding.md). */
-export class ShardLayoutError extends Error {
+export class ShardLayoutError extends CounterRefusal {
   constructor(
     readonly counter: string,
     detail: string,
@@ -88,12 +94,27 @@ export function shardBound(shards: number): number {
   return Math.floor(Number.MAX_SAFE_INTEGER / shards);
 }
 
-/** A change that kept meeting other changes of the same items (a hot sharded counter's transactions). */
+/**
+ * A change that kept meeting other transactions on the same items (DynamoDB's TransactionConflict, a
+ * hot sharded counter's snapshots and If-Match changes) through all its retries: nothing was changed.
+ * Not throttling, so not a 429: the table has capacity, these items were busy (docs/performance.md).
+ */
 export class CounterBusyError extends Error {
   constructor(readonly counter: string) {
     super(
       `Counter "${counter}" kept changing while this change tried to get in; nothing was changed. Retry shortly.`,
     );
     this.name = 'CounterBusyError';
+  }
+}
+
+/**
+ * A keyed change's attempt that a recovery has fenced off (idempotency.ts): it wrote nothing, and the
+ * attempt that recovers the key now answers for it.
+ */
+export class AttemptFencedError extends Error {
+  constructor() {
+    super('A retry of this request is recovering it; retry it shortly with the same key.');
+    this.name = 'AttemptFencedError';
   }
 }

@@ -96,8 +96,8 @@ export function numberChanges(
  */
 export function toHistoryAction(oldImage: unknown, newImage: unknown): HistoryAction {
   if (isShard(oldImage) || isShard(newImage)) return shardAction(oldImage, newImage);
-  const before = oldImage === undefined ? undefined : storedCounter.parse(oldImage);
-  const after = newImage === undefined ? undefined : storedCounter.parse(newImage);
+  const before = isCounter(oldImage) ? storedCounter.parse(oldImage) : undefined;
+  const after = isCounter(newImage) ? storedCounter.parse(newImage) : undefined;
   if (after === undefined) {
     return before === undefined
       ? { kind: 'ignore' }
@@ -137,6 +137,14 @@ export function toHistoryAction(oldImage: unknown, newImage: unknown): HistoryAc
 
 function keyOf(counter: StoredCounterItem): string {
   return historyKey(counter.name, counter.incarnation);
+}
+
+/**
+ * Whether an image is a counter's item at all: an item holding only a keyed change's recovery probe
+ * (counter-writes.ts probeUpdate) has no version, and is no counter.
+ */
+function isCounter(image: unknown): boolean {
+  return typeof image === 'object' && image !== null && 'version' in image;
 }
 
 /** Shard items carry the counter's name in `counter`; counter items never do. */

@@ -1,20 +1,17 @@
 import { createHash } from 'node:crypto';
-import {
-  CounterNotFoundError,
-  CounterOutOfRangeError,
-  describeIncrement,
-  ShardLayoutError,
-  shardBound,
-  VersionMismatchError,
-} from './errors.ts';
-import type { ChangeInput } from './repository.ts';
-import { type Counter, MAX_VALUE, MIN_VALUE, type StoredCounter, toCounter } from './schema.ts';
+import { AttemptFencedError, CounterRefusal } from './errors.ts';
+import type { CounterRepository, KeyedAttempt } from './repository.ts';
+import { type Counter, type StoredCounter, toCounter } from './schema.ts';
 
-/** Replays are kept at least 24 hours (CONTRACT.md section 4); TTL removes them an hour later. */
+/** Replays are kept at least 24 hours (docs/api.md, safe retries); TTL removes them an hour later. */
 export const IDEMPOTENCY_TTL_SECONDS = 25 * 60 * 60;
-/** How long a claim holds off a racing duplicate; longer than a handler's timeout. */
+/**
+ * How long a claim holds off a retry before the retry recovers it: longer than a function's timeout,
+ * so the attempt it recovers has stopped (the fence makes that a matter of speed, not of safety).
+ */
 export const CLAIM_LEASE_MS = 15_000;
-const MAX_COMMIT_ATTEMPTS = 25;
+/** How long a recovery waits for the stream consumer to pass its probes before answering 409. */
+export const RECOVERY_WAIT_MS = 3_000;
 
 export type ChangeCommand =
   | { op: 'increment'; name: string; by: number; actor: string; expectedVersion?: number | undefined }
@@ -37,7 +34,7 @@ export interface StoredAnswer {
 
 export type Outcome =
   | { kind: 'counter'; counter: Counter }
-  /** Committed, and the counter not read after: a sharded counter's increment with `readBack` false. */
+  /** Applied, and the counter not read after it (a sharded counter's increment; docs/sharding.md). */
   | { kind: 'applied' }
   | { kind: 'deleted' }
   | { kind: 'refused'; error: Error };
@@ -45,80 +42,69 @@ export type Outcome =
 export interface IdempotencyRecord {
   fingerprint: string;
   /**
-   * 'applied': the change is committed but its answer is not stored yet. Only increments of a
-   * sharded counter pass through it, since their answer is a read made after the commit.
+   * 'applied': the stream consumer saw the owner's write land while the record was still in flight
+   * (the owner died, or has not stored its answer yet); the answer is made from `counter` or a read.
    */
   status: 'in-flight' | 'applied' | 'done';
+  /** The attempt that holds the record. */
   owner: string;
   leaseExpiresAt: number;
+  /** The counters-table items the owner may write: where a recovery probes. */
+  targets: string[];
+  /** The targets whose probe (for this owner) the consumer has passed without having seen its write. */
+  probed: string[];
+  /** With 'applied': the counter right after the write, when that item alone holds it (a plain counter). */
+  counter?: StoredCounter | undefined;
   answer?: StoredAnswer | undefined;
-}
-
-/** A change planned against the state it was planned from; committed only if that state still holds. */
-export type PlannedChange =
-  | { kind: 'increment'; input: ChangeInput & { by: number }; seen: Seen | undefined }
-  | {
-      kind: 'set';
-      input: ChangeInput & { value: number; shards?: number | undefined };
-      seen: Seen | undefined;
-    }
-  | { kind: 'delete'; name: string; seen: Seen; expectedVersion?: number | undefined };
-
-/**
- * The state a change was planned from: the version alone is not enough, since a counter deleted and
- * created again can be back at the same version with another value.
- */
-export interface Seen {
-  version: number;
-  incarnation: string;
-  /**
-   * A sharded counter's shard versions. An increment then goes to one shard, conditioned on the
-   * incarnation only (or, with If-Match, on every shard's version).
-   */
-  shardVersions?: number[] | undefined;
 }
 
 export type Claim = { kind: 'claimed' } | { kind: 'existing'; record: IdempotencyRecord };
 
-/**
- * Storage for keyed changes. `commit` writes the counter change and the record's answer in one
- * transaction, so no crash can leave a change without the answer that replays it.
- */
+/** The idempotency table. Every write but the claim is conditioned on who holds the record. */
 export interface IdempotencyStore {
-  /** Creates the in-flight record unless a live one exists (an expired one is taken over). */
-  claim(id: string, fingerprint: string, owner: string, nowMs: number): Promise<Claim>;
+  /** Creates the in-flight record unless a live one exists (a TTL-expired one is replaced). */
+  claim(id: string, fingerprint: string, attempt: string, targets: string[], nowMs: number): Promise<Claim>;
+  /** Adds to the record's targets; AttemptFencedError if the record is no longer the attempt's. */
+  reach(id: string, attempt: string, items: string[]): Promise<void>;
   /**
-   * 'stale' when the counter is no longer as `seen`; 'lost' when the claim is no longer ours;
-   * 'out-of-range' when a sharded counter's shard, as seen, cannot take the increment. Without
-   * an answer, the record becomes 'applied', to be settled with the answer read after the commit.
+   * Stores the answer of the record held by `owner` (in flight, or applied), and returns the answer
+   * that stands: this one, or the one stored first. RequestInFlightError if another attempt holds it.
    */
-  commit(
+  complete(id: string, owner: string, answer: StoredAnswer, nowMs: number): Promise<StoredAnswer>;
+  /** Drops the attempt's claim after a failure that certainly changed nothing: the key is free again. */
+  release(id: string, attempt: string): Promise<void>;
+  /** Ends the attempt's lease after a failure that may have changed something: a retry recovers at once. */
+  abandon(id: string, attempt: string): Promise<void>;
+  /** The record as it is (a consistent read). */
+  read(id: string): Promise<IdempotencyRecord | undefined>;
+  /**
+   * Hands the record from `from` to `to`, if `from` still holds it in flight with exactly
+   * `fromTargets` targets (so no write it reached since was left unprobed).
+   */
+  takeOver(
     id: string,
-    owner: string,
-    change: PlannedChange,
-    answer: StoredAnswer | undefined,
+    from: { attempt: string; targets: number },
+    to: { attempt: string; targets: string[] },
     nowMs: number,
-  ): Promise<'committed' | 'stale' | 'lost' | 'out-of-range'>;
-  /**
-   * Stores the answer of an 'applied' record and returns the answer that stands: this one, or the
-   * one another attempt stored first.
-   */
-  settle(id: string, answer: StoredAnswer, nowMs: number): Promise<StoredAnswer>;
-  /**
-   * Records an answer that changed nothing (a refusal such as 409 or 412); throws
-   * RequestInFlightError if the claim is no longer ours (another attempt's answer stands).
-   */
-  complete(id: string, owner: string, answer: StoredAnswer, nowMs: number): Promise<void>;
-  /** Drops our claim after a failure, so a retry can run the request afresh. */
-  release(id: string, owner: string): Promise<void>;
+  ): Promise<boolean>;
 }
 
 export interface IdempotentDeps {
   store: IdempotencyStore;
-  read: (name: string) => Promise<StoredCounter | undefined>;
-  now: () => string;
+  repository: Pick<CounterRepository, 'get' | 'itemsOf' | 'fence'>;
   newId: () => string;
+  /** Whether a failed change certainly wrote nothing (throttled, say): then the key is free at once. */
+  notApplied: (error: unknown) => boolean;
   sleep?: (ms: number) => Promise<void>;
+  recoveryWaitMs?: number;
+}
+
+export interface KeyedRequest {
+  /** idempotencyId(principal, key) */
+  id: string;
+  command: ChangeCommand;
+  /** false when the caller wants no body (Prefer: return=minimal): a recovery then reads nothing. */
+  readBack?: boolean | undefined;
 }
 
 export class IdempotencyKeyReusedError extends Error {
@@ -132,13 +118,6 @@ export class RequestInFlightError extends Error {
   constructor() {
     super('A request with this Idempotency-Key is still in flight; retry it shortly with the same key.');
     this.name = 'RequestInFlightError';
-  }
-}
-
-export class ContendedCounterError extends Error {
-  constructor(name: string) {
-    super(`Counter "${name}" changed on every attempt to apply this keyed change; retry with the same key.`);
-    this.name = 'ContendedCounterError';
   }
 }
 
@@ -163,184 +142,172 @@ export function fingerprintOf(command: ChangeCommand): string {
 }
 
 /**
- * Runs a change at most once per key. A repeat with the same request answers the first answer again; a
- * repeat with another request is refused; a repeat while the first is in flight is told to retry. The
- * change commits together with its answer, conditioned on the counter version it was planned from, so
- * it is exact under concurrency: a commit that finds the counter moved plans again from the new state.
+ * Runs a change at most once per key, with no read before it and nothing to race: the change is the
+ * very write an unkeyed request makes (`apply`: an atomic ADD for an increment), tagged with this
+ * attempt. (docs/reliability.md walks through every point a function can die at.)
+ *
+ * 1. Claim the key: a conditional put. The same request again gets the stored answer; another request
+ *    422; a repeat while the first holds its lease 409.
+ * 2. Apply the change through the repository, tagged with the attempt, and fenced (refused if a
+ *    recovery has fenced the attempt off). A delete's or a sharded counter's creation's answer is
+ *    known before it is made, so it is written in the change's own transaction.
+ * 3. Store the answer. Only now does the caller hear it.
+ *
+ * A retry that finds the claim's lease over recovers it: it fences the attempt off every item it may
+ * have written, with a probe in each item's stream; the stream consumer, which meets the attempt's
+ * write (if it landed) before the probe, marks the record applied, or else records that it passed the
+ * probe. Applied: the answer is made from what the consumer saw. Passed on every item: the attempt
+ * never wrote and never will, and the retry takes the record over and runs the change itself.
  */
 export async function changeIdempotently(
   deps: IdempotentDeps,
-  request: { id: string; command: ChangeCommand; readBack?: boolean | undefined },
+  request: KeyedRequest,
+  apply: (attempt: KeyedAttempt) => Promise<Outcome>,
   render: (outcome: Outcome) => StoredAnswer,
 ): Promise<{ answer: StoredAnswer; replayed: boolean }> {
   const fingerprint = fingerprintOf(request.command);
-  const owner = deps.newId();
-  const claim = await deps.store.claim(request.id, fingerprint, owner, Date.now());
-  // The claim's own record comes back as "existing" when the SDK retried a put whose answer was lost.
-  if (claim.kind === 'existing' && claim.record.owner !== owner) {
-    if (claim.record.fingerprint !== fingerprint) throw new IdempotencyKeyReusedError();
-    if (claim.record.status === 'done' && claim.record.answer !== undefined) {
-      return { answer: claim.record.answer, replayed: true };
-    }
-    // Committed by an attempt that did not live to store its answer: the answer is read now.
-    if (claim.record.status === 'applied') {
-      return { answer: await settleApplied(deps, request, render), replayed: true };
-    }
-    throw new RequestInFlightError();
+  const attempt = deps.newId();
+  const targets = deps.repository.itemsOf(request.command.name);
+  const claim = await deps.store.claim(request.id, fingerprint, attempt, targets, Date.now());
+  // Our own record comes back as "existing" when the SDK sent the put again after losing its answer.
+  if (claim.kind === 'existing' && claim.record.owner !== attempt) {
+    const record = claim.record;
+    if (record.fingerprint !== fingerprint) throw new IdempotencyKeyReusedError();
+    const standing = await standingAnswer(deps, request, record, render);
+    if (standing !== undefined) return { answer: standing, replayed: true };
+    if (record.leaseExpiresAt > Date.now()) throw new RequestInFlightError();
+    const recovered = await recover(deps, request, record, attempt, render);
+    if (!('takenOver' in recovered)) return { answer: recovered, replayed: true };
+    return { answer: await run(deps, request, attempt, recovered.takenOver, apply, render), replayed: false };
   }
-  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-  try {
-    for (let attempt = 1; attempt <= MAX_COMMIT_ATTEMPTS; attempt++) {
-      const current = await deps.read(request.command.name);
-      const plan = planChange(request.command, current, deps.now(), deps.newId());
-      if (plan.kind === 'refused') {
-        const answer = render({ kind: 'refused', error: plan.error });
-        await deps.store.complete(request.id, owner, answer, Date.now());
-        return { answer, replayed: false };
-      }
-      const answer = plan.outcome === 'read-after-commit' ? undefined : render(plan.outcome);
-      const result = await deps.store.commit(request.id, owner, plan.change, answer, Date.now());
-      if (result === 'committed') {
-        return { answer: answer ?? (await settleApplied(deps, request, render)), replayed: false };
-      }
-      if (result === 'lost') throw new RequestInFlightError();
-      if (result === 'out-of-range') {
-        // The shard it went to holds its share of the range: refused, as without a key.
-        const refusal = render({ kind: 'refused', error: shardRangeError(request.command, current) });
-        await deps.store.complete(request.id, owner, refusal, Date.now());
-        return { answer: refusal, replayed: false };
-      }
-      // Another change got in first: plan again from the new state, after a jittered pause.
-      if (attempt < MAX_COMMIT_ATTEMPTS) await sleep(Math.random() * Math.min(200, 5 * 2 ** attempt));
-    }
-    throw new ContendedCounterError(request.command.name);
-  } catch (error) {
-    if (!(error instanceof RequestInFlightError))
-      await deps.store.release(request.id, owner).catch(() => undefined);
-    throw error;
-  }
+  return { answer: await run(deps, request, attempt, targets, apply, render), replayed: false };
 }
 
-function shardRangeError(command: ChangeCommand, current: StoredCounter | undefined): Error {
-  const by = command.op === 'increment' ? command.by : 0;
-  return new CounterOutOfRangeError(
-    command.name,
-    current?.value ?? 0,
-    describeIncrement(by),
-    current?.shards,
-  );
-}
-
-/** The answer of a committed change whose record is 'applied': the counter as read now, which holds it. */
-async function settleApplied(
+async function run(
   deps: IdempotentDeps,
-  request: { id: string; command: ChangeCommand; readBack?: boolean | undefined },
+  request: KeyedRequest,
+  attempt: string,
+  claimed: string[],
+  apply: (attempt: KeyedAttempt) => Promise<Outcome>,
   render: (outcome: Outcome) => StoredAnswer,
 ): Promise<StoredAnswer> {
-  const counter = request.readBack === false ? undefined : await deps.read(request.command.name);
-  // Deleted since the commit, or not read at all: the change is applied all the same, and says so
-  // (204), as the direct path does.
-  const answer = render(
-    counter === undefined ? { kind: 'applied' } : { kind: 'counter', counter: toCounter(counter) },
+  const reached = new Set(claimed);
+  const keyed: KeyedAttempt = {
+    id: request.id,
+    attempt,
+    reach: async (items) => {
+      const fresh = items.filter((item) => !reached.has(item));
+      if (fresh.length === 0) return;
+      await deps.store.reach(request.id, attempt, fresh);
+      for (const item of fresh) reached.add(item);
+    },
+    answer: render,
+  };
+  let outcome: Outcome;
+  try {
+    outcome = await apply(keyed);
+  } catch (error) {
+    if (error instanceof AttemptFencedError) throw new RequestInFlightError();
+    if (!(error instanceof CounterRefusal)) {
+      // Certainly not written: the key is free again. Perhaps written: a retry recovers it at once.
+      const end = deps.notApplied(error) ? deps.store.release : deps.store.abandon;
+      await end.call(deps.store, request.id, attempt).catch(() => undefined);
+      throw error;
+    }
+    outcome = { kind: 'refused', error };
+  }
+  return deps.store.complete(request.id, attempt, render(outcome), Date.now());
+}
+
+/** The answer a record stands for, if it has one: stored, or to be made now from an applied write. */
+async function standingAnswer(
+  deps: IdempotentDeps,
+  request: KeyedRequest,
+  record: IdempotencyRecord,
+  render: (outcome: Outcome) => StoredAnswer,
+): Promise<StoredAnswer | undefined> {
+  if (record.status === 'done' && record.answer !== undefined) return record.answer;
+  if (record.status !== 'applied') return undefined;
+  return deps.store.complete(
+    request.id,
+    record.owner,
+    render(await appliedOutcome(deps, request, record)),
+    Date.now(),
   );
-  return deps.store.settle(request.id, answer, Date.now());
 }
 
 /**
- * `read-after-commit`: the answer is the counter read after the commit (an increment of a sharded
- * counter without If-Match, which no other shard's changes hold up).
+ * What an applied change answers: the counter right after it when the consumer saw that, else the
+ * counter as read now, which holds the change (a state at least as new), or that it was applied.
  */
-type Plan =
-  | { kind: 'change'; change: PlannedChange; outcome: Outcome | 'read-after-commit' }
-  | { kind: 'refused'; error: Error };
-
-/** The change a command makes to the counter as it is now, and what it will answer. Pure. */
-export function planChange(
-  command: ChangeCommand,
-  current: StoredCounter | undefined,
-  now: string,
-  newId: string,
-): Plan {
-  if (command.expectedVersion !== undefined && (current?.version ?? 0) !== command.expectedVersion) {
-    return {
-      kind: 'refused',
-      error: new VersionMismatchError(command.name, command.expectedVersion, current?.version),
-    };
-  }
-  if (command.op === 'delete') {
-    if (current === undefined) return { kind: 'refused', error: new CounterNotFoundError(command.name) };
-    return {
-      kind: 'change',
-      change: {
-        kind: 'delete',
-        name: command.name,
-        seen: seenOf(current),
-        expectedVersion: command.expectedVersion,
-      },
-      outcome: { kind: 'deleted' },
-    };
-  }
-  const shards = current?.shards ?? (command.op === 'set' ? command.shards : undefined);
-  if (command.op === 'set' && current?.shards !== undefined) {
-    return { kind: 'refused', error: ShardLayoutError.setOfSharded(command.name, current.shards) };
-  }
-  if (command.op === 'set' && command.shards !== undefined && command.shards > 1 && current !== undefined) {
-    return { kind: 'refused', error: ShardLayoutError.exists(command.name, current.shards) };
-  }
-  const value = command.op === 'increment' ? (current?.value ?? 0) + command.by : command.value;
-  const creatingSharded = command.op === 'set' && shards !== undefined && shards > 1;
-  if (value > MAX_VALUE || value < MIN_VALUE || (creatingSharded && Math.abs(value) > shardBound(shards))) {
-    const attempted = command.op === 'set' ? `setting ${command.value}` : describeIncrement(command.by);
-    return {
-      kind: 'refused',
-      error: new CounterOutOfRangeError(
-        command.name,
-        current?.value ?? 0,
-        attempted,
-        creatingSharded ? shards : undefined,
-      ),
-    };
-  }
-  const input: ChangeInput = {
-    name: command.name,
-    actor: command.actor,
-    now,
-    newIncarnation: newId,
-    expectedVersion: command.expectedVersion,
-  };
-  const next: StoredCounter = {
-    name: command.name,
-    value,
-    version: (current?.version ?? 0) + 1,
-    created_at: current?.created_at ?? now,
-    updated_at: now,
-    incarnation: current?.incarnation ?? newId,
-    op: command.op,
-    actor: command.actor,
-    ...(shards !== undefined && shards > 1 ? { shards } : {}),
-  };
-  const change: PlannedChange =
-    command.op === 'increment'
-      ? { kind: 'increment', input: { ...input, by: command.by }, seen: current && seenOf(current) }
-      : {
-          kind: 'set',
-          input: { ...input, value: command.value, ...(creatingSharded ? { shards } : {}) },
-          seen: current && seenOf(current),
-        };
-  // An increment of a sharded counter is not held up by the other shards' changes, so what the
-  // counter is after it is known only by reading it after. With If-Match it is exact, as here.
-  const readAfter = current?.shards !== undefined && command.expectedVersion === undefined;
-  return {
-    kind: 'change',
-    change,
-    outcome: readAfter ? 'read-after-commit' : { kind: 'counter', counter: toCounter(next) },
-  };
+async function appliedOutcome(
+  deps: IdempotentDeps,
+  request: KeyedRequest,
+  record: Pick<IdempotencyRecord, 'counter'>,
+): Promise<Outcome> {
+  if (record.counter !== undefined) return { kind: 'counter', counter: toCounter(record.counter) };
+  if (request.command.op === 'delete') return { kind: 'deleted' };
+  const now = request.readBack === false ? undefined : await deps.repository.get(request.command.name);
+  return now === undefined ? { kind: 'applied' } : { kind: 'counter', counter: toCounter(now) };
 }
 
-function seenOf(counter: StoredCounter): Seen {
-  return {
-    version: counter.version,
-    incarnation: counter.incarnation,
-    ...(counter.shardVersions === undefined ? {} : { shardVersions: counter.shardVersions }),
-  };
+/**
+ * A claim whose lease is over: find out whether its attempt's change landed, and answer it, or take the
+ * record over to run the change. Never guesses: when the consumer has not answered in time, 409.
+ */
+async function recover(
+  deps: IdempotentDeps,
+  request: KeyedRequest,
+  record: IdempotencyRecord,
+  attempt: string,
+  render: (outcome: Outcome) => StoredAnswer,
+): Promise<StoredAnswer | { takenOver: string[] }> {
+  const fenced = record.owner;
+  let latest = record;
+  // A delete's or a sharded creation's answer is written in its own transaction: in flight, it never landed.
+  if (!sealed(request.command)) {
+    // Its write is the counter's last, so the counter's item still says so: no need to ask the stream.
+    const current = await deps.repository.get(request.command.name);
+    if (current !== undefined && current.tag_attempt === fenced) {
+      const answer = render({ kind: 'counter', counter: toCounter(current) });
+      return deps.store.complete(request.id, fenced, answer, Date.now());
+    }
+    const sleep = deps.sleep ?? delay;
+    const deadline = Date.now() + (deps.recoveryWaitMs ?? RECOVERY_WAIT_MS);
+    const fencedItems = new Set<string>();
+    for (let pause = 50; ; pause = Math.min(pause * 2, 400)) {
+      const unfenced = latest.targets.filter((item) => !fencedItems.has(item));
+      if (unfenced.length > 0) {
+        await deps.repository.fence(unfenced, request.id, fenced);
+        for (const item of unfenced) fencedItems.add(item);
+      }
+      const now = await deps.store.read(request.id);
+      // Released (it changed nothing) or taken over by another retry: that one answers; ask again.
+      if (now === undefined || now.owner !== fenced) throw new RequestInFlightError();
+      latest = now;
+      const standing = await standingAnswer(deps, request, now, render);
+      if (standing !== undefined) return standing;
+      if (now.targets.every((item) => fencedItems.has(item) && now.probed.includes(item))) break;
+      if (Date.now() + pause > deadline) throw new RequestInFlightError();
+      await sleep(pause);
+    }
+  }
+  const targets = deps.repository.itemsOf(request.command.name);
+  const taken = await deps.store.takeOver(
+    request.id,
+    { attempt: fenced, targets: latest.targets.length },
+    { attempt, targets },
+    Date.now(),
+  );
+  if (!taken) throw new RequestInFlightError();
+  return { takenOver: targets };
+}
+
+/** Changes whose answer is written in their own transaction (KeyedAttempt.answer). */
+function sealed(command: ChangeCommand): boolean {
+  return command.op === 'delete' || (command.op === 'set' && (command.shards ?? 1) > 1);
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

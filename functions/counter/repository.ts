@@ -1,3 +1,4 @@
+import type { Outcome, StoredAnswer } from './idempotency.ts';
 import type { HistoryEntry, StoredCounter } from './schema.ts';
 import type { Interval, SeriesBucket } from './series.ts';
 
@@ -10,6 +11,26 @@ export interface ChangeInput {
   newIncarnation: string;
   /** From If-Match: apply only if the counter is at this version. */
   expectedVersion?: number | undefined;
+  /** Set when the change is a keyed one's (Idempotency-Key): see idempotency.ts. */
+  attempt?: KeyedAttempt | undefined;
+}
+
+/**
+ * One attempt at a keyed change. Its writes carry its ids, so the table's stream says which attempt
+ * made them, and are refused once a recovery has fenced the attempt off (change-rules.ts notFenced).
+ */
+export interface KeyedAttempt {
+  /** The idempotency record's id. */
+  id: string;
+  /** This attempt's id: the record's owner while it runs. */
+  attempt: string;
+  /** Records, before they are written, every item the change may write, so a recovery can probe them. */
+  reach(items: string[]): Promise<void>;
+  /**
+   * The answer, for a change whose answer is known before it is made (a delete, a sharded counter's
+   * creation): it is written in the change's own transaction, so the record holds it if the change landed.
+   */
+  answer(outcome: Outcome): StoredAnswer;
 }
 
 export interface Page<T> {
@@ -40,8 +61,22 @@ export interface CounterRepository {
    * items, and refuses (ShardLayoutError) if it exists; a sharded counter refuses sets.
    */
   set(input: ChangeInput & { value: number; shards?: number | undefined }): Promise<StoredCounter>;
-  /** Returns the deleted counter, or undefined if there was none. */
-  delete(input: { name: string; expectedVersion?: number | undefined }): Promise<StoredCounter | undefined>;
+  /** Deletes the counter; CounterNotFoundError if there is none. */
+  delete(input: {
+    name: string;
+    expectedVersion?: number | undefined;
+    attempt?: KeyedAttempt | undefined;
+  }): Promise<void>;
+  /**
+   * The items a change of the counter may write, as far as this instance knows its layout: its own
+   * item, and a sharded counter's shards (a change that finds more reaches them first).
+   */
+  itemsOf(name: string): string[];
+  /**
+   * Fences `attempt` of the keyed change `recordId` off each item (its later writes are refused) and
+   * leaves a probe in each item's stream after every write the attempt made (idempotency.ts).
+   */
+  fence(items: readonly string[], recordId: string, attempt: string): Promise<void>;
   /**
    * `lastName` is where the page ended in the name order, which a cursor continues after even when
    * the page's counters were all deleted since the index listed them.

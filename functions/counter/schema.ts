@@ -63,6 +63,8 @@ export const storedCounter = z.object({
   actor: z.string(),
   /** Set when the counter was created spread over this many items; this item is shard 0. */
   shards: z.optional(shardCount),
+  /** The attempt of the last keyed change that wrote this item (table.ts TAG_ATTEMPT). */
+  tag_attempt: z.optional(z.string()),
 });
 /**
  * A counter as the repository returns it. For a sharded counter, value and version are the sums over

@@ -1,7 +1,8 @@
 import type * as z from 'zod/mini';
 import { decodeCursor, encodeCursor, historyCursor, listCursor, seriesCursor } from './cursor.ts';
 import { CounterNotFoundError, InvalidCursorError } from './errors.ts';
-import type { CounterRepository } from './repository.ts';
+import type { ChangeCommand as Command, Outcome } from './idempotency.ts';
+import type { CounterRepository, KeyedAttempt } from './repository.ts';
 import { type Counter, DEFAULT_COUNTER, type HistoryEntry, toCounter, untouchedDefault } from './schema.ts';
 import type { Interval, SeriesBucket } from './series.ts';
 
@@ -16,6 +17,8 @@ export interface ChangeCommand {
   name: string;
   actor: string;
   expectedVersion?: number | undefined;
+  /** A keyed change's attempt (idempotency.ts); undefined for a change without Idempotency-Key. */
+  attempt?: KeyedAttempt | undefined;
 }
 
 export interface Listing<T> {
@@ -54,10 +57,29 @@ export async function setCounter(
 
 export async function deleteCounter(
   deps: ServiceDeps,
-  command: { name: string; expectedVersion?: number | undefined },
+  command: { name: string; expectedVersion?: number | undefined; attempt?: KeyedAttempt | undefined },
 ): Promise<void> {
-  const deleted = await deps.repository.delete(command);
-  if (deleted === undefined) throw new CounterNotFoundError(command.name);
+  await deps.repository.delete(command);
+}
+
+/**
+ * A change command as the outcome its answer is made from: the one path of unkeyed and keyed changes
+ * (a keyed one passes its attempt; idempotency.ts). Refusals are thrown.
+ */
+export async function runCommand(
+  deps: ServiceDeps,
+  command: Command,
+  options: { attempt?: KeyedAttempt | undefined; readBack?: boolean | undefined } = {},
+): Promise<Outcome> {
+  const { attempt } = options;
+  if (command.op === 'increment') {
+    const counter = await incrementCounter(deps, { ...command, attempt, readBack: options.readBack });
+    return counter === undefined ? { kind: 'applied' } : { kind: 'counter', counter };
+  }
+  if (command.op === 'set')
+    return { kind: 'counter', counter: await setCounter(deps, { ...command, attempt }) };
+  await deleteCounter(deps, { ...command, attempt });
+  return { kind: 'deleted' };
 }
 
 export async function listCounters(

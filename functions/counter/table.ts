@@ -52,3 +52,20 @@ export function seriesKey(historyKeyOfCounter: string, interval: string): string
 export function shardKey(name: string, index: number): string {
   return index === 0 ? name : `${name}#${index}`;
 }
+
+/**
+ * Keyed changes (idempotency.ts). The counter item a keyed change writes carries the change's record
+ * id and attempt, so the stream tells the consumer which attempt's write it was (keyed-witness.ts).
+ */
+export const TAG_ID = 'tag_id';
+export const TAG_ATTEMPT = 'tag_attempt';
+/** A recovery's latest probe of this item: "<record id> <fenced attempt> <nonce>" (idempotency.ts). */
+export const PROBE = 'probe';
+
+/**
+ * The attempts of one record that a recovery has fenced off this item: a string set that every write
+ * of a keyed attempt checks it is not in. Named per record, so probes of other keys never touch it.
+ */
+export function fenceAttribute(recordId: string): string {
+  return `fence_${recordId}`;
+}

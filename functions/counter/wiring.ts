@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { certainlyNotWritten } from '../shared/aws-errors.ts';
 import { documentClient } from '../shared/dynamodb.ts';
 import { optionalEnv, requireEnv } from '../shared/env.ts';
 import { DynamoIdempotencyStore } from './dynamodb-idempotency-store.ts';
@@ -16,15 +17,19 @@ export function tableNames(): TableNames {
 
 /**
  * The production wiring, built once at cold start by each handler. Only the changing functions build
- * the second client, whose retries never re-send a write (functions/shared/dynamodb.ts).
+ * the second client, whose retries never re-send a write (functions/shared/dynamodb.ts), and know the
+ * idempotency table, where a keyed delete writes its answer in its own transaction.
  */
 export function counterService(use: 'reads' | 'changes' = 'reads'): ServiceDeps {
   return {
-    repository: new DynamoCounterRepository(
-      documentClient(),
-      tableNames(),
-      use === 'changes' ? documentClient('throttling-only') : undefined,
-    ),
+    repository:
+      use === 'changes'
+        ? new DynamoCounterRepository(
+            documentClient(),
+            { ...tableNames(), idempotency: requireEnv('IDEMPOTENCY_TABLE') },
+            documentClient('throttling-only'),
+          )
+        : new DynamoCounterRepository(documentClient(), tableNames()),
     now: () => new Date().toISOString(),
     newId: randomUUID,
   };
@@ -35,12 +40,12 @@ export function idempotentService(service: ServiceDeps = counterService('changes
   return {
     store: new DynamoIdempotencyStore(
       documentClient(),
-      { counters: tableNames().counters, idempotency: requireEnv('IDEMPOTENCY_TABLE') },
+      requireEnv('IDEMPOTENCY_TABLE'),
       // Tests of abandoned claims shorten it; the default outlasts the functions' 10 s timeout.
       Number(optionalEnv('IDEMPOTENCY_LEASE_MS') ?? CLAIM_LEASE_MS),
     ),
-    read: (name) => service.repository.get(name),
-    now: service.now,
+    repository: service.repository,
     newId: service.newId,
+    notApplied: certainlyNotWritten,
   };
 }

@@ -6,6 +6,7 @@ import {
   type Outcome,
   type StoredAnswer,
 } from '../counter/idempotency.ts';
+import type { KeyedAttempt } from '../counter/repository.ts';
 import type { ServiceDeps } from '../counter/service.ts';
 import { counterService, idempotentService } from '../counter/wiring.ts';
 import { BadRequestError } from '../shared/errors.ts';
@@ -27,25 +28,28 @@ const KEY = /^[\x20-\x7e]{1,255}$/;
 
 /**
  * Applies a change: directly, or, with `Idempotency-Key`, at most once per key and principal
- * (CONTRACT.md section 4), answering a repeat with the first answer and `Idempotent-Replayed: true`.
+ * (docs/api.md, safe retries), answering a repeat with the first answer and `Idempotent-Replayed: true`.
+ * Either way the change is `apply`, the same writes; a keyed one passes its attempt (idempotency.ts).
+ * A refusal is thrown directly, and becomes the stored answer of a keyed change.
  */
 export async function applyChange(
   deps: ChangeDeps,
   event: HttpEvent,
   command: ChangeCommand,
-  direct: () => Promise<HttpResult>,
+  apply: (attempt: KeyedAttempt | undefined) => Promise<Outcome>,
   options: { minimal?: boolean } = {},
 ): Promise<HttpResult> {
+  const minimal = options.minimal === true;
   const key = event.headers['idempotency-key'];
-  if (key === undefined) return direct();
+  if (key === undefined) return render(await apply(undefined), minimal);
   if (!KEY.test(key)) {
     throw new BadRequestError('Idempotency-Key must be 1 to 255 printable ASCII characters.');
   }
-  const minimal = options.minimal === true;
   const { answer, replayed } = await changeIdempotently(
     deps.idempotent,
     { id: idempotencyId(actorOf(event), key), command, readBack: !minimal },
-    (outcome) => render(outcome, minimal),
+    apply,
+    (outcome) => stored(render(outcome, minimal)),
   );
   return {
     statusCode: answer.statusCode,
@@ -54,13 +58,15 @@ export async function applyChange(
   };
 }
 
-function render(outcome: Outcome, minimal: boolean): StoredAnswer {
-  const result =
-    outcome.kind === 'counter' || outcome.kind === 'applied'
-      ? changedResponse(outcome.kind === 'counter' ? outcome.counter : undefined, minimal)
-      : outcome.kind === 'deleted'
-        ? { statusCode: 204 }
-        : problemResponse(toProblem(outcome.error));
+function render(outcome: Outcome, minimal: boolean): HttpResult {
+  if (outcome.kind === 'counter') return changedResponse(outcome.counter, minimal);
+  if (outcome.kind === 'applied') return changedResponse(undefined, minimal);
+  if (outcome.kind === 'deleted') return { statusCode: 204 };
+  return problemResponse(toProblem(outcome.error));
+}
+
+/** An answer as the idempotency record keeps it. */
+function stored(result: HttpResult): StoredAnswer {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(result.headers ?? {})) headers[name] = String(value);
   return { statusCode: result.statusCode ?? 200, headers, body: result.body ?? '' };

@@ -1,4 +1,4 @@
-import { deleteCounter } from '../counter/service.ts';
+import { runCommand } from '../counter/service.ts';
 import { actorOf, expectedVersion, httpHandler } from '../shared/http.ts';
 import { applyChange, type ChangeDeps, changeDeps } from './changes.ts';
 import { counterNameOf } from './responses.ts';
@@ -13,10 +13,7 @@ export function createDeleteHandler(deps: ChangeDeps) {
         actor: actorOf(event),
         expectedVersion: expectedVersion(event),
       };
-      return applyChange(deps, event, command, async () => {
-        await deleteCounter(deps.service, command);
-        return { statusCode: 204 };
-      });
+      return applyChange(deps, event, command, (attempt) => runCommand(deps.service, command, { attempt }));
     },
     { changes: true },
   );

@@ -1,9 +1,9 @@
 import { incrementBody } from '../counter/schema.ts';
-import { incrementCounter } from '../counter/service.ts';
+import { runCommand } from '../counter/service.ts';
 import { actorOf, expectedVersion, httpHandler } from '../shared/http.ts';
 import { parseJsonBody } from '../shared/json-body.ts';
 import { applyChange, type ChangeDeps, changeDeps } from './changes.ts';
-import { changedResponse, counterNameOf, prefersMinimal } from './responses.ts';
+import { counterNameOf, prefersMinimal } from './responses.ts';
 
 /**
  * POST /counters/{name} and POST /counter: one atomic ADD, by 1 unless the body says `{"by": N}`.
@@ -26,8 +26,7 @@ export function createIncrementHandler(deps: ChangeDeps) {
         deps,
         event,
         command,
-        async () =>
-          changedResponse(await incrementCounter(deps.service, { ...command, readBack: !minimal }), minimal),
+        (attempt) => runCommand(deps.service, command, { attempt, readBack: !minimal }),
         { minimal },
       );
     },

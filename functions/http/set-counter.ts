@@ -1,10 +1,10 @@
 import { setBody } from '../counter/schema.ts';
-import { setCounter } from '../counter/service.ts';
+import { runCommand } from '../counter/service.ts';
 import { BadRequestError } from '../shared/errors.ts';
 import { actorOf, expectedVersion, httpHandler } from '../shared/http.ts';
 import { parseJsonBody } from '../shared/json-body.ts';
 import { applyChange, type ChangeDeps, changeDeps } from './changes.ts';
-import { counterNameOf, counterResponse } from './responses.ts';
+import { counterNameOf } from './responses.ts';
 
 /** PUT /counters/{name} and PUT /counter with `{"value": N}`. */
 export function createSetHandler(deps: ChangeDeps) {
@@ -22,9 +22,7 @@ export function createSetHandler(deps: ChangeDeps) {
         actor: actorOf(event),
         expectedVersion: expectedVersion(event),
       };
-      return applyChange(deps, event, command, async () =>
-        counterResponse(await setCounter(deps.service, command)),
-      );
+      return applyChange(deps, event, command, (attempt) => runCommand(deps.service, command, { attempt }));
     },
     { changes: true },
   );

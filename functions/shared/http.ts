@@ -1,6 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import middy, { type MiddlewareObj } from '@middy/core';
 import type {
   APIGatewayProxyEventV2WithIAMAuthorizer,
@@ -9,6 +8,7 @@ import type {
 } from 'aws-lambda';
 import type * as z from 'zod/mini';
 import {
+  AttemptFencedError,
   CounterBusyError,
   CounterNotFoundError,
   CounterOutOfRangeError,
@@ -16,11 +16,8 @@ import {
   ShardLayoutError,
   VersionMismatchError,
 } from '../counter/errors.ts';
-import {
-  ContendedCounterError,
-  IdempotencyKeyReusedError,
-  RequestInFlightError,
-} from '../counter/idempotency.ts';
+import { IdempotencyKeyReusedError, RequestInFlightError } from '../counter/idempotency.ts';
+import { isThrottling } from './aws-errors.ts';
 import {
   BadRequestError,
   ConflictError,
@@ -47,12 +44,6 @@ const SECURITY_HEADERS: Record<string, string> = {
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
 };
-
-const THROTTLING_ERRORS = new Set([
-  'ProvisionedThroughputExceededException',
-  'ThrottlingException',
-  'RequestLimitExceeded',
-]);
 
 /**
  * One HTTP route: middleware first, the route's function last. Every answer carries the security
@@ -132,37 +123,22 @@ export function toProblem(error: unknown): HttpProblemError {
   if (error instanceof IdempotencyKeyReusedError) {
     return new UnprocessableError('idempotency-key-reused', 'Idempotency-Key reused', error.message);
   }
-  if (error instanceof RequestInFlightError) {
+  if (error instanceof RequestInFlightError || error instanceof AttemptFencedError) {
     return new HttpProblemError(409, 'request-in-flight', 'Request in flight', error.message, {
       'retry-after': '1',
     });
   }
+  // Other transactions held the counter's items through every retry: busy, not throttled (no 429).
   if (error instanceof CounterBusyError) {
-    return new HttpProblemError(429, 'contended', 'Too many concurrent changes', error.message, {
-      'retry-after': '1',
-    });
+    return new HttpProblemError(503, 'contended', 'Counter busy', error.message, { 'retry-after': '1' });
   }
-  if (error instanceof ContendedCounterError) {
-    return new HttpProblemError(429, 'contended', 'Too many concurrent changes', error.message, {
-      'retry-after': '1',
-    });
-  }
-  if (error instanceof Error && THROTTLING_ERRORS.has(error.name)) return new ThrottledError(1);
-  if (error instanceof TransactionCanceledException && cancelledByThrottling(error))
-    return new ThrottledError(1);
+  if (isThrottling(error)) return new ThrottledError(1);
   return new HttpProblemError(
     500,
     'internal',
     'Internal error',
     'The request failed on our side. A read is safe to retry; a change may or may not have been ' +
       'applied: retry it with the same Idempotency-Key, or read the counter before sending it again.',
-  );
-}
-
-/** A keyed change's transaction refused because one of its items was throttled: nothing was applied. */
-function cancelledByThrottling(error: TransactionCanceledException): boolean {
-  return (error.CancellationReasons ?? []).some(
-    (reason) => reason.Code === 'ThrottlingError' || reason.Code === 'ProvisionedThroughputExceeded',
   );
 }
 

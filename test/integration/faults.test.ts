@@ -27,6 +27,7 @@ describe('faults', () => {
 
   afterEach(async () => {
     proxy.setRules([]);
+    proxy.forgetInjected();
     await Promise.all(servers.splice(0).map((server) => server.stop('SIGKILL')));
   });
 
@@ -39,13 +40,14 @@ describe('faults', () => {
     // One attempt per SDK call, so the lost answer surfaces as a failure, as a Lambda dying would.
     const server = await start({ DYNAMODB_MAX_ATTEMPTS: '1' });
     const client = api(server.url);
-    proxy.setRules([{ operation: 'TransactWriteItems', fault: 'drop-response', times: 1 }]);
+    // The keyed increment's one UpdateItem is its write to the counter (the claim is a PutItem).
+    proxy.setRules([{ operation: 'UpdateItem', fault: 'drop-response', times: 1 }]);
     const key = { 'idempotency-key': 'lost-answer-1' };
 
     const first = await client.post('/counters/fault.lost', { body: { by: 5 }, headers: key });
     const retry = await client.post('/counters/fault.lost', { body: { by: 5 }, headers: key });
 
-    expect(proxy.injected['drop-response TransactWriteItems']).toBe(1);
+    expect(proxy.injected['drop-response UpdateItem']).toBe(1);
     expect(first.status).toBeGreaterThanOrEqual(500);
     expect(retry.status).toBe(200);
     expect(retry.headers.get('idempotent-replayed')).toBe('true');
@@ -144,9 +146,11 @@ describe('faults', () => {
     const perClient = 40;
     let server = await start();
     let restarting: Promise<void> | undefined;
+    // A keyed increment is a PutItem (the claim) and UpdateItems (the write, the answer); the stream
+    // consumer's UpdateItems (rollups, keyed records) and reads go through the same faults.
     proxy.setRules([
-      { operation: 'TransactWriteItems', fault: 'drop-response', probability: 0.05 },
-      { operation: 'TransactWriteItems', fault: 'throttle', probability: 0.1 },
+      { operation: 'UpdateItem', fault: 'drop-response', probability: 0.05 },
+      { operation: 'UpdateItem', fault: 'throttle', probability: 0.1 },
       { operation: 'PutItem', fault: 'drop-response', probability: 0.03 },
       { operation: 'PutItem', fault: 'throttle', probability: 0.05 },
       { operation: 'GetRecords', fault: 'drop-response', probability: 0.05 },

@@ -36,8 +36,14 @@ export class FaultProxy {
     return this;
   }
 
+  /** Sets new rules and forgets what the old ones injected. */
   setRules(rules: FaultRule[]): void {
     this.rules = rules.map((rule) => ({ ...rule, used: 0 }));
+  }
+
+  /** Forgets what was injected so far, so each test counts its own faults. */
+  forgetInjected(): void {
+    for (const key of Object.keys(this.injected)) delete this.injected[key];
   }
 
   async stop(): Promise<void> {

@@ -1,70 +1,80 @@
+import { AttemptFencedError } from '../../functions/counter/errors.ts';
 import {
   CLAIM_LEASE_MS,
   type Claim,
   IDEMPOTENCY_TTL_SECONDS,
   type IdempotencyRecord,
   type IdempotencyStore,
-  type PlannedChange,
+  type Outcome,
   RequestInFlightError,
   type StoredAnswer,
 } from '../../functions/counter/idempotency.ts';
+import type { WitnessStore } from '../../functions/counter/keyed-witness.ts';
+import type { KeyedAttempt } from '../../functions/counter/repository.ts';
+import { storedCounter } from '../../functions/counter/schema.ts';
 import type { InMemoryCounterRepository } from './in-memory-repository.ts';
 
 /** A record as the idempotency table holds it: `expiresAt` is the TTL attribute, in epoch seconds. */
 export type InMemoryIdempotencyRecord = IdempotencyRecord & { expiresAt: number };
 
-type StoreMethod = 'claim' | 'commit' | 'complete' | 'release';
+type StoreMethod = 'claim' | 'reach' | 'complete' | 'release' | 'abandon' | 'read' | 'takeOver';
 
 /**
- * The idempotency table in memory, with DynamoIdempotencyStore's semantics, committing keyed changes
- * to an InMemoryCounterRepository: a claim takes over an absent, TTL-expired or lease-expired record
- * and otherwise returns the record it found; a commit checks our ownership of the in-flight record
- * ('lost') and then the counter's version ('stale') and writes both or neither; `complete` and
- * `release` do nothing unless we own the in-flight record.
+ * The idempotency table in memory, with DynamoIdempotencyStore's semantics (idempotency-table.ts):
+ * every write but the claim holds only while its attempt holds the record. It also writes the answer
+ * of the repository twin's sealed changes in the same step as the change, and takes the stream
+ * consumer's witness (keyed-witness.ts).
  *
- * Faults a test can inject: `beforeCommit` runs between a plan and its commit (another writer slipping
- * in), `failNext` throws from a method before it does anything, `failAfterNextCommit` throws after a
- * commit wrote (a Lambda that died, or lost the connection, before hearing back), and
+ * Faults a test can inject: `failNext` throws from a method before it does anything, and
  * `loseNextClaimAnswer` sends a claim's put twice, as the SDK does when the first answer is lost.
  */
-export class InMemoryIdempotencyStore implements IdempotencyStore {
+export class InMemoryIdempotencyStore implements IdempotencyStore, WitnessStore {
   private readonly records = new Map<string, InMemoryIdempotencyRecord>();
   private readonly failures = new Map<StoreMethod, Error>();
-  private afterCommitFailure: Error | undefined;
   private claimAnswerLost = false;
-  /** Runs before each commit's checks; a test sets and clears it. */
-  beforeCommit: (() => Promise<void>) | undefined;
   /** How many times each method was called, faults included. */
-  readonly calls: Record<StoreMethod, number> = { claim: 0, commit: 0, complete: 0, release: 0 };
+  readonly calls: Record<StoreMethod, number> = {
+    claim: 0,
+    reach: 0,
+    complete: 0,
+    release: 0,
+    abandon: 0,
+    read: 0,
+    takeOver: 0,
+  };
 
   constructor(
-    private readonly counters: InMemoryCounterRepository,
+    counters: InMemoryCounterRepository,
     private readonly leaseMs: number = CLAIM_LEASE_MS,
-  ) {}
+  ) {
+    counters.records = this;
+  }
 
-  async claim(id: string, fingerprint: string, owner: string, nowMs: number): Promise<Claim> {
-    this.calls.claim++;
-    this.throwIfFailing('claim');
-    const claim = this.put(id, fingerprint, owner, nowMs);
+  async claim(
+    id: string,
+    fingerprint: string,
+    attempt: string,
+    targets: string[],
+    nowMs: number,
+  ): Promise<Claim> {
+    this.enter('claim');
+    const claim = this.put(id, fingerprint, attempt, targets, nowMs);
     if (!this.claimAnswerLost) return claim;
     // The SDK did not hear that the put succeeded, and sends it again.
     this.claimAnswerLost = false;
-    return this.put(id, fingerprint, owner, nowMs);
+    return this.put(id, fingerprint, attempt, targets, nowMs);
   }
 
-  private put(id: string, fingerprint: string, owner: string, nowMs: number): Claim {
+  private put(id: string, fingerprint: string, attempt: string, targets: string[], nowMs: number): Claim {
     const existing = this.records.get(id);
-    const nowSeconds = Math.floor(nowMs / 1000);
-    if (
-      existing === undefined ||
-      existing.expiresAt < nowSeconds ||
-      (existing.status === 'in-flight' && existing.leaseExpiresAt < nowMs)
-    ) {
+    if (existing === undefined || existing.expiresAt < Math.floor(nowMs / 1000)) {
       this.records.set(id, {
         fingerprint,
         status: 'in-flight',
-        owner,
+        owner: attempt,
         leaseExpiresAt: nowMs + this.leaseMs,
+        targets: [...new Set(targets)].sort(),
+        probed: [],
         expiresAt: expiresAt(nowMs),
       });
       return { kind: 'claimed' };
@@ -73,58 +83,98 @@ export class InMemoryIdempotencyStore implements IdempotencyStore {
     return { kind: 'existing', record };
   }
 
-  async commit(
-    id: string,
-    owner: string,
-    change: PlannedChange,
-    answer: StoredAnswer | undefined,
-    nowMs: number,
-  ): Promise<'committed' | 'stale' | 'lost'> {
-    this.calls.commit++;
-    this.throwIfFailing('commit');
-    await this.beforeCommit?.();
-    // From here on nothing awaits: the checks and both writes are one atomic step, as in the transaction.
-    const record = this.records.get(id);
-    if (record === undefined || !owns(record, owner)) return 'lost';
-    if (!this.counters.applyPlanned(change)) return 'stale';
-    if (answer === undefined) this.records.set(id, { ...record, status: 'applied' });
-    else this.finish(id, record, answer, nowMs);
-    const failure = this.afterCommitFailure;
-    this.afterCommitFailure = undefined;
-    if (failure !== undefined) throw failure;
-    return 'committed';
+  async reach(id: string, attempt: string, items: string[]): Promise<void> {
+    this.enter('reach');
+    const record = this.held(id, attempt);
+    if (record === undefined) throw new AttemptFencedError();
+    record.targets = [...new Set([...record.targets, ...items])].sort();
   }
 
-  async complete(id: string, owner: string, answer: StoredAnswer, nowMs: number): Promise<void> {
-    this.calls.complete++;
-    this.throwIfFailing('complete');
+  async complete(id: string, owner: string, answer: StoredAnswer, nowMs: number): Promise<StoredAnswer> {
+    this.enter('complete');
     const record = this.records.get(id);
-    // As in DynamoDB: a claim taken over means another attempt's answer stands; ask again.
-    if (record === undefined || !owns(record, owner)) throw new RequestInFlightError();
-    this.finish(id, record, answer, nowMs);
-  }
-
-  async settle(id: string, answer: StoredAnswer, nowMs: number): Promise<StoredAnswer> {
-    const record = this.records.get(id);
-    if (record?.status === 'applied') {
+    if (record !== undefined && record.owner === owner && record.status !== 'done') {
       this.finish(id, record, answer, nowMs);
-      return answer;
+      return structuredClone(answer);
     }
     if (record?.status === 'done' && record.answer !== undefined) return structuredClone(record.answer);
     throw new RequestInFlightError();
   }
 
-  async release(id: string, owner: string): Promise<void> {
-    this.calls.release++;
-    this.throwIfFailing('release');
+  async release(id: string, attempt: string): Promise<void> {
+    this.enter('release');
+    if (this.held(id, attempt) !== undefined) this.records.delete(id);
+  }
+
+  async abandon(id: string, attempt: string): Promise<void> {
+    this.enter('abandon');
+    const record = this.held(id, attempt);
+    if (record !== undefined) record.leaseExpiresAt = 0;
+  }
+
+  async read(id: string): Promise<IdempotencyRecord | undefined> {
+    this.enter('read');
     const record = this.records.get(id);
-    if (record !== undefined && owns(record, owner)) this.records.delete(id);
+    if (record === undefined) return undefined;
+    const { expiresAt: _expiresAt, ...rest } = structuredClone(record);
+    return rest;
+  }
+
+  async takeOver(
+    id: string,
+    from: { attempt: string; targets: number },
+    to: { attempt: string; targets: string[] },
+    nowMs: number,
+  ): Promise<boolean> {
+    this.enter('takeOver');
+    const record = this.held(id, from.attempt);
+    if (record === undefined || record.targets.length !== from.targets) return false;
+    this.records.set(id, {
+      ...record,
+      owner: to.attempt,
+      leaseExpiresAt: nowMs + this.leaseMs,
+      targets: [...new Set(to.targets)].sort(),
+      probed: [],
+    });
+    return true;
+  }
+
+  async doneAmong(ids: readonly string[]): Promise<Set<string>> {
+    return new Set(ids.filter((id) => this.records.get(id)?.status === 'done'));
+  }
+
+  async witnessed(id: string, attempt: string, counter: Record<string, unknown> | undefined): Promise<void> {
+    const record = this.held(id, attempt);
+    if (record === undefined) return;
+    record.status = 'applied';
+    if (counter !== undefined) record.counter = storedCounter.parse(counter);
+  }
+
+  async probed(id: string, attempt: string, item: string): Promise<void> {
+    const record = this.held(id, attempt);
+    if (record !== undefined) record.probed = [...new Set([...record.probed, item])].sort();
+  }
+
+  /**
+   * The repository twin's sealed change (a delete, a sharded creation): checked now, written by the
+   * returned function in the same step as the change.
+   */
+  sealed(attempt: KeyedAttempt, outcome: Outcome): () => void {
+    const record = this.held(attempt.id, attempt.attempt);
+    if (record === undefined) throw new AttemptFencedError();
+    const answer = attempt.answer(outcome);
+    return () => this.finish(attempt.id, record, answer, Date.now());
   }
 
   /** The record as stored, or undefined; a copy. */
   peek(id: string): InMemoryIdempotencyRecord | undefined {
     const record = this.records.get(id);
     return record === undefined ? undefined : structuredClone(record);
+  }
+
+  /** Every record, for assertions over a whole run. */
+  all(): InMemoryIdempotencyRecord[] {
+    return [...this.records.values()].map((record) => structuredClone(record));
   }
 
   /** Makes the next call of `method` throw `error` before it reads or writes anything. */
@@ -137,30 +187,31 @@ export class InMemoryIdempotencyStore implements IdempotencyStore {
     this.claimAnswerLost = true;
   }
 
-  /** Makes the next commit that writes throw `error` after writing. */
-  failAfterNextCommit(error: Error): void {
-    this.afterCommitFailure = error;
-  }
-
-  private throwIfFailing(method: StoreMethod): void {
+  private enter(method: StoreMethod): void {
+    this.calls[method]++;
     const failure = this.failures.get(method);
     if (failure === undefined) return;
     this.failures.delete(method);
     throw failure;
   }
 
+  /** The record, if `attempt` holds it in flight. */
+  private held(id: string, attempt: string): InMemoryIdempotencyRecord | undefined {
+    const record = this.records.get(id);
+    return record !== undefined && record.owner === attempt && record.status === 'in-flight'
+      ? record
+      : undefined;
+  }
+
   private finish(id: string, record: InMemoryIdempotencyRecord, answer: StoredAnswer, nowMs: number): void {
+    const { counter: _counter, ...rest } = record;
     this.records.set(id, {
-      ...record,
+      ...rest,
       status: 'done',
       answer: structuredClone(answer),
       expiresAt: expiresAt(nowMs),
     });
   }
-}
-
-function owns(record: InMemoryIdempotencyRecord, owner: string): boolean {
-  return record.owner === owner && record.status === 'in-flight';
 }
 
 function expiresAt(nowMs: number): number {

@@ -1,28 +1,36 @@
 import {
-  CounterOutOfRangeError,
-  describeIncrement,
-  ShardLayoutError,
-  shardBound,
-  VersionMismatchError,
-} from '../../functions/counter/errors.ts';
+  atVersion,
+  CounterIsSharded,
+  exists,
+  type Item,
+  nameFree,
+  notFenced,
+  notSharded,
+  type Rule,
+  refusalOf,
+  rules,
+  withinRange,
+} from '../../functions/counter/change-rules.ts';
+import { CounterOutOfRangeError, ShardLayoutError, shardBound } from '../../functions/counter/errors.ts';
 import { numberChanges, type SequencerState, type ShardChange } from '../../functions/counter/history.ts';
 import type { HistoryStore } from '../../functions/counter/history-store.ts';
-import type { PlannedChange } from '../../functions/counter/idempotency.ts';
+import type { Outcome } from '../../functions/counter/idempotency.ts';
+import { probeValue } from '../../functions/counter/keyed-witness.ts';
 import type { StreamChange } from '../../functions/counter/record-history.ts';
 import type {
   ChangeInput,
   CounterRepository,
   HistoryQuery,
+  KeyedAttempt,
   ListQuery,
   Page,
   SeriesQuery,
 } from '../../functions/counter/repository.ts';
 import {
   type HistoryEntry,
-  MAX_VALUE,
-  MIN_VALUE,
   type Operation,
   type StoredCounter,
+  toCounter,
 } from '../../functions/counter/schema.ts';
 import {
   bucketStart,
@@ -33,7 +41,14 @@ import {
   rollupOf,
   type SeriesBucket,
 } from '../../functions/counter/series.ts';
-import { historyKey, seriesKey } from '../../functions/counter/table.ts';
+import {
+  fenceAttribute,
+  historyKey,
+  PROBE,
+  seriesKey,
+  TAG_ATTEMPT,
+  TAG_ID,
+} from '../../functions/counter/table.ts';
 
 /** The history table in memory: entries by history key (`name#incarnation`), then by version. */
 export class InMemoryHistoryStore implements HistoryStore {
@@ -153,58 +168,117 @@ export class InMemoryHistoryStore implements HistoryStore {
 }
 
 /**
- * The counters table in memory, with DynamoCounterRepository's semantics. Each change is also
- * appended to `stream` (old and new image), so a test can feed it to `recordHistory` the way the
- * table's stream feeds the consumer; `history()` reads what that wrote to `historyStore`.
+ * The counters table in memory, with DynamoCounterRepository's semantics: each change is checked
+ * against the same rules (change-rules.ts) DynamoDB's conditions enforce, and is appended to `stream`
+ * (old and new image, with a keyed change's tag and a recovery's probe as DynamoDB's items carry
+ * them), so a test can feed it to `recordHistory` and `witness` the way the table's stream feeds the
+ * consumer; `history()` reads what that wrote to `historyStore`. A sharded counter is one item here
+ * (sharding is how DynamoDB items take the load): the twin keeps its rules, not its shards.
+ *
+ * Faults a test can inject: `failNextChange` throws before a change writes anything;
+ * `failAfterNextChange` throws after one wrote (a function that died, or lost the connection,
+ * before hearing back).
  */
 export class InMemoryCounterRepository implements CounterRepository {
   private readonly counters = new Map<string, StoredCounter>();
+  /** What an item holds besides the counter: tags, fences, probes (and nothing else, for a probe-only item). */
+  private readonly extras = new Map<string, Record<string, unknown>>();
   private readonly pending: StreamChange[] = [];
   private sequence = 0;
+  private failBefore: Error | undefined;
+  private failAfter: Error | undefined;
+  /** The idempotency table, for changes that write their answer in their own transaction. */
+  records: { sealed(attempt: KeyedAttempt, outcome: Outcome): () => void } | undefined;
 
   constructor(readonly historyStore: InMemoryHistoryStore = new InMemoryHistoryStore()) {}
 
   async get(name: string): Promise<StoredCounter | undefined> {
+    return this.counterOf(name);
+  }
+
+  /** The counter as a read returns it, with the last keyed attempt that wrote it. */
+  private counterOf(name: string): StoredCounter | undefined {
     const counter = this.counters.get(name);
-    return counter === undefined ? undefined : { ...counter };
+    if (counter === undefined) return undefined;
+    const tag = this.extras.get(name)?.[TAG_ATTEMPT];
+    return { ...counter, ...(typeof tag === 'string' ? { tag_attempt: tag } : {}) };
+  }
+
+  itemsOf(name: string): string[] {
+    return [name];
   }
 
   async increment(input: ChangeInput & { by: number }): Promise<StoredCounter> {
-    const current = this.current(input);
-    const value = current?.value ?? 0;
-    // The same bounds DynamoCounterRepository puts in its condition.
-    if ((input.by > 0 && value > MAX_VALUE - input.by) || (input.by < 0 && value < MIN_VALUE - input.by)) {
-      throw new CounterOutOfRangeError(input.name, value, describeIncrement(input.by));
-    }
-    return this.write(input, current, value + input.by, 'increment');
+    return this.change(
+      input,
+      rules(
+        ...this.fenced(input),
+        input.expectedVersion === undefined ? undefined : atVersion(input.name, input.expectedVersion),
+        withinRange(input.name, input.by),
+      ),
+      (current) => ({ value: (current?.value ?? 0) + input.by, op: 'increment' }),
+    );
   }
 
-  /**
-   * A sharded counter is one item here too (sharding is how DynamoDB items take the load): what the
-   * twin keeps of it is the rules, `shards` fixed at creation and sets refused.
-   */
   async set(input: ChangeInput & { value: number; shards?: number | undefined }): Promise<StoredCounter> {
-    const current = this.current(input);
-    if (current?.shards !== undefined) throw ShardLayoutError.setOfSharded(input.name, current.shards);
+    const ifMatch =
+      input.expectedVersion === undefined ? undefined : atVersion(input.name, input.expectedVersion);
     if (input.shards !== undefined && input.shards > 1) {
-      if (current !== undefined) throw ShardLayoutError.exists(input.name, current.shards);
       if (Math.abs(input.value) > shardBound(input.shards)) {
         throw new CounterOutOfRangeError(input.name, 0, `setting ${input.value}`, input.shards);
       }
-      return this.write(input, undefined, input.value, 'set', input.shards);
+      const shards = input.shards;
+      const created = await this.change(
+        input,
+        rules(ifMatch, nameFree(input.name)),
+        () => ({ value: input.value, op: 'set', shards }),
+        { kind: 'created' },
+      );
+      return created;
     }
-    return this.write(input, current, input.value, 'set');
+    try {
+      return await this.change(input, rules(...this.fenced(input), notSharded(), ifMatch), () => ({
+        value: input.value,
+        op: 'set',
+      }));
+    } catch (error) {
+      if (error instanceof CounterIsSharded)
+        throw ShardLayoutError.setOfSharded(input.name, error.layout.shards);
+      throw error;
+    }
   }
 
   async delete(input: {
     name: string;
     expectedVersion?: number | undefined;
-  }): Promise<StoredCounter | undefined> {
-    const current = this.current(input);
-    if (current === undefined) return undefined;
+    attempt?: KeyedAttempt | undefined;
+  }): Promise<void> {
+    this.throwIfFailing('before');
+    const guard = rules(
+      input.expectedVersion === undefined ? undefined : atVersion(input.name, input.expectedVersion),
+      exists(input.name),
+    );
+    const seal = this.seal(input.attempt, { kind: 'deleted' });
+    const before = this.item(input.name);
+    const refusal = refusalOf(guard, before);
+    if (refusal !== undefined) throw refusal;
     this.counters.delete(input.name);
-    this.emit(current, undefined);
-    return { ...current };
+    this.extras.delete(input.name);
+    seal?.();
+    this.emitItems(before, undefined);
+    this.throwIfFailing('after');
+  }
+
+  async fence(items: readonly string[], recordId: string, attempt: string): Promise<void> {
+    const probe = probeValue(recordId, attempt, String(++this.sequence));
+    for (const item of items) {
+      const before = this.item(item);
+      const extras = { ...this.extras.get(item) };
+      const fence = new Set(extras[fenceAttribute(recordId)] as Set<string> | undefined);
+      fence.add(attempt);
+      this.extras.set(item, { ...extras, [fenceAttribute(recordId)]: fence, [PROBE]: probe });
+      this.emitItems(before, this.item(item));
+    }
   }
 
   async list(input: ListQuery): Promise<Page<StoredCounter> & { lastName?: string | undefined }> {
@@ -240,63 +314,73 @@ export class InMemoryCounterRepository implements CounterRepository {
     );
   }
 
-  /**
-   * A keyed change's counter write, as DynamoIdempotencyStore's transaction makes it: applied only if
-   * the counter is still as the change was planned from (its version and incarnation; absent when
-   * `seen` is undefined); otherwise nothing changes and the answer is false. No range check: the plan made it.
-   * Synchronous, so a caller can check its own condition and apply this as one atomic step.
-   */
-  applyPlanned(change: PlannedChange): boolean {
-    const name = change.kind === 'delete' ? change.name : change.input.name;
-    const current = this.counters.get(name);
-    const seen = change.seen;
-    // A sharded counter's increment or delete without If-Match holds only to the incarnation.
-    const loose =
-      current?.shards !== undefined &&
-      (change.kind === 'increment'
-        ? change.input.expectedVersion
-        : change.kind === 'delete'
-          ? change.expectedVersion
-          : 0) === undefined;
-    const unchanged =
-      seen === undefined
-        ? current === undefined
-        : (loose || current?.version === seen.version) && current?.incarnation === seen.incarnation;
-    if (!unchanged) return false;
-    if (change.kind === 'increment') {
-      this.write(change.input, current, (current?.value ?? 0) + change.input.by, 'increment');
-    } else if (change.kind === 'set') {
-      this.write(change.input, current, change.input.value, 'set', change.input.shards);
-    } else if (current !== undefined) {
-      this.counters.delete(name);
-      this.emit(current, undefined);
-    }
-    return true;
-  }
-
   /** The changes since the last call, in order, as stream records; the caller delivers them. */
   takeStream(): StreamChange[] {
     return this.pending.splice(0);
   }
 
-  /** The counter as it is, after checking If-Match: a mismatch (or no counter) changes nothing. */
-  private current(input: { name: string; expectedVersion?: number | undefined }): StoredCounter | undefined {
-    const current = this.counters.get(input.name);
-    if (input.expectedVersion !== undefined && (current?.version ?? 0) !== input.expectedVersion) {
-      throw new VersionMismatchError(input.name, input.expectedVersion, current?.version);
-    }
-    return current;
+  /** Makes the next change throw `error` before it writes anything. */
+  failNextChange(error: Error): void {
+    this.failBefore = error;
   }
 
-  private write(
+  /** Makes the next change throw `error` after it wrote. */
+  failAfterNextChange(error: Error): void {
+    this.failAfter = error;
+  }
+
+  /** The item as DynamoDB would hold it: the counter and its extras; undefined when there is neither. */
+  private item(name: string): Item | undefined {
+    const counter = this.counters.get(name);
+    const extras = this.extras.get(name);
+    if (counter === undefined && extras === undefined) return undefined;
+    return { name, ...extras, ...counter };
+  }
+
+  /** A keyed attempt's fence on the item it writes. */
+  private fenced(input: ChangeInput) {
+    return input.attempt === undefined ? [] : [notFenced(input.attempt.id, input.attempt.attempt)];
+  }
+
+  /** The answer written with the change, for a change that seals it; throws if the attempt lost its record. */
+  private seal(attempt: KeyedAttempt | undefined, outcome: Outcome): (() => void) | undefined {
+    if (attempt === undefined) return undefined;
+    if (this.records === undefined) throw new Error('sealed changes need the idempotency table');
+    return this.records.sealed(attempt, outcome);
+  }
+
+  /** Checks the rules against the item as it is and writes the change, or nothing: one atomic step. */
+  private async change(
     input: ChangeInput,
-    current: StoredCounter | undefined,
-    value: number,
-    op: Operation,
-    shards?: number | undefined,
-  ): StoredCounter {
-    const layout = current?.shards ?? (shards !== undefined && shards > 1 ? shards : undefined);
-    const next: StoredCounter = {
+    guard: Rule[],
+    next: (current: StoredCounter | undefined) => { value: number; op: Operation; shards?: number },
+    options: { kind?: 'created' } = {},
+  ): Promise<StoredCounter> {
+    this.throwIfFailing('before');
+    const refusal = refusalOf(guard, this.item(input.name));
+    if (refusal !== undefined) throw refusal;
+    const current = this.counters.get(input.name);
+    const { value, op, shards } = next(current);
+    const seal =
+      options.kind === 'created'
+        ? this.seal(input.attempt, {
+            kind: 'counter',
+            counter: toCounter({
+              name: input.name,
+              value,
+              version: 1,
+              created_at: input.now,
+              updated_at: input.now,
+              incarnation: input.newIncarnation,
+              op,
+              actor: input.actor,
+              ...(shards === undefined ? {} : { shards }),
+            }),
+          })
+        : undefined;
+    const before = this.item(input.name);
+    const layout = current?.shards ?? shards;
+    const written: StoredCounter = {
       name: input.name,
       value,
       version: (current?.version ?? 0) + 1,
@@ -307,17 +391,37 @@ export class InMemoryCounterRepository implements CounterRepository {
       actor: input.actor,
       ...(layout === undefined ? {} : { shards: layout }),
     };
-    this.counters.set(input.name, next);
-    this.emit(current, next);
-    return { ...next };
+    this.counters.set(input.name, written);
+    if (options.kind === 'created') this.extras.delete(input.name);
+    else if (input.attempt !== undefined) {
+      this.extras.set(input.name, {
+        ...this.extras.get(input.name),
+        [TAG_ID]: input.attempt.id,
+        [TAG_ATTEMPT]: input.attempt.attempt,
+      });
+    }
+    seal?.();
+    this.emitItems(before, this.item(input.name));
+    this.throwIfFailing('after');
+    const result = this.counterOf(input.name);
+    if (result === undefined) throw new Error('the counter just written is gone');
+    return result;
   }
 
-  private emit(oldImage: StoredCounter | undefined, newImage: StoredCounter | undefined): void {
+  private throwIfFailing(when: 'before' | 'after'): void {
+    const failure = when === 'before' ? this.failBefore : this.failAfter;
+    if (failure === undefined) return;
+    if (when === 'before') this.failBefore = undefined;
+    else this.failAfter = undefined;
+    throw failure;
+  }
+
+  private emitItems(oldImage: Item | undefined, newImage: Item | undefined): void {
     this.sequence++;
     this.pending.push({
       id: String(this.sequence).padStart(8, '0'),
-      ...(oldImage === undefined ? {} : { oldImage: { ...oldImage } }),
-      ...(newImage === undefined ? {} : { newImage: { ...newImage } }),
+      ...(oldImage === undefined ? {} : { oldImage: structuredClone(oldImage) }),
+      ...(newImage === undefined ? {} : { newImage: structuredClone(newImage) }),
     });
   }
 }

@@ -1,23 +1,20 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import {
-  CounterNotFoundError,
-  CounterOutOfRangeError,
-  VersionMismatchError,
-} from '../../functions/counter/errors.ts';
+import { AttemptFencedError } from '../../functions/counter/errors.ts';
 import {
   type ChangeCommand,
   CLAIM_LEASE_MS,
-  ContendedCounterError,
   changeIdempotently,
   fingerprintOf,
   IDEMPOTENCY_TTL_SECONDS,
   IdempotencyKeyReusedError,
   type IdempotentDeps,
   idempotencyId,
-  planChange,
   RequestInFlightError,
 } from '../../functions/counter/idempotency.ts';
-import { MAX_VALUE, MIN_VALUE, type StoredCounter, toCounter } from '../../functions/counter/schema.ts';
+import { witness } from '../../functions/counter/keyed-witness.ts';
+import { MAX_VALUE, toCounter } from '../../functions/counter/schema.ts';
+import { runCommand, type ServiceDeps } from '../../functions/counter/service.ts';
+import { certainlyNotWritten } from '../../functions/shared/aws-errors.ts';
 import { InMemoryIdempotencyStore } from '../support/in-memory-idempotency-store.ts';
 import { InMemoryCounterRepository } from '../support/in-memory-repository.ts';
 import { renderOutcome } from '../support/render-outcome.ts';
@@ -29,59 +26,69 @@ const ID = idempotencyId(ACTOR, KEY);
 const T0 = Date.UTC(2025, 0, 1);
 const HOUR_MS = 60 * 60 * 1000;
 
+/**
+ * The keyed path over the in-memory twins. `deliver` plays the table's stream to the consumer's
+ * witness (keyed-witness.ts), as Lambda's event source would; `sleep` (a recovery's wait) delivers it
+ * too, unless a test says the consumer is stalled.
+ */
 function setup() {
   const repository = new InMemoryCounterRepository();
   const store = new InMemoryIdempotencyStore(repository);
   let tick = 0;
   let ids = 0;
-  const sleep = vi.fn(async (_ms: number) => undefined);
-  const deps: IdempotentDeps = {
-    store,
-    read: (name) => repository.get(name),
+  let consumerRunning = true;
+  const deliver = () => witness(store, repository.takeStream());
+  const sleep = vi.fn(async (_ms: number) => {
+    if (consumerRunning) await deliver();
+  });
+  const service: ServiceDeps = {
+    repository,
     now: () => new Date(T0 + 1000 * tick++).toISOString(),
     newId: () => `id-${++ids}`,
+  };
+  const deps: IdempotentDeps = {
+    store,
+    repository,
+    newId: () => `attempt-${++ids}`,
+    notApplied: certainlyNotWritten,
     sleep,
   };
   const run = (command: ChangeCommand, key = KEY) =>
-    changeIdempotently(deps, { id: idempotencyId(command.actor, key), command }, render);
+    changeIdempotently(
+      deps,
+      { id: idempotencyId(command.actor, key), command },
+      (attempt) => runCommand(service, command, { attempt }),
+      renderOutcome,
+    );
   /** Another caller's plain change, outside any key. */
   const otherWriter = (by: number) =>
     repository.increment({ name: 'visits', by, actor: OTHER_ACTOR, now: 'later', newIncarnation: 'other' });
-  return { repository, store, deps, sleep, run, otherWriter };
+  const stallConsumer = () => {
+    consumerRunning = false;
+  };
+  return { repository, store, deps, sleep, run, otherWriter, deliver, stallConsumer };
 }
-
-/** Keyed changes' outcomes, rendered as the HTTP adapter would. */
-const render = renderOutcome;
 
 function increment(by = 1, expectedVersion?: number, name = 'visits'): ChangeCommand {
   return { op: 'increment', name, by, actor: ACTOR, expectedVersion };
 }
 
-function set(value: number, expectedVersion?: number): ChangeCommand {
-  return { op: 'set', name: 'visits', value, actor: ACTOR, expectedVersion };
+function set(value: number, expectedVersion?: number, shards?: number): ChangeCommand {
+  return { op: 'set', name: 'visits', value, actor: ACTOR, expectedVersion, shards };
 }
 
 function remove(expectedVersion?: number): ChangeCommand {
   return { op: 'delete', name: 'visits', actor: ACTOR, expectedVersion };
 }
 
-function stored(overrides: Partial<StoredCounter> = {}): StoredCounter {
-  return {
-    name: 'visits',
-    value: 5,
-    version: 3,
-    created_at: '2024-06-01T00:00:00.000Z',
-    updated_at: '2024-06-02T00:00:00.000Z',
-    incarnation: 'inc-old',
-    op: 'increment',
-    actor: OTHER_ACTOR,
-    ...overrides,
-  };
-}
-
 async function counterNow(repository: InMemoryCounterRepository) {
   const counter = await repository.get('visits');
   return counter === undefined ? undefined : toCounter(counter);
+}
+
+/** A claim left by an attempt that is gone: its lease ended `ago` ms ago (negative: still running). */
+async function abandonedClaim(store: InMemoryIdempotencyStore, command: ChangeCommand, ago = 1_000) {
+  await store.claim(ID, fingerprintOf(command), 'gone', ['visits'], Date.now() - CLAIM_LEASE_MS - ago);
 }
 
 afterEach(() => {
@@ -103,6 +110,39 @@ describe('changeIdempotently: the first call and its repeats', () => {
     expect(await counterNow(repository)).toMatchObject({ value: 5, version: 1 });
     expect(repository.takeStream()).toHaveLength(1);
     expect(store.peek(ID)).toMatchObject({ status: 'done', answer: result.answer });
+  });
+
+  it('reads nothing before its write: claim, the blind change, the answer', async () => {
+    // Prepare
+    const { repository, store, run, otherWriter } = setup();
+    await otherWriter(41);
+    const get = vi.spyOn(repository, 'get');
+
+    // Act
+    const result = await run(increment(1));
+
+    // Assess
+    expect(get).not.toHaveBeenCalled();
+    expect(store.calls).toMatchObject({ claim: 1, complete: 1, read: 0, takeOver: 0 });
+    expect(JSON.parse(result.answer.body)).toMatchObject({ value: 42, version: 2 });
+  });
+
+  it('answers exactly the counter its own write made, whatever others write around it', async () => {
+    // Prepare: another writer gets in between this change's write and its answer
+    const { repository, store, run, otherWriter } = setup();
+    await otherWriter(10);
+    const complete = store.complete.bind(store);
+    vi.spyOn(store, 'complete').mockImplementationOnce(async (...args) => {
+      await otherWriter(100);
+      return complete(...args);
+    });
+
+    // Act
+    const mine = await run(increment(1));
+
+    // Assess
+    expect(JSON.parse(mine.answer.body)).toMatchObject({ value: 11, version: 2 });
+    expect(await counterNow(repository)).toMatchObject({ value: 111, version: 3 });
   });
 
   it('replays the stored answer to the same request with the same key, and changes nothing', async () => {
@@ -156,20 +196,6 @@ describe('changeIdempotently: the first call and its repeats', () => {
     expect(repository.takeStream()).toEqual([]);
   });
 
-  it('refuses the same key with another If-Match than the first sent', async () => {
-    // Prepare
-    const { repository, run } = setup();
-    await repository.set({ name: 'visits', value: 1, actor: ACTOR, now: 'then', newIncarnation: 'i' });
-    await run(increment(5, 1));
-
-    // Act
-    const reuse = run(increment(5, 2));
-
-    // Assess
-    await expect(reuse).rejects.toBeInstanceOf(IdempotencyKeyReusedError);
-    expect(await counterNow(repository)).toMatchObject({ value: 6, version: 2 });
-  });
-
   it('treats an increment without a body and one with {"by": 1} as the same request', async () => {
     // Prepare: the increment handler turns a missing body into by 1 and a missing If-Match into undefined.
     const { repository, run } = setup();
@@ -206,18 +232,43 @@ describe('changeIdempotently: the first call and its repeats', () => {
     expect(JSON.parse(second.answer.body)).toMatchObject({ value: 2, version: 2 });
     expect(await counterNow(repository)).toMatchObject({ value: 2, version: 2 });
   });
+
+  it('counts once when copies of one keyed request race, and every copy ends with the same answer', async () => {
+    // Prepare
+    const { repository, run } = setup();
+    const copies = 20;
+
+    // Act: each copy retries what it is told to retry (409 while the first is in flight)
+    const answers = await Promise.all(
+      Array.from({ length: copies }, async () => {
+        for (;;) {
+          try {
+            return (await run(increment(1))).answer;
+          } catch (error) {
+            if (!(error instanceof RequestInFlightError)) throw error;
+            await new Promise((resolve) => setTimeout(resolve, 1));
+          }
+        }
+      }),
+    );
+
+    // Assess
+    expect(new Set(answers.map((answer) => answer.body)).size).toBe(1);
+    expect(await counterNow(repository)).toMatchObject({ value: 1, version: 1 });
+  });
 });
 
-describe('changeIdempotently: claims in flight and abandoned', () => {
+describe('changeIdempotently: claims in flight', () => {
   it('tells a repeat that arrives while the first is in flight to retry, and the first changes once', async () => {
-    // Prepare
-    const { repository, store, run } = setup();
+    // Prepare: the repeat arrives while the first is between its claim and its write
+    const { repository, run } = setup();
     let repeat: Promise<unknown> | undefined;
-    store.beforeCommit = async () => {
-      store.beforeCommit = undefined;
+    const increment_ = repository.increment.bind(repository);
+    vi.spyOn(repository, 'increment').mockImplementationOnce(async (input) => {
       repeat = run(increment(1));
       await repeat.catch(() => undefined);
-    };
+      return increment_(input);
+    });
 
     // Act
     const first = await run(increment(1));
@@ -226,13 +277,12 @@ describe('changeIdempotently: claims in flight and abandoned', () => {
     await expect(repeat).rejects.toBeInstanceOf(RequestInFlightError);
     expect(first.replayed).toBe(false);
     expect(await counterNow(repository)).toMatchObject({ value: 1, version: 1 });
-    expect(store.peek(ID)).toMatchObject({ status: 'done', answer: first.answer });
   });
 
   it('tells a repeat to retry while a claim is within its lease, even if its owner is gone', async () => {
     // Prepare
     const { repository, store, run } = setup();
-    await store.claim(ID, fingerprintOf(increment(1)), 'gone', Date.now() - CLAIM_LEASE_MS + 5_000);
+    await abandonedClaim(store, increment(1), -5_000);
 
     // Act
     const repeat = run(increment(1));
@@ -257,32 +307,140 @@ describe('changeIdempotently: claims in flight and abandoned', () => {
     expect(store.peek(ID)).toMatchObject({ status: 'done', answer: result.answer });
   });
 
-  it('takes over a claim abandoned past its lease and changes the counter once', async () => {
+  it('stores its answer when the consumer saw its write first, and replays that answer', async () => {
+    // Prepare: the stream reaches the consumer between the write and the answer
+    const { repository, store, run, deliver } = setup();
+    const complete = store.complete.bind(store);
+    vi.spyOn(store, 'complete').mockImplementationOnce(async (...args) => {
+      await deliver();
+      expect(store.peek(ID)).toMatchObject({ status: 'applied' });
+      return complete(...args);
+    });
+
+    // Act
+    const first = await run(increment(3));
+    const repeat = await run(increment(3));
+
+    // Assess
+    expect(JSON.parse(first.answer.body)).toMatchObject({ value: 3, version: 1 });
+    expect(repeat).toEqual({ answer: first.answer, replayed: true });
+    expect(await counterNow(repository)).toMatchObject({ value: 3, version: 1 });
+  });
+});
+
+describe('changeIdempotently: recovering a claim whose attempt died', () => {
+  it("replays the counter when the dead attempt's write landed and is the counter's last, without asking the stream", async () => {
+    // Prepare: the first attempt wrote, then died before storing its answer
+    const { repository, store, run, sleep } = setup();
+    repository.failAfterNextChange(new Error('function timed out'));
+    await expect(run(increment(5))).rejects.toThrow('function timed out');
+    await abandonTheLease(store);
+
+    // Act
+    const retry = await run(increment(5));
+
+    // Assess
+    expect(retry.replayed).toBe(true);
+    expect(JSON.parse(retry.answer.body)).toMatchObject({ value: 5, version: 1 });
+    expect(await counterNow(repository)).toMatchObject({ value: 5, version: 1 });
+    expect(sleep).not.toHaveBeenCalled();
+    expect(store.peek(ID)).toMatchObject({ status: 'done', answer: retry.answer });
+  });
+
+  it('replays exactly the counter right after the dead write when others wrote since, as the consumer saw it', async () => {
+    // Prepare
+    const { repository, store, run, otherWriter, deliver } = setup();
+    repository.failAfterNextChange(new Error('connection reset'));
+    await expect(run(increment(5))).rejects.toThrow('connection reset');
+    await otherWriter(100);
+    await otherWriter(1000);
+    await deliver();
+    await abandonTheLease(store);
+
+    // Act
+    const retry = await run(increment(5));
+
+    // Assess
+    expect(retry.replayed).toBe(true);
+    expect(JSON.parse(retry.answer.body)).toMatchObject({ value: 5, version: 1 });
+    expect(await counterNow(repository)).toMatchObject({ value: 1105, version: 3 });
+  });
+
+  it('replays a state at least as new as the dead write when the counter still carries its tag', async () => {
+    // Prepare: the consumer has not run yet; plain writes since keep the item's tag
+    const { repository, store, run, otherWriter, sleep } = setup();
+    repository.failAfterNextChange(new Error('function timed out'));
+    await expect(run(increment(5))).rejects.toThrow('function timed out');
+    await otherWriter(100);
+    await abandonTheLease(store);
+
+    // Act
+    const retry = await run(increment(5));
+
+    // Assess
+    expect(retry.replayed).toBe(true);
+    expect(JSON.parse(retry.answer.body)).toMatchObject({ value: 105, version: 2 });
+    expect(await counterNow(repository)).toMatchObject({ value: 105, version: 2 });
+    expect(sleep).not.toHaveBeenCalled();
+  });
+
+  it('answers a retry at once after an ambiguous failure: the attempt ends its own lease', async () => {
     // Prepare
     const { repository, store, run } = setup();
-    await store.claim(ID, fingerprintOf(increment(1)), 'gone', Date.now() - CLAIM_LEASE_MS - 1_000);
+    repository.failAfterNextChange(new Error('socket hang up'));
+    await expect(run(increment(2))).rejects.toThrow('socket hang up');
+
+    // Act
+    const retry = await run(increment(2));
+
+    // Assess
+    expect(store.calls.abandon).toBe(1);
+    expect(retry.replayed).toBe(true);
+    expect(await counterNow(repository)).toMatchObject({ value: 2, version: 1 });
+  });
+
+  it('takes the record over and applies the change once when the dead attempt never wrote', async () => {
+    // Prepare
+    const { repository, store, run, otherWriter } = setup();
+    await otherWriter(7);
+    await abandonedClaim(store, increment(1));
 
     // Act
     const retry = await run(increment(1));
 
     // Assess
     expect(retry.replayed).toBe(false);
-    expect(await counterNow(repository)).toMatchObject({ value: 1, version: 1 });
+    expect(JSON.parse(retry.answer.body)).toMatchObject({ value: 8, version: 2 });
+    expect(await counterNow(repository)).toMatchObject({ value: 8, version: 2 });
     expect(store.peek(ID)).toMatchObject({ status: 'done', answer: retry.answer });
     expect(store.peek(ID)?.owner).not.toBe('gone');
   });
 
-  it('keeps an owner whose claim was taken over from committing: it is told to retry and the change lands once', async () => {
-    // Prepare: the first attempt stalls past its lease before committing; a retry takes over meanwhile
+  it('takes over when the dead attempt never wrote and the counter does not exist', async () => {
+    // Prepare
+    const { repository, store, run } = setup();
+    await abandonedClaim(store, increment(4));
+
+    // Act
+    const retry = await run(increment(4));
+
+    // Assess
+    expect(retry.replayed).toBe(false);
+    expect(await counterNow(repository)).toMatchObject({ value: 4, version: 1 });
+  });
+
+  it('fences a slow attempt that wakes after a retry took over: its write is refused and the change lands once', async () => {
+    // Prepare: the first attempt stalls past its lease before writing; a retry recovers meanwhile
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(T0);
-    const { repository, store, run } = setup();
+    const { repository, run } = setup();
     let retry: Awaited<ReturnType<typeof run>> | undefined;
-    store.beforeCommit = async () => {
-      store.beforeCommit = undefined;
+    const increment_ = repository.increment.bind(repository);
+    vi.spyOn(repository, 'increment').mockImplementationOnce(async (input) => {
       vi.setSystemTime(T0 + CLAIM_LEASE_MS + 1_000);
       retry = await run(increment(1));
-    };
+      return increment_(input);
+    });
 
     // Act
     const stalled = run(increment(1));
@@ -291,7 +449,116 @@ describe('changeIdempotently: claims in flight and abandoned', () => {
     await expect(stalled).rejects.toBeInstanceOf(RequestInFlightError);
     expect(retry?.replayed).toBe(false);
     expect(await counterNow(repository)).toMatchObject({ value: 1, version: 1 });
-    expect(store.peek(ID)).toMatchObject({ status: 'done', answer: retry?.answer });
+  });
+
+  it('answers 409 and changes nothing while the consumer has not passed its probe', async () => {
+    // Prepare
+    const { repository, store, run, stallConsumer, deliver } = setup();
+    await abandonedClaim(store, increment(1));
+    stallConsumer();
+
+    // Act
+    const early = run(increment(1));
+
+    // Assess
+    await expect(early).rejects.toBeInstanceOf(RequestInFlightError);
+    expect(await repository.get('visits')).toBeUndefined();
+    // Once the consumer has caught up, a retry completes it, once.
+    await deliver();
+    const later = await run(increment(1));
+    expect(later.replayed).toBe(false);
+    expect(await counterNow(repository)).toMatchObject({ value: 1, version: 1 });
+  });
+
+  it('lets another retry that took the record over answer: this one is told to retry', async () => {
+    // Prepare: the record changes hands while this retry waits for the consumer
+    const { store, run, sleep } = setup();
+    await abandonedClaim(store, increment(1));
+    sleep.mockImplementationOnce(async () => {
+      const record = store.peek(ID);
+      await store.takeOver(
+        ID,
+        { attempt: 'gone', targets: record?.targets.length ?? 0 },
+        { attempt: 'another-retry', targets: ['visits'] },
+        Date.now(),
+      );
+    });
+
+    // Act
+    const retry = run(increment(1));
+
+    // Assess
+    await expect(retry).rejects.toBeInstanceOf(RequestInFlightError);
+    expect(store.peek(ID)?.owner).toBe('another-retry');
+  });
+
+  it('never lets a fenced attempt write: the rule refuses it with AttemptFencedError', async () => {
+    // Prepare
+    const { repository } = setup();
+    await repository.fence(['visits'], ID, 'fenced-attempt');
+
+    // Act
+    const write = repository.increment({
+      name: 'visits',
+      by: 1,
+      actor: ACTOR,
+      now: 'now',
+      newIncarnation: 'i',
+      attempt: { id: ID, attempt: 'fenced-attempt', reach: async () => undefined, answer: renderOutcome },
+    });
+
+    // Assess
+    await expect(write).rejects.toBeInstanceOf(AttemptFencedError);
+    expect(await repository.get('visits')).toBeUndefined();
+  });
+});
+
+describe('changeIdempotently: changes that write their answer in their own transaction', () => {
+  it('replays a keyed delete whose function died after the delete: the answer landed with it', async () => {
+    // Prepare
+    const { repository, store, run, otherWriter, sleep } = setup();
+    await otherWriter(1);
+    repository.failAfterNextChange(new Error('function timed out'));
+    await expect(run(remove())).rejects.toThrow('function timed out');
+
+    // Act
+    const retry = await run(remove());
+
+    // Assess
+    expect(retry).toMatchObject({ replayed: true, answer: { statusCode: 204 } });
+    expect(await repository.get('visits')).toBeUndefined();
+    expect(sleep).not.toHaveBeenCalled();
+    expect(store.peek(ID)).toMatchObject({ status: 'done' });
+  });
+
+  it('takes a keyed delete over without probing when the dead attempt never deleted', async () => {
+    // Prepare
+    const { repository, store, run, otherWriter } = setup();
+    await otherWriter(1);
+    await abandonedClaim(store, remove());
+    const fence = vi.spyOn(repository, 'fence');
+
+    // Act
+    const retry = await run(remove());
+
+    // Assess
+    expect(retry).toMatchObject({ replayed: false, answer: { statusCode: 204 } });
+    expect(fence).not.toHaveBeenCalled();
+    expect(await repository.get('visits')).toBeUndefined();
+  });
+
+  it('creates a sharded counter with its answer in the same step, and replays it', async () => {
+    // Prepare
+    const { repository, run } = setup();
+
+    // Act
+    const first = await run(set(10, undefined, 4));
+    const repeat = await run(set(10, undefined, 4));
+
+    // Assess
+    expect(JSON.parse(first.answer.body)).toMatchObject({ value: 10, version: 1, shards: 4 });
+    expect(repeat).toEqual({ answer: first.answer, replayed: true });
+    expect(await counterNow(repository)).toMatchObject({ value: 10, version: 1, shards: 4 });
   });
 });
 
@@ -381,339 +648,70 @@ describe('changeIdempotently: refusals', () => {
     expect(repeat.answer.statusCode).toBe(404);
     expect(await counterNow(repository)).toMatchObject({ value: 1, version: 1 });
   });
-});
 
-describe('changeIdempotently: concurrent changes', () => {
-  it('plans again from the new state when another change lands before the commit, and answers the final state exactly', async () => {
+  it('applies a keyed change under If-Match only at that version, refusing with 412 once it moved', async () => {
     // Prepare
-    const { repository, store, run, otherWriter } = setup();
-    store.beforeCommit = async () => {
-      store.beforeCommit = undefined;
-      await otherWriter(10);
-    };
-
-    // Act
-    const result = await run(increment(1));
-
-    // Assess
-    expect(store.calls.commit).toBe(2);
-    expect(JSON.parse(result.answer.body)).toEqual(await counterNow(repository));
-    expect(await counterNow(repository)).toMatchObject({ value: 11, version: 2 });
-    expect(result.answer.headers).toEqual({ etag: '"2"' });
-  });
-
-  it('plans a set again when the counter moved, answering the version it actually wrote', async () => {
-    // Prepare
-    const { repository, store, run, otherWriter } = setup();
+    const { repository, run, otherWriter } = setup();
     await otherWriter(1);
-    store.beforeCommit = async () => {
-      store.beforeCommit = undefined;
-      await otherWriter(1);
-    };
-
-    // Act
-    const result = await run(set(50));
-
-    // Assess
-    expect(JSON.parse(result.answer.body)).toEqual(await counterNow(repository));
-    expect(await counterNow(repository)).toMatchObject({ value: 50, version: 3 });
-  });
-
-  it('refuses with 412 a keyed change under If-Match when the counter moved before its commit', async () => {
-    // Prepare
-    const { repository, store, run, otherWriter } = setup();
     await otherWriter(1);
-    store.beforeCommit = async () => {
-      store.beforeCommit = undefined;
-      await otherWriter(1);
-    };
 
     // Act
-    const result = await run(increment(5, 1));
+    const stale = await run(increment(5, 1), 'stale-key');
+    const current = await run(increment(5, 2), 'current-key');
 
     // Assess
-    expect(result.answer.statusCode).toBe(412);
-    expect(await counterNow(repository)).toMatchObject({ value: 2, version: 2 });
-    expect(store.peek(ID)).toMatchObject({ status: 'done', answer: result.answer });
-  });
-
-  it('answers what the change did when the counter was deleted and created again at the same version before the commit', async () => {
-    // Prepare: between the plan and the commit, the counter is deleted and created again at the same
-    // version. Its version alone cannot tell the two apart.
-    const { repository, store, run } = setup();
-    await repository.set({ name: 'visits', value: 5, actor: ACTOR, now: 'then', newIncarnation: 'first' });
-    store.beforeCommit = async () => {
-      store.beforeCommit = undefined;
-      await repository.delete({ name: 'visits' });
-      await repository.increment({
-        name: 'visits',
-        by: 10,
-        actor: OTHER_ACTOR,
-        now: 'later',
-        newIncarnation: 'second',
-      });
-    };
-
-    // Act
-    const result = await run(increment(1));
-
-    // Assess: the answer must be what the change did to the counter that is there now
-    expect(JSON.parse(result.answer.body)).toEqual(await counterNow(repository));
-  });
-
-  it('gives up with ContendedCounterError when every commit finds the counter moved, and releases the claim', async () => {
-    // Prepare
-    const { repository, store, sleep, run, otherWriter } = setup();
-    store.beforeCommit = async () => {
-      await otherWriter(1);
-    };
-
-    // Act
-    const contended = run(increment(100));
-
-    // Assess
-    await expect(contended).rejects.toBeInstanceOf(ContendedCounterError);
-    expect(store.calls.commit).toBeGreaterThan(1);
-    expect(await counterNow(repository)).toMatchObject({ value: store.calls.commit });
-    expect(sleep.mock.calls.length).toBeGreaterThanOrEqual(store.calls.commit - 1);
-    expect(store.peek(ID)).toBeUndefined();
-  });
-
-  it('lets a retry with the same key run once the contention that refused it has passed', async () => {
-    // Prepare
-    const { repository, store, run, otherWriter } = setup();
-    store.beforeCommit = async () => {
-      await otherWriter(1);
-    };
-    await expect(run(increment(100))).rejects.toBeInstanceOf(ContendedCounterError);
-    store.beforeCommit = undefined;
-    const before = (await counterNow(repository))?.value ?? 0;
-
-    // Act
-    const retry = await run(increment(100));
-
-    // Assess
-    expect(retry.replayed).toBe(false);
-    expect(await counterNow(repository)).toMatchObject({ value: before + 100 });
+    expect(stale.answer.statusCode).toBe(412);
+    expect(JSON.parse(current.answer.body)).toMatchObject({ value: 7, version: 3 });
+    expect(await counterNow(repository)).toMatchObject({ value: 7, version: 3 });
   });
 });
 
 describe('changeIdempotently: failures', () => {
-  it('replays, and counts once, a retry after the first attempt died right after its commit', async () => {
+  it('frees the key when the change certainly wrote nothing (throttled), so a retry runs it afresh', async () => {
     // Prepare
     const { repository, store, run } = setup();
-    store.failAfterNextCommit(new Error('Lambda died before hearing back'));
-    await expect(run(increment(3))).rejects.toThrow('Lambda died before hearing back');
+    const throttled = Object.assign(new Error('Rate exceeded'), {
+      name: 'ProvisionedThroughputExceededException',
+    });
+    repository.failNextChange(throttled);
+    await expect(run(increment(1))).rejects.toBe(throttled);
 
     // Act
-    const retry = await run(increment(3));
+    const retry = await run(increment(1));
 
     // Assess
-    expect(retry.replayed).toBe(true);
-    expect(JSON.parse(retry.answer.body)).toMatchObject({ value: 3, version: 1 });
-    expect(await counterNow(repository)).toMatchObject({ value: 3, version: 1 });
-    expect(repository.takeStream()).toHaveLength(1);
-  });
-
-  it('releases the claim when the commit fails, so a retry with the same key runs', async () => {
-    // Prepare
-    const { repository, store, run } = setup();
-    store.failNext('commit', new Error('ServiceUnavailable'));
-    await expect(run(increment(3))).rejects.toThrow('ServiceUnavailable');
-    const afterFailure = store.peek(ID);
-
-    // Act
-    const retry = await run(increment(3));
-
-    // Assess
-    expect(afterFailure).toBeUndefined();
-    expect(retry.replayed).toBe(false);
-    expect(await counterNow(repository)).toMatchObject({ value: 3, version: 1 });
-  });
-
-  it('releases the claim when recording a refusal fails, so a retry with the same key runs', async () => {
-    // Prepare
-    const { store, run } = setup();
-    store.failNext('complete', new Error('ServiceUnavailable'));
-    await expect(run(remove())).rejects.toThrow('ServiceUnavailable');
-    const afterFailure = store.peek(ID);
-
-    // Act
-    const retry = await run(remove());
-
-    // Assess
-    expect(afterFailure).toBeUndefined();
-    expect(retry).toMatchObject({ replayed: false, answer: { statusCode: 404 } });
-  });
-
-  it('releases the claim when reading the counter fails', async () => {
-    // Prepare
-    const { store, deps } = setup();
-    const failing: IdempotentDeps = {
-      ...deps,
-      read: async () => {
-        throw new Error('ServiceUnavailable');
-      },
-    };
-
-    // Act
-    const attempt = changeIdempotently(failing, { id: ID, command: increment(1) }, render);
-
-    // Assess
-    await expect(attempt).rejects.toThrow('ServiceUnavailable');
-    expect(store.peek(ID)).toBeUndefined();
     expect(store.calls.release).toBe(1);
+    expect(retry.replayed).toBe(false);
+    expect(await counterNow(repository)).toMatchObject({ value: 1, version: 1 });
   });
 
-  it('passes on the original failure when releasing the claim fails too', async () => {
+  it('passes on the original failure when ending its lease fails too', async () => {
     // Prepare
-    const { store, run } = setup();
-    store.failNext('commit', new Error('ServiceUnavailable'));
-    store.failNext('release', new Error('release failed'));
+    const { repository, store, run } = setup();
+    repository.failNextChange(new Error('socket hang up'));
+    store.failNext('abandon', new Error('also down'));
 
     // Act
     const attempt = run(increment(1));
 
     // Assess
-    await expect(attempt).rejects.toThrow('ServiceUnavailable');
-    expect(store.peek(ID)).toMatchObject({ status: 'in-flight' });
-  });
-});
-
-describe('planChange', () => {
-  const NOW = '2025-03-01T12:00:00.000Z';
-
-  it('creates an absent counter at version 1 with the new incarnation, planned from no version', () => {
-    // Act
-    const plan = planChange(increment(4), undefined, NOW, 'inc-new');
-
-    // Assess
-    expect(plan).toEqual({
-      kind: 'change',
-      change: {
-        kind: 'increment',
-        input: { name: 'visits', actor: ACTOR, now: NOW, newIncarnation: 'inc-new', by: 4 },
-        seen: undefined,
-      },
-      outcome: {
-        kind: 'counter',
-        counter: { name: 'visits', value: 4, version: 1, created_at: NOW, updated_at: NOW },
-      },
-    });
+    await expect(attempt).rejects.toThrow('socket hang up');
   });
 
-  it('adds to an existing counter from the version it saw, keeping its creation time', () => {
+  it('keeps the key in flight when storing the answer fails after the change landed; a retry replays it', async () => {
+    // Prepare
+    const { repository, store, run } = setup();
+    store.failNext('complete', new Error('throttled answer'));
+    await expect(run(increment(9))).rejects.toThrow('throttled answer');
+    await abandonTheLease(store);
+
     // Act
-    const plan = planChange(increment(-7), stored({ value: 5, version: 3 }), NOW, 'inc-new');
+    const retry = await run(increment(9));
 
     // Assess
-    expect(plan).toMatchObject({
-      kind: 'change',
-      change: { kind: 'increment', seen: { version: 3, incarnation: 'inc-old' }, input: { by: -7 } },
-      outcome: {
-        kind: 'counter',
-        counter: { value: -2, version: 4, created_at: '2024-06-01T00:00:00.000Z', updated_at: NOW },
-      },
-    });
-  });
-
-  it('sets the value from the version it saw', () => {
-    // Act
-    const plan = planChange(set(42), stored({ value: 5, version: 3 }), NOW, 'inc-new');
-
-    // Assess
-    expect(plan).toMatchObject({
-      kind: 'change',
-      change: {
-        kind: 'set',
-        seen: { version: 3, incarnation: 'inc-old' },
-        input: { value: 42, name: 'visits' },
-      },
-      outcome: { kind: 'counter', counter: { value: 42, version: 4 } },
-    });
-  });
-
-  it('deletes an existing counter from the version it saw', () => {
-    // Act
-    const plan = planChange(remove(), stored({ version: 3 }), NOW, 'inc-new');
-
-    // Assess
-    expect(plan).toEqual({
-      kind: 'change',
-      change: { kind: 'delete', name: 'visits', seen: { version: 3, incarnation: 'inc-old' } },
-      outcome: { kind: 'deleted' },
-    });
-  });
-
-  it('refuses to delete an absent counter with CounterNotFoundError', () => {
-    // Act
-    const plan = planChange(remove(), undefined, NOW, 'inc-new');
-
-    // Assess
-    expect(plan.kind).toBe('refused');
-    expect(plan.kind === 'refused' && plan.error).toBeInstanceOf(CounterNotFoundError);
-  });
-
-  it.each<[string, number, number, boolean]>([
-    ['reaching the top', MAX_VALUE - 1, 1, true],
-    ['passing the top', MAX_VALUE, 1, false],
-    ['passing the top by far', MAX_VALUE, MAX_VALUE, false],
-    ['reaching the bottom', MIN_VALUE + 1, -1, true],
-    ['passing the bottom', MIN_VALUE, -1, false],
-    ['crossing the whole range', MIN_VALUE, MAX_VALUE, true],
-  ])('checks the range on %s (%d + %d)', (_, value, by, allowed) => {
-    // Act
-    const plan = planChange(increment(by), stored({ value }), NOW, 'inc-new');
-
-    // Assess
-    if (allowed) {
-      expect(plan).toMatchObject({ kind: 'change', outcome: { counter: { value: value + by } } });
-    } else {
-      expect(plan.kind).toBe('refused');
-      expect(plan.kind === 'refused' && plan.error).toBeInstanceOf(CounterOutOfRangeError);
-    }
-  });
-
-  it.each([MAX_VALUE, MIN_VALUE])('sets the bound %d itself', (value) => {
-    // Act
-    const plan = planChange(set(value), stored(), NOW, 'inc-new');
-
-    // Assess
-    expect(plan).toMatchObject({ kind: 'change', outcome: { counter: { value } } });
-  });
-
-  it('takes If-Match "0" to mean the counter must not exist yet', () => {
-    // Act
-    const absent = planChange(increment(1, 0), undefined, NOW, 'inc-new');
-    const existing = planChange(increment(1, 0), stored({ version: 1 }), NOW, 'inc-new');
-
-    // Assess
-    expect(absent).toMatchObject({ kind: 'change', change: { seen: undefined } });
-    expect(existing.kind).toBe('refused');
-    expect(existing.kind === 'refused' && existing.error).toBeInstanceOf(VersionMismatchError);
-  });
-
-  it('refuses an If-Match for another version, naming the version found, before anything else', () => {
-    // Act
-    const mismatch = planChange(increment(1, 2), stored({ version: 3 }), NOW, 'inc-new');
-    const absentDelete = planChange(remove(2), undefined, NOW, 'inc-new');
-
-    // Assess
-    expect(mismatch.kind === 'refused' && mismatch.error).toEqual(new VersionMismatchError('visits', 2, 3));
-    expect(absentDelete.kind === 'refused' && absentDelete.error).toEqual(
-      new VersionMismatchError('visits', 2, undefined),
-    );
-  });
-
-  it('applies a change whose If-Match names the version found', () => {
-    // Act
-    const plan = planChange(remove(3), stored({ version: 3 }), NOW, 'inc-new');
-
-    // Assess
-    expect(plan).toMatchObject({
-      kind: 'change',
-      change: { kind: 'delete', seen: { version: 3, incarnation: 'inc-old' } },
-    });
+    expect(retry.replayed).toBe(true);
+    expect(JSON.parse(retry.answer.body)).toMatchObject({ value: 9, version: 1 });
+    expect(await counterNow(repository)).toMatchObject({ value: 9, version: 1 });
   });
 });
 
@@ -762,3 +760,10 @@ describe('fingerprintOf and idempotencyId', () => {
     expect(second).toBe(first);
   });
 });
+
+/** Moves the record's lease into the past, as the passing of CLAIM_LEASE_MS would. */
+async function abandonTheLease(store: InMemoryIdempotencyStore): Promise<void> {
+  const record = store.peek(ID);
+  if (record === undefined) throw new Error('no record to abandon');
+  await store.abandon(ID, record.owner);
+}
