@@ -167,9 +167,9 @@ export function withinShare(by: number, shards: number): Rule | undefined {
   const bound = by > 0 ? limit - by : -limit - by;
   const comparison = by > 0 ? '<=' : '>=';
   return {
-    expression: `#value ${comparison} :share`,
+    expression: `#value ${comparison} :bound`,
     names: { '#value': 'value' },
-    values: { ':share': bound },
+    values: { ':bound': bound },
     holds: (item) => {
       const value = numberOf(item, 'value') ?? 0;
       return by > 0 ? value <= bound : value >= bound;

@@ -191,7 +191,6 @@ export function shardIncrement(
                 TableName: table,
                 Key: { name: shardKey(counter.name, shard) },
                 ...conditionOf(held),
-                ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
               },
             } as TransactItem,
             rules: held,

@@ -48,6 +48,7 @@ import {
   shardBound,
   VersionMismatchError,
 } from './errors.ts';
+import { isProbeOnly } from './history.ts';
 import { decodePage } from './history-page.ts';
 import type { Outcome } from './idempotency.ts';
 import { sealedAnswer } from './idempotency-table.ts';
@@ -109,6 +110,8 @@ const MAX_CACHED_LAYOUTS = 1000;
  * (TransactionConflict): it changed nothing, so it is tried again after a jittered pause.
  */
 const CONFLICT_ATTEMPTS = 8;
+/** The back-off between those tries: up to 20 ms, 40, 80 ... 1 s, about 2.5 s in all at most. */
+const CONFLICT_BACKOFF = { baseMs: 10, capMs: 1_000 };
 
 /**
  * DynamoDB-backed counters: every change is a single UpdateItem or DeleteItem, never a read first,
@@ -269,7 +272,7 @@ export class DynamoCounterRepository implements CounterRepository {
       } catch (error) {
         if (!isTransactionConflict(error)) throw error;
         if (attempt >= CONFLICT_ATTEMPTS) throw new CounterBusyError(name);
-        await retryPause(attempt);
+        await retryPause(attempt, CONFLICT_BACKOFF);
       }
     }
   }
@@ -415,13 +418,15 @@ export class DynamoCounterRepository implements CounterRepository {
         input,
         index,
       );
+      // Every shard in its place, so that the reasons of a cancellation name the shards by index.
+      const checks = [...write.checks];
+      const items = Array.from({ length: layout.shards }, (_, shard) =>
+        shard === index ? ({ Update: write.request } as TransactItem) : checks.shift()?.request,
+      ).filter((item): item is TransactItem => item !== undefined);
       try {
-        await this.transact(input.name, [
-          { Update: write.request } as TransactItem,
-          ...write.checks.map((check) => check.request),
-        ]);
+        await this.transact(input.name, items);
       } catch (error) {
-        const refusal = explain(error, write.rules);
+        const refusal = explain(error, write.rules, index);
         if (refusal instanceof ShardShareExceeded) {
           throw new CounterOutOfRangeError(
             input.name,
@@ -457,6 +462,11 @@ export class DynamoCounterRepository implements CounterRepository {
     input: ChangeInput & { value: number },
     shards: number,
   ): Promise<StoredCounter> {
+    // A creation is of version 0: any other If-Match is refused with the version there is.
+    if (input.expectedVersion !== undefined && input.expectedVersion !== 0) {
+      const current = await this.get(input.name);
+      throw new VersionMismatchError(input.name, input.expectedVersion, current?.version);
+    }
     if (Math.abs(input.value) > shardBound(shards)) {
       throw new CounterOutOfRangeError(input.name, 0, `setting ${input.value}`, shards);
     }
@@ -744,7 +754,7 @@ export class DynamoCounterRepository implements CounterRepository {
 
 /** A counter from a counters-table item; undefined for none, or for an item holding only a recovery's probe. */
 function counterOf(item: Record<string, unknown> | undefined): StoredCounter | undefined {
-  return item === undefined || typeof item.version !== 'number' ? undefined : storedCounter.parse(item);
+  return item === undefined || isProbeOnly(item) ? undefined : storedCounter.parse(item);
 }
 
 /** The reasons DynamoDB gave for cancelling a transaction, if that is what the error is. */
@@ -755,11 +765,11 @@ function cancellation(
 }
 
 /**
- * A write refused by its condition, as the rule the item broke (its ALL_OLD image, for a transaction
- * the first item's); any other error as it is.
+ * A write refused by its condition, as the rule the item broke (its ALL_OLD image; in a transaction,
+ * the item at `position`'s); any other error as it is.
  */
-function explain(error: unknown, rules: readonly Rule[]): unknown {
-  const reason = cancellation(error)?.[0];
+function explain(error: unknown, rules: readonly Rule[], position = 0): unknown {
+  const reason = cancellation(error)?.[position];
   const refused =
     error instanceof ConditionalCheckFailedException
       ? { item: error.Item }

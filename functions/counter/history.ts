@@ -96,8 +96,8 @@ export function numberChanges(
  */
 export function toHistoryAction(oldImage: unknown, newImage: unknown): HistoryAction {
   if (isShard(oldImage) || isShard(newImage)) return shardAction(oldImage, newImage);
-  const before = isCounter(oldImage) ? storedCounter.parse(oldImage) : undefined;
-  const after = isCounter(newImage) ? storedCounter.parse(newImage) : undefined;
+  const before = oldImage === undefined || isProbeOnly(oldImage) ? undefined : storedCounter.parse(oldImage);
+  const after = newImage === undefined || isProbeOnly(newImage) ? undefined : storedCounter.parse(newImage);
   if (after === undefined) {
     return before === undefined
       ? { kind: 'ignore' }
@@ -140,11 +140,11 @@ function keyOf(counter: StoredCounterItem): string {
 }
 
 /**
- * Whether an image is a counter's item at all: an item holding only a keyed change's recovery probe
- * (counter-writes.ts probeUpdate) has no version, and is no counter.
+ * An item holding only a keyed change's recovery probe (counter-writes.ts probeUpdate): it has neither
+ * value nor version, and is no counter. Anything else is a counter, or malformed.
  */
-function isCounter(image: unknown): boolean {
-  return typeof image === 'object' && image !== null && 'version' in image;
+export function isProbeOnly(image: unknown): boolean {
+  return typeof image === 'object' && image !== null && !('version' in image) && !('value' in image);
 }
 
 /** Shard items carry the counter's name in `counter`; counter items never do. */

@@ -2,28 +2,28 @@ import {
   ConditionalCheckFailedException,
   DynamoDBClient,
   ProvisionedThroughputExceededException,
-  TransactionConflictException,
 } from '@aws-sdk/client-dynamodb';
 import {
+  BatchGetCommand,
   DeleteCommand,
   DynamoDBDocumentClient,
+  GetCommand,
   PutCommand,
-  TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DynamoIdempotencyStore } from '../../functions/counter/dynamodb-idempotency-store.ts';
+import { AttemptFencedError } from '../../functions/counter/errors.ts';
 import {
   CLAIM_LEASE_MS,
   IDEMPOTENCY_TTL_SECONDS,
-  type PlannedChange,
   RequestInFlightError,
   type StoredAnswer,
 } from '../../functions/counter/idempotency.ts';
-import { cancelled, conditionFailed, expectEveryPlaceholderUsed } from '../support/dynamodb-answers.ts';
+import { conditionFailed, expectEveryPlaceholderUsed } from '../support/dynamodb-answers.ts';
 
-const TABLES = { counters: 'counters-table', idempotency: 'idempotency-table' };
+const TABLE = 'idempotency-table';
 const ddbMock = mockClient(DynamoDBDocumentClient);
 const client = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' }));
 
@@ -36,29 +36,29 @@ const ANSWER: StoredAnswer = {
   headers: { 'content-type': 'application/json', etag: '"4"' },
   body: '{"name":"a","value":9,"version":4}',
 };
+const COUNTER = {
+  name: 'a',
+  value: 9,
+  version: 4,
+  created_at: '2025-01-01T00:00:00.000Z',
+  updated_at: '2025-01-01T00:00:01.000Z',
+  incarnation: 'inc-1',
+  op: 'increment',
+  actor: 'arn:aws:iam::000000000000:user/tester',
+};
 
 function store(): DynamoIdempotencyStore {
-  return new DynamoIdempotencyStore(client, TABLES);
+  return new DynamoIdempotencyStore(client, TABLE);
 }
 
-function input(name = 'a') {
-  return {
-    name,
-    actor: 'arn:aws:iam::000000000000:user/tester',
-    now: '2025-01-01T00:00:00.000Z',
-    newIncarnation: 'inc-new',
-  };
-}
-
-function onlyTransaction() {
-  const calls = ddbMock.commandCalls(TransactWriteCommand);
+/** The only call of `command` made, with every placeholder it declares used. */
+function onlyInput<T extends object>(calls: { args: [{ input: T }] }[]): T {
   expect(calls).toHaveLength(1);
   expect(ddbMock.calls()).toHaveLength(1);
-  const items = calls[0]?.args[0].input.TransactItems ?? [];
-  expect(items).toHaveLength(2);
-  const [counter, record] = items;
-  if (counter === undefined || record === undefined) throw new Error('the transaction lacks an item');
-  return { counter, record };
+  const input = calls[0]?.args[0].input;
+  if (input === undefined) throw new Error('no call');
+  expectEveryPlaceholderUsed(input);
+  return input;
 }
 
 beforeEach(() => {
@@ -70,35 +70,31 @@ afterEach(() => {
 });
 
 describe('DynamoIdempotencyStore.claim', () => {
-  it('puts an in-flight record unless a live one exists, returning the old one if it does', async () => {
+  it('puts an in-flight record with the items its attempt may write, unless a live one exists', async () => {
     // Prepare
     ddbMock.on(PutCommand).resolves({});
 
     // Act
-    const claim = await store().claim(ID, 'fp-1', OWNER, NOW_MS);
+    const claim = await store().claim(ID, 'fp-1', OWNER, ['a', 'a#1'], NOW_MS);
 
     // Assess
     expect(claim).toEqual({ kind: 'claimed' });
-    const calls = ddbMock.commandCalls(PutCommand);
-    expect(calls).toHaveLength(1);
-    const put = calls[0]?.args[0].input;
-    expect(put).toEqual({
-      TableName: 'idempotency-table',
+    expect(onlyInput(ddbMock.commandCalls(PutCommand))).toEqual({
+      TableName: TABLE,
       Item: {
         id: ID,
         fingerprint: 'fp-1',
         status: 'in-flight',
         owner: OWNER,
         lease_expires_at: NOW_MS + CLAIM_LEASE_MS,
+        targets: new Set(['a', 'a#1']),
         expires_at: NOW_S + IDEMPOTENCY_TTL_SECONDS,
       },
-      ConditionExpression:
-        'attribute_not_exists(id) OR expires_at < :now_s OR (#status = :in_flight AND lease_expires_at < :now_ms)',
-      ExpressionAttributeNames: { '#status': 'status' },
-      ExpressionAttributeValues: { ':now_s': NOW_S, ':now_ms': NOW_MS, ':in_flight': 'in-flight' },
+      // An abandoned claim is not taken over here: a retry recovers it (idempotency.ts).
+      ConditionExpression: 'attribute_not_exists(id) OR expires_at < :now_s',
+      ExpressionAttributeValues: { ':now_s': NOW_S },
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
     });
-    if (put !== undefined) expectEveryPlaceholderUsed(put);
   });
 
   it('leases the claim for the time it was built with', async () => {
@@ -106,7 +102,7 @@ describe('DynamoIdempotencyStore.claim', () => {
     ddbMock.on(PutCommand).resolves({});
 
     // Act
-    await new DynamoIdempotencyStore(client, TABLES, 2_000).claim(ID, 'fp-1', OWNER, NOW_MS);
+    await new DynamoIdempotencyStore(client, TABLE, 2_000).claim(ID, 'fp-1', OWNER, ['a'], NOW_MS);
 
     // Assess
     expect(ddbMock.commandCalls(PutCommand)[0]?.args[0].input.Item).toMatchObject({
@@ -115,7 +111,7 @@ describe('DynamoIdempotencyStore.claim', () => {
   });
 
   it('keeps the record at least 24 hours, and holds off duplicates for the lease only', () => {
-    // Assess: CONTRACT.md section 4 promises replays for at least 24 hours
+    // Assess: the API promises replays for at least 24 hours
     expect(IDEMPOTENCY_TTL_SECONDS).toBeGreaterThanOrEqual(24 * 60 * 60);
     expect(CLAIM_LEASE_MS).toBeLessThan(IDEMPOTENCY_TTL_SECONDS * 1000);
   });
@@ -129,53 +125,55 @@ describe('DynamoIdempotencyStore.claim', () => {
         status: 'done',
         owner: 'owner-0',
         lease_expires_at: NOW_MS - 1_000,
+        targets: new Set(['a']),
         expires_at: NOW_S + 3_600,
         answer: ANSWER,
       }),
     );
 
     // Act
-    const claim = await store().claim(ID, 'fp-1', OWNER, NOW_MS);
+    const claim = await store().claim(ID, 'fp-1', OWNER, ['a'], NOW_MS);
 
     // Assess
     expect(claim).toEqual({
       kind: 'existing',
       record: {
+        id: ID,
         fingerprint: 'fp-1',
         status: 'done',
         owner: 'owner-0',
         leaseExpiresAt: NOW_MS - 1_000,
+        targets: ['a'],
+        probed: [],
+        counter: undefined,
         answer: ANSWER,
       },
     });
   });
 
-  it('returns an in-flight record it found, without an answer', async () => {
+  it('returns an applied record with the counter the stream consumer saw right after the write', async () => {
     // Prepare
     ddbMock.on(PutCommand).rejects(
       conditionFailed({
         id: ID,
         fingerprint: 'fp-2',
-        status: 'in-flight',
+        status: 'applied',
         owner: 'owner-0',
-        lease_expires_at: NOW_MS + 5_000,
+        lease_expires_at: NOW_MS - 5_000,
+        targets: new Set(['a']),
+        probed: new Set(['a']),
+        counter: COUNTER,
         expires_at: NOW_S + 3_600,
       }),
     );
 
     // Act
-    const claim = await store().claim(ID, 'fp-1', OWNER, NOW_MS);
+    const claim = await store().claim(ID, 'fp-2', OWNER, ['a'], NOW_MS);
 
     // Assess
-    expect(claim).toEqual({
+    expect(claim).toMatchObject({
       kind: 'existing',
-      record: {
-        fingerprint: 'fp-2',
-        status: 'in-flight',
-        owner: 'owner-0',
-        leaseExpiresAt: NOW_MS + 5_000,
-        answer: undefined,
-      },
+      record: { status: 'applied', owner: 'owner-0', targets: ['a'], probed: ['a'], counter: COUNTER },
     });
   });
 
@@ -184,7 +182,7 @@ describe('DynamoIdempotencyStore.claim', () => {
     ddbMock.on(PutCommand).rejects(conditionFailed({ id: ID, status: 'finished' }));
 
     // Act
-    const claim = store().claim(ID, 'fp-1', OWNER, NOW_MS);
+    const claim = store().claim(ID, 'fp-1', OWNER, ['a'], NOW_MS);
 
     // Assess
     await expect(claim).rejects.toThrow();
@@ -202,200 +200,46 @@ describe('DynamoIdempotencyStore.claim', () => {
     ddbMock.on(PutCommand).rejects(error);
 
     // Act
-    const claim = store().claim(ID, 'fp-1', OWNER, NOW_MS);
+    const claim = store().claim(ID, 'fp-1', OWNER, ['a'], NOW_MS);
 
     // Assess
     await expect(claim).rejects.toBe(error);
   });
 });
 
-describe('DynamoIdempotencyStore.commit', () => {
-  it('writes an increment of an absent counter and the answer in one transaction, only if the counter is still absent and the claim ours', async () => {
+describe('DynamoIdempotencyStore.reach', () => {
+  it('adds items to the targets only while the attempt holds the record in flight', async () => {
     // Prepare
-    ddbMock.on(TransactWriteCommand).resolves({});
-    const change: PlannedChange = { kind: 'increment', input: { ...input(), by: 5 }, seen: undefined };
+    ddbMock.on(UpdateCommand).resolves({});
 
     // Act
-    const result = await store().commit(ID, OWNER, change, ANSWER, NOW_MS);
+    await store().reach(ID, OWNER, ['a#3']);
 
     // Assess
-    expect(result).toBe('committed');
-    const { counter, record } = onlyTransaction();
-    expect(counter.Update?.TableName).toBe('counters-table');
-    expect(counter.Update?.Key).toEqual({ name: 'a' });
-    expect(counter.Update?.UpdateExpression).toContain('ADD #value :by, #version :one');
-    expect(counter.Update?.ConditionExpression).toBe('attribute_not_exists(#value)');
-    expect(counter.Update?.ExpressionAttributeValues).toMatchObject({
-      ':by': 5,
-      ':incarnation': 'inc-new',
-      ':now': '2025-01-01T00:00:00.000Z',
+    expect(onlyInput(ddbMock.commandCalls(UpdateCommand))).toEqual({
+      TableName: TABLE,
+      Key: { id: ID },
+      UpdateExpression: 'ADD #targets :items',
+      ConditionExpression: '#owner = :owner AND #status = :in_flight',
+      ExpressionAttributeNames: { '#owner': 'owner', '#status': 'status', '#targets': 'targets' },
+      ExpressionAttributeValues: { ':items': new Set(['a#3']), ':owner': OWNER, ':in_flight': 'in-flight' },
     });
-    expect(counter.Update?.ExpressionAttributeValues).not.toHaveProperty(':seen');
-    expect(record).toEqual({
-      Update: {
-        TableName: 'idempotency-table',
-        Key: { id: ID },
-        UpdateExpression: 'SET #status = :done, #answer = :answer, expires_at = :expires',
-        ConditionExpression: '#owner = :owner AND #status = :in_flight',
-        ExpressionAttributeNames: { '#status': 'status', '#answer': 'answer', '#owner': 'owner' },
-        ExpressionAttributeValues: {
-          ':done': 'done',
-          ':answer': ANSWER,
-          ':expires': NOW_S + IDEMPOTENCY_TTL_SECONDS,
-          ':owner': OWNER,
-          ':in_flight': 'in-flight',
-        },
-      },
-    });
-    if (counter.Update !== undefined) expectEveryPlaceholderUsed(counter.Update);
-    if (record.Update !== undefined) expectEveryPlaceholderUsed(record.Update);
   });
 
-  it('conditions an increment of an existing counter on the version it was planned from', async () => {
+  it('tells the attempt it was fenced off when a retry took the record over', async () => {
     // Prepare
-    ddbMock.on(TransactWriteCommand).resolves({});
-    const change: PlannedChange = {
-      kind: 'increment',
-      input: { ...input(), by: -2 },
-      seen: { version: 3, incarnation: 'inc-1' },
-    };
+    ddbMock.on(UpdateCommand).rejects(conditionFailed());
 
     // Act
-    await store().commit(ID, OWNER, change, ANSWER, NOW_MS);
+    const reaching = store().reach(ID, OWNER, ['a#3']);
 
     // Assess
-    const { counter } = onlyTransaction();
-    expect(counter.Update?.UpdateExpression).toContain('ADD #value :by');
-    expect(counter.Update?.ConditionExpression).toBe('#version = :seen AND #incarnation = :seen_incarnation');
-    expect(counter.Update?.ExpressionAttributeValues).toMatchObject({
-      ':seen': 3,
-      ':seen_incarnation': 'inc-1',
-      ':by': -2,
-    });
-    expect(counter.Update?.ExpressionAttributeNames).toMatchObject({
-      '#version': 'version',
-      '#value': 'value',
-    });
-    if (counter.Update !== undefined) expectEveryPlaceholderUsed(counter.Update);
-  });
-
-  it.each<[string, { version: number; incarnation: string } | undefined, string]>([
-    ['an absent counter', undefined, 'attribute_not_exists(#value)'],
-    [
-      'an existing counter',
-      { version: 7, incarnation: 'inc-1' },
-      '#version = :seen AND #incarnation = :seen_incarnation',
-    ],
-  ])('writes a set of %s with SET #value = :value under the planned state', async (_, seen, condition) => {
-    // Prepare
-    ddbMock.on(TransactWriteCommand).resolves({});
-    const change: PlannedChange = { kind: 'set', input: { ...input(), value: 42 }, seen };
-
-    // Act
-    await store().commit(ID, OWNER, change, ANSWER, NOW_MS);
-
-    // Assess
-    const { counter, record } = onlyTransaction();
-    expect(counter.Update?.UpdateExpression).toContain('SET #value = :value');
-    expect(counter.Update?.UpdateExpression).not.toContain('ADD #value');
-    expect(counter.Update?.ExpressionAttributeValues).toMatchObject({ ':value': 42 });
-    expect(counter.Update?.ConditionExpression).toBe(condition);
-    expect(record.Update?.ConditionExpression).toBe('#owner = :owner AND #status = :in_flight');
-    if (counter.Update !== undefined) expectEveryPlaceholderUsed(counter.Update);
-  });
-
-  it('writes a delete conditioned on the version it was planned from, with the answer', async () => {
-    // Prepare
-    ddbMock.on(TransactWriteCommand).resolves({});
-    const change: PlannedChange = { kind: 'delete', name: 'a', seen: { version: 4, incarnation: 'inc-1' } };
-    const noContent: StoredAnswer = { statusCode: 204, headers: {}, body: '' };
-
-    // Act
-    const result = await store().commit(ID, OWNER, change, noContent, NOW_MS);
-
-    // Assess
-    expect(result).toBe('committed');
-    const { counter, record } = onlyTransaction();
-    expect(counter).toEqual({
-      Delete: {
-        TableName: 'counters-table',
-        Key: { name: 'a' },
-        ConditionExpression: '#version = :seen AND #incarnation = :seen_incarnation',
-        ExpressionAttributeNames: { '#version': 'version', '#incarnation': 'incarnation' },
-        ExpressionAttributeValues: { ':seen': 4, ':seen_incarnation': 'inc-1' },
-      },
-    });
-    expect(record.Update?.ExpressionAttributeValues).toMatchObject({ ':answer': noContent, ':owner': OWNER });
-    if (counter.Delete !== undefined) expectEveryPlaceholderUsed(counter.Delete);
-  });
-
-  it.each<[string, string[], 'stale' | 'lost']>([
-    ['the counter moved', ['ConditionalCheckFailed', 'None'], 'stale'],
-    ['the claim is no longer ours', ['None', 'ConditionalCheckFailed'], 'lost'],
-    [
-      'both the counter moved and the claim is gone',
-      ['ConditionalCheckFailed', 'ConditionalCheckFailed'],
-      'lost',
-    ],
-    ['another transaction held the counter', ['TransactionConflict', 'None'], 'stale'],
-    ['another transaction held the record', ['None', 'TransactionConflict'], 'stale'],
-  ])('answers %s as %s, from the cancellation reasons', async (_, codes, expected) => {
-    // Prepare
-    ddbMock.on(TransactWriteCommand).rejects(cancelled(...codes));
-    const change: PlannedChange = {
-      kind: 'increment',
-      input: { ...input(), by: 1 },
-      seen: { version: 2, incarnation: 'inc-1' },
-    };
-
-    // Act
-    const result = await store().commit(ID, OWNER, change, ANSWER, NOW_MS);
-
-    // Assess
-    expect(result).toBe(expected);
-  });
-
-  it('answers a TransactionConflictException as stale', async () => {
-    // Prepare
-    ddbMock
-      .on(TransactWriteCommand)
-      .rejects(new TransactionConflictException({ message: 'conflict', $metadata: {} }));
-    const change: PlannedChange = { kind: 'delete', name: 'a', seen: { version: 1, incarnation: 'inc-1' } };
-
-    // Act
-    const result = await store().commit(ID, OWNER, change, ANSWER, NOW_MS);
-
-    // Assess
-    expect(result).toBe('stale');
-  });
-
-  it.each([
-    ['a cancellation for a throttled item', cancelled('ThrottlingError', 'None')],
-    ['a cancellation without reasons', cancelled()],
-    [
-      'a throttled request',
-      new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: {} }),
-    ],
-    ['any other failure', new Error('socket hang up')],
-  ])('passes on %s', async (_, error) => {
-    // Prepare
-    ddbMock.on(TransactWriteCommand).rejects(error);
-    const change: PlannedChange = {
-      kind: 'increment',
-      input: { ...input(), by: 1 },
-      seen: { version: 2, incarnation: 'inc-1' },
-    };
-
-    // Act
-    const commit = store().commit(ID, OWNER, change, ANSWER, NOW_MS);
-
-    // Assess
-    await expect(commit).rejects.toBe(error);
+    await expect(reaching).rejects.toBeInstanceOf(AttemptFencedError);
   });
 });
 
 describe('DynamoIdempotencyStore.complete', () => {
-  it('records the answer only while the claim is ours and in flight, renewing the TTL', async () => {
+  it('records the answer of the record the owner holds, in flight or applied, renewing the TTL', async () => {
     // Prepare
     ddbMock.on(UpdateCommand).resolves({});
     const refusal: StoredAnswer = {
@@ -405,30 +249,54 @@ describe('DynamoIdempotencyStore.complete', () => {
     };
 
     // Act
-    await store().complete(ID, OWNER, refusal, NOW_MS);
+    const standing = await store().complete(ID, OWNER, refusal, NOW_MS);
 
     // Assess
-    const calls = ddbMock.commandCalls(UpdateCommand);
-    expect(calls).toHaveLength(1);
-    expect(ddbMock.calls()).toHaveLength(1);
-    const update = calls[0]?.args[0].input;
-    expect(update).toEqual({
-      TableName: 'idempotency-table',
+    expect(standing).toEqual(refusal);
+    expect(onlyInput(ddbMock.commandCalls(UpdateCommand))).toEqual({
+      TableName: TABLE,
       Key: { id: ID },
-      UpdateExpression: 'SET #status = :done, #answer = :answer, expires_at = :expires',
-      ConditionExpression: '#owner = :owner AND #status = :in_flight',
-      ExpressionAttributeNames: { '#status': 'status', '#answer': 'answer', '#owner': 'owner' },
+      UpdateExpression: 'SET #status = :done, #answer = :answer, expires_at = :expires REMOVE #counter',
+      ConditionExpression: '#owner = :owner AND #status IN (:in_flight, :applied)',
+      ExpressionAttributeNames: {
+        '#owner': 'owner',
+        '#status': 'status',
+        '#answer': 'answer',
+        '#counter': 'counter',
+      },
       ExpressionAttributeValues: {
         ':done': 'done',
         ':answer': refusal,
         ':expires': NOW_S + IDEMPOTENCY_TTL_SECONDS,
         ':owner': OWNER,
         ':in_flight': 'in-flight',
+        ':applied': 'applied',
       },
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
     });
   });
 
-  it('tells the caller to ask again when the claim was taken over, since the other attempt answers', async () => {
+  it('returns the answer that was stored first (by the change itself, or another attempt)', async () => {
+    // Prepare
+    ddbMock.on(UpdateCommand).rejects(
+      conditionFailed({
+        id: ID,
+        fingerprint: 'fp-1',
+        status: 'done',
+        owner: OWNER,
+        lease_expires_at: NOW_MS,
+        answer: ANSWER,
+      }),
+    );
+
+    // Act
+    const standing = await store().complete(ID, OWNER, { ...ANSWER, body: '{}' }, NOW_MS);
+
+    // Assess
+    expect(standing).toEqual(ANSWER);
+  });
+
+  it('tells the caller to ask again when another attempt holds the record', async () => {
     // Prepare
     ddbMock.on(UpdateCommand).rejects(conditionFailed());
 
@@ -452,7 +320,7 @@ describe('DynamoIdempotencyStore.complete', () => {
   });
 });
 
-describe('DynamoIdempotencyStore.release', () => {
+describe('DynamoIdempotencyStore.release and abandon', () => {
   it('deletes the record only while the claim is ours and in flight', async () => {
     // Prepare
     ddbMock.on(DeleteCommand).resolves({});
@@ -461,28 +329,45 @@ describe('DynamoIdempotencyStore.release', () => {
     await store().release(ID, OWNER);
 
     // Assess
-    const calls = ddbMock.commandCalls(DeleteCommand);
-    expect(calls).toHaveLength(1);
-    const request = calls[0]?.args[0].input;
-    expect(request).toEqual({
-      TableName: 'idempotency-table',
+    expect(onlyInput(ddbMock.commandCalls(DeleteCommand))).toEqual({
+      TableName: TABLE,
       Key: { id: ID },
       ConditionExpression: '#owner = :owner AND #status = :in_flight',
       ExpressionAttributeNames: { '#owner': 'owner', '#status': 'status' },
       ExpressionAttributeValues: { ':owner': OWNER, ':in_flight': 'in-flight' },
     });
-    if (request !== undefined) expectEveryPlaceholderUsed(request);
+  });
+
+  it('ends the lease at once, only while the claim is ours and in flight, so a retry recovers now', async () => {
+    // Prepare
+    ddbMock.on(UpdateCommand).resolves({});
+
+    // Act
+    await store().abandon(ID, OWNER);
+
+    // Assess
+    expect(onlyInput(ddbMock.commandCalls(UpdateCommand))).toEqual({
+      TableName: TABLE,
+      Key: { id: ID },
+      UpdateExpression: 'SET lease_expires_at = :over',
+      ConditionExpression: '#owner = :owner AND #status = :in_flight',
+      ExpressionAttributeNames: { '#owner': 'owner', '#status': 'status' },
+      ExpressionAttributeValues: { ':over': 0, ':owner': OWNER, ':in_flight': 'in-flight' },
+    });
   });
 
   it('leaves alone, without failing, a record that is done or someone else’s', async () => {
     // Prepare
     ddbMock.on(DeleteCommand).rejects(conditionFailed());
+    ddbMock.on(UpdateCommand).rejects(conditionFailed());
 
     // Act
     const releasing = store().release(ID, OWNER);
+    const abandoning = store().abandon(ID, OWNER);
 
     // Assess
     await expect(releasing).resolves.toBeUndefined();
+    await expect(abandoning).resolves.toBeUndefined();
   });
 
   it('passes on any other failure', async () => {
@@ -495,5 +380,183 @@ describe('DynamoIdempotencyStore.release', () => {
 
     // Assess
     await expect(releasing).rejects.toBe(error);
+  });
+});
+
+describe('DynamoIdempotencyStore.read and takeOver', () => {
+  it('reads the record consistently', async () => {
+    // Prepare
+    ddbMock.on(GetCommand).resolves({
+      Item: {
+        id: ID,
+        fingerprint: 'fp-1',
+        status: 'in-flight',
+        owner: OWNER,
+        lease_expires_at: NOW_MS,
+        targets: new Set(['a']),
+        probed: new Set(['a']),
+      },
+    });
+
+    // Act
+    const record = await store().read(ID);
+
+    // Assess
+    expect(ddbMock.commandCalls(GetCommand)[0]?.args[0].input).toEqual({
+      TableName: TABLE,
+      Key: { id: ID },
+      ConsistentRead: true,
+    });
+    expect(record).toMatchObject({ status: 'in-flight', owner: OWNER, targets: ['a'], probed: ['a'] });
+  });
+
+  it('answers undefined for a record that is gone', async () => {
+    // Prepare
+    ddbMock.on(GetCommand).resolves({});
+
+    // Act
+    const record = await store().read(ID);
+
+    // Assess
+    expect(record).toBeUndefined();
+  });
+
+  it('hands the record over only if the fenced attempt still holds it with the targets that were probed', async () => {
+    // Prepare
+    ddbMock.on(UpdateCommand).resolves({});
+
+    // Act
+    const taken = await store().takeOver(
+      ID,
+      { attempt: 'gone', targets: 2 },
+      { attempt: OWNER, targets: ['a'] },
+      NOW_MS,
+    );
+
+    // Assess
+    expect(taken).toBe(true);
+    expect(onlyInput(ddbMock.commandCalls(UpdateCommand))).toEqual({
+      TableName: TABLE,
+      Key: { id: ID },
+      UpdateExpression: 'SET #owner = :to, lease_expires_at = :lease, #targets = :targets REMOVE #probed',
+      ConditionExpression: '#owner = :owner AND #status = :in_flight AND size(#targets) = :count',
+      ExpressionAttributeNames: {
+        '#owner': 'owner',
+        '#status': 'status',
+        '#targets': 'targets',
+        '#probed': 'probed',
+      },
+      ExpressionAttributeValues: {
+        ':to': OWNER,
+        ':lease': NOW_MS + CLAIM_LEASE_MS,
+        ':targets': new Set(['a']),
+        ':owner': 'gone',
+        ':in_flight': 'in-flight',
+        ':count': 2,
+      },
+    });
+  });
+
+  it('answers false when the record changed hands or reached further meanwhile', async () => {
+    // Prepare
+    ddbMock.on(UpdateCommand).rejects(conditionFailed());
+
+    // Act
+    const taken = await store().takeOver(
+      ID,
+      { attempt: 'gone', targets: 1 },
+      { attempt: OWNER, targets: ['a'] },
+      NOW_MS,
+    );
+
+    // Assess
+    expect(taken).toBe(false);
+  });
+});
+
+describe('DynamoIdempotencyStore as the stream consumer’s witness store', () => {
+  it('reads which records are done, eventually consistently, retrying keys left unprocessed', async () => {
+    // Prepare
+    ddbMock
+      .on(BatchGetCommand)
+      .resolvesOnce({
+        Responses: {
+          [TABLE]: [
+            { id: 'r1', status: 'done' },
+            { id: 'r2', status: 'in-flight' },
+          ],
+        },
+        UnprocessedKeys: { [TABLE]: { Keys: [{ id: 'r3' }] } },
+      })
+      .resolvesOnce({ Responses: { [TABLE]: [{ id: 'r3', status: 'done' }] } });
+
+    // Act
+    const done = await store().doneAmong(['r1', 'r2', 'r3', 'r1']);
+
+    // Assess
+    expect(done).toEqual(new Set(['r1', 'r3']));
+    const first = ddbMock.commandCalls(BatchGetCommand)[0]?.args[0].input;
+    expect(first?.RequestItems).toEqual({
+      [TABLE]: {
+        Keys: [{ id: 'r1' }, { id: 'r2' }, { id: 'r3' }],
+        ProjectionExpression: 'id, #status',
+        ExpressionAttributeNames: { '#status': 'status' },
+      },
+    });
+    expect(first?.RequestItems?.[TABLE]).not.toHaveProperty('ConsistentRead');
+  });
+
+  it('marks a record applied, with the counter after the write, only while the attempt holds it in flight', async () => {
+    // Prepare
+    ddbMock.on(UpdateCommand).resolves({});
+
+    // Act
+    await store().witnessed(ID, OWNER, COUNTER);
+
+    // Assess
+    expect(onlyInput(ddbMock.commandCalls(UpdateCommand))).toEqual({
+      TableName: TABLE,
+      Key: { id: ID },
+      UpdateExpression: 'SET #status = :applied, #counter = :counter',
+      ConditionExpression: '#owner = :owner AND #status = :in_flight',
+      ExpressionAttributeNames: { '#owner': 'owner', '#status': 'status', '#counter': 'counter' },
+      ExpressionAttributeValues: {
+        ':applied': 'applied',
+        ':owner': OWNER,
+        ':in_flight': 'in-flight',
+        ':counter': COUNTER,
+      },
+    });
+  });
+
+  it('records a passed probe of an item only while the fenced attempt holds the record in flight', async () => {
+    // Prepare
+    ddbMock.on(UpdateCommand).resolves({});
+
+    // Act
+    await store().probed(ID, 'gone', 'a#2');
+
+    // Assess
+    expect(onlyInput(ddbMock.commandCalls(UpdateCommand))).toEqual({
+      TableName: TABLE,
+      Key: { id: ID },
+      UpdateExpression: 'ADD #probed :item',
+      ConditionExpression: '#owner = :owner AND #status = :in_flight',
+      ExpressionAttributeNames: { '#owner': 'owner', '#status': 'status', '#probed': 'probed' },
+      ExpressionAttributeValues: { ':item': new Set(['a#2']), ':owner': 'gone', ':in_flight': 'in-flight' },
+    });
+  });
+
+  it('does nothing, without failing, for a record that is done or held by another attempt', async () => {
+    // Prepare
+    ddbMock.on(UpdateCommand).rejects(conditionFailed());
+
+    // Act
+    const witnessing = store().witnessed(ID, OWNER, undefined);
+    const probing = store().probed(ID, OWNER, 'a');
+
+    // Assess
+    await expect(witnessing).resolves.toBeUndefined();
+    await expect(probing).resolves.toBeUndefined();
   });
 });

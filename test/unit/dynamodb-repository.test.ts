@@ -7,6 +7,7 @@ import {
   GetCommand,
   QueryCommand,
   type QueryCommandInput,
+  TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -22,7 +23,7 @@ import type { ChangeInput } from '../../functions/counter/repository.ts';
 import { type HistoryEntry, MAX_VALUE, MIN_VALUE } from '../../functions/counter/schema.ts';
 import { listCounters } from '../../functions/counter/service.ts';
 import { counterItem } from '../support/counter-items.ts';
-import { conditionFailed } from '../support/dynamodb-answers.ts';
+import { conditionFailed, expectEveryPlaceholderUsed } from '../support/dynamodb-answers.ts';
 
 const TABLES = { counters: 'counters-table', history: 'history-table', rollups: 'rollups-table' };
 const ddbMock = mockClient(DynamoDBDocumentClient);
@@ -96,6 +97,19 @@ describe('DynamoCounterRepository.get', () => {
 
     // Assess
     await expect(reading).rejects.toThrow();
+  });
+
+  it("reads an item that holds only a keyed change's recovery probe as no counter", async () => {
+    // Prepare: what counter-writes.ts probeUpdate leaves where no counter was
+    ddbMock.on(GetCommand).resolves({
+      Item: { name: 'a', probe: 'record attempt nonce', fence_record: new Set(['attempt']) },
+    });
+
+    // Act
+    const counter = await repository().get('a');
+
+    // Assess
+    expect(counter).toBeUndefined();
   });
 });
 
@@ -182,7 +196,7 @@ describe('DynamoCounterRepository.increment', () => {
     // Assess
     const input = onlyUpdateInput();
     expect(input.ConditionExpression).toBe(
-      'attribute_not_exists(#shards) AND (attribute_not_exists(#value) OR #value <= :bound) AND #version = :expected',
+      'attribute_not_exists(#shards) AND #version = :expected AND (attribute_not_exists(#value) OR #value <= :bound)',
     );
     expect(input.ExpressionAttributeValues?.[':expected']).toBe(3);
   });
@@ -288,37 +302,119 @@ describe('DynamoCounterRepository.set', () => {
   });
 });
 
-describe('DynamoCounterRepository.delete', () => {
-  it('deletes with ReturnValues ALL_OLD and returns the old counter', async () => {
+describe('DynamoCounterRepository: keyed changes (idempotency.ts)', () => {
+  const attempt = {
+    id: 'record-1',
+    attempt: 'attempt-1',
+    reach: async () => undefined,
+    answer: () => ({ statusCode: 204, headers: {}, body: '' }),
+  };
+
+  it("writes a keyed increment as the same blind ADD, carrying the attempt's tag and fenced", async () => {
     // Prepare
-    ddbMock.on(DeleteCommand).resolves({ Attributes: counterItem({ value: 3, version: 2 }) });
+    ddbMock.on(UpdateCommand).resolves({ Attributes: counterItem({ value: 5 }) });
 
     // Act
-    const deleted = await repository().delete({ name: 'a' });
+    await repository().increment({ ...change(), by: 5, attempt });
+
+    // Assess
+    const input = onlyUpdateInput();
+    expect(input.UpdateExpression).toBe(
+      'ADD #value :by, #version :one SET #created = if_not_exists(#created, :now), #updated = :now, ' +
+        '#op = :op, #actor = :actor, #incarnation = if_not_exists(#incarnation, :incarnation), ' +
+        '#kind = if_not_exists(#kind, :kind), #tag_id = :tag_id, #tag_attempt = :tag_attempt',
+    );
+    expect(input.ConditionExpression).toBe(
+      'NOT contains(#fence, :attempt) AND attribute_not_exists(#shards) AND ' +
+        '(attribute_not_exists(#value) OR #value <= :bound)',
+    );
+    expect(input.ExpressionAttributeNames).toMatchObject({
+      '#fence': 'fence_record-1',
+      '#tag_id': 'tag_id',
+      '#tag_attempt': 'tag_attempt',
+    });
+    expect(input.ExpressionAttributeValues).toMatchObject({
+      ':tag_id': 'record-1',
+      ':tag_attempt': 'attempt-1',
+      ':attempt': 'attempt-1',
+    });
+    expectEveryPlaceholderUsed(input);
+  });
+
+  it('deletes with the answer in one transaction, the record last and conditioned on the attempt holding it', async () => {
+    // Prepare
+    ddbMock.on(TransactWriteCommand).resolves({});
+    const keyed = new DynamoCounterRepository(client, { ...TABLES, idempotency: 'idempotency-table' });
+
+    // Act
+    await keyed.delete({ name: 'a', attempt });
+
+    // Assess
+    const items = ddbMock.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems ?? [];
+    expect(ddbMock.calls()).toHaveLength(1);
+    expect(items[0]?.Delete).toMatchObject({
+      Key: { name: 'a' },
+      ConditionExpression: 'attribute_not_exists(#shards) AND attribute_exists(#version)',
+    });
+    expect(items[1]?.Update).toMatchObject({
+      TableName: 'idempotency-table',
+      Key: { id: 'record-1' },
+      ConditionExpression: '#owner = :owner AND #status = :in_flight',
+    });
+  });
+
+  it('fences an attempt off each item with a probe the stream carries: a fresh nonce, an absent item created', async () => {
+    // Prepare
+    ddbMock.on(UpdateCommand).resolves({});
+
+    // Act
+    await repository().fence(['a', 'a#1'], 'record-1', 'gone');
+
+    // Assess
+    const inputs = ddbMock.commandCalls(UpdateCommand).map((call) => call.args[0].input);
+    expect(inputs.map((input) => input.Key)).toEqual([{ name: 'a' }, { name: 'a#1' }]);
+    for (const input of inputs) {
+      expect(input).toMatchObject({
+        TableName: 'counters-table',
+        UpdateExpression: 'SET #probe = :probe ADD #fence :attempts',
+        ExpressionAttributeNames: { '#probe': 'probe', '#fence': 'fence_record-1' },
+        ExpressionAttributeValues: { ':attempts': new Set(['gone']) },
+      });
+      expect(input.ConditionExpression).toBeUndefined();
+      expect(String(input.ExpressionAttributeValues?.[':probe'])).toMatch(/^record-1 gone [0-9a-f-]{36}$/);
+    }
+  });
+});
+
+describe('DynamoCounterRepository.delete', () => {
+  it('deletes with one DeleteItem conditioned on a plain counter being there', async () => {
+    // Prepare
+    ddbMock.on(DeleteCommand).resolves({});
+
+    // Act
+    await repository().delete({ name: 'a' });
 
     // Assess
     const input = ddbMock.commandCalls(DeleteCommand)[0]?.args[0].input;
     expect(input).toEqual({
       TableName: 'counters-table',
       Key: { name: 'a' },
-      ReturnValues: 'ALL_OLD',
       // A sharded counter's item refuses: its shards go with it in a transaction instead.
-      ConditionExpression: 'attribute_not_exists(#shards)',
-      ExpressionAttributeNames: { '#shards': 'shards' },
+      ConditionExpression: 'attribute_not_exists(#shards) AND attribute_exists(#version)',
+      ExpressionAttributeNames: { '#shards': 'shards', '#version': 'version' },
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
     });
-    expect(deleted).toMatchObject({ name: 'a', value: 3, version: 2 });
   });
 
-  it('returns undefined when there was nothing to delete', async () => {
-    // Prepare
-    ddbMock.on(DeleteCommand).resolves({});
+  it('refuses with CounterNotFoundError when there was nothing to delete', async () => {
+    // Prepare: an absent item fails attribute_exists and comes back without ALL_OLD
+    ddbMock.on(DeleteCommand).rejects(conditionFailed(undefined));
 
     // Act
-    const deleted = await repository().delete({ name: 'a' });
+    const deleting = repository().delete({ name: 'a' });
 
     // Assess
-    expect(deleted).toBeUndefined();
+    await expect(deleting).rejects.toMatchObject({ name: 'CounterNotFoundError', counter: 'a' });
   });
 
   it('conditions the delete on the If-Match version and maps a mismatch to VersionMismatchError', async () => {
@@ -331,7 +427,9 @@ describe('DynamoCounterRepository.delete', () => {
     // Assess
     await expect(deleting).rejects.toMatchObject({ name: 'VersionMismatchError', expected: 4, actual: 5 });
     const input = ddbMock.commandCalls(DeleteCommand)[0]?.args[0].input;
-    expect(input?.ConditionExpression).toBe('attribute_not_exists(#shards) AND #version = :expected');
+    expect(input?.ConditionExpression).toBe(
+      'attribute_not_exists(#shards) AND #version = :expected AND attribute_exists(#version)',
+    );
     expect(input?.ExpressionAttributeValues).toEqual({ ':expected': 4 });
   });
 });

@@ -480,8 +480,8 @@ describe('DELETE /counters/{name}', () => {
   });
 
   it('answers 404 when there was no counter', async () => {
-    // Prepare
-    ddbMock.on(DeleteCommand).resolves({});
+    // Prepare: the delete's condition that a counter is there fails, with no item to return
+    ddbMock.on(DeleteCommand).rejects(conditionFailed());
 
     // Act
     const result = await invoke(handlers.delete, del('a'));

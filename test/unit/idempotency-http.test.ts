@@ -1,7 +1,9 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { CounterBusyError } from '../../functions/counter/errors.ts';
 import { idempotencyId } from '../../functions/counter/idempotency.ts';
 import type { ChangeDeps } from '../../functions/http/changes.ts';
+import { certainlyNotWritten } from '../../functions/shared/aws-errors.ts';
 import type { HttpResult } from '../../functions/shared/http.ts';
 import { toProblem } from '../../functions/shared/http.ts';
 import { type ApiRequest, TEST_USER_ARN } from '../support/api-event.ts';
@@ -49,9 +51,9 @@ function setup() {
     service,
     idempotent: {
       store,
-      read: (name) => repository.get(name),
-      now: service.now,
+      repository,
       newId: service.newId,
+      notApplied: certainlyNotWritten,
       sleep: async () => undefined,
     },
   };
@@ -288,12 +290,14 @@ describe('keys that cannot be answered now', () => {
 
   it('answers 409 problem+json with Retry-After to a repeat while the first is in flight', async () => {
     // Prepare
-    const { repository, store, increment } = setup();
+    const { repository, increment } = setup();
     let repeat: HttpResult | undefined;
-    store.beforeCommit = async () => {
-      store.beforeCommit = undefined;
+    const write = repository.increment.bind(repository);
+    // The repeat arrives between the first's claim and its write.
+    vi.spyOn(repository, 'increment').mockImplementationOnce(async (input) => {
       repeat = await invoke(increment, post('visits', undefined, keyed()));
-    };
+      return write(input);
+    });
 
     // Act
     const first = await invoke(increment, post('visits', undefined, keyed()));
@@ -307,27 +311,30 @@ describe('keys that cannot be answered now', () => {
     expect(await repository.get('visits')).toMatchObject({ value: 1, version: 1 });
   });
 
-  it('answers 429 problem+json with Retry-After when the counter changed on every attempt', async () => {
+  it('answers every one of many keyed increments of one counter at once: no contention to refuse them', async () => {
     // Prepare
-    const { repository, store, increment } = setup();
-    store.beforeCommit = async () => {
-      await repository.increment({
-        name: 'visits',
-        by: 1,
-        actor: OTHER_USER_ARN,
-        now: 'n',
-        newIncarnation: 'i',
-      });
-    };
+    const { repository, increment } = setup();
 
     // Act
-    const result = await invoke(increment, post('visits', '{"by": 100}', keyed()));
+    const results = await Promise.all(
+      Array.from({ length: 25 }, (_, i) => invoke(increment, post('visits', undefined, keyed(`key-${i}`)))),
+    );
 
     // Assess
-    const problem = expectProblem(result, 429);
+    expect(results.map((result) => result.statusCode)).toEqual(Array.from({ length: 25 }, () => 200));
+    const versions = results.map((result) => JSON.parse(String(result.body)).version).sort((a, b) => a - b);
+    expect(versions).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+    expect(await repository.get('visits')).toMatchObject({ value: 25, version: 25 });
+  });
+
+  it('answers 503 /problems/contended with Retry-After, not 429, when other transactions kept the items busy', () => {
+    // Act
+    const problem = toProblem(new CounterBusyError('visits'));
+
+    // Assess
+    expect(problem.status).toBe(503);
     expect(problem.type).toBe('/problems/contended');
-    expect(result.headers?.['retry-after']).toBe('1');
-    expect(store.peek(idempotencyId(TEST_USER_ARN, KEY))).toBeUndefined();
+    expect(problem.headers['retry-after']).toBe('1');
   });
 });
 

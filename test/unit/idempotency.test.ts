@@ -562,6 +562,65 @@ describe('changeIdempotently: changes that write their answer in their own trans
   });
 });
 
+describe('changeIdempotently with a sharded counter', () => {
+  it('refuses a keyed set of a sharded counter with 409 and replays the refusal, changing nothing', async () => {
+    // Prepare
+    const { repository, run } = setup();
+    await run(set(10, undefined, 4), 'create');
+    repository.takeStream();
+
+    // Act
+    const first = await run(set(3));
+    const repeat = await run(set(3));
+
+    // Assess
+    expect(first.answer.statusCode).toBe(409);
+    expect(repeat).toEqual({ answer: first.answer, replayed: true });
+    expect(await counterNow(repository)).toMatchObject({ value: 10, version: 1, shards: 4 });
+    expect(repository.takeStream()).toEqual([]);
+  });
+
+  it('answers a recovered increment of a sharded counter with the counter as read now, which holds it', async () => {
+    // Prepare: the consumer saw the write, but a shard's item alone is not the counter
+    const { repository, store, run, otherWriter, deliver } = setup();
+    await run(set(10, undefined, 4), 'create');
+    repository.failAfterNextChange(new Error('function timed out'));
+    await expect(run(increment(5))).rejects.toThrow('function timed out');
+    await deliver();
+    await otherWriter(100);
+    await abandonTheLease(store);
+
+    // Act
+    const retry = await run(increment(5));
+
+    // Assess
+    expect(store.peek(ID)?.answer).toEqual(retry.answer);
+    expect(JSON.parse(retry.answer.body)).toMatchObject({ value: 115, version: 3 });
+    expect(await counterNow(repository)).toMatchObject({ value: 115, version: 3 });
+  });
+
+  it('answers 204 (applied) when the counter is gone by the time a recovery reads it, not 404', async () => {
+    // Prepare
+    const { repository, store, run, deliver } = setup();
+    await run(set(10, undefined, 4), 'create');
+    repository.failAfterNextChange(new Error('function timed out'));
+    await expect(run(increment(5))).rejects.toThrow('function timed out');
+    await deliver();
+    await repository.delete({ name: 'visits' });
+    await abandonTheLease(store);
+
+    // Act
+    const retry = await run(increment(5));
+
+    // Assess
+    expect(retry).toMatchObject({
+      replayed: true,
+      answer: { statusCode: 204, headers: { applied: 'true' } },
+    });
+    expect(await repository.get('visits')).toBeUndefined();
+  });
+});
+
 describe('changeIdempotently: how long a key is remembered', () => {
   it('replays for at least 24 hours after the answer', async () => {
     // Prepare

@@ -17,6 +17,8 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DynamoCounterRepository } from '../../functions/counter/dynamodb-repository.ts';
 import {
+  AttemptFencedError,
+  CounterBusyError,
   CounterOutOfRangeError,
   ShardLayoutError,
   shardBound,
@@ -25,7 +27,7 @@ import {
 import type { ChangeInput } from '../../functions/counter/repository.ts';
 import { MAX_VALUE } from '../../functions/counter/schema.ts';
 import { counterItem } from '../support/counter-items.ts';
-import { cancelledWith, conditionFailed } from '../support/dynamodb-answers.ts';
+import { cancelledWith, conditionFailed, expectEveryPlaceholderUsed } from '../support/dynamodb-answers.ts';
 
 const TABLES = { counters: 'counters-table', history: 'history-table', rollups: 'rollups-table' };
 const ddbMock = mockClient(DynamoDBDocumentClient);
@@ -553,7 +555,7 @@ describe('DynamoCounterRepository.increment of a sharded counter with If-Match',
     // Assess
     expect(updateInputs()).toHaveLength(1);
     expect(updateInputs()[0]?.ConditionExpression).toBe(
-      'attribute_not_exists(#shards) AND (attribute_not_exists(#value) OR #value <= :bound) AND #version = :expected',
+      'attribute_not_exists(#shards) AND #version = :expected AND (attribute_not_exists(#value) OR #value <= :bound)',
     );
     expect(snapshotKeys()).toHaveLength(1);
     const check = (name: string, version: number) => ({
@@ -817,8 +819,9 @@ describe('DynamoCounterRepository.set and a sharded counter', () => {
             shards: 3,
             kind: 'counter',
           },
-          ConditionExpression: 'attribute_not_exists(#name)',
-          ExpressionAttributeNames: { '#name': 'name' },
+          // No counter holds the name (an item with only a keyed change's probe holds none).
+          ConditionExpression: 'attribute_not_exists(#version)',
+          ExpressionAttributeNames: { '#version': 'version' },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         },
       },
@@ -998,7 +1001,7 @@ describe('DynamoCounterRepository.set and a sharded counter', () => {
 });
 
 describe('DynamoCounterRepository.delete of a sharded counter', () => {
-  it('deletes every item in one transaction, conditioned on the incarnation, and returns the total it deleted', async () => {
+  it('deletes every item in one transaction, conditioned on the incarnation', async () => {
     // Prepare
     storeShardedCounter();
     ddbMock.on(DeleteCommand).rejects(conditionFailed(rootItem()));
@@ -1006,11 +1009,11 @@ describe('DynamoCounterRepository.delete of a sharded counter', () => {
     ddbMock.on(TransactWriteCommand).resolves({});
 
     // Act
-    const deleted = await repository().delete({ name: NAME });
+    await repository().delete({ name: NAME });
 
     // Assess
     expect(ddbMock.commandCalls(DeleteCommand)[0]?.args[0].input.ConditionExpression).toBe(
-      'attribute_not_exists(#shards)',
+      'attribute_not_exists(#shards) AND attribute_exists(#version)',
     );
     expect(onlyTransactWrite()).toEqual(
       KEYS4.map((name) => ({
@@ -1023,7 +1026,7 @@ describe('DynamoCounterRepository.delete of a sharded counter', () => {
         },
       })),
     );
-    expect(deleted).toMatchObject({ name: 'hot', value: 17, version: 9, shardVersions: [3, 2, 0, 4] });
+    expect(ddbMock.commandCalls(TransactGetCommand)).toHaveLength(1);
   });
 
   it('with If-Match, conditions each item’s delete on the version it had in the snapshot', async () => {
@@ -1097,8 +1100,9 @@ describe('DynamoCounterRepository.delete of a sharded counter', () => {
     const deleting = repository().delete({ name: NAME });
 
     // Assess
-    await expect(deleting).rejects.not.toBeInstanceOf(VersionMismatchError);
-    expect(ddbMock.commandCalls(TransactWriteCommand)).toHaveLength(5);
+    await expect(deleting).rejects.toBeInstanceOf(CounterBusyError);
+    // Tried again with a jittered pause while only other transactions stood in its way (CONFLICT_ATTEMPTS).
+    expect(ddbMock.commandCalls(TransactWriteCommand)).toHaveLength(8);
   });
 });
 
@@ -1141,5 +1145,131 @@ describe('DynamoCounterRepository.list with sharded counters', () => {
     // Assess
     expect(page.items).toEqual([]);
     expect(page.lastName).toBe('hot');
+  });
+});
+
+describe('DynamoCounterRepository: keyed changes of a sharded counter (idempotency.ts)', () => {
+  const RECORD = 'record-7f3a';
+  const ATTEMPT = 'attempt-1';
+  const ANSWER = { statusCode: 204, headers: {}, body: '' };
+
+  function keyed(reach: (items: string[]) => Promise<void> = async () => undefined) {
+    return { id: RECORD, attempt: ATTEMPT, reach, answer: () => ANSWER };
+  }
+
+  function keyedRepository(): DynamoCounterRepository {
+    return new DynamoCounterRepository(client, { ...TABLES, idempotency: 'idempotency-table' });
+  }
+
+  it("writes one shard with the attempt's tag, fenced, after recording that it may write that shard", async () => {
+    // Prepare: the layout is learnt from the refused write to the counter's own item
+    storeShardedCounter();
+    serveUpdates();
+    serveSnapshots();
+    pickShard(2);
+    const reach = vi.fn(async (_items: string[]) => {
+      // The shard is recorded before it is written: no update has reached it yet.
+      expect(updateInputs().map((input) => input.Key?.name)).toEqual(['hot']);
+    });
+
+    // Act
+    await keyedRepository().increment({ ...change(), by: 1, attempt: keyed(reach) });
+
+    // Assess
+    expect(reach).toHaveBeenCalledWith(['hot#2']);
+    const shardWrite = updateInputs()[1];
+    expect(shardWrite?.Key).toEqual({ name: 'hot#2' });
+    expect(shardWrite?.UpdateExpression).toBe(
+      'ADD #value :by, #version :one SET #updated = :now, #op = :op, #actor = :actor, #tag_id = :tag_id, #tag_attempt = :tag_attempt',
+    );
+    expect(shardWrite?.ConditionExpression).toBe(
+      'NOT contains(#fence, :attempt) AND #incarnation = :layout AND #value <= :bound',
+    );
+    expect(shardWrite?.ExpressionAttributeNames).toMatchObject({
+      '#fence': `fence_${RECORD}`,
+      '#tag_id': 'tag_id',
+      '#tag_attempt': 'tag_attempt',
+    });
+    expect(shardWrite?.ExpressionAttributeValues).toMatchObject({
+      ':tag_id': RECORD,
+      ':tag_attempt': ATTEMPT,
+      ':attempt': ATTEMPT,
+    });
+    if (shardWrite !== undefined) expectEveryPlaceholderUsed(shardWrite);
+  });
+
+  it('refuses the write of an attempt a recovery fenced off its shard with AttemptFencedError', async () => {
+    // Prepare
+    storeShardedCounter();
+    serveSnapshots();
+    pickShard(1);
+    ddbMock
+      .on(UpdateCommand)
+      .rejectsOnce(conditionFailed(rootItem()))
+      .rejectsOnce(
+        conditionFailed({
+          ...shardItem(1, 2, 2, '2025-01-01T00:00:07.000Z'),
+          [`fence_${RECORD}`]: new Set([ATTEMPT]),
+        }),
+      );
+
+    // Act
+    const writing = keyedRepository().increment({ ...change(), by: 1, attempt: keyed() });
+
+    // Assess
+    await expect(writing).rejects.toBeInstanceOf(AttemptFencedError);
+  });
+
+  it('creates a sharded counter with its answer in the same transaction, the record last', async () => {
+    // Prepare
+    ddbMock.on(TransactWriteCommand).resolves({});
+
+    // Act
+    await keyedRepository().set({
+      ...change({ newIncarnation: 'inc-7' }),
+      value: 7,
+      shards: 2,
+      attempt: keyed(),
+    });
+
+    // Assess
+    const items = onlyTransactWrite();
+    expect(items.map((item) => Object.keys(item)[0])).toEqual(['Put', 'Put', 'Update']);
+    expect(items[2]?.Update).toMatchObject({
+      TableName: 'idempotency-table',
+      Key: { id: RECORD },
+      ConditionExpression: '#owner = :owner AND #status = :in_flight',
+      ExpressionAttributeValues: expect.objectContaining({ ':answer': ANSWER, ':owner': ATTEMPT }),
+    });
+  });
+
+  it('deletes every shard with its answer in the same transaction, and is fenced by the record', async () => {
+    // Prepare: the plain delete with its answer is refused by the counter's own item, which is sharded;
+    // the sharded delete then by the record, which a recovery took over meanwhile.
+    storeShardedCounter();
+    serveSnapshots();
+    ddbMock.on(TransactWriteCommand).callsFake(async (input: TransactWriteCommandInput) => {
+      if (input.TransactItems?.length === 2) {
+        throw cancelledWith([{ Code: 'ConditionalCheckFailed', Item: rootItem() }, { Code: 'None' }]);
+      }
+      throw cancelledWith([...KEYS4.map(() => ({ Code: 'None' })), { Code: 'ConditionalCheckFailed' }]);
+    });
+
+    // Act
+    const deleting = keyedRepository().delete({ name: NAME, attempt: keyed() });
+
+    // Assess
+    await expect(deleting).rejects.toBeInstanceOf(AttemptFencedError);
+    const calls = ddbMock.commandCalls(TransactWriteCommand);
+    expect(calls).toHaveLength(2);
+    const items = calls[1]?.args[0].input.TransactItems ?? [];
+    expect(items.map((item) => Object.keys(item)[0])).toEqual([
+      'Delete',
+      'Delete',
+      'Delete',
+      'Delete',
+      'Update',
+    ]);
+    expect(items[4]?.Update?.Key).toEqual({ id: RECORD });
   });
 });

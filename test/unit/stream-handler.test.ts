@@ -1,11 +1,13 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
+  BatchGetCommand,
   BatchWriteCommand,
   DynamoDBDocumentClient,
   PutCommand,
   type PutCommandInput,
   QueryCommand,
+  UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { AttributeValue, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -14,6 +16,7 @@ import type { StoredCounter } from '../../functions/counter/schema.ts';
 import { counterItem } from '../support/counter-items.ts';
 
 const HISTORY_TABLE = 'history-table-stream';
+const IDEMPOTENCY_TABLE = 'idempotency-table-stream';
 const ddbMock = mockClient(DynamoDBDocumentClient);
 let handler: (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse>;
 let logger: Logger;
@@ -21,6 +24,7 @@ let logger: Logger;
 beforeAll(async () => {
   vi.stubEnv('HISTORY_TABLE', HISTORY_TABLE);
   vi.stubEnv('ROLLUPS_TABLE', 'rollups-table');
+  vi.stubEnv('IDEMPOTENCY_TABLE', IDEMPOTENCY_TABLE);
   vi.stubEnv('AWS_REGION', 'us-east-1');
   vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'SILENT');
   ({ handler, logger } = await import('../../functions/stream/record-history.ts'));
@@ -222,5 +226,74 @@ describe('the history stream handler', () => {
     expect(warn.mock.calls[0]?.[0]).toBe('history batch stopped at a record');
     warn.mockRestore();
     error.mockRestore();
+  });
+
+  it("marks a keyed change's record applied before writing its history, when the record is still in flight", async () => {
+    // Prepare: the function that wrote it died before storing its answer
+    ddbMock.on(BatchGetCommand).resolves({
+      Responses: { [IDEMPOTENCY_TABLE]: [{ id: 'record-1', status: 'in-flight' }] },
+    });
+    ddbMock.on(UpdateCommand).resolves({});
+    ddbMock.on(PutCommand).resolves({});
+    const tagged = { ...version(1, 1), tag_id: 'record-1', tag_attempt: 'attempt-1' };
+
+    // Act
+    const response = await handler({ Records: [streamRecord('100', undefined, tagged)] });
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    const calls = ddbMock.calls().map((call) => call.args[0].constructor.name);
+    expect(calls.indexOf('UpdateCommand')).toBeLessThan(calls.indexOf('PutCommand'));
+    const marked = ddbMock.commandCalls(UpdateCommand)[0]?.args[0].input;
+    expect(marked).toMatchObject({
+      TableName: IDEMPOTENCY_TABLE,
+      Key: { id: 'record-1' },
+      ConditionExpression: '#owner = :owner AND #status = :in_flight',
+      ExpressionAttributeValues: expect.objectContaining({ ':owner': 'attempt-1', ':applied': 'applied' }),
+    });
+    expect(marked?.ExpressionAttributeValues?.[':counter']).toMatchObject({
+      name: 'a',
+      value: 1,
+      version: 1,
+    });
+  });
+
+  it('leaves a done record alone: the function stored its answer itself', async () => {
+    // Prepare
+    ddbMock.on(BatchGetCommand).resolves({
+      Responses: { [IDEMPOTENCY_TABLE]: [{ id: 'record-1', status: 'done' }] },
+    });
+    ddbMock.on(PutCommand).resolves({});
+    const tagged = { ...version(1, 1), tag_id: 'record-1', tag_attempt: 'attempt-1' };
+
+    // Act
+    const response = await handler({ Records: [streamRecord('100', undefined, tagged)] });
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(
+      ddbMock
+        .commandCalls(UpdateCommand)
+        .filter((call) => call.args[0].input.TableName === IDEMPOTENCY_TABLE),
+    ).toEqual([]);
+  });
+
+  it('stops at a keyed change whose record could not be marked, after the history of the records before it', async () => {
+    // Prepare
+    ddbMock.on(BatchGetCommand).resolves({ Responses: { [IDEMPOTENCY_TABLE]: [] } });
+    ddbMock.on(UpdateCommand).resolves({});
+    ddbMock.on(UpdateCommand, { TableName: IDEMPOTENCY_TABLE }).rejects(new Error('socket hang up'));
+    ddbMock.on(PutCommand).resolves({});
+    const records = [
+      streamRecord('100', undefined, version(1, 1)),
+      streamRecord('200', version(1, 1), { ...version(2, 2), tag_id: 'record-1', tag_attempt: 'attempt-1' }),
+    ];
+
+    // Act
+    const response = await handler({ Records: records });
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: '200' }] });
+    expect(putItems()).toEqual([expect.objectContaining({ counter: 'a#inc-1', version: 1 })]);
   });
 });
