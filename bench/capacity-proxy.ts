@@ -11,6 +11,8 @@ export interface RecordedRequest {
   status: number;
   /** Capacity units per table, as DynamoDB (here: the local engine) reported them. */
   consumed: { table: string; units: number }[];
+  /** An UpdateItem's UpdateExpression: which of a table's writers sent it. */
+  updateExpression?: string | undefined;
 }
 
 /** Operations that accept ReturnConsumedCapacity. */
@@ -78,10 +80,12 @@ export class CapacityProxy {
     const operation = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? '';
     let body = await readAll(req);
     let tables: string[] = [];
+    let updateExpression: string | undefined;
     if (METERED.has(operation)) {
       const input = parseObject(body);
       if (input !== undefined) {
         tables = tablesOf(input);
+        if (typeof input.UpdateExpression === 'string') updateExpression = input.UpdateExpression;
         // INDEXES already includes the total; anything else becomes TOTAL.
         if (input.ReturnConsumedCapacity !== 'INDEXES') input.ReturnConsumedCapacity = 'TOTAL';
         body = Buffer.from(JSON.stringify(input));
@@ -119,6 +123,7 @@ export class CapacityProxy {
         tables,
         status: answer.status,
         consumed: consumedOf(output?.ConsumedCapacity),
+        ...(updateExpression === undefined ? {} : { updateExpression }),
       });
     }
     res.writeHead(answer.status, answer.headers);

@@ -16,6 +16,9 @@ import { formatDollars, markdownTable, type Target, verdict } from './stats.ts';
 
 export const PRICE_TARGET: Target = { max: 3.5, label: 'a million plain increments for at most $3.50' };
 
+/** Issue 12: a keyed increment (Idempotency-Key) costs at most 1.3x a plain one. */
+export const KEYED_PRICE_TARGET: Target = { max: 1.3, label: 'a keyed increment at most 1.3x a plain one' };
+
 /** A generous duration for the sensitivity line: even this adds little. */
 export const PESSIMISTIC_DURATION_MS = 50;
 
@@ -46,6 +49,8 @@ export interface CostResult {
   rows: CostRow[];
   target: Target;
   plainIncrementPerMillion: number;
+  /** A keyed increment (Idempotency-Key), priced as the plain one: the consumer at its most expensive. */
+  keyedIncrementPerMillion: number;
   /** A plain increment when traffic fills the consumer's batches (its cheapest case). */
   plainIncrementBusy: number;
   /** The plain increment's total if every invocation were billed PESSIMISTIC_DURATION_MS instead. */
@@ -207,6 +212,8 @@ export function computeCosts(capacity: CapacityResult): CostResult {
     rows,
     target: PRICE_TARGET,
     plainIncrementPerMillion: plain?.total ?? Number.NaN,
+    keyedIncrementPerMillion:
+      rows.find((row) => row.operation === 'keyed increment (Idempotency-Key)')?.total ?? Number.NaN,
     plainIncrementBusy,
     plainIncrementPessimistic,
     plainIncrementByBatch,

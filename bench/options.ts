@@ -1,4 +1,4 @@
-export const SECTIONS = ['bundles', 'init', 'cpu', 'capacity', 'throughput'] as const;
+export const SECTIONS = ['bundles', 'init', 'cpu', 'capacity', 'throughput', 'keyed'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface BenchOptions {
@@ -13,6 +13,9 @@ export interface BenchOptions {
   capacityRepeats: number;
   throughputSeconds: number;
   throughputConnections: number;
+  /** Keyed vs plain increments of one counter: seconds per keyed phase, and the client counts. */
+  keyedSeconds: number;
+  keyedClients: number[];
 }
 
 export const USAGE = `npm run bench [-- --only ${SECTIONS.join(',')}] [--quick] [--out FILE]
@@ -77,6 +80,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     capacityRepeats: quick ? 2 : 10,
     throughputSeconds: quick ? 3 : 10,
     throughputConnections: 64,
+    keyedSeconds: quick ? 2 : 8,
+    keyedClients: [1, 16, 50],
   };
 }
 

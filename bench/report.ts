@@ -1,10 +1,11 @@
 import type { BundlesResult } from './bundles.ts';
 import type { CapacityResult } from './capacity.ts';
-import type { CostResult } from './cost.ts';
+import { type CostResult, KEYED_PRICE_TARGET } from './cost.ts';
 import type { CpuResult } from './cpu.ts';
 import type { InitResult } from './init-time.ts';
+import { KEYED_RATE_TARGET, type KeyedResult } from './keyed.ts';
 import type { ALL_PRICES } from './prices.ts';
-import { formatDollars, formatRatio, markdownTable, type Verdict, verdict } from './stats.ts';
+import { floorVerdict, formatDollars, formatRatio, markdownTable, type Verdict, verdict } from './stats.ts';
 import type { ThroughputResult } from './throughput.ts';
 
 /** One target of issue 6 against one subject: the figure, its limit, and whether it was met. */
@@ -40,6 +41,7 @@ export interface BenchReport {
   capacity?: CapacityResult;
   cost?: CostResult;
   throughput?: ThroughputResult;
+  keyed?: KeyedResult;
   targets: TargetCheck[];
 }
 
@@ -49,6 +51,7 @@ export function targetSummary(report: {
   cpu?: CpuResult | undefined;
   capacity?: CapacityResult | undefined;
   cost?: CostResult | undefined;
+  keyed?: KeyedResult | undefined;
 }): TargetCheck[] {
   const checks: TargetCheck[] = [];
   for (const row of report.bundles?.rows ?? []) {
@@ -103,6 +106,49 @@ export function targetSummary(report: {
       shown: formatDollars(price),
       limit: '<= $3.50',
       verdict: verdict(price, report.cost.target),
+    });
+  }
+  if (report.cost !== undefined) {
+    const keyedRatio = report.cost.keyedIncrementPerMillion / report.cost.plainIncrementPerMillion;
+    checks.push({
+      target: 'price per million keyed increments / plain',
+      subject: 'increment-counter with Idempotency-Key',
+      figure: keyedRatio,
+      shown: `${formatRatio(keyedRatio)} (${formatDollars(report.cost.keyedIncrementPerMillion)})`,
+      limit: '<= 1.3x',
+      verdict: verdict(keyedRatio, KEYED_PRICE_TARGET),
+    });
+  }
+  const keyedRows = report.keyed?.rows ?? [];
+  for (const row of keyedRows) {
+    checks.push({
+      target: 'keyed increments/s / plain, one counter',
+      subject: `${row.clients} client${row.clients === 1 ? '' : 's'}`,
+      figure: row.ratio,
+      shown: formatRatio(row.ratio),
+      limit: '>= 0.5x',
+      verdict: floorVerdict(row.ratio, KEYED_RATE_TARGET),
+    });
+  }
+  const widest = keyedRows.at(-1);
+  const narrowest = keyedRows[0];
+  if (widest !== undefined && narrowest !== undefined && widest !== narrowest) {
+    checks.push({
+      target: `keyed 429s at ${widest.clients} clients on an unsharded counter`,
+      subject: 'increment-counter with Idempotency-Key',
+      figure: widest.throttled,
+      shown: String(widest.throttled),
+      limit: '0',
+      verdict: widest.throttled === 0 ? 'met' : 'missed',
+    });
+    const same = widest.keyedCallsPerIncrement === narrowest.keyedCallsPerIncrement;
+    checks.push({
+      target: `DynamoDB calls per keyed increment, ${widest.clients} clients vs ${narrowest.clients}`,
+      subject: 'increment-counter with Idempotency-Key',
+      figure: widest.keyedCallsPerIncrement,
+      shown: `${widest.keyedCallsPerIncrement.toFixed(2)} vs ${narrowest.keyedCallsPerIncrement.toFixed(2)}`,
+      limit: 'the same',
+      verdict: Number.isFinite(widest.keyedCallsPerIncrement) ? (same ? 'met' : 'missed') : 'unknown',
     });
   }
   return checks;

@@ -9,6 +9,7 @@ import { writeCharts } from './charts.ts';
 import { computeCosts, costMarkdown } from './cost.ts';
 import { cpuMarkdown, measureCpu } from './cpu.ts';
 import { initMarkdown, initVariants, measureInit } from './init-time.ts';
+import { keyedMarkdown, measureKeyed } from './keyed.ts';
 import { type BenchService, startBenchService } from './local-service.ts';
 import { type BenchOptions, isFullRun, parseOptions, UsageError } from './options.ts';
 import { stdoutCapture } from './output-capture.ts';
@@ -118,6 +119,13 @@ async function main(options: BenchOptions): Promise<void> {
       sections.push(
         `## Throughput on the local server (informative)\n\n${throughputMarkdown(report.throughput)}`,
       );
+    }
+    if (selected.has('keyed')) {
+      report.keyed = await timed(
+        `keyed vs plain increments of one counter, ${options.keyedClients.join('/')} clients`,
+        () => measureKeyed({ clients: options.keyedClients, seconds: options.keyedSeconds }),
+      );
+      sections.push(`## Keyed increments of one counter\n\n${keyedMarkdown(report.keyed)}`);
     }
   } finally {
     await bench?.stop();

@@ -59,7 +59,19 @@ export interface Target {
   label: string;
 }
 
+/** A target that a figure must reach. */
+export interface FloorTarget {
+  /** The figure must be at least this. */
+  min: number;
+  label: string;
+}
+
 export type Verdict = 'met' | 'missed' | 'unknown';
+
+export function floorVerdict(value: number, target: FloorTarget): Verdict {
+  if (!Number.isFinite(value)) return 'unknown';
+  return value >= target.min ? 'met' : 'missed';
+}
 
 export function verdict(value: number, target: Target): Verdict {
   if (!Number.isFinite(value)) return 'unknown';

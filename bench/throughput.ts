@@ -1,18 +1,6 @@
-import { Agent, request } from 'node:http';
-import { SignatureV4 } from '@smithy/signature-v4';
-import { NodeSha256 } from '../lib/local/node-sha256.ts';
 import { startServer } from '../test/support/server-process.ts';
-import { formatMs, formatRatio, markdownTable, ratio, type Summary, summarize } from './stats.ts';
-
-export interface PhaseResult {
-  name: string;
-  seconds: number;
-  requests: number;
-  /** Answers other than the expected status (they count in requests, not in the latencies). */
-  errors: number;
-  requestsPerSecond: number;
-  latencyMs: Summary;
-}
+import { combine, LoadDriver, type PhaseResult } from './load-driver.ts';
+import { formatMs, formatRatio, markdownTable, ratio } from './stats.ts';
 
 export interface ThroughputResult {
   connections: number;
@@ -25,9 +13,6 @@ export interface ThroughputResult {
   latencyRatioP50: number;
   latencyRatioP99: number;
 }
-
-/** Never more than this many requests in one phase, whatever the duration: the run stays bounded. */
-const MAX_REQUESTS_PER_PHASE = 500_000;
 
 /**
  * The local server (what `npm start` runs, in its own process, with its engine and stream consumer)
@@ -44,17 +29,16 @@ export async function measureThroughput(options: {
   seconds: number;
 }): Promise<ThroughputResult> {
   const server = await startServer();
-  const agent = new Agent({ keepAlive: true, maxSockets: options.connections });
-  const url = new URL(server.url);
-  const signer = new SignatureV4({
-    service: 'execute-api',
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    sha256: NodeSha256,
-  });
+  const driver = new LoadDriver(server.url, options.connections);
   try {
     const phase = (name: string, path: (worker: number) => string, method: 'GET' | 'POST', seconds: number) =>
-      runPhase({ name, url, agent, signer, connections: options.connections, seconds, method, path });
+      driver.phase({
+        name,
+        connections: options.connections,
+        seconds,
+        method,
+        request: (w) => ({ path: path(w) }),
+      });
     const incrementPath = (worker: number) => `/counters/bench-throughput-${worker}`;
     // Warm-up: the handlers' first calls, the counters' creation, the JIT.
     await phase('warm-up', incrementPath, 'POST', Math.min(2, options.seconds / 3));
@@ -66,7 +50,7 @@ export async function measureThroughput(options: {
       options.seconds,
     );
     const after = await phase('health', () => '/health', 'GET', options.seconds / 2);
-    const reference = combine('GET /health (reference)', before, after);
+    const { latencies: _l, ...reference } = combine('GET /health (reference)', before, after);
     return {
       connections: options.connections,
       secondsPerPhase: options.seconds,
@@ -77,99 +61,9 @@ export async function measureThroughput(options: {
       latencyRatioP99: ratio(increments.latencyMs.p99, reference.latencyMs.p99),
     };
   } finally {
-    agent.destroy();
+    driver.close();
     await server.stop();
   }
-}
-
-interface PhaseOptions {
-  name: string;
-  url: URL;
-  agent: Agent;
-  signer: SignatureV4;
-  connections: number;
-  seconds: number;
-  method: 'GET' | 'POST';
-  path: (worker: number) => string;
-}
-
-interface RawPhase extends PhaseResult {
-  latencies: number[];
-}
-
-async function runPhase(options: PhaseOptions): Promise<RawPhase> {
-  const latencies: number[] = [];
-  let errors = 0;
-  let sent = 0;
-  const started = performance.now();
-  const deadline = started + options.seconds * 1000;
-  const worker = async (index: number) => {
-    const path = options.path(index);
-    while (performance.now() < deadline && sent < MAX_REQUESTS_PER_PHASE) {
-      sent++;
-      const signed = await options.signer.sign({
-        method: options.method,
-        protocol: 'http:',
-        hostname: options.url.hostname,
-        port: Number(options.url.port),
-        path,
-        query: {},
-        headers: { host: options.url.host },
-      });
-      const begun = performance.now();
-      const status = await send(options, path, signed.headers);
-      const took = performance.now() - begun;
-      if (status === 200) latencies.push(took);
-      else errors++;
-    }
-  };
-  await Promise.all(Array.from({ length: options.connections }, (_, i) => worker(i)));
-  const seconds = (performance.now() - started) / 1000;
-  const requests = latencies.length + errors;
-  return {
-    name: options.name,
-    seconds,
-    requests,
-    errors,
-    requestsPerSecond: requests / seconds,
-    latencyMs: summarize(latencies),
-    latencies,
-  };
-}
-
-function send(options: PhaseOptions, path: string, headers: Record<string, string>): Promise<number> {
-  return new Promise((resolve) => {
-    const req = request(
-      {
-        agent: options.agent,
-        hostname: options.url.hostname,
-        port: options.url.port,
-        method: options.method,
-        path,
-        headers,
-      },
-      (res) => {
-        res.resume();
-        res.once('end', () => resolve(res.statusCode ?? 0));
-        res.once('error', () => resolve(0));
-      },
-    );
-    req.once('error', () => resolve(0));
-    req.end();
-  });
-}
-
-function combine(name: string, a: RawPhase, b: RawPhase): PhaseResult {
-  const seconds = a.seconds + b.seconds;
-  const requests = a.requests + b.requests;
-  return {
-    name,
-    seconds,
-    requests,
-    errors: a.errors + b.errors,
-    requestsPerSecond: requests / seconds,
-    latencyMs: summarize([...a.latencies, ...b.latencies]),
-  };
 }
 
 export function throughputMarkdown(result: ThroughputResult): string {

@@ -12,7 +12,7 @@ import { type Engine, startEngine } from '../../lib/local/engine.ts';
 import { type PollerSettings, StreamPoller } from '../../lib/local/stream-poller.ts';
 import { ensureTable } from '../../lib/local/tables.ts';
 import { HISTORY_STREAM } from '../../lib/stream-settings.ts';
-import { COUNTERS_TABLE, HISTORY_TABLE, ROLLUPS_TABLE } from '../../lib/table-schemas.ts';
+import { COUNTERS_TABLE, HISTORY_TABLE, IDEMPOTENCY_TABLE, ROLLUPS_TABLE } from '../../lib/table-schemas.ts';
 import { eventually } from '../support/signed-client.ts';
 
 type StreamHandler = (event: DynamoDBStreamEvent, context: Context) => Promise<DynamoDBBatchResponse>;
@@ -37,6 +37,7 @@ describe('the history consumer under faults', () => {
     streams = new DynamoDBStreamsClient({ endpoint: engine.endpoint, region, credentials });
     await ensureTable(raw, 'faults-history', HISTORY_TABLE);
     await ensureTable(raw, 'faults-rollups', ROLLUPS_TABLE);
+    await ensureTable(raw, 'faults-idempotency', IDEMPOTENCY_TABLE);
     await ensureTable(raw, 'faults-checkpoints', { partitionKey: { name: 'id', type: 'S' }, indexes: [] });
     Object.assign(process.env, {
       AWS_REGION: region,
@@ -45,6 +46,7 @@ describe('the history consumer under faults', () => {
       DYNAMODB_ENDPOINT: engine.endpoint,
       HISTORY_TABLE: 'faults-history',
       ROLLUPS_TABLE: 'faults-rollups',
+      IDEMPOTENCY_TABLE: 'faults-idempotency',
       POWERTOOLS_LOG_LEVEL: 'CRITICAL',
     });
     ({ handler: consumer } = await import('../../functions/stream/record-history.ts'));
