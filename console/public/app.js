@@ -344,6 +344,8 @@ $('confirm-delete').addEventListener('close', () => {
   });
 });
 
+$('problem-dismiss').addEventListener('click', clearProblem);
+
 $('refresh').addEventListener('click', () =>
   attempt(async () => {
     clearProblem();

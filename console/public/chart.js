@@ -31,17 +31,18 @@ export function drawChart(container, buckets, interval, previous) {
   const grid = cssVar('--grid');
   const axis = { stroke: text, grid: { stroke: grid }, ticks: { stroke: grid } };
   const width = Math.max(280, container.clientWidth || 600);
+  const data = seriesData(buckets);
+  const xs = data[0];
+  const half = STEP_SECONDS[interval] / 2;
   const options = {
     width,
     height: 260,
     tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
     cursor: { drag: { x: true, y: false } },
-    // Half a bucket either side, so a lone bucket is a point in its hour, not in a span of years.
+    // Half a bucket either side of the data, set outright: uPlot's own range for a lone point on a
+    // time axis spans years.
     scales: {
-      x: {
-        time: true,
-        range: (_chart, min, max) => [min - STEP_SECONDS[interval] / 2, max + STEP_SECONDS[interval] / 2],
-      },
+      x: { time: true, auto: false, min: xs[0] - half, max: (xs.at(-1) ?? xs[0]) + half },
       delta: { auto: true },
     },
     axes: [
@@ -76,5 +77,5 @@ export function drawChart(container, buckets, interval, previous) {
       ],
     },
   };
-  return new uPlot(options, seriesData(buckets), container);
+  return new uPlot(options, data, container);
 }

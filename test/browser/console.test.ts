@@ -27,6 +27,19 @@ async function seeText(page: Page, selector: string, text: string): Promise<void
   );
 }
 
+/** Waits until `selector` matches exactly `count` elements. */
+async function seeCount(page: Page, selector: string, count: number): Promise<void> {
+  await page.waitForFunction(
+    ([css, expected]) => {
+      const { document } = globalThis as unknown as {
+        document: { querySelectorAll(css: string): { length: number } };
+      };
+      return document.querySelectorAll(css).length === expected;
+    },
+    [selector, count] as const,
+  );
+}
+
 /** The cells of a table's body, row by row, as shown. */
 function rowsOf(page: Page, selector: string): Promise<string[][]> {
   return page.$$eval(`${selector} tbody tr`, (rows) =>
@@ -103,8 +116,9 @@ describe('web console, in a browser', () => {
       Array.from({ length: 12 }, (_, i) => client.set(`list.${String(i).padStart(2, '0')}`, i * 10)),
     );
     await open('list.');
+    await seeCount(page, '#counters tbody tr', 12);
     await page.getByLabel('Per page').first().selectOption('10');
-    await seeText(page, '#counters tbody tr:nth-child(10) th', 'list.09');
+    await seeCount(page, '#counters tbody tr', 10);
 
     const first = await rowsOf(page, '#counters');
     await page.getByRole('button', { name: 'Next' }).first().click();
@@ -140,8 +154,9 @@ describe('web console, in a browser', () => {
     await page.getByLabel('Interval').selectOption('minute');
     await page.getByRole('button', { name: 'Show' }).click();
     await page.waitForSelector(`#chart[data-points="${buckets.length}"] canvas`);
+    await seeCount(page, '#history tbody tr', 20);
     await page.getByLabel('Per page').last().selectOption('10');
-    await seeText(page, '#history tbody tr:first-child td:first-child', '1');
+    await seeCount(page, '#history tbody tr', 10);
     const pages = [await rowsOf(page, '#history')];
     for (const next of ['11', '21']) {
       await page.getByRole('button', { name: 'Next' }).last().click();
@@ -234,7 +249,7 @@ describe('web console, in a browser', () => {
 
     expect(kept).toMatchObject({ value: 3 });
     await expect(client.get('delete.a')).rejects.toMatchObject({ status: 404 });
-    expect(await page.locator('#counters tbody tr').count()).toBe(0);
+    await seeCount(page, '#counters tbody tr', 0);
   });
 
   it('is usable from the keyboard alone, and follows a dark system setting', async () => {
