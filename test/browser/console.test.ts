@@ -144,8 +144,12 @@ describe('web console, in a browser', () => {
       for await (const _ of client.history('hist.a')) count++;
       return count === 25 ? count : undefined;
     });
-    const buckets: SeriesBucket[] = [];
-    for await (const bucket of client.series('hist.a', { interval: 'minute' })) buckets.push(bucket);
+    // The series is read from rollups, which the stream consumer writes beside the history.
+    const buckets = await eventually(async () => {
+      const found: SeriesBucket[] = [];
+      for await (const bucket of client.series('hist.a', { interval: 'minute' })) found.push(bucket);
+      return found.reduce((sum, bucket) => sum + bucket.count, 0) === 25 ? found : undefined;
+    });
 
     await open('hist.');
     await select('hist.a');
