@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
-// Three layers, run together by `npm test`: unit (in-memory and client mocks), integration (the local
-// server and engine over real HTTP), infra (CDK synthesis, which bundles every function).
+// Four layers, run together by `npm test`: unit (in-memory and client mocks), integration (the local
+// server and engine over real HTTP), browser (the web console in Chromium), infra (CDK synthesis, which
+// bundles every function).
 // EMF metric lines would flood the test output; test/unit/metrics.test.ts turns them on to check them.
 const env = { POWERTOOLS_METRICS_DISABLED: 'true' };
 
@@ -16,6 +17,17 @@ export default defineConfig({
           env,
           include: ['test/integration/**/*.test.ts'],
           testTimeout: 120_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        // The web console in a real Chromium (the system's: CHROMIUM_PATH, default /usr/bin/chromium);
+        // a missing browser fails these tests, it never skips them.
+        test: {
+          name: 'browser',
+          env,
+          include: ['test/browser/**/*.test.ts'],
+          testTimeout: 60_000,
           hookTimeout: 60_000,
         },
       },

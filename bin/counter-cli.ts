@@ -1,14 +1,18 @@
 #!/usr/bin/env -S npx tsx
+import { once } from 'node:events';
 import { createReadStream, fstatSync, realpathSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   type Counter,
   CounterClient,
   type CounterClientOptions,
-  type HistoryEntry,
+  SERIES_INTERVALS,
+  type SeriesBucket,
+  type SeriesInterval,
 } from '../client/counter-client.ts';
 import { credentialsFromEnv } from '../client/credentials.ts';
 import {
@@ -19,6 +23,10 @@ import {
 } from '../client/errors.ts';
 import { exportCounters, ImportFormatError, importCounters, lineWriter } from '../client/export-import.ts';
 import { Progress, type ProgressStream } from '../client/progress.ts';
+import { startConsole } from '../console/server.ts';
+import { describeCounter, HISTORY_HEADER, HISTORY_RIGHT_ALIGNED, historyRow } from './cli/format.ts';
+import { renderSeriesChart } from './cli/terminal-chart.ts';
+import { watchCounter } from './cli/watch.ts';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
 
@@ -30,7 +38,10 @@ Commands:
   set NAME VALUE          set a counter to VALUE
   rm NAME                 delete a counter and its history
   ls [PREFIX]             list counters by name
-  history NAME            a counter's changes, oldest first
+  history NAME            a counter's changes, oldest first (--since, --until)
+  series NAME             a counter's value over time as a chart, a bucket per --interval
+  watch NAME              show a counter and its latest changes, refreshed until Ctrl-C
+  console                 serve a web console on loopback and print its address (until Ctrl-C)
   export [PREFIX]         write counters with their history to stdout, as JSON Lines
   import [FILE]           recreate counters from an export (stdin when FILE is absent or -)
 
@@ -42,7 +53,14 @@ Options:
   --shards N              set: create the counter spread over N items (2-32), for hot counters
   --idempotency-key KEY   inc, set, rm: repeat the command with the same key and it applies once
   --salt TEXT             import: import afresh rather than resume an earlier run of the same file
+  --interval I            series: minute, hour (the default) or day, in UTC
+  --since TIME            history, series: from this instant on (ISO 8601 UTC: 2026-01-02T10:00:00Z)
+  --until TIME            history, series: before this instant
+  --every SECONDS         watch: how often to look again (default 2)
+  --port PORT             console: the port on 127.0.0.1 (default 3001; 0 picks a free one)
   -h, --help              show this help
+
+Through npm, add -s so npm's own banner stays off stdout: npm run -s counter -- get NAME --json
 
 Credentials: COUNTER_ACCESS_KEY_ID, COUNTER_SECRET_ACCESS_KEY and COUNTER_SESSION_TOKEN when set,
 else the AWS default chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, SSO, ...).
@@ -58,6 +76,13 @@ export interface CliIo {
   stdin: Readable;
   env: NodeJS.ProcessEnv;
   makeClient?: (options: CounterClientOptions) => CounterClient;
+  /**
+   * For the commands that run until stopped (watch, console): a signal that aborts on Ctrl-C. Asked
+   * for only by them, so every other command still stops at Ctrl-C as any program does.
+   */
+  untilStopped?: () => AbortSignal;
+  /** Waits between looks (watch); resolves early when the signal aborts. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
 class UsageError extends Error {
@@ -67,7 +92,22 @@ class UsageError extends Error {
   }
 }
 
-const VALUE_OPTIONS = new Set(['--url', '--region', '--if-match', '--idempotency-key', '--salt', '--shards']);
+const VALUE_OPTIONS = new Set([
+  '--url',
+  '--region',
+  '--if-match',
+  '--idempotency-key',
+  '--salt',
+  '--shards',
+  '--interval',
+  '--since',
+  '--until',
+  '--every',
+  '--port',
+]);
+
+/** The console's port unless --port says otherwise: beside the local API's 3000. */
+export const DEFAULT_CONSOLE_PORT = 3001;
 
 /** Runs one command; resolves with the exit code. */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
@@ -82,7 +122,14 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     }
     const [command, ...args] = positionals;
     if (command === undefined) throw new UsageError('no command given');
-    const url = values.url ?? io.env.COUNTER_URL ?? 'http://127.0.0.1:3000';
+    // An empty COUNTER_URL is as good as none; an empty --url is a variable that was not set.
+    const url = values.url ?? (io.env.COUNTER_URL || 'http://127.0.0.1:3000');
+    if (url.trim() === '') {
+      throw new UsageError(
+        '--url is empty (was the variable given to it unset?); give the API URL, such as the stack ' +
+          'output CounterService.ApiUrl, or leave --url out for http://127.0.0.1:3000',
+      );
+    }
     if (!URL.canParse(url)) throw new UsageError(`--url ${url} is not a URL`);
     const region = values.region ?? (io.env.AWS_REGION || undefined);
     const credentials = credentialsFromEnv(io.env);
@@ -139,16 +186,71 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       }
       case 'history': {
         const name = one(args, 'NAME');
-        const table = new Table(
-          write,
-          ['VERSION', 'OP', 'DELTA', 'VALUE', 'AT', 'ACTOR'],
-          [true, false, true, true, false, false],
-        );
-        for await (const entry of client.history(name, { limit: 1000 })) {
+        const table = new Table(write, HISTORY_HEADER, HISTORY_RIGHT_ALIGNED);
+        for await (const entry of client.history(name, { limit: 1000, ...window(values) })) {
           if (json) await write(JSON.stringify(entry));
           else await table.add(historyRow(entry));
         }
         await table.flush();
+        return EXIT.ok;
+      }
+      case 'series': {
+        const name = one(args, 'NAME');
+        const interval = seriesInterval(values.interval ?? 'hour');
+        const buckets: SeriesBucket[] = [];
+        for await (const bucket of client.series(name, { interval, limit: 1440, ...window(values) })) {
+          if (json) await write(JSON.stringify(bucket));
+          else buckets.push(bucket);
+        }
+        if (!json) {
+          const columns =
+            'columns' in io.stdout && typeof io.stdout.columns === 'number' ? io.stdout.columns : 80;
+          const width = Math.max(20, Math.min(120, columns - 24));
+          await write(`${name}, by ${interval} (UTC)`);
+          for (const line of renderSeriesChart(buckets, { interval, width })) await write(line);
+        }
+        return EXIT.ok;
+      }
+      case 'watch': {
+        const name = one(args, 'NAME');
+        const everyMs = seconds(values.every ?? '2') * 1000;
+        const signal = stopSignal(io);
+        await watchCounter({
+          client,
+          name,
+          everyMs,
+          json,
+          tty: 'isTTY' in io.stdout && io.stdout.isTTY === true,
+          write: async (text) => {
+            if (!io.stdout.write(text)) await once(io.stdout, 'drain');
+          },
+          signal,
+          sleep: io.sleep ?? pause,
+        });
+        return EXIT.ok;
+      }
+      case 'console': {
+        upTo(args, [], []);
+        const port = values.port === undefined ? DEFAULT_CONSOLE_PORT : portNumber(values.port);
+        const signal = stopSignal(io);
+        let server: Awaited<ReturnType<typeof startConsole>>;
+        try {
+          server = await startConsole({ client, port, log: say });
+        } catch (error) {
+          if (error instanceof Error && 'code' in error && error.code === 'EADDRINUSE') {
+            say(
+              `counter: port ${port} on 127.0.0.1 is in use; choose another with --port (0 picks a free one)`,
+            );
+            return EXIT.failed;
+          }
+          throw error;
+        }
+        await write(`Counter console on ${server.url} for ${client.url.href} (Ctrl-C stops)`);
+        await new Promise<void>((resolve) => {
+          if (signal.aborted) resolve();
+          else signal.addEventListener('abort', () => resolve(), { once: true });
+        });
+        await server.close();
         return EXIT.ok;
       }
       case 'export': {
@@ -233,6 +335,11 @@ function parse(argv: string[]) {
         'idempotency-key': { type: 'string' },
         salt: { type: 'string' },
         shards: { type: 'string' },
+        interval: { type: 'string' },
+        since: { type: 'string' },
+        until: { type: 'string' },
+        every: { type: 'string' },
+        port: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -311,14 +418,42 @@ function version(text: string): number {
   return Number(bare);
 }
 
-function describeCounter(counter: Counter): string {
-  const when = counter.updated_at === null ? 'never changed' : `updated ${counter.updated_at}`;
-  return `${counter.name} = ${counter.value}  (version ${counter.version}, ${when})`;
+/** --since and --until as given: the API judges them, and its refusal says what was wrong. */
+function window(values: { since?: string | undefined; until?: string | undefined }) {
+  return {
+    ...(values.since === undefined ? {} : { since: values.since }),
+    ...(values.until === undefined ? {} : { until: values.until }),
+  };
 }
 
-function historyRow(entry: HistoryEntry): string[] {
-  const delta = entry.delta > 0 ? `+${entry.delta}` : String(entry.delta);
-  return [String(entry.version), entry.op, delta, String(entry.value), entry.created_at, entry.actor];
+function seriesInterval(text: string): SeriesInterval {
+  const found = SERIES_INTERVALS.find((interval) => interval === text);
+  if (found === undefined) throw new UsageError(`--interval must be minute, hour or day; got ${text}`);
+  return found;
+}
+
+function seconds(text: string): number {
+  const value = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text) || value < 0.2 || value > 3600) {
+    throw new UsageError(`--every must be a number of seconds from 0.2 to 3600; got ${text}`);
+  }
+  return value;
+}
+
+function portNumber(text: string): number {
+  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) {
+    throw new UsageError(`--port must be a port number from 0 to 65535; got ${text}`);
+  }
+  return Number(text);
+}
+
+function stopSignal(io: CliIo): AbortSignal {
+  return io.untilStopped?.() ?? new AbortController().signal;
+}
+
+/** Waits `ms`, or less when the signal aborts first. */
+async function pause(ms: number, signal: AbortSignal): Promise<void> {
+  await delay(ms, undefined, { signal }).catch(() => undefined);
 }
 
 function describeApiError(error: CounterApiError): string {
@@ -414,5 +549,10 @@ if (isMain()) {
     stderr: process.stderr,
     stdin: process.stdin,
     env: process.env,
+    untilStopped: () => {
+      const controller = new AbortController();
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => controller.abort());
+      return controller.signal;
+    },
   });
 }

@@ -24,6 +24,9 @@ export const counterSchema = z.object({
   updated_at: z.string().nullable(),
   /** Only for a counter spread over several items (docs/sharding.md). */
   shards: z.number().int().min(2).optional(),
+  /** Optional bounds the counter's value is kept within; absent (or null) when it has none. */
+  min: integer.nullable().optional(),
+  max: integer.nullable().optional(),
 });
 export type Counter = z.infer<typeof counterSchema>;
 
@@ -37,6 +40,18 @@ export const historyEntrySchema = z.object({
   actor: z.string(),
 });
 export type HistoryEntry = z.infer<typeof historyEntrySchema>;
+
+export const SERIES_INTERVALS = ['minute', 'hour', 'day'] as const;
+export type SeriesInterval = (typeof SERIES_INTERVALS)[number];
+
+/** One UTC bucket of a counter's series: the changes in it, summed, and the value after the last. */
+export const seriesBucketSchema = z.object({
+  start: z.iso.datetime({ offset: true }),
+  delta: z.number().int(),
+  count: z.number().int().positive(),
+  value: integer,
+});
+export type SeriesBucket = z.infer<typeof seriesBucketSchema>;
 
 const problemSchema = z.object({
   type: z.string().optional(),
@@ -107,6 +122,20 @@ export interface ListOptions {
 export interface HistoryOptions {
   /** Entries per page (1-1000). */
   limit?: number;
+  /** Only changes at or after this instant (ISO 8601, UTC). */
+  since?: string;
+  /** Only changes before this instant (ISO 8601, UTC). */
+  until?: string;
+}
+
+export interface SeriesOptions {
+  interval: SeriesInterval;
+  /** Buckets per page (1-1440). */
+  limit?: number;
+  /** Only buckets at or after this instant (ISO 8601, UTC). */
+  since?: string;
+  /** Only buckets before this instant (ISO 8601, UTC). */
+  until?: string;
 }
 
 /** An answer as it arrived, for callers that need more than the typed methods give. */
@@ -255,6 +284,8 @@ export class CounterClient {
   async *history(name: string, options: HistoryOptions = {}): AsyncGenerator<HistoryEntry, void, undefined> {
     const query = new URLSearchParams();
     if (options.limit !== undefined) query.set('limit', String(options.limit));
+    if (options.since !== undefined) query.set('since', options.since);
+    if (options.until !== undefined) query.set('until', options.until);
     yield* this.pages(
       withQuery(`${counterPath(name)}/history`, query),
       z.array(historyEntrySchema),
@@ -262,14 +293,36 @@ export class CounterClient {
     );
   }
 
+  /** A counter's series in UTC buckets of `interval`, oldest first, fetched a page at a time. */
+  async *series(name: string, options: SeriesOptions): AsyncGenerator<SeriesBucket, void, undefined> {
+    const query = new URLSearchParams({ interval: options.interval });
+    if (options.limit !== undefined) query.set('limit', String(options.limit));
+    if (options.since !== undefined) query.set('since', options.since);
+    if (options.until !== undefined) query.set('until', options.until);
+    yield* this.pages(
+      withQuery(`${counterPath(name)}/series`, query),
+      z.array(seriesBucketSchema),
+      'a page of series',
+    );
+  }
+
   /**
    * A signed request to any path under the API's URL, answered as it came (no error for 4xx/5xx), with
    * reads' retries. For routes the typed methods do not cover, such as the seed's `GET /counter`.
+   * `headers` are sent too (`if-match`, `idempotency-key`); a change that carries an `idempotency-key`
+   * is retried like the typed changes, since a retry cannot apply it twice.
    */
-  async request(method: string, path: string, options: { body?: unknown } = {}): Promise<RawAnswer> {
+  async request(
+    method: string,
+    path: string,
+    options: { body?: unknown; headers?: Record<string, string> } = {},
+  ): Promise<RawAnswer> {
+    const headers = options.headers ?? {};
+    const keyed = Object.keys(headers).some((header) => header.toLowerCase() === 'idempotency-key');
     const { answer } = await this.exchange(method, this.resolve(path), {
       body: options.body,
-      retryable: method === 'GET',
+      headers,
+      retryable: method === 'GET' || keyed,
     });
     return answer;
   }
@@ -412,6 +465,7 @@ function apiError(answer: RawAnswer, attempts: number): CounterApiError {
     requestId: answer.headers.get('x-request-id') ?? answer.headers.get('apigw-requestid') ?? undefined,
     retryAfterSeconds: retryAfter(answer.headers.get('retry-after')),
     attempts,
+    replayed: answer.headers.get('idempotent-replayed') === 'true',
   });
 }
 

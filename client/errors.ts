@@ -13,6 +13,11 @@ export interface ApiErrorDetails {
   retryAfterSeconds?: number | undefined;
   /** How many times the request was sent before giving up. */
   attempts?: number | undefined;
+  /**
+   * The refusal was an earlier request's, answered again for its Idempotency-Key
+   * (`Idempotent-Replayed: true`): it said what was true then, which may no longer hold.
+   */
+  replayed?: boolean | undefined;
 }
 
 /**
@@ -28,6 +33,7 @@ export class CounterApiError extends Error {
   readonly requestId: string | undefined;
   readonly retryAfterSeconds: number | undefined;
   readonly attempts: number;
+  readonly replayed: boolean;
 
   constructor(details: ApiErrorDetails) {
     super(
@@ -41,6 +47,7 @@ export class CounterApiError extends Error {
     this.requestId = details.requestId;
     this.retryAfterSeconds = details.retryAfterSeconds;
     this.attempts = details.attempts ?? 1;
+    this.replayed = details.replayed ?? false;
   }
 
   /** Refused by IAM authorization (or, on some gateways, unauthenticated): not a problem with the input. */

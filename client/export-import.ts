@@ -199,23 +199,27 @@ export async function importCounters(
   };
 
   const apply = async (pending: Pending, change: Change, version: number, key: string) => {
-    try {
-      const result = await client.change(pending.counter.name, change, {
-        ifMatch: version - 1,
-        idempotencyKey: key,
-      });
-      summary.changes++;
-      if (result.replayed) summary.replayed++;
-      else pending.replayedAll = false;
-      return result.counter;
-    } catch (error) {
-      // Refusals of this one counter; anything else (network, auth, 5xx) stops the import, and a re-run
-      // continues from where it stopped.
-      if (error instanceof CounterApiError && [400, 409, 412, 422].includes(error.status)) {
-        fail(pending, `version ${version} was refused: ${error.detail ?? error.message}`);
+    for (let round = 0; ; round++) {
+      try {
+        const result = await client.change(pending.counter.name, change, {
+          ifMatch: version - 1,
+          idempotencyKey: round === 0 ? key : nextKey(key, round),
+        });
+        summary.changes++;
+        if (result.replayed) summary.replayed++;
+        else pending.replayedAll = false;
+        return result.counter;
+      } catch (error) {
+        // Refusals of this one counter; anything else (network, auth, 5xx) stops the import, and a re-run
+        // continues from where it stopped.
+        if (!(error instanceof CounterApiError && [400, 409, 412, 422].includes(error.status))) throw error;
+        // A refusal answered again from an earlier run's record was true then, not necessarily now (the
+        // counter in the way may have been deleted since): ask again under the next key of a chain that
+        // every run walks alike, so a later re-run still finds what this one applied.
+        if (error.replayed && round < MAX_STALE_REFUSALS) continue;
+        fail(pending, refusalReason(version, error, round));
         return undefined;
       }
-      throw error;
     }
   };
 
@@ -243,7 +247,7 @@ export async function importCounters(
         pending,
         pending.replayedAll
           ? 'it is gone, though every change was answered from an earlier import of this file (kept 24 h); ' +
-              'import with another salt to create it afresh'
+              'import with another salt (counter import --salt TEXT) to create it afresh'
           : 'it was deleted while it was being imported',
       );
       return;
@@ -350,6 +354,34 @@ export function parseLine(text: string, lineNumber: number): ExportLine {
     );
   }
   return result.data;
+}
+
+/**
+ * How many refusals recorded by earlier runs of the same file one change walks past before it gives
+ * up; each earlier run that was refused at this change added one.
+ */
+const MAX_STALE_REFUSALS = 10;
+
+/** The key of the `round`th attempt at a change whose earlier keys' records hold refusals. */
+function nextKey(key: string, round: number): string {
+  return `counter-import:${createHash('sha256').update(`${key}#${round}`).digest('hex')}`;
+}
+
+function refusalReason(version: number, error: CounterApiError, round: number): string {
+  const detail = (error.detail ?? error.message).replace(/\.$/, '');
+  if (error.replayed) {
+    const runs = round === 0 ? 'an earlier import' : `${round + 1} earlier imports`;
+    return (
+      `version ${version} was refused by ${runs} of this file (answers are kept 24 hours), the last ` +
+      `time with: ${detail}; import with another salt (counter import --salt TEXT) to ask afresh`
+    );
+  }
+  const exists =
+    version === 1 && error.status === 412
+      ? '; a counter of that name exists apart from this import and was left as it was ' +
+        '(delete it to import it)'
+      : '';
+  return `version ${version} was refused: ${detail}${exists}`;
 }
 
 /** Printable ASCII well under the API's 255 characters, whatever the name. */

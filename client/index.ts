@@ -12,6 +12,11 @@ export {
   type ListOptions,
   type RawAnswer,
   type RetryOptions,
+  SERIES_INTERVALS,
+  type SeriesBucket,
+  type SeriesInterval,
+  type SeriesOptions,
+  seriesBucketSchema,
 } from './counter-client.ts';
 export { credentialsFromEnv, defaultCredentials } from './credentials.ts';
 export {

@@ -1,0 +1,85 @@
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CounterClient } from '../../client/counter-client.ts';
+import { REPO_ROOT, type ServerProcess, startServer } from '../support/server-process.ts';
+import { ADMIN } from '../support/signed-client.ts';
+
+/** Runs a command in the repository as a user would type it; resolves when it exits. */
+function run(command: string, args: string[], env: Record<string, string>) {
+  const child = spawn(command, args, {
+    cwd: REPO_ROOT,
+    env: {
+      ...process.env,
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      AWS_REGION: 'us-east-1',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => resolve(code));
+  });
+  return { child, exited, stdout: () => stdout, stderr: () => stderr };
+}
+
+// The command line as people run it: through npm, and left running until Ctrl-C.
+describe('counter CLI, run as a program', () => {
+  let server: ServerProcess;
+  let client: CounterClient;
+
+  beforeAll(async () => {
+    server = await startServer();
+    client = new CounterClient({ url: server.url, credentials: ADMIN });
+  });
+
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  it('prints nothing but the JSON on stdout through `npm run -s counter`, so it pipes into jq', async () => {
+    await client.increment('cli.npm', 7);
+
+    const npm = run('npm', ['run', '-s', 'counter', '--', 'get', 'cli.npm', '--json'], {
+      COUNTER_URL: server.url,
+    });
+
+    expect(await npm.exited, npm.stderr()).toBe(0);
+    expect(JSON.parse(npm.stdout())).toMatchObject({ name: 'cli.npm', value: 7, version: 1 });
+  });
+
+  it('watches a counter change and stops cleanly at Ctrl-C', async () => {
+    await client.increment('cli.watch', 1);
+    const watch = run(
+      process.execPath,
+      ['--import', 'tsx', 'bin/counter-cli.ts', 'watch', 'cli.watch', '--every', '0.2'],
+      {
+        COUNTER_URL: server.url,
+      },
+    );
+    const waitFor = async (text: string) => {
+      const deadline = Date.now() + 20_000;
+      while (!watch.stdout().includes(text)) {
+        if (Date.now() > deadline) throw new Error(`no "${text}" in: ${watch.stdout()} ${watch.stderr()}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    };
+
+    await waitFor('cli.watch = 1  (version 1');
+    await client.increment('cli.watch', 4);
+    await waitFor('cli.watch = 5  (version 2');
+    watch.child.kill('SIGINT');
+
+    expect(await watch.exited).toBe(0);
+    expect(watch.stderr()).toBe('');
+  });
+});
