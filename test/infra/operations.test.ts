@@ -79,21 +79,23 @@ describe('the alarm notifications', () => {
 
   it('use a topic passed as alarmTopic instead of creating one, and subscribe alarmEmail to it', () => {
     const app = testApp({ bundling: false });
-    const shared = new Stack(app, 'Shared', { env: TEST_ENV });
-    const arn = 'arn:aws:sns:eu-west-1:111111111111:paging';
+    const paging = new Topic(new Stack(app, 'Shared', { env: TEST_ENV }), 'Paging');
     const own = new CounterStack(app, 'CounterService', {
       env: TEST_ENV,
-      alarmTopic: Topic.fromTopicArn(shared, 'Paging', arn),
+      alarmTopic: paging,
       alarmEmail: 'ops@example.com',
     });
     const passed = Template.fromStack(own);
     passed.resourceCountIs('AWS::SNS::Topic', 0);
+    const [[, subscription] = []] = resourcesOfType(passed, 'AWS::SNS::Subscription');
+    const topicArn = at(subscription, 'Properties', 'TopicArn');
+    expect(JSON.stringify(topicArn)).toMatch(/^\{"Fn::ImportValue":"Shared:ExportsOutputRefPaging/);
+    expect(at(subscription, 'Properties', 'Endpoint')).toBe('ops@example.com');
     for (const [id, alarm] of resourcesOfType(passed, 'AWS::CloudWatch::Alarm')) {
-      expect(at(alarm, 'Properties', 'AlarmActions'), id).toEqual([arn]);
-      expect(at(alarm, 'Properties', 'OKActions'), id).toEqual([arn]);
+      expect(at(alarm, 'Properties', 'AlarmActions'), id).toEqual([topicArn]);
+      expect(at(alarm, 'Properties', 'OKActions'), id).toEqual([topicArn]);
     }
-    passed.hasResourceProperties('AWS::SNS::Subscription', { TopicArn: arn, Endpoint: 'ops@example.com' });
-    passed.hasOutput('AlarmTopicArn', { Value: arn });
+    passed.hasOutput('AlarmTopicArn', { Value: topicArn });
   });
 
   it('refuse an alarmEmail that is not an e-mail address, before anything deploys', () => {
