@@ -4,9 +4,20 @@ import { CounterStack } from '../lib/counter-stack.ts';
 
 const app = new App();
 
-// Environment-agnostic unless the CLI knows the account and region (it sets these from the profile).
+// `-c alarmEmail=ops@example.com` (or "alarmEmail" in cdk.json's context) subscribes an address to
+// the alarms.
+const alarmEmail: unknown = app.node.tryGetContext('alarmEmail');
+if (alarmEmail !== undefined && typeof alarmEmail !== 'string') {
+  throw new Error('The context value alarmEmail must be a string (an e-mail address).');
+}
+
+// Environment-agnostic: the template names no account or region, and `cdk deploy` puts the stack in
+// those of the credentials it runs with (AWS_PROFILE, AWS_REGION, ...). Passing the CLI's
+// CDK_DEFAULT_ACCOUNT/CDK_DEFAULT_REGION here would bake in whatever the synthesizing machine had
+// (us-east-1 when it had none) and deploy there from any machine. Nothing in the stack looks the
+// environment up, so it needs neither.
 new CounterStack(app, 'CounterService', {
-  env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+  ...(alarmEmail === undefined || alarmEmail === '' ? {} : { alarmEmail }),
 });
 
 // cdk-nag 3 runs as a policy-validation plugin: any finding not acknowledged next to its cause (with

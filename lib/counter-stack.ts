@@ -1,9 +1,8 @@
 import { CfnOutput, type Duration, type RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
-import { Alarm } from 'aws-cdk-lib/aws-cloudwatch';
-import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { SystemLogLevel, Tracing } from 'aws-cdk-lib/aws-lambda';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
+import { AlarmNotifications } from './constructs/alarm-notifications.ts';
 import { CounterApi, type ThrottleProps } from './constructs/counter-api.ts';
 import { CounterDashboard } from './constructs/counter-dashboard.ts';
 import { CounterTables } from './constructs/counter-tables.ts';
@@ -18,10 +17,26 @@ export interface CounterStackProps extends StackProps {
 
   /**
    * Where every alarm (5xx, throttles, function errors, iterator age, dead letters) sends its ALARM and
-   * OK notifications: subscribe e-mail, chat or paging to it.
-   * @default - alarms only change state, visible on the dashboard and in CloudWatch
+   * OK notifications, instead of the stack's own topic: subscribe e-mail, chat or paging to it.
+   * @default - a topic of the stack's own (output AlarmTopicArn)
    */
   readonly alarmTopic?: ITopic;
+
+  /**
+   * An e-mail address subscribed to the alarm topic (the stack's own, or `alarmTopic`). AWS mails it
+   * a confirmation link first; alarms arrive once it is followed. `bin/counter.ts` takes it from the
+   * context: `npx cdk deploy -c alarmEmail=ops@example.com`.
+   * @default - none: subscribe to the AlarmTopicArn output yourself
+   */
+  readonly alarmEmail?: string;
+
+  /**
+   * Concurrency reserved for the history consumer, so API traffic cannot starve it (docs/operations.md);
+   * keep it at or above the counters stream's open shards. `false` reserves none, for accounts whose
+   * concurrency limit has no room for a reservation.
+   * @default 10
+   */
+  readonly historyReservedConcurrency?: number | false;
 
   /**
    * How long raw history entries are kept (series rollups and values are kept regardless).
@@ -66,11 +81,16 @@ export interface CounterStackProps extends StackProps {
   readonly tracing?: Tracing;
 }
 
-/** The counter service: tables, the HTTP API, the history consumer, and a dashboard over them. */
+/**
+ * The counter service: tables, the HTTP API, the history consumer, a dashboard over them, and alarms
+ * that notify a topic.
+ */
 export class CounterStack extends Stack {
   public readonly tables: CounterTables;
   public readonly api: CounterApi;
   public readonly historyConsumer: HistoryConsumer;
+  /** The topic every alarm notifies: `alarmTopic`, or the stack's own. */
+  public readonly alarmTopic: ITopic;
 
   constructor(scope: Construct, id: string, props: CounterStackProps = {}) {
     super(scope, id, props);
@@ -89,6 +109,9 @@ export class CounterStack extends Stack {
       ...(props.historyBatchingWindow === undefined ? {} : { batchingWindow: props.historyBatchingWindow }),
       ...(props.functionSystemLogLevel === undefined ? {} : { systemLogLevel: props.functionSystemLogLevel }),
       ...(props.tracing === undefined ? {} : { tracing: props.tracing }),
+      ...(props.historyReservedConcurrency === undefined
+        ? {}
+        : { reservedConcurrency: props.historyReservedConcurrency }),
     });
     new CounterDashboard(this, 'Dashboard', { api: this.api, consumer: this.historyConsumer });
 
@@ -105,14 +128,23 @@ export class CounterStack extends Stack {
     new CfnOutput(this, 'IdempotencyTableName', { value: this.tables.idempotency.tableName });
     new CfnOutput(this, 'HistoryDeadLetterQueueUrl', {
       value: this.historyConsumer.deadLetterQueue.queueUrl,
+      description: 'npm run replay-dead-letters -- --queue-url',
+    });
+    new CfnOutput(this, 'HistoryConsumerFunctionName', {
+      value: this.historyConsumer.function.functionName,
+      description: 'npm run replay-dead-letters -- --function',
     });
 
-    if (props.alarmTopic !== undefined) {
-      const action = new SnsAction(props.alarmTopic);
-      for (const alarm of this.node.findAll().filter((construct) => construct instanceof Alarm)) {
-        alarm.addAlarmAction(action);
-        alarm.addOkAction(action);
-      }
-    }
+    // Last, so that it finds every alarm above.
+    const notifications = new AlarmNotifications(this, 'AlarmNotifications', {
+      alarmsIn: this,
+      ...(props.alarmTopic === undefined ? {} : { topic: props.alarmTopic }),
+      ...(props.alarmEmail === undefined ? {} : { email: props.alarmEmail }),
+    });
+    this.alarmTopic = notifications.topic;
+    new CfnOutput(this, 'AlarmTopicArn', {
+      value: this.alarmTopic.topicArn,
+      description: 'Every alarm notifies this SNS topic: subscribe e-mail, chat or paging to it',
+    });
   }
 }

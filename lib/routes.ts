@@ -8,34 +8,49 @@ export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 /** What a principal needs to call the route; the grants are built from these. */
 export type Access = 'read' | 'increment' | 'write';
 
-/** What the function may do to the tables. */
-export type TableAccess =
-  /** GetItem of one counter (a sharded one's TransactGetItems of its shards is GetItems too). */
-  | 'get-counter'
-  /** The by-name index and a BatchGetItem of the page; GetItem for sharded counters' snapshots. */
-  | 'list-counters'
-  /** UpdateItem: increments and sets; ConditionCheckItem: If-Match on a sharded counter. */
-  | 'update-counters'
-  /** PutItem: the transaction that creates a sharded counter's items. */
-  | 'create-sharded-counters'
-  /** DeleteItem. */
-  | 'delete-counters'
-  /** Query of the history, and of its time index for since/until. */
-  | 'read-history'
-  /** Conditional puts of entries, and the purge of a deleted counter's entries. */
-  | 'write-history'
-  | 'read-rollups'
-  /** Rollup updates, and the purge of a deleted counter's rollups. */
-  | 'write-rollups'
-  /** Keyed changes: the idempotency record, written in the same transaction as the counter. */
-  | 'write-idempotency';
+/** The service's tables, as the table-access declarations name them. */
+export const SERVICE_TABLES = ['counters', 'history', 'rollups', 'idempotency'] as const;
+export type ServiceTable = (typeof SERVICE_TABLES)[number];
+
+/** A table, or one of its indexes (`counters/index/by-name`). */
+export type TableResource = ServiceTable | `${ServiceTable}/index/${string}`;
+
+/** The DynamoDB actions a function may be given. IAM checks a transaction as these, item by item. */
+export type TableAction =
+  | 'GetItem'
+  | 'BatchGetItem'
+  | 'Query'
+  | 'PutItem'
+  | 'UpdateItem'
+  | 'DeleteItem'
+  | 'BatchWriteItem'
+  | 'ConditionCheckItem';
+
+/**
+ * What a function may do, table by table: the one declaration from which the stack derives both the
+ * function's IAM actions (exactly these, on exactly these tables and indexes) and its environment
+ * (the name of each table it may touch, and no other). Giving a function a new use of a table is an
+ * edit of this declaration alone.
+ */
+export type TableAccess = Readonly<Partial<Record<TableResource, readonly TableAction[]>>>;
+
+/**
+ * The variable that carries each table's name to the functions that may touch it. The functions
+ * read these same names (functions/counter/wiring.ts, functions/stream/record-history.ts).
+ */
+export const TABLE_ENVIRONMENT: Readonly<Record<ServiceTable, string>> = {
+  counters: 'COUNTERS_TABLE',
+  history: 'HISTORY_TABLE',
+  rollups: 'ROLLUPS_TABLE',
+  idempotency: 'IDEMPOTENCY_TABLE',
+};
 
 export interface FunctionSpec {
   /** CDK id and the file under functions/http/ (kebab-case) */
   id: string;
   entry: string;
   description: string;
-  tables: TableAccess[];
+  tables: TableAccess;
 }
 
 export interface RouteSpec {
@@ -46,36 +61,51 @@ export interface RouteSpec {
   access: Access;
 }
 
-const fn = (id: string, description: string, tables: TableAccess[]): FunctionSpec => ({
+const fn = (id: string, description: string, tables: TableAccess): FunctionSpec => ({
   id,
   entry: `functions/http/${id}.ts`,
   description,
   tables,
 });
 
+/**
+ * Keyed changes (Idempotency-Key): the claim is a conditional put, the answer an update (also inside
+ * the counter's TransactWriteItems), the release of an abandoned claim a conditional delete.
+ */
+const IDEMPOTENCY_RECORDS: readonly TableAction[] = ['PutItem', 'UpdateItem', 'DeleteItem'];
+
+// GetItem on counters: a counter's item; a sharded counter's TransactGetItems snapshot of its shards
+// is checked as GetItem of each, and a keyed change reads the counter it plans from (CONTRACT.md
+// section 4).
 export const FUNCTIONS = {
-  getCounter: fn('get-counter', 'GET a counter', ['get-counter']),
-  // A keyed change reads the counter it plans from (CONTRACT.md section 4).
-  incrementCounter: fn('increment-counter', 'POST: add to a counter atomically', [
-    'get-counter',
-    'update-counters',
-    'write-idempotency',
-  ]),
-  setCounter: fn('set-counter', 'PUT: set a counter', [
-    'get-counter',
-    'update-counters',
-    'create-sharded-counters',
-    'write-idempotency',
-  ]),
-  deleteCounter: fn('delete-counter', 'DELETE a counter', [
-    'get-counter',
-    'delete-counters',
-    'write-idempotency',
-  ]),
-  listCounters: fn('list-counters', 'GET counters by name', ['list-counters']),
-  // History is keyed by the counter's incarnation, which a GetItem reads first.
-  getHistory: fn('get-history', "GET a counter's history", ['get-counter', 'read-history']),
-  getSeries: fn('get-series', "GET a counter's series", ['get-counter', 'read-rollups']),
+  getCounter: fn('get-counter', 'GET a counter', { counters: ['GetItem'] }),
+  incrementCounter: fn('increment-counter', 'POST: add to a counter atomically', {
+    // UpdateItem: the ADD; ConditionCheckItem: If-Match on a sharded counter checks its other shards.
+    counters: ['GetItem', 'UpdateItem', 'ConditionCheckItem'],
+    idempotency: IDEMPOTENCY_RECORDS,
+  }),
+  setCounter: fn('set-counter', 'PUT: set a counter', {
+    // PutItem: the transaction that creates a sharded counter's items, only if the name is free.
+    counters: ['GetItem', 'UpdateItem', 'PutItem'],
+    idempotency: IDEMPOTENCY_RECORDS,
+  }),
+  deleteCounter: fn('delete-counter', 'DELETE a counter', {
+    counters: ['GetItem', 'DeleteItem'],
+    idempotency: IDEMPOTENCY_RECORDS,
+  }),
+  listCounters: fn('list-counters', 'GET counters by name', {
+    // The keys-only by-name index, then one consistent BatchGetItem of the page's values.
+    'counters/index/by-name': ['Query'],
+    counters: ['BatchGetItem', 'GetItem'],
+  }),
+  // History is keyed by the counter's incarnation, which a GetItem reads first; since/until read the
+  // minute rollups to find their versions.
+  getHistory: fn('get-history', "GET a counter's history", {
+    counters: ['GetItem'],
+    history: ['Query'],
+    rollups: ['Query'],
+  }),
+  getSeries: fn('get-series', "GET a counter's series", { counters: ['GetItem'], rollups: ['Query'] }),
 } as const satisfies Record<string, FunctionSpec>;
 
 export const ROUTES: readonly RouteSpec[] = [
@@ -98,8 +128,15 @@ export const HISTORY_CONSUMER: FunctionSpec = {
   id: 'record-history',
   entry: 'functions/stream/record-history.ts',
   description: 'Counters stream -> history table',
-  // Reads the stream and writes history; the stream grant is made by the event source itself.
-  tables: ['write-history', 'write-rollups'],
+  // The stream grant is made by the event source itself.
+  tables: {
+    // Conditional puts of entries; a purge queries a deleted counter's entries and deletes them in
+    // batches; a sharded counter's sequencer is read (GetItem) and advanced (UpdateItem, and Put of
+    // a page, in a TransactWriteItems) with its entries.
+    history: ['PutItem', 'BatchWriteItem', 'Query', 'GetItem', 'UpdateItem'],
+    // One conditional ADD per bucket per batch; a purge queries a series' keys and deletes them.
+    rollups: ['UpdateItem', 'BatchWriteItem', 'Query'],
+  },
 };
 
 /** The functions, each once, in a stable order. */

@@ -7,11 +7,22 @@ export const HISTORY_STREAM = {
   batchSize: 100,
   /** The oldest record still in the stream first, so nothing written before the mapping is missed. */
   startingPosition: 'TRIM_HORIZON',
-  /** Split a failing batch to isolate a bad record. */
+  /**
+   * Split a failing batch, so that a bad record is isolated and only it reaches the dead-letter
+   * queue, never the good records delivered beside it.
+   */
   bisectBatchOnError: true,
-  /** Retries of a failing batch before its description goes to the dead-letter queue. */
-  retryAttempts: 10,
-  /** Records older than this go to the dead-letter queue instead of being retried (the stream keeps 24 h). */
+  /**
+   * Retries of a failing batch: Lambda's maximum, so that the record's age, not a count that a
+   * throttled table or a bad deploy uses up in minutes, decides when it is given up
+   * (docs/operations.md, "Retry settings").
+   */
+  retryAttempts: 10_000,
+  /**
+   * Records still failing at this age go to the dead-letter queue. A fault that lasts less heals with
+   * no dead letter; a dead letter then has the stream's remaining 18 hours to be replayed
+   * (`npm run replay-dead-letters`).
+   */
   maxRecordAgeSeconds: 6 * 60 * 60,
   reportBatchItemFailures: true,
   /** Records of one counter must be applied in order: one batch per shard at a time. */

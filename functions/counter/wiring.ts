@@ -1,17 +1,30 @@
 import { randomUUID } from 'node:crypto';
 import { certainlyNotWritten } from '../shared/aws-errors.ts';
 import { documentClient } from '../shared/dynamodb.ts';
-import { optionalEnv, requireEnv } from '../shared/env.ts';
+import { optionalEnv, requireEnv, requireEnvWhenUsed } from '../shared/env.ts';
 import { DynamoIdempotencyStore } from './dynamodb-idempotency-store.ts';
 import { DynamoCounterRepository, type TableNames } from './dynamodb-repository.ts';
 import { CLAIM_LEASE_MS, type IdempotentDeps } from './idempotency.ts';
 import type { ServiceDeps } from './service.ts';
 
+/**
+ * The tables' names, each read from the environment when first used: a function is given only the
+ * names of the tables it may touch (lib/routes.ts), so get-counter, say, has no HISTORY_TABLE.
+ */
 export function tableNames(): TableNames {
+  const counters = requireEnvWhenUsed('COUNTERS_TABLE');
+  const history = requireEnvWhenUsed('HISTORY_TABLE');
+  const rollups = requireEnvWhenUsed('ROLLUPS_TABLE');
   return {
-    counters: requireEnv('COUNTERS_TABLE'),
-    history: requireEnv('HISTORY_TABLE'),
-    rollups: requireEnv('ROLLUPS_TABLE'),
+    get counters() {
+      return counters();
+    },
+    get history() {
+      return history();
+    },
+    get rollups() {
+      return rollups();
+    },
   };
 }
 

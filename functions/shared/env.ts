@@ -13,6 +13,19 @@ export function requireEnv(name: string): string {
   return value;
 }
 
+/**
+ * A required variable read when first asked for, then kept. For what only some functions are given
+ * (a table's name goes only to the functions that may touch it), so a missing one fails where it is
+ * used rather than at every cold start.
+ */
+export function requireEnvWhenUsed(name: string): () => string {
+  let value: string | undefined;
+  return () => {
+    value ??= requireEnv(name);
+    return value;
+  };
+}
+
 /** Reads an optional environment variable; empty counts as absent. */
 export function optionalEnv(name: string): string | undefined {
   const value = process.env[name];

@@ -1,4 +1,4 @@
-import { ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Names, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
   CorsHttpMethod,
@@ -137,6 +137,10 @@ export class CounterApi extends Construct {
     });
 
     this.accessLogGroup = new LogGroup(this, 'AccessLogs', {
+      // Under /aws/vendedlogs/, as AWS asks of log groups its services deliver to: such groups are
+      // kept out of the account's CloudWatch Logs resource policy, whose 5,120 characters a few
+      // stacks' groups would otherwise fill, failing later deploys in the account.
+      logGroupName: `/aws/vendedlogs/apigateway/${Names.uniqueResourceName(this, { maxLength: 200, separator: '-' })}-access`,
       retention: props.accessLogRetention ?? RetentionDays.ONE_MONTH,
       removalPolicy: RemovalPolicy.DESTROY,
     });
@@ -159,17 +163,10 @@ export class CounterApi extends Construct {
         description: spec.description,
         ...(props.systemLogLevel === undefined ? {} : { systemLogLevel: props.systemLogLevel }),
         ...(props.tracing === undefined ? {} : { tracing: props.tracing }),
-        environment: {
-          COUNTERS_TABLE: tables.counters.tableName,
-          HISTORY_TABLE: tables.history.tableName,
-          ROLLUPS_TABLE: tables.rollups.tableName,
-          // Only where the function may use it: a name the function cannot touch would only mislead.
-          ...(spec.tables.includes('write-idempotency')
-            ? { IDEMPOTENCY_TABLE: tables.idempotency.tableName }
-            : {}),
-        },
+        // Only the tables it may touch: a name the function cannot use would only mislead.
+        environment: tables.environmentFor(spec.tables),
       });
-      for (const access of spec.tables) tables.grant(fn, access);
+      tables.grantAccess(fn, spec.tables);
       functions.set(spec.id, fn);
       integrations.set(spec.id, new HttpLambdaIntegration(`${pascalCase(spec.id)}Integration`, fn));
     }

@@ -55,7 +55,10 @@ export class CounterDashboard extends Construct {
       }),
       new GraphWidget({
         title: 'Function throttles',
-        left: perFunction((fn) => fn.metricThrottles({ period, statistic: 'Sum' })),
+        left: [
+          ...perFunction((fn) => fn.metricThrottles({ period, statistic: 'Sum' })),
+          consumer.function.metricThrottles({ period, statistic: 'Sum' }),
+        ],
         width: 8,
       }),
       new GraphWidget({

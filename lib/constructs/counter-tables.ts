@@ -10,7 +10,7 @@ import {
 } from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import type { TableAccess } from '../routes.ts';
+import { SERVICE_TABLES, type ServiceTable, TABLE_ENVIRONMENT, type TableAccess } from '../routes.ts';
 import {
   COUNTERS_TABLE,
   HISTORY_TABLE,
@@ -80,74 +80,71 @@ export class CounterTables extends Construct {
   }
 
   /**
-   * Grants exactly the DynamoDB actions the handlers use for one kind of table access, on the named
-   * table and index ARNs only (no `index/*`), so a reading function cannot write.
+   * Grants exactly the declared DynamoDB actions on exactly the declared tables and indexes (named
+   * ARNs only: no `index/*`, no `*`), so a reading function cannot write.
    */
-  public grant(grantee: iam.IGrantable, access: TableAccess): iam.Grant {
-    const counters = this.counters.tableArn;
-    const history = this.history.tableArn;
-    const idempotency = this.idempotency.tableArn;
-    switch (access) {
-      case 'get-counter':
-        return allow(grantee, ['dynamodb:GetItem'], [counters]);
-      case 'list-counters':
-        // GetItem: a sharded counter's total is a TransactGetItems of its shards, which IAM checks as GetItems.
-        return allow(grantee, ['dynamodb:BatchGetItem', 'dynamodb:GetItem'], [counters]).combine(
-          allow(grantee, ['dynamodb:Query'], indexArns(counters, COUNTERS_TABLE)),
-        );
-      case 'update-counters':
-        // Every increment or set is one UpdateItem; ReturnValues needs no read permission. If-Match on
-        // a sharded counter checks its other shards' versions (ConditionCheckItem).
-        return allow(grantee, ['dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem'], [counters]);
-      case 'create-sharded-counters':
-        // The counter's own item and its shards, put in one transaction, only if the name is free.
-        return allow(grantee, ['dynamodb:PutItem'], [counters]);
-      case 'delete-counters':
-        return allow(grantee, ['dynamodb:DeleteItem'], [counters]);
-      case 'read-history':
-        // since/until read the minute rollups to find their versions.
-        return allow(grantee, ['dynamodb:Query'], [history, this.rollups.tableArn]);
-      case 'write-history':
-        // Conditional puts of entries; a purge queries an entry's keys and deletes them in batches; a
-        // sharded counter's sequencer is read (GetItem) and advanced (UpdateItem) with its entries.
-        return allow(
-          grantee,
-          [
-            'dynamodb:PutItem',
-            'dynamodb:BatchWriteItem',
-            'dynamodb:Query',
-            'dynamodb:GetItem',
-            'dynamodb:UpdateItem',
-          ],
-          [history],
-        );
-      case 'read-rollups':
-        return allow(grantee, ['dynamodb:Query'], [this.rollups.tableArn]);
-      case 'write-rollups':
-        // One conditional ADD per bucket per batch; a purge queries a series' keys and deletes them.
-        return allow(
-          grantee,
-          ['dynamodb:UpdateItem', 'dynamodb:BatchWriteItem', 'dynamodb:Query'],
-          [this.rollups.tableArn],
-        );
-      case 'write-idempotency':
-        // Claim (conditional put), answer (update, also inside the counter's TransactWriteItems, which
-        // IAM checks as its UpdateItem/DeleteItem parts), release (conditional delete).
-        return allow(
-          grantee,
-          ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
-          [idempotency],
-        );
-    }
+  public grantAccess(grantee: iam.IGrantable, access: TableAccess): iam.Grant[] {
+    return declared(access).map(({ table, index, actions }) => {
+      const tableArn = this.tableOf(table).tableArn;
+      return iam.Grant.addToPrincipal({
+        grantee,
+        actions: actions.map((action) => `dynamodb:${action}`),
+        resourceArns: [index === undefined ? tableArn : `${tableArn}/index/${index}`],
+      });
+    });
+  }
+
+  /** The variables naming each table the declaration touches (TABLE_ENVIRONMENT), and no other table. */
+  public environmentFor(access: TableAccess): Record<string, string> {
+    const tables = new Set(declared(access).map(({ table }) => table));
+    return Object.fromEntries(
+      [...tables].map((table) => [TABLE_ENVIRONMENT[table], this.tableOf(table).tableName]),
+    );
+  }
+
+  private tableOf(table: ServiceTable): TableV2 {
+    const tables = {
+      counters: this.counters,
+      history: this.history,
+      rollups: this.rollups,
+      idempotency: this.idempotency,
+    };
+    return tables[table];
   }
 }
 
-function allow(grantee: iam.IGrantable, actions: string[], resourceArns: string[]): iam.Grant {
-  return iam.Grant.addToPrincipal({ grantee, actions, resourceArns });
+const SCHEMAS: Readonly<Record<ServiceTable, TableSchema>> = {
+  counters: COUNTERS_TABLE,
+  history: HISTORY_TABLE,
+  rollups: ROLLUPS_TABLE,
+  idempotency: IDEMPOTENCY_TABLE,
+};
+
+interface DeclaredAccess {
+  table: ServiceTable;
+  index?: string | undefined;
+  actions: readonly string[];
 }
 
-function indexArns(tableArn: string, schema: TableSchema): string[] {
-  return schema.indexes.map((index) => `${tableArn}/index/${index.name}`);
+/**
+ * The declaration's entries that grant something, in declaration order; a table or index the
+ * schemas do not have fails the synthesis rather than granting a name that matches nothing.
+ */
+function declared(access: TableAccess): DeclaredAccess[] {
+  return Object.entries(access).flatMap(([resource, actions]): DeclaredAccess[] => {
+    if (actions === undefined || actions.length === 0) return [];
+    const [name, kind, index, ...rest] = resource.split('/');
+    const table = SERVICE_TABLES.find((known) => known === name);
+    const wellFormed = kind === undefined || (kind === 'index' && index !== undefined && rest.length === 0);
+    if (table === undefined || !wellFormed) throw new Error(`Unknown table in a table access: ${resource}`);
+    if (
+      index !== undefined &&
+      !SCHEMAS[table].indexes.some((declaredIndex) => declaredIndex.name === index)
+    ) {
+      throw new Error(`The ${table} table has no index ${JSON.stringify(index)} (table access ${resource})`);
+    }
+    return [{ table, index, actions }];
+  });
 }
 
 function attribute(key: KeySpec): Attribute {

@@ -1,5 +1,6 @@
 import { Duration, Validations } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { StartingPosition, type SystemLogLevel, type Tracing } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
@@ -50,6 +51,16 @@ export interface HistoryConsumerProps {
   readonly systemLogLevel?: SystemLogLevel;
 
   /**
+   * Concurrency reserved for the consumer, so that a burst of API traffic (or anything else in the
+   * account) cannot take all of the account's concurrency and stall history. It is also the most the
+   * consumer may use: keep it at or above the stream's open shards (one invocation each). `false`
+   * reserves none, for accounts whose concurrency limit leaves no room for a reservation
+   * (docs/operations.md, "Reserved concurrency").
+   * @default 10
+   */
+  readonly reservedConcurrency?: number | false;
+
+  /**
    * X-Ray tracing of the function (CounterFunctionProps).
    * @default Tracing.ACTIVE
    */
@@ -68,26 +79,32 @@ export class HistoryConsumer extends Construct {
   public readonly iteratorAgeAlarm: Alarm;
   public readonly deadLetterAlarm: Alarm;
   public readonly errorsAlarm: Alarm;
+  public readonly throttlesAlarm: Alarm;
+  private readonly streamArn: string;
 
   constructor(scope: Construct, id: string, props: HistoryConsumerProps) {
     super(scope, id);
     const { tables } = props;
+    const reserved = reservedConcurrencyOf(props.reservedConcurrency);
+    const streamArn = tables.counters.tableStreamArn;
+    if (streamArn === undefined) throw new Error('The counters table has no stream to consume');
+    this.streamArn = streamArn;
 
     this.function = new CounterFunction(this, 'Function', {
       entry: HISTORY_CONSUMER.entry,
       description: HISTORY_CONSUMER.description,
       timeout: props.timeout ?? Duration.seconds(60),
+      ...(reserved === undefined ? {} : { reservedConcurrentExecutions: reserved }),
       ...(props.systemLogLevel === undefined ? {} : { systemLogLevel: props.systemLogLevel }),
       ...(props.tracing === undefined ? {} : { tracing: props.tracing }),
       environment: {
-        HISTORY_TABLE: tables.history.tableName,
-        ROLLUPS_TABLE: tables.rollups.tableName,
+        ...tables.environmentFor(HISTORY_CONSUMER.tables),
         ...(props.historyRetention === undefined
           ? {}
           : { HISTORY_RETENTION_DAYS: String(props.historyRetention.toDays({ integral: false })) }),
       },
     });
-    for (const access of HISTORY_CONSUMER.tables) tables.grant(this.function, access);
+    tables.grantAccess(this.function, HISTORY_CONSUMER.tables);
     Validations.of(this.function).acknowledge({
       id: 'Serverless-LambdaDLQ',
       reason:
@@ -150,9 +167,48 @@ export class HistoryConsumer extends Construct {
       evaluationPeriods: 1,
       treatMissingData: TreatMissingData.NOT_BREACHING,
     });
+    this.throttlesAlarm = new Alarm(this, 'ThrottlesAlarm', {
+      alarmDescription:
+        'The history consumer was throttled in the last 5 minutes: its reserved concurrency is below the ' +
+        "stream's open shards, or the account's concurrency ran out; history lags until it gets through.",
+      metric: this.function.metricThrottles({ statistic: 'Sum', period: Duration.minutes(5) }),
+      threshold: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
   }
 
   public get alarms(): Alarm[] {
-    return [this.iteratorAgeAlarm, this.deadLetterAlarm, this.errorsAlarm];
+    return [this.iteratorAgeAlarm, this.deadLetterAlarm, this.errorsAlarm, this.throttlesAlarm];
   }
+
+  /**
+   * What `npm run replay-dead-letters` needs: read and delete the dead letters, read their records
+   * from the counters stream, and invoke the consumer with them (docs/operations.md).
+   */
+  public grantReplay(grantee: iam.IGrantable): iam.Grant {
+    return this.deadLetterQueue
+      .grantConsumeMessages(grantee)
+      .combine(
+        iam.Grant.addToPrincipal({
+          grantee,
+          actions: ['dynamodb:DescribeStream', 'dynamodb:GetShardIterator', 'dynamodb:GetRecords'],
+          resourceArns: [this.streamArn],
+        }),
+      )
+      .combine(this.function.grantInvoke(grantee));
+  }
+}
+
+/** A reservation of whole invocations; `false` reserves none. */
+function reservedConcurrencyOf(setting: number | false | undefined): number | undefined {
+  if (setting === false) return undefined;
+  const reserved = setting ?? 10;
+  if (!Number.isInteger(reserved) || reserved < 1) {
+    throw new Error(
+      `The history consumer's reserved concurrency must be a whole number of at least 1, or false for none (got ${reserved}).`,
+    );
+  }
+  return reserved;
 }

@@ -72,6 +72,12 @@ export interface CounterFunctionProps {
   readonly timeout?: Duration;
 
   /**
+   * Concurrency set aside for this function alone (and the most it may use).
+   * @default - none: the function shares the account's unreserved concurrency
+   */
+  readonly reservedConcurrentExecutions?: number;
+
+  /**
    * Variables added to the house defaults (they may override them).
    * @default - only the house defaults
    */
@@ -143,6 +149,7 @@ export class CounterFunction extends NodejsFunction {
       architecture: Architecture.ARM_64,
       memorySize: props.memorySize ?? 256,
       timeout: props.timeout ?? Duration.seconds(10),
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       tracing,
       role,
       logGroup,

@@ -23,13 +23,15 @@ function packs(scope: IConstruct): NagPack[] {
   return [new AwsSolutionsChecks(scope, { verbose: true }), new ServerlessChecks(scope, { verbose: true })];
 }
 
-// As bin/counter.ts does, with and without a concrete environment (the CLI may supply either).
+// As bin/counter.ts does (environment-agnostic, with or without an alarm e-mail), and with a concrete
+// environment.
 describe.each([
-  { name: 'with an environment', env: TEST_ENV },
-  { name: 'environment-agnostic', env: undefined },
-])('cdk-nag on the counter stack, $name', ({ env }) => {
+  { name: 'with an environment', env: TEST_ENV, alarmEmail: undefined },
+  { name: 'environment-agnostic', env: undefined, alarmEmail: undefined },
+  { name: 'with an alarm e-mail subscription', env: undefined, alarmEmail: 'ops@example.com' },
+])('cdk-nag on the counter stack, $name', ({ env, alarmEmail }) => {
   const app = testApp({ bundling: false });
-  new CounterStack(app, 'CounterService', { env });
+  new CounterStack(app, 'CounterService', { env, ...(alarmEmail === undefined ? {} : { alarmEmail }) });
   app.synth();
 
   it.each(packs(app).map((pack) => ({ pack, name: pack.name })))(

@@ -81,7 +81,9 @@ describe('alarm notifications', () => {
     }
   });
 
-  it('sends alarms nowhere by default', () => {
-    for (const alarm of alarms({})) expect(at(alarm, 'Properties', 'AlarmActions')).toBeUndefined();
+  it("sends every alarm to the stack's own topic by default (test/infra/operations.test.ts)", () => {
+    for (const alarm of alarms({})) {
+      expect(JSON.stringify(at(alarm, 'Properties', 'AlarmActions'))).toMatch(/AlarmNotificationsTopic/);
+    }
   });
 });

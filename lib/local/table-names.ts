@@ -1,0 +1,13 @@
+/**
+ * The local tables' names for a prefix, as `npm start` creates them. lib/local/server.ts builds the
+ * same names inline; the dead-letter replay (scripts/replay-dead-letters.ts) reads them from here.
+ */
+export function localTableNames(prefix = 'counter-service') {
+  return {
+    counters: `${prefix}-counters`,
+    history: `${prefix}-history`,
+    idempotency: `${prefix}-idempotency`,
+    rollups: `${prefix}-rollups`,
+    checkpoints: `${prefix}-local-checkpoints`,
+  };
+}

@@ -1,0 +1,202 @@
+import { execFile } from 'node:child_process';
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { historyKey } from '../../functions/counter/table.ts';
+import { type Engine, startEngine } from '../../lib/local/engine.ts';
+import { REPO_ROOT } from '../../lib/local/server.ts';
+import { StreamPoller } from '../../lib/local/stream-poller.ts';
+import { ensureTable } from '../../lib/local/tables.ts';
+import { HISTORY_STREAM } from '../../lib/stream-settings.ts';
+import { COUNTERS_TABLE, HISTORY_TABLE, ROLLUPS_TABLE } from '../../lib/table-schemas.ts';
+import { localDeadLetter } from '../../scripts/dead-letters/messages.ts';
+import { replayFile } from '../../scripts/dead-letters/replay-file.ts';
+import { readBatch } from '../../scripts/dead-letters/stream-batch.ts';
+import { eventually } from '../support/signed-client.ts';
+
+type StreamHandler = (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse>;
+
+const region = 'us-east-1';
+const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+const run = promisify(execFile);
+
+// Dead letters made as `npm start` makes them (the local poller, a record that always fails), then
+// replayed as an operator would: the real consumer, on the local engine, with its real stream.
+describe('replaying local dead letters', () => {
+  let engine: Engine;
+  let db: DynamoDBDocumentClient;
+  let streams: DynamoDBStreamsClient;
+  let consumer: StreamHandler;
+  let table = 0;
+
+  beforeAll(async () => {
+    engine = await startEngine({});
+    const raw = new DynamoDBClient({ endpoint: engine.endpoint, region, credentials });
+    db = DynamoDBDocumentClient.from(raw);
+    streams = new DynamoDBStreamsClient({ endpoint: engine.endpoint, region, credentials });
+    await ensureTable(raw, 'replay-history', HISTORY_TABLE);
+    await ensureTable(raw, 'replay-rollups', ROLLUPS_TABLE);
+    await ensureTable(raw, 'replay-checkpoints', { partitionKey: { name: 'id', type: 'S' }, indexes: [] });
+    Object.assign(process.env, {
+      AWS_REGION: region,
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      DYNAMODB_ENDPOINT: engine.endpoint,
+      HISTORY_TABLE: 'replay-history',
+      ROLLUPS_TABLE: 'replay-rollups',
+      POWERTOOLS_LOG_LEVEL: 'CRITICAL',
+    });
+    ({ handler: consumer } = await import('../../functions/stream/record-history.ts'));
+  });
+
+  afterAll(async () => {
+    db.destroy();
+    streams.destroy();
+    await engine.stop();
+  });
+
+  /**
+   * A fresh counters table whose counter `name` is incremented 12 times, with the poller's consumer
+   * failing on version 4 until it is dead-lettered; resolves once the rest is history.
+   */
+  const deadLetterVersion4 = async (name: string) => {
+    const counters = `replay-counters-${++table}`;
+    const { streamArn = '' } = await ensureTable(
+      new DynamoDBClient({ endpoint: engine.endpoint, region, credentials }),
+      counters,
+      COUNTERS_TABLE,
+    );
+    const deadLetterFile = join(mkdtempSync(join(tmpdir(), 'replay-')), 'dead-letters.jsonl');
+    const poller = new StreamPoller({
+      streams,
+      checkpoints: { client: db, table: 'replay-checkpoints' },
+      streamArn,
+      consumer: `record-history-${table}`,
+      handler: async (event) => {
+        const poison = event.Records.findIndex((record) => record.dynamodb?.NewImage?.version?.N === '4');
+        if (poison === -1) return consumer(event);
+        await consumer({ Records: event.Records.slice(0, poison) });
+        return {
+          batchItemFailures: [{ itemIdentifier: event.Records[poison]?.dynamodb?.SequenceNumber ?? '' }],
+        };
+      },
+      settings: { ...HISTORY_STREAM, batchSize: 10, retryAttempts: 2 },
+      deadLetterFile,
+      region,
+      idleMs: 50,
+      retryBaseMs: 10,
+    });
+    for (let i = 0; i < 12; i++) {
+      await db.send(
+        new UpdateCommand({
+          TableName: counters,
+          Key: { name },
+          UpdateExpression:
+            'ADD #value :one, #version :one SET created_at = if_not_exists(created_at, :now), updated_at = :now, ' +
+            'op = :op, actor = :actor, incarnation = if_not_exists(incarnation, :inc), kind = if_not_exists(kind, :kind)',
+          ExpressionAttributeNames: { '#value': 'value', '#version': 'version' },
+          ExpressionAttributeValues: {
+            ':one': 1,
+            ':now': new Date().toISOString(),
+            ':op': 'increment',
+            ':actor': 'arn:aws:iam::000000000000:user/test',
+            ':inc': incarnation(name),
+            ':kind': 'counter',
+          },
+        }),
+      );
+    }
+    poller.start();
+    try {
+      await eventually(async () => ((await versionsOf(name)).length === 11 ? true : undefined), 10_000);
+    } finally {
+      await poller.stop();
+    }
+    return { deadLetterFile };
+  };
+
+  const incarnation = (name: string) => `inc-${name}`;
+
+  const versionsOf = async (name: string) => {
+    const { Items = [] } = await db.send(
+      new QueryCommand({
+        TableName: 'replay-history',
+        KeyConditionExpression: '#counter = :key',
+        ExpressionAttributeNames: { '#counter': 'counter' },
+        ExpressionAttributeValues: { ':key': historyKey(name, incarnation(name)) },
+        ConsistentRead: true,
+      }),
+    );
+    return Items.map((item) => Number(item.version));
+  };
+
+  const upTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+
+  it('replays a dead letter through the consumer with `npm run replay-dead-letters -- --local`, removing its line', async () => {
+    const { deadLetterFile } = await deadLetterVersion4('replayed');
+    expect(await versionsOf('replayed')).toEqual(upTo(12).filter((version) => version !== 4));
+    const [line, ...others] = readFileSync(deadLetterFile, 'utf8').trim().split('\n');
+    expect(others).toHaveLength(0);
+
+    // The same batch, read back from the stream by its description alone, as the AWS mode reads it.
+    const letter = localDeadLetter.parse(JSON.parse(line ?? ''));
+    const read = await readBatch(streams, letter.DDBStreamBatchInfo);
+    expect(read.kind).toBe('records');
+    expect(read.kind === 'records' ? read.records.map((r) => r.dynamodb?.SequenceNumber) : []).toEqual(
+      letter.records.map((r) => r.dynamodb?.SequenceNumber),
+    );
+
+    const { stdout } = await run(
+      process.execPath,
+      ['--import', 'tsx', 'scripts/replay-dead-letters.ts', '--local', '--file', deadLetterFile],
+      {
+        cwd: new URL(REPO_ROOT).pathname,
+        env: {
+          PATH: process.env.PATH,
+          DYNAMODB_ENDPOINT: engine.endpoint,
+          HISTORY_TABLE: 'replay-history',
+          ROLLUPS_TABLE: 'replay-rollups',
+        },
+      },
+    );
+
+    expect(stdout).toMatch(/^replayed .* \(1 records\): line removed$/m);
+    expect(stdout).toMatch(/^1 dead letter\(s\): 1 replayed, 0 kept$/m);
+    expect(await versionsOf('replayed')).toEqual(upTo(12));
+    expect(existsSync(deadLetterFile)).toBe(false);
+    expect(readdirSync(dirname(deadLetterFile))).toEqual([]);
+  });
+
+  it('keeps a line the consumer still fails on, and the lines the poller appends meanwhile', async () => {
+    const { deadLetterFile } = await deadLetterVersion4('still-failing');
+    const original = readFileSync(deadLetterFile, 'utf8');
+    const appended = '{"appended":"by the poller during the replay"}';
+
+    const outcomes = await replayFile(
+      deadLetterFile,
+      async (event) => {
+        // The server's poller dead-letters another batch while the replay runs.
+        appendFileSync(deadLetterFile, `${appended}\n`);
+        return { batchItemFailures: [{ itemIdentifier: event.Records[0]?.dynamodb?.SequenceNumber ?? '' }] };
+      },
+      () => undefined,
+    );
+
+    expect(outcomes).toEqual([
+      {
+        kind: 'failed',
+        batch: expect.any(String),
+        reason: expect.stringMatching(/reported record \d+ failed/),
+      },
+    ]);
+    expect(readFileSync(deadLetterFile, 'utf8')).toBe(`${appended}\n${original}`);
+    expect(readdirSync(dirname(deadLetterFile))).toEqual(['dead-letters.jsonl']);
+    expect(await versionsOf('still-failing')).toEqual(upTo(12).filter((version) => version !== 4));
+  });
+});
