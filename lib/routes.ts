@@ -69,29 +69,32 @@ const fn = (id: string, description: string, tables: TableAccess): FunctionSpec 
 });
 
 /**
- * Keyed changes (Idempotency-Key): the claim is a conditional put, the answer an update (also inside
- * the counter's TransactWriteItems), the release of an abandoned claim a conditional delete.
+ * Keyed changes (Idempotency-Key, functions/counter/idempotency.ts): the claim is a conditional put;
+ * reaching more items, the answer (also inside a delete's or a sharded creation's transaction), the end
+ * of a lease and a recovery's take-over are updates; a recovery reads the record; a claim whose change
+ * certainly wrote nothing is released with a conditional delete.
  */
-const IDEMPOTENCY_RECORDS: readonly TableAction[] = ['PutItem', 'UpdateItem', 'DeleteItem'];
+const KEYED_RECORDS: readonly TableAction[] = ['PutItem', 'UpdateItem', 'GetItem', 'DeleteItem'];
 
 // GetItem on counters: a counter's item; a sharded counter's TransactGetItems snapshot of its shards
-// is checked as GetItem of each, and a keyed change reads the counter it plans from (CONTRACT.md
-// section 4).
+// is checked as GetItem of each; a recovering keyed change reads the counter's tag.
 export const FUNCTIONS = {
   getCounter: fn('get-counter', 'GET a counter', { counters: ['GetItem'] }),
   incrementCounter: fn('increment-counter', 'POST: add to a counter atomically', {
-    // UpdateItem: the ADD; ConditionCheckItem: If-Match on a sharded counter checks its other shards.
+    // UpdateItem: the ADD, and a recovery's fence and probe; ConditionCheckItem: If-Match on a sharded
+    // counter checks its other shards.
     counters: ['GetItem', 'UpdateItem', 'ConditionCheckItem'],
-    idempotency: IDEMPOTENCY_RECORDS,
+    idempotency: KEYED_RECORDS,
   }),
   setCounter: fn('set-counter', 'PUT: set a counter', {
     // PutItem: the transaction that creates a sharded counter's items, only if the name is free.
     counters: ['GetItem', 'UpdateItem', 'PutItem'],
-    idempotency: IDEMPOTENCY_RECORDS,
+    idempotency: KEYED_RECORDS,
   }),
   deleteCounter: fn('delete-counter', 'DELETE a counter', {
     counters: ['GetItem', 'DeleteItem'],
-    idempotency: IDEMPOTENCY_RECORDS,
+    // A keyed delete's answer is written in its own transaction: it never needs a recovery's read.
+    idempotency: ['PutItem', 'UpdateItem', 'DeleteItem'],
   }),
   listCounters: fn('list-counters', 'GET counters by name', {
     // The keys-only by-name index, then one consistent BatchGetItem of the page's values.
@@ -136,6 +139,9 @@ export const HISTORY_CONSUMER: FunctionSpec = {
     history: ['PutItem', 'BatchWriteItem', 'Query', 'GetItem', 'UpdateItem'],
     // One conditional ADD per bucket per batch; a purge queries a series' keys and deletes them.
     rollups: ['UpdateItem', 'BatchWriteItem', 'Query'],
+    // Keyed changes' records (functions/counter/keyed-witness.ts): which are done, read in batches;
+    // the conditional marks of a write seen and of a probe passed.
+    idempotency: ['BatchGetItem', 'UpdateItem'],
   },
 };
 

@@ -15,6 +15,7 @@ export function tableNames(): TableNames {
   const counters = requireEnvWhenUsed('COUNTERS_TABLE');
   const history = requireEnvWhenUsed('HISTORY_TABLE');
   const rollups = requireEnvWhenUsed('ROLLUPS_TABLE');
+  const idempotency = requireEnvWhenUsed('IDEMPOTENCY_TABLE');
   return {
     get counters() {
       return counters();
@@ -24,6 +25,9 @@ export function tableNames(): TableNames {
     },
     get rollups() {
       return rollups();
+    },
+    get idempotency() {
+      return idempotency();
     },
   };
 }
@@ -35,14 +39,11 @@ export function tableNames(): TableNames {
  */
 export function counterService(use: 'reads' | 'changes' = 'reads'): ServiceDeps {
   return {
-    repository:
-      use === 'changes'
-        ? new DynamoCounterRepository(
-            documentClient(),
-            { ...tableNames(), idempotency: requireEnv('IDEMPOTENCY_TABLE') },
-            documentClient('throttling-only'),
-          )
-        : new DynamoCounterRepository(documentClient(), tableNames()),
+    repository: new DynamoCounterRepository(
+      documentClient(),
+      tableNames(),
+      use === 'changes' ? documentClient('throttling-only') : undefined,
+    ),
     now: () => new Date().toISOString(),
     newId: randomUUID,
   };

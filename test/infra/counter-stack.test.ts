@@ -188,7 +188,11 @@ describe('the functions', () => {
         ROLLUPS_TABLE: table('rollups'),
       },
       'get-series': { COUNTERS_TABLE: table('counters'), ROLLUPS_TABLE: table('rollups') },
-      'record-history': { HISTORY_TABLE: table('history'), ROLLUPS_TABLE: table('rollups') },
+      'record-history': {
+        HISTORY_TABLE: table('history'),
+        ROLLUPS_TABLE: table('rollups'),
+        IDEMPOTENCY_TABLE: table('idempotency'),
+      },
     };
     const actual = Object.fromEntries(
       allFunctions().map(([id, fn]) => {
@@ -391,12 +395,13 @@ const EXPECTED_GRANTS: Record<string, Record<string, string[]>> = {
   'increment-counter': {
     // ConditionCheckItem: If-Match on a sharded counter checks its other shards.
     counters: ['dynamodb:ConditionCheckItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'],
-    idempotency: ['dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+    // GetItem: a recovering keyed change reads the record the stream consumer marks.
+    idempotency: ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
   },
   'set-counter': {
     // PutItem: only set creates (sharded) counters by puts; no ConditionCheckItem, which set never sends.
     counters: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
-    idempotency: ['dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+    idempotency: ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
   },
   'delete-counter': {
     counters: ['dynamodb:DeleteItem', 'dynamodb:GetItem'],
@@ -445,7 +450,7 @@ describe('least privilege', () => {
     expect(counterWrites(FUNCTIONS.deleteCounter.id)).toEqual(['dynamodb:DeleteItem']);
   });
 
-  it('lets the consumer read only the counters stream and write history', () => {
+  it('lets the consumer read only the counters stream, write history, and mark keyed records', () => {
     expect(dynamoGrants(stack.historyConsumer.function)).toEqual({
       'counters/stream': [
         'dynamodb:DescribeStream',
@@ -462,6 +467,9 @@ describe('least privilege', () => {
         'dynamodb:UpdateItem',
       ],
       rollups: ['dynamodb:BatchWriteItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
+      // Keyed changes' records: which are done (BatchGetItem), and the marks of a write seen or a probe
+      // passed (UpdateItem): never a put or a delete.
+      idempotency: ['dynamodb:BatchGetItem', 'dynamodb:UpdateItem'],
     });
   });
 
