@@ -55,6 +55,31 @@ describe('faults', () => {
     expect(await client.counter('/counters/fault.lost')).toMatchObject({ value: 5, version: 1 });
   });
 
+  it('applies once a keyed increment whose function died after its claim, before its write: the retry probes, the consumer passes the probe, the retry takes over', async () => {
+    // One attempt per SDK call: the claim's lost answer fails the request, as a function dying would.
+    const server = await start({ DYNAMODB_MAX_ATTEMPTS: '1' });
+    const client = api(server.url);
+    await client.put('/counters/fault.claimed', { body: { value: 10 } });
+    proxy.setRules([{ operation: 'PutItem', fault: 'drop-response', times: 1 }]);
+    const key = { 'idempotency-key': 'claimed-then-died-1' };
+
+    const first = await client.post('/counters/fault.claimed', { body: { by: 5 }, headers: key });
+    await new Promise((resolve) => setTimeout(resolve, 1_100)); // past the claim's 1 s lease
+    const retry = await client.post('/counters/fault.claimed', { body: { by: 5 }, headers: key });
+    const again = await client.post('/counters/fault.claimed', { body: { by: 5 }, headers: key });
+
+    expect(proxy.injected['drop-response PutItem']).toBe(1);
+    expect(first.status).toBeGreaterThanOrEqual(500);
+    expect(retry.status, retry.text).toBe(200);
+    expect(retry.headers.get('idempotent-replayed')).toBeNull();
+    expect(retry.json).toMatchObject({ value: 15, version: 2 });
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.json).toEqual(retry.json);
+    expect(await client.counter('/counters/fault.claimed')).toMatchObject({ value: 15, version: 2 });
+    const history = await client.historyOf('/counters/fault.claimed', 2);
+    expect(history.map((entry) => entry.value)).toEqual([10, 15]);
+  });
+
   it('does not send a plain increment again when its answer was lost, so it is applied once, not twice', async () => {
     const server = await start();
     const client = api(server.url);

@@ -302,6 +302,38 @@ describe('DynamoCounterRepository.set', () => {
   });
 });
 
+describe('DynamoCounterRepository: writes that meet another transaction', () => {
+  const conflict = () =>
+    Object.assign(new Error('Transaction is ongoing for the item'), { name: 'TransactionConflictException' });
+
+  it('tries an UpdateItem again after TransactionConflict, which wrote nothing', async () => {
+    // Prepare: a sharded counter's If-Match transaction held the item for a moment
+    ddbMock
+      .on(UpdateCommand)
+      .rejectsOnce(conflict())
+      .resolves({ Attributes: counterItem({ value: 2, version: 2 }) });
+
+    // Act
+    const counter = await repository().increment({ ...change(), by: 1 });
+
+    // Assess
+    expect(ddbMock.commandCalls(UpdateCommand)).toHaveLength(2);
+    expect(counter).toMatchObject({ value: 2, version: 2 });
+  });
+
+  it('gives up with CounterBusyError (503, not 429) when every try met another transaction', async () => {
+    // Prepare
+    ddbMock.on(UpdateCommand).rejects(conflict());
+
+    // Act
+    const changing = repository().increment({ ...change(), by: 1 });
+
+    // Assess
+    await expect(changing).rejects.toMatchObject({ name: 'CounterBusyError', counter: 'a' });
+    expect(ddbMock.commandCalls(UpdateCommand)).toHaveLength(8);
+  });
+});
+
 describe('DynamoCounterRepository: keyed changes (idempotency.ts)', () => {
   const attempt = {
     id: 'record-1',
