@@ -1,14 +1,15 @@
 import {
   AttemptFencedError,
   CounterNotFoundError,
+  CounterOutOfBoundsError,
   CounterOutOfRangeError,
   describeIncrement,
   ShardLayoutError,
   shardBound,
   VersionMismatchError,
 } from './errors.ts';
-import { MAX_VALUE, MIN_VALUE } from './schema.ts';
-import { fenceAttribute } from './table.ts';
+import { type BoundChange, MAX_VALUE, MIN_VALUE } from './schema.ts';
+import { fenceAttribute, ROOM_ABOVE, ROOM_BELOW } from './table.ts';
 
 /**
  * The rules a change must meet, each written once: as the DynamoDB condition that enforces it in the
@@ -114,6 +115,77 @@ export function withinRange(name: string, by: number): Rule | undefined {
     },
     refusal: (item) => new CounterOutOfRangeError(name, numberOf(item, 'value') ?? 0, describeIncrement(by)),
   };
+}
+
+/**
+ * A bounded counter stays within its bounds after adding `by`. DynamoDB conditions cannot add, so the
+ * item keeps how far its value is from each bound (ROOM_ABOVE = max - value, ROOM_BELOW = value - min),
+ * moved by the same ADD as the value: the condition compares that room with `by`, no read first.
+ */
+export function withinBounds(name: string, by: number): Rule | undefined {
+  if (by === 0) return undefined;
+  const side = by > 0 ? 'max' : 'min';
+  const room = by > 0 ? ROOM_ABOVE : ROOM_BELOW;
+  const needed = Math.abs(by);
+  return {
+    expression: `(attribute_not_exists(#${side}) OR #${room} >= :room)`,
+    names: { [`#${side}`]: side, [`#${room}`]: room },
+    values: { ':room': needed },
+    holds: (item) => {
+      const bound = numberOf(item, side);
+      if (bound === undefined) return true;
+      const value = numberOf(item, 'value') ?? 0;
+      return (side === 'max' ? bound - value : value - bound) >= needed;
+    },
+    refusal: (item) =>
+      new CounterOutOfBoundsError(name, numberOf(item, 'value') ?? 0, describeIncrement(by), {
+        side,
+        value: numberOf(item, side) ?? 0,
+      }),
+  };
+}
+
+/**
+ * A set leaves the counter within the bounds it keeps: the value, and a new bound on the other side,
+ * against each bound the set does not change. (Bounds the set gives are checked against its value
+ * before any write: schema.ts setBody.)
+ */
+export function setWithinBounds(
+  name: string,
+  value: number,
+  bounds: { min?: BoundChange; max?: BoundChange },
+): Rule[] {
+  const kept = (side: 'min' | 'max', other: BoundChange): Rule[] => {
+    if (bounds[side] !== undefined) return [];
+    const against = [
+      { what: `setting ${value}`, to: value, placeholder: ':value' },
+      ...(typeof other === 'number'
+        ? [
+            {
+              what: `a ${side === 'max' ? 'min' : 'max'} of ${other}`,
+              to: other,
+              placeholder: `:new_${side === 'max' ? 'min' : 'max'}`,
+            },
+          ]
+        : []),
+    ];
+    const comparison = side === 'max' ? '>=' : '<=';
+    return against.map(({ what, to, placeholder }) => ({
+      expression: `(attribute_not_exists(#${side}) OR #${side} ${comparison} ${placeholder})`,
+      names: { [`#${side}`]: side },
+      values: { [placeholder]: to },
+      holds: (item) => {
+        const bound = numberOf(item, side);
+        return bound === undefined || (side === 'max' ? bound >= to : bound <= to);
+      },
+      refusal: (item) =>
+        new CounterOutOfBoundsError(name, numberOf(item, 'value') ?? 0, what, {
+          side,
+          value: numberOf(item, side) ?? 0,
+        }),
+    }));
+  };
+  return [...kept('max', bounds.min), ...kept('min', bounds.max)];
 }
 
 /** The counter exists (a delete's). */

@@ -32,6 +32,22 @@ export class CounterOutOfRangeError extends CounterRefusal {
   }
 }
 
+/** A change that would take a bounded counter below its min or above its max (docs/api.md, bounds). */
+export class CounterOutOfBoundsError extends CounterRefusal {
+  constructor(
+    readonly counter: string,
+    readonly current: number,
+    readonly attempted: string,
+    readonly bound: { side: 'min' | 'max'; value: number },
+  ) {
+    super(
+      `Counter "${counter}" is ${current}; ${attempted} would take it ` +
+        `${bound.side === 'min' ? 'below its min' : 'above its max'} ${bound.value}, so it was not applied.`,
+    );
+    this.name = 'CounterOutOfBoundsError';
+  }
+}
+
 export class VersionMismatchError extends CounterRefusal {
   constructor(
     readonly counter: string,
@@ -71,6 +87,15 @@ export class ShardLayoutError extends CounterRefusal {
       `Counter "${counter}" is spread over ${shards} shards, which only increments change: a set cannot be ` +
         'ordered against increments landing on the other shards. Delete the counter and create it again ' +
         'with the value wanted.',
+    );
+  }
+
+  /** Bounds asked of a sharded counter, whose shards could not keep them exact. */
+  static bounded(counter: string): ShardLayoutError {
+    return new ShardLayoutError(
+      counter,
+      `Counter "${counter}" cannot be both sharded and bounded: each shard would have to know what the ` +
+        'others hold to keep min and max exact. Leave out "shards" to bound it, or leave out "min" and "max".',
     );
   }
 

@@ -45,7 +45,13 @@ export interface Counter {
   updated_at: string | null;
   /** Present only for a counter spread over several items (docs/sharding.md). */
   shards?: number;
+  /** Present only while the counter is bounded: no change may take its value below min or above max. */
+  min?: number;
+  max?: number;
 }
+
+/** A bound given in a set: a number sets it, null removes it, absent keeps what the counter has. */
+export type BoundChange = number | null | undefined;
 
 /**
  * A counter item as stored. `incarnation` is fixed when the item is created: history is keyed by it,
@@ -65,6 +71,9 @@ export const storedCounter = z.object({
   shards: z.optional(shardCount),
   /** The attempt of the last keyed change that wrote this item (table.ts TAG_ATTEMPT). */
   tag_attempt: z.optional(z.string()),
+  /** The counter's bounds, while it has them (change-rules.ts withinBounds). */
+  min: z.optional(counterValue),
+  max: z.optional(counterValue),
 });
 /**
  * A counter as the repository returns it. For a sharded counter, value and version are the sums over
@@ -99,16 +108,31 @@ export interface HistoryEntry {
   op: Operation;
   created_at: string;
   actor: string;
+  /** The counter's bounds after the change, while it has them. */
+  min?: number;
+  max?: number;
 }
 
-export const historyEntry = z.object({
-  version: positiveInteger,
-  value: counterValue,
-  delta: z.number().check(z.int()),
-  op: operation,
-  created_at: z.string(),
-  actor: z.string(),
-});
+export const historyEntry = z.pipe(
+  z.object({
+    version: positiveInteger,
+    value: counterValue,
+    delta: z.number().check(z.int()),
+    op: operation,
+    created_at: z.string(),
+    actor: z.string(),
+    min: z.optional(counterValue),
+    max: z.optional(counterValue),
+  }),
+  // Exactly the API's fields: an item's keys and expiry stay out.
+  z.transform(
+    ({ min, max, ...entry }): HistoryEntry => ({
+      ...entry,
+      ...(min === undefined ? {} : { min }),
+      ...(max === undefined ? {} : { max }),
+    }),
+  ),
+);
 
 /** A rollup item as stored; what the API shows of it. */
 export const seriesBucket = z.pipe(
@@ -129,6 +153,8 @@ export function toCounter(stored: StoredCounter): Counter {
     created_at: stored.created_at,
     updated_at: stored.updated_at,
     ...(stored.shards === undefined ? {} : { shards: stored.shards }),
+    ...(stored.min === undefined ? {} : { min: stored.min }),
+    ...(stored.max === undefined ? {} : { max: stored.max }),
   };
 }
 
@@ -150,24 +176,53 @@ export const incrementBody = z.strictObject(
   { error: 'must be a JSON object such as {"by": 5}' },
 );
 
-export const setBody = z.strictObject(
-  {
-    value: z.pipe(wholeNumber, counterValue),
-    shards: z.optional(
-      z.pipe(
-        wholeNumber,
-        z
-          .number()
-          .check(
-            z.int(`must be a whole number from 1 to ${MAX_SHARDS}`),
-            z.minimum(1, `must be a whole number from 1 to ${MAX_SHARDS}`),
-            z.maximum(MAX_SHARDS, `must be a whole number from 1 to ${MAX_SHARDS}`),
-          ),
-      ),
-    ),
-  },
-  { error: 'must be a JSON object such as {"value": 10} or {"value": 0, "shards": 8}' },
+const bound = z.optional(
+  z.nullable(
+    z.number({
+      error: (issue) =>
+        `must be a whole number, or null to remove the bound; got ${describeInput(issue.input)}`,
+    }),
+  ),
 );
+
+export const setBody = z
+  .strictObject(
+    {
+      value: z.pipe(wholeNumber, counterValue),
+      min: bound,
+      max: bound,
+      shards: z.optional(
+        z.pipe(
+          wholeNumber,
+          z
+            .number()
+            .check(
+              z.int(`must be a whole number from 1 to ${MAX_SHARDS}`),
+              z.minimum(1, `must be a whole number from 1 to ${MAX_SHARDS}`),
+              z.maximum(MAX_SHARDS, `must be a whole number from 1 to ${MAX_SHARDS}`),
+            ),
+        ),
+      ),
+    },
+    {
+      error:
+        'must be a JSON object such as {"value": 10}, {"value": 50, "min": 0} or {"value": 0, "shards": 8}',
+    },
+  )
+  .check(
+    z.refine((body) => typeof body.min !== 'number' || typeof body.max !== 'number' || body.min <= body.max, {
+      message: 'min must not be above max',
+      path: ['min'],
+    }),
+    z.refine((body) => typeof body.min !== 'number' || body.value >= body.min, {
+      message: 'value must not be below min',
+      path: ['value'],
+    }),
+    z.refine((body) => typeof body.max !== 'number' || body.value <= body.max, {
+      message: 'value must not be above max',
+      path: ['value'],
+    }),
+  );
 
 export const counterPath = z.object({ name: counterName });
 

@@ -54,6 +54,15 @@ export function shardKey(name: string, index: number): string {
 }
 
 /**
+ * How far a counter's value is from its bounds: `max - value` and `value - min`, moved by every
+ * change with the value, so an increment's condition can compare them with its amount
+ * (change-rules.ts withinBounds). Without the bound they hold `-value` and `value`, which no condition
+ * reads.
+ */
+export const ROOM_ABOVE = 'room_above';
+export const ROOM_BELOW = 'room_below';
+
+/**
  * Keyed changes (idempotency.ts). The counter item a keyed change writes carries the change's record
  * id and attempt, so the stream tells the consumer which attempt's write it was (keyed-witness.ts).
  */
