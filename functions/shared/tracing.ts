@@ -10,13 +10,7 @@ import type {
   MetadataBearer,
   Provider,
 } from '@smithy/types';
-
-/**
- * Set by CounterFunction (lib/constructs/node-function.ts) on a function that X-Ray traces, to the
- * function's tracing mode. Lambda's own variables cannot tell: it sets AWS_XRAY_DAEMON_ADDRESS and
- * _X_AMZN_TRACE_ID on untraced functions too.
- */
-export const TRACING_VARIABLE = 'COUNTER_TRACING';
+import { TRACING_VARIABLE } from './tracing-switch.ts';
 
 /** Where the subsegment documents go: the X-Ray daemon's UDP port (sent as one datagram each). */
 export type SubsegmentSender = (datagram: Buffer) => Promise<void>;

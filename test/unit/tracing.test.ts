@@ -16,10 +16,10 @@ import {
   type DynamoDbSubsegment,
   daemonAddress,
   sampledTrace,
-  TRACING_VARIABLE,
   traceDynamoDbCalls,
   udpSender,
 } from '../../functions/shared/tracing.ts';
+import { TRACING_VARIABLE } from '../../functions/shared/tracing-switch.ts';
 
 const TRACE_ID = '1-5759e988-bd862e3fe1be46a994272793';
 const PARENT_ID = '53995c3f42cd8ad8';
