@@ -400,6 +400,29 @@ describe('udpSender', () => {
     }
   });
 
+  it('sends every subsegment of an execution environment from one socket', async () => {
+    const daemon = createSocket('udp4');
+    const senders: number[] = [];
+    const both = new Promise<void>((resolve) =>
+      daemon.on('message', (_, from) => {
+        senders.push(from.port);
+        if (senders.length === 2) resolve();
+      }),
+    );
+    await new Promise<void>((resolve) => daemon.bind(0, '127.0.0.1', resolve));
+    try {
+      const send = udpSender({ host: '127.0.0.1', port: daemon.address().port });
+
+      await send(Buffer.from('first'));
+      await send(Buffer.from('second'));
+      await both;
+
+      expect(senders[0]).toBe(senders[1]);
+    } finally {
+      daemon.close();
+    }
+  });
+
   it('resolves even when the datagram cannot be sent', async () => {
     await expect(udpSender({ host: '127.0.0.1', port: 9 })(Buffer.alloc(70_000))).resolves.toBeUndefined();
   });
