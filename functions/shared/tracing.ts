@@ -68,9 +68,9 @@ export function traceDynamoDbCalls(
 export function sampledTrace(header: string | undefined): { traceId: string; parentId: string } | undefined {
   if (header === undefined) return undefined;
   const fields = new Map(
-    header.split(';').map((pair) => {
+    header.split(';').flatMap((pair) => {
       const at = pair.indexOf('=');
-      return [pair.slice(0, at).trim(), pair.slice(at + 1).trim()] as const;
+      return at === -1 ? [] : [[pair.slice(0, at).trim(), pair.slice(at + 1).trim()] as const];
     }),
   );
   const traceId = fields.get('Root') ?? '';
@@ -243,20 +243,37 @@ function metadataOf(error: unknown): MetadataBearer['$metadata'] | undefined {
  */
 export function udpSender(address: { host: string; port: number }): SubsegmentSender {
   let socket: import('node:dgram').Socket | undefined;
+  const pending = new Set<() => void>();
   const open = () => {
     const created = process
       .getBuiltinModule('node:dgram')
       .createSocket(address.host.includes(':') ? 'udp6' : 'udp4');
     created.unref();
     created.on('error', () => {
+      // A socket that failed (to bind, say) drops its queued sends without calling them back: release
+      // their callers, whose DynamoDB calls are waiting, and start afresh on the next send.
       if (socket === created) socket = undefined;
-      created.close();
+      for (const release of pending) release();
+      try {
+        created.close();
+      } catch {
+        // Already closed.
+      }
     });
     return created;
   };
   return (datagram) =>
     new Promise<void>((resolve) => {
-      socket ??= open();
-      socket.send(datagram, address.port, address.host, () => resolve());
+      const release = () => {
+        pending.delete(release);
+        resolve();
+      };
+      pending.add(release);
+      try {
+        socket ??= open();
+        socket.send(datagram, address.port, address.host, release);
+      } catch {
+        release();
+      }
     });
 }
