@@ -292,7 +292,7 @@ export function costMarkdown(result: CostResult): string {
     `By changes of one counter per consumer batch: ${result.plainIncrementByBatch
       .map((point) => `${point.changes}: ${formatDollars(point.dollars)}`)
       .join(', ')}.`,
-    `X-Ray (every function traced, the default; \`tracing: Tracing.DISABLED\` turns it off) per million plain increments, by increments a second: ${XRAY_RATES.map(
+    `X-Ray, off by default (with \`tracing: Tracing.ACTIVE\`, every function traced) per million plain increments, by increments a second: ${XRAY_RATES.map(
       (rate) => `${rate}/s: ${formatDollars(xrayPerMillionIncrements(rate))}`,
     ).join(', ')}; not in the totals above.`,
     `Storage: ${s.counterBytes} B per counter (item, index entries, overheads) = ${formatDollars(s.perMillionCountersMonth)} ` +

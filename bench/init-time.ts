@@ -1,7 +1,10 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { Tracing } from 'aws-cdk-lib/aws-lambda';
+import { TRACING_VARIABLE } from '../functions/shared/tracing-switch.ts';
 import { REPO_ROOT } from '../lib/constructs/node-function.ts';
+import { HISTORY_CONSUMER } from '../lib/routes.ts';
 import type { BuiltBundle } from './bundling.ts';
 import {
   formatMs,
@@ -72,8 +75,8 @@ export interface InitResult {
 
 /**
  * The variants to load: every bundle with the function's environment (NODE_OPTIONS with
- * --enable-source-maps, as deployed), and, to show what the source maps cost, the increment handler
- * and its reference without it.
+ * --enable-source-maps, as deployed); to show what the source maps cost, the increment handler
+ * and its reference without it; and to show what tracing costs, two handlers with it on.
  */
 export function initVariants(
   subjects: readonly Subject[],
@@ -105,10 +108,30 @@ export function initVariants(
       informative: true,
     });
   }
+  // The stack prop `tracing` on: the same bundle with the variables a traced function gets, so its
+  // DynamoDB clients are instrumented at init. Its ratio is to the same bundle untraced: what turning
+  // tracing on costs at cold start.
+  for (const id of ['increment-counter', HISTORY_CONSUMER.id]) {
+    const bundle = bundles.get(id);
+    if (bundle === undefined) continue;
+    variants.push({
+      id: `${id}${TRACING_ON}`,
+      kind: 'function',
+      file: bundle.file,
+      environment: {
+        ...environment,
+        [TRACING_VARIABLE]: Tracing.ACTIVE,
+        AWS_XRAY_DAEMON_ADDRESS: '169.254.79.129:2000',
+      },
+      referenceId: id,
+      informative: true,
+    });
+  }
   return variants;
 }
 
 export const NO_SOURCE_MAPS = ' (no --enable-source-maps)';
+export const TRACING_ON = ' (tracing on)';
 
 /**
  * Loads each variant `runs` times, each in a new Node.js 22 process, in rotating order so the

@@ -73,10 +73,10 @@ export interface CounterStackProps extends StackProps {
   readonly functionSystemLogLevel?: SystemLogLevel;
 
   /**
-   * X-Ray tracing of every function. Active tracing records nearly every invocation at low traffic
-   * ($5 a million traces: up to $10 a million increments, more than all the rest; docs/cost.md);
-   * pass Tracing.DISABLED to record none.
-   * @default Tracing.ACTIVE
+   * X-Ray tracing of every function. Tracing.ACTIVE records a trace of nearly every invocation at low
+   * traffic, each DynamoDB call a subsegment in it ($5 a million traces: up to $10 a million
+   * increments, more than all the rest; docs/cost.md). Off by default.
+   * @default Tracing.DISABLED
    */
   readonly tracing?: Tracing;
 }

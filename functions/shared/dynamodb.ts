@@ -3,6 +3,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { StandardRetryStrategy } from '@smithy/core/retry';
 import type { RetryErrorInfo, RetryStrategyV2, StandardRetryToken } from '@smithy/types';
 import { optionalEnv } from './env.ts';
+import { traceDynamoDbCalls } from './tracing.ts';
 
 /**
  * Retries only errors that certainly applied nothing: throttling. A request whose answer was lost (a
@@ -55,6 +56,7 @@ export function createDocumentClient(
       ? { maxAttempts }
       : { retryStrategy: new ThrottlingOnlyRetryStrategy(maxAttempts) }),
   });
+  traceDynamoDbCalls(client); // X-Ray subsegments, only on a traced function
   return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
 }
 

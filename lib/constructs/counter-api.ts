@@ -67,7 +67,7 @@ export interface CounterApiProps {
 
   /**
    * X-Ray tracing of the route functions (CounterFunctionProps).
-   * @default Tracing.ACTIVE
+   * @default Tracing.DISABLED
    */
   readonly tracing?: Tracing;
 }

@@ -62,7 +62,7 @@ export interface HistoryConsumerProps {
 
   /**
    * X-Ray tracing of the function (CounterFunctionProps).
-   * @default Tracing.ACTIVE
+   * @default Tracing.DISABLED
    */
   readonly tracing?: Tracing;
 }

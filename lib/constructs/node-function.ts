@@ -13,6 +13,7 @@ import {
 import { type BundlingOptions, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { TRACING_VARIABLE } from '../../functions/shared/tracing-switch.ts';
 
 /** The repository root: route-table entries and the lock file are relative to it. */
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -106,16 +107,17 @@ export interface CounterFunctionProps {
 
   /**
    * X-Ray tracing. ACTIVE records a trace per sampled invocation (the first each second and 5% of the
-   * rest): at low traffic nearly every one, at $5 a million, which can outweigh everything else a
-   * quiet service costs (docs/cost.md). DISABLED records none and drops the X-Ray permissions.
-   * @default Tracing.ACTIVE
+   * rest), with each DynamoDB call in it as a subsegment: at low traffic nearly every invocation, at
+   * $5 a million, which can outweigh everything else a quiet service costs (docs/cost.md). DISABLED
+   * (the default) records none and grants no X-Ray permissions.
+   * @default Tracing.DISABLED
    */
   readonly tracing?: Tracing;
 }
 
 /**
  * A Node.js 22 Lambda function with the house defaults: arm64, ESM bundled locally by esbuild with
- * the AWS SDK inside (the runtime's SDK version is not ours to choose), X-Ray tracing, JSON logs
+ * the AWS SDK inside (the runtime's SDK version is not ours to choose), X-Ray tracing off unless asked, JSON logs
  * into its own log group with a retention, and a role of its own that starts with nothing but
  * writing to that log group, so every other permission is a visible grant.
  *
@@ -137,7 +139,11 @@ export class CounterFunction extends NodejsFunction {
       description: `Execution role of ${id}`,
     });
     logGroup.grantWrite(role);
-    const tracing = props.tracing ?? Tracing.ACTIVE;
+    const tracing = props.tracing ?? Tracing.DISABLED;
+    // Tells the handlers' DynamoDB clients to record subsegments (functions/shared/tracing.ts):
+    // Lambda's own variables are set on untraced functions too.
+    const tracingEnvironment: Record<string, string> =
+      tracing === Tracing.DISABLED ? {} : { [TRACING_VARIABLE]: tracing };
 
     super(scope, id, {
       entry: path.join(REPO_ROOT, props.entry),
@@ -158,7 +164,7 @@ export class CounterFunction extends NodejsFunction {
       loggingFormat: LoggingFormat.JSON,
       applicationLogLevelV2: ApplicationLogLevel.INFO,
       systemLogLevelV2: props.systemLogLevel ?? SystemLogLevel.WARN,
-      environment: { ...COUNTER_FUNCTION_ENVIRONMENT, ...props.environment },
+      environment: { ...COUNTER_FUNCTION_ENVIRONMENT, ...tracingEnvironment, ...props.environment },
       bundling: COUNTER_BUNDLING,
     });
     this.functionLogGroup = logGroup;
@@ -170,20 +176,21 @@ export class CounterFunction extends NodejsFunction {
       { id: 'AwsSolutions-L1', reason: pinnedRuntime },
       { id: 'Serverless-LambdaLatestVersion', reason: pinnedRuntime },
     );
-    if (tracing === Tracing.ACTIVE) {
+    if (tracing !== Tracing.DISABLED) {
       // The only wildcard resource on this role: X-Ray's PutTraceSegments and PutTelemetryRecords
-      // have no resource-level permissions, so active tracing needs "*".
+      // have no resource-level permissions, so tracing needs "*".
       Validations.of(role).acknowledge({
         id: 'AwsSolutions-IAM5[Resource::*]',
         reason:
-          'X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions (tracing ACTIVE).',
+          'X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions (tracing on).',
       });
-    } else {
+    }
+    if (tracing !== Tracing.ACTIVE) {
       Validations.of(this).acknowledge({
         id: 'Serverless-LambdaTracing',
         reason:
-          'Active tracing turned off by the deployer (the stack prop `tracing`): X-Ray would record nearly every ' +
-          'invocation of a quiet service, at $5 a million (docs/cost.md).',
+          'Active tracing is off unless the deployer turns it on (the stack prop `tracing`): X-Ray would record ' +
+          'nearly every invocation of a quiet service, at $5 a million (docs/cost.md).',
       });
     }
   }

@@ -138,12 +138,13 @@ describe('the functions', () => {
     expect([...stack.api.functions.keys()]).toEqual(routeFunctions().map((spec) => spec.id));
   });
 
-  it('run Node.js 22 on arm64 with active tracing, explicit memory and timeout', () => {
+  it('run Node.js 22 on arm64 without X-Ray tracing, with explicit memory and timeout', () => {
     for (const [id, fn] of allFunctions()) {
       const properties = functionProperties(fn);
       expect(at(properties, 'Runtime'), id).toBe('nodejs22.x');
       expect(at(properties, 'Architectures'), id).toEqual(['arm64']);
-      expect(at(properties, 'TracingConfig'), id).toEqual({ Mode: 'Active' });
+      expect(at(properties, 'TracingConfig'), id).toBeUndefined();
+      expect(at(properties, 'Environment', 'Variables', 'COUNTER_TRACING'), id).toBeUndefined();
       expect(at(properties, 'MemorySize'), id).toBe(256);
       expect(at(properties, 'Timeout'), id).toBeTypeOf('number');
       expect(at(properties, 'Environment', 'Variables'), id).toMatchObject({
@@ -473,7 +474,7 @@ describe('least privilege', () => {
     });
   });
 
-  it('grants nothing else but logs to its own group, X-Ray, and (consumer) the dead-letter queue', () => {
+  it('grants nothing else but logs to its own group and (consumer) the dead-letter queue', () => {
     for (const [id, fn] of allFunctions()) {
       const others = roleStatements(fn).filter((statement) =>
         statement.actions.some((action) => !action.startsWith('dynamodb:')),
@@ -490,11 +491,6 @@ describe('least privilege', () => {
           expect(resources, id).toEqual([
             JSON.stringify({ 'Fn::GetAtt': [logicalIdOf(fn.functionLogGroup), 'Arn'] }),
           ]);
-        } else if (service === 'xray') {
-          expect(statement.actions.toSorted(), id).toEqual([
-            'xray:PutTelemetryRecords',
-            'xray:PutTraceSegments',
-          ]);
         } else {
           expect(service, id).toBe('sqs');
           expect(id).toBe(HISTORY_CONSUMER.id);
@@ -503,11 +499,9 @@ describe('least privilege', () => {
           ]);
         }
       }
+      // No wildcard resource at all: the only one a function needs is X-Ray's, and tracing is off.
       const wildcard = roleStatements(fn).filter((statement) => statement.resources.includes('*'));
-      expect(
-        wildcard.flatMap((statement) => statement.actions).every((action) => action.startsWith('xray:')),
-        id,
-      ).toBe(true);
+      expect(wildcard, id).toEqual([]);
     }
   });
 
@@ -702,30 +696,30 @@ describe('the stack props', () => {
     }
   });
 
-  it('turn X-Ray off on every function, with the X-Ray permissions, when asked', () => {
-    const quiet = new CounterStack(testApp({ bundling: false }), 'Untraced', {
+  it('trace every function with X-Ray when asked: active mode, the X-Ray permissions, DynamoDB subsegments on', () => {
+    const traced = new CounterStack(testApp({ bundling: false }), 'Traced', {
       env: TEST_ENV,
-      tracing: Tracing.DISABLED,
+      tracing: Tracing.ACTIVE,
     });
-    const untraced = Template.fromStack(quiet);
-    const functions = [...quiet.api.functions.values(), quiet.historyConsumer.function];
+    const template = Template.fromStack(traced);
+    const functions = [...traced.api.functions.values(), traced.historyConsumer.function];
     expect(functions).toHaveLength(routeFunctions().length + 1);
     for (const fn of functions) {
-      const properties = at(untraced.toJSON(), 'Resources', logicalIdOf(fn), 'Properties');
-      expect(at(properties, 'TracingConfig'), fn.node.id).toBeUndefined();
+      const properties = at(template.toJSON(), 'Resources', logicalIdOf(fn), 'Properties');
+      expect(at(properties, 'TracingConfig'), fn.node.id).toEqual({ Mode: 'Active' });
+      expect(at(properties, 'Environment', 'Variables', 'COUNTER_TRACING'), fn.node.id).toBe('Active');
       if (fn.role === undefined) throw new Error('function without a role');
-      const actions = statementsOfRole(untraced, logicalIdOf(fn.role)).flatMap(
-        (statement) => statement.actions,
+      const xray = statementsOfRole(template, logicalIdOf(fn.role)).filter((statement) =>
+        statement.actions.some((action) => action.startsWith('xray:')),
       );
-      expect(
-        actions.filter((action) => action.startsWith('xray:')),
-        fn.node.id,
-      ).toEqual([]);
+      expect(xray, fn.node.id).toEqual([
+        {
+          effect: 'Allow',
+          actions: ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'],
+          resources: ['*'],
+        },
+      ]);
     }
-    // And on by default, as the rest of this file checks.
-    expect(at(functionProperties(stack.historyConsumer.function), 'TracingConfig')).toEqual({
-      Mode: 'Active',
-    });
   });
 
   it("bring back Lambda's start and report lines on every function when asked", () => {
