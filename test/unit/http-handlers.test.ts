@@ -261,6 +261,8 @@ describe('POST /counters/{name}', () => {
     ['a bare number', '5'],
     ['a JSON string', '"by"'],
     ['text that is not JSON', 'by=1'],
+    ['an increment by 0', '{"by": 0}'],
+    ['the field twice', '{"by": 1, "by": 1000}'],
   ])('answers 400 problem+json for %s and sends nothing to DynamoDB', async (_what, body) => {
     // Act
     const result = await invoke(handlers.increment, post('a', body));
@@ -381,6 +383,10 @@ describe('bad counter names', () => {
     ['a non-ASCII letter', 'é'],
     ['a space', 'a b'],
     ['a hash', 'a#b'],
+    // URLs resolve these path segments away, so many clients could never reach such a counter.
+    ['one dot', '.'],
+    ['two dots', '..'],
+    ['dots alone', '...'],
   ];
   const routes: [string, (name: string) => ApiRequest, () => RouteHandler][] = [
     ['POST', (name) => post(name), () => handlers.increment],
@@ -400,6 +406,25 @@ describe('bad counter names', () => {
       expect(ddbMock.calls()).toHaveLength(0);
     });
   }
+
+  it.each(['.a', 'a.', '..a', '.-.'])('accepts the name %s, dots with something else', async (name) => {
+    // Prepare
+    ddbMock.on(UpdateCommand).resolves({ Attributes: counterItem({ name }) });
+
+    // Act
+    const result = await invoke(handlers.increment, post(name));
+
+    // Assess
+    expect(result.statusCode).toBe(200);
+  });
+
+  it('says why a name of dots alone is refused', async () => {
+    // Act
+    const result = await invoke(handlers.increment, post('..'));
+
+    // Assess
+    expect(expectProblem(result, 400).detail).toContain('a character other than "."');
+  });
 
   it('accepts a name of 128 characters from the whole alphabet', async () => {
     // Prepare
