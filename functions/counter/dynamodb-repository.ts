@@ -44,7 +44,7 @@ import {
   storedCounter,
   storedShard,
 } from './schema.ts';
-import { bucketStart, type SeriesBucket } from './series.ts';
+import { bucketStart, type Interval, type SeriesBucket } from './series.ts';
 import {
   BY_NAME_INDEX,
   BY_NAME_PARTITION_KEY,
@@ -816,30 +816,47 @@ export class DynamoCounterRepository implements CounterRepository {
   }
 
   async series(input: SeriesQuery): Promise<Page<SeriesBucket>> {
-    const lower =
-      input.afterStart ?? (input.since === undefined ? undefined : bucketStart(input.since, input.interval));
-    const conditions = ['#series = :series'];
-    if (lower !== undefined && input.until !== undefined) conditions.push('#start BETWEEN :lower AND :upper');
-    else if (lower !== undefined) conditions.push('#start >= :lower');
-    else if (input.until !== undefined) conditions.push('#start <= :upper');
+    // Both bounds are on the sort key, so both go in the key condition (DynamoDB refuses a filter on a
+    // key attribute): the first bucket after the cursor's is one interval later, since buckets start
+    // on the interval; until is exclusive, so the last bucket is the one starting strictly before it.
+    const lowers = [
+      input.afterStart === undefined ? undefined : nextBucket(input.afterStart, input.interval),
+      input.since === undefined ? undefined : Date.parse(bucketStart(input.since, input.interval)),
+    ].flatMap((time) => (time === undefined ? [] : [time]));
+    const lowest = lowers.length === 0 ? undefined : Math.max(...lowers);
+    const highest = input.until === undefined ? undefined : Date.parse(input.until) - 1;
+    const lower = lowest === undefined ? undefined : bucketKey(lowest);
+    const upper = highest === undefined ? undefined : bucketKey(highest);
+    // Past the last instant a bucket can start at, or bounds that cross: nothing to read.
+    if (
+      lower === null ||
+      upper === null ||
+      (lowest !== undefined && highest !== undefined && lowest > highest)
+    ) {
+      return { items: [], hasMore: false };
+    }
+    const condition =
+      lower !== undefined && upper !== undefined
+        ? ' AND #start BETWEEN :lower AND :upper'
+        : lower !== undefined
+          ? ' AND #start >= :lower'
+          : upper !== undefined
+            ? ' AND #start <= :upper'
+            : '';
     const { Items = [] } = await this.client.send(
       new QueryCommand({
         TableName: this.tables.rollups,
-        KeyConditionExpression: conditions.join(' AND '),
-        ...(input.afterStart === undefined ? {} : { FilterExpression: '#start <> :lower' }),
+        KeyConditionExpression: `#series = :series${condition}`,
         ExpressionAttributeNames: {
           '#series': ROLLUPS_PARTITION_KEY,
-          ...(conditions.length > 1 ? { '#start': ROLLUPS_SORT_KEY } : {}),
+          ...(condition === '' ? {} : { '#start': ROLLUPS_SORT_KEY }),
         },
         ExpressionAttributeValues: {
           ':series': seriesKey(historyKey(input.name, input.incarnation), input.interval),
           ...(lower === undefined ? {} : { ':lower': lower }),
-          // until is exclusive: the last bucket is the one starting strictly before it.
-          ...(input.until === undefined
-            ? {}
-            : { ':upper': new Date(Date.parse(input.until) - 1).toISOString() }),
+          ...(upper === undefined ? {} : { ':upper': upper }),
         },
-        Limit: input.limit + 1 + (input.afterStart === undefined ? 0 : 1),
+        Limit: input.limit + 1,
       }),
     );
     const buckets = Items.map((item) => seriesBucket.parse(item));
@@ -983,6 +1000,21 @@ function layoutOf(counter: StoredCounter): Layout {
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+const INTERVAL_MS: Record<Interval, number> = { minute: 60_000, hour: 3_600_000, day: 86_400_000 };
+
+/** The start of the bucket after the one starting at `start` (UTC has no leap seconds in ISO time). */
+function nextBucket(start: string, interval: Interval): number {
+  return Date.parse(start) + INTERVAL_MS[interval];
+}
+
+/** A bucket bound as the sort key holds it; null outside the years 0000-9999, where ISO text stops sorting by time. */
+function bucketKey(time: number): string | null {
+  if (!(time >= Date.parse('0000-01-01T00:00:00.000Z') && time <= Date.parse('9999-12-31T23:59:59.999Z'))) {
+    return null;
+  }
+  return new Date(time).toISOString();
 }
 
 /** The entries a history item holds: its own, or a page's. */

@@ -792,3 +792,99 @@ describe('DynamoCounterRepository.series', () => {
     });
   });
 });
+
+describe('DynamoCounterRepository.series after a cursor', () => {
+  const query = () => ddbMock.commandCalls(QueryCommand)[0]?.args[0].input;
+
+  it('continues at the next bucket with a key condition, never a filter on the key', async () => {
+    // Prepare
+    ddbMock.on(QueryCommand).resolves({ Items: [] });
+
+    // Act
+    await repository().series({
+      name: 'a',
+      incarnation: 'inc-1',
+      interval: 'hour',
+      limit: 1,
+      afterStart: '2026-11-30T10:00:00.000Z',
+    });
+
+    // Assess
+    expect(query()).toEqual({
+      TableName: 'rollups-table',
+      KeyConditionExpression: '#series = :series AND #start >= :lower',
+      ExpressionAttributeNames: { '#series': 'series', '#start': 'start' },
+      ExpressionAttributeValues: { ':series': 'a#inc-1#hour', ':lower': '2026-11-30T11:00:00.000Z' },
+      Limit: 2,
+    });
+  });
+
+  it.each([
+    ['minute', '2026-11-30T23:59:00.000Z', '2026-12-01T00:00:00.000Z'],
+    ['day', '2026-12-31T00:00:00.000Z', '2027-01-01T00:00:00.000Z'],
+  ] as const)(
+    'steps a %s cursor to the next bucket across a boundary',
+    async (interval, afterStart, next) => {
+      // Prepare
+      ddbMock.on(QueryCommand).resolves({ Items: [] });
+
+      // Act
+      await repository().series({ name: 'a', incarnation: 'inc-1', interval, limit: 5, afterStart });
+
+      // Assess
+      expect(query()?.ExpressionAttributeValues?.[':lower']).toBe(next);
+    },
+  );
+
+  it('keeps both the cursor and the window in one BETWEEN, the later lower bound winning', async () => {
+    // Prepare
+    ddbMock.on(QueryCommand).resolves({ Items: [] });
+
+    // Act
+    await repository().series({
+      name: 'a',
+      incarnation: 'inc-1',
+      interval: 'minute',
+      limit: 5,
+      afterStart: '2026-11-30T10:00:00.000Z',
+      since: '2026-11-30T10:30:10.000Z',
+      until: '2026-11-30T12:00:00.000Z',
+    });
+
+    // Assess
+    expect(query()).toMatchObject({
+      KeyConditionExpression: '#series = :series AND #start BETWEEN :lower AND :upper',
+      ExpressionAttributeValues: {
+        ':lower': '2026-11-30T10:30:00.000Z',
+        ':upper': '2026-11-30T11:59:59.999Z',
+      },
+    });
+    expect(query()).not.toHaveProperty('FilterExpression');
+  });
+
+  it.each([
+    [
+      'the cursor has reached until',
+      { afterStart: '2026-11-30T11:00:00.000Z', until: '2026-11-30T12:00:00.000Z' },
+    ],
+    [
+      'the cursor is past until',
+      { afterStart: '2027-01-01T00:00:00.000Z', until: '2026-11-30T12:00:00.000Z' },
+    ],
+    ['the cursor is the last bucket ISO time can write', { afterStart: '9999-12-31T23:00:00.000Z' }],
+    ['until is the first instant ISO time can write', { until: '0000-01-01T00:00:00.000Z' }],
+  ])('reads nothing when %s', async (_what, bounds) => {
+    // Act
+    const page = await repository().series({
+      name: 'a',
+      incarnation: 'inc-1',
+      interval: 'hour',
+      limit: 5,
+      ...bounds,
+    });
+
+    // Assess
+    expect(page).toEqual({ items: [], hasMore: false });
+    expect(ddbMock.commandCalls(QueryCommand)).toHaveLength(0);
+  });
+});
