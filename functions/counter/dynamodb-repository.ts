@@ -726,16 +726,22 @@ export class DynamoCounterRepository implements CounterRepository {
 
   async history(input: HistoryQuery): Promise<Page<HistoryEntry> & { lastVersion?: number | undefined }> {
     const key = historyKey(input.name, input.incarnation);
-    // A time window becomes a version window through the minute rollups: two one-item reads, however
-    // long the history.
-    // The two edges are independent one-item reads: they go out together.
+    const paged = input.paged === true;
+    // A plain counter's entries of one batch are written concurrently, so version v + 1 may be stored
+    // before v. A reader that answered it would move its cursor past v for good. So a plain history
+    // answers only up to the last version the minute rollups hold: the consumer rolls versions up only
+    // once they and every version before them are written (record-history.ts), which makes it a
+    // high-water mark below which there is no gap (docs/history.md). A sharded counter's pages are
+    // written in order, each in its sequencer's transaction, and need no mark.
+    // A time window becomes a version window through the same rollups: two one-item reads, however
+    // long the history. The edges are independent reads: they go out together.
     const [first, last] = await Promise.all([
       input.since === undefined ? undefined : this.versionAtTime(key, '>=', input.since),
-      input.until === undefined ? undefined : this.versionAtTime(key, '<', input.until),
+      input.until === undefined && paged ? undefined : this.versionAtTime(key, '<', input.until),
     ]);
     if (
       (input.since !== undefined && first === undefined) ||
-      (input.until !== undefined && last === undefined)
+      ((input.until !== undefined || !paged) && last === undefined)
     ) {
       return { items: [], hasMore: false };
     }
@@ -743,7 +749,6 @@ export class DynamoCounterRepository implements CounterRepository {
     const to = last;
     if (to !== undefined && to < from) return { items: [], hasMore: false };
     const { since, until } = input;
-    const paged = input.paged === true;
     const inWindow = (entry: HistoryEntry) =>
       entry.version >= from &&
       (to === undefined || entry.version <= to) &&
@@ -793,6 +798,9 @@ export class DynamoCounterRepository implements CounterRepository {
           },
           Limit: limit,
           ExclusiveStartKey: start,
+          // The mark came from another table: read every entry written before it was, not a replica
+          // that may hold v + 1 and not yet v.
+          ...(paged ? {} : { ConsistentRead: true }),
         }),
       );
       for (const item of Items) found.push(...entriesOf(item).filter(inWindow));
@@ -870,21 +878,28 @@ export class DynamoCounterRepository implements CounterRepository {
    * versions and times may disagree across one minute boundary (clocks of different Lambda instances;
    * a sharded counter's shards numbered in the order the consumer met them), so a minute's neighbour
    * may hold an earlier version. The minutes at the edges may hold changes outside the window; the
-   * history query filters those few out.
+   * history query filters those few out. With no `time` ('<' only): the last version of the last two
+   * minutes, the history's high-water mark.
    */
   private async versionAtTime(
     key: string,
     comparison: '>=' | '<',
-    time: string,
+    time: string | undefined,
   ): Promise<number | undefined> {
     const { Items = [] } = await this.client.send(
       new QueryCommand({
         TableName: this.tables.rollups,
-        KeyConditionExpression: `#series = :series AND #start ${comparison} :start`,
-        ExpressionAttributeNames: { '#series': ROLLUPS_PARTITION_KEY, '#start': ROLLUPS_SORT_KEY },
+        KeyConditionExpression:
+          time === undefined ? '#series = :series' : `#series = :series AND #start ${comparison} :start`,
+        ExpressionAttributeNames: {
+          '#series': ROLLUPS_PARTITION_KEY,
+          ...(time === undefined ? {} : { '#start': ROLLUPS_SORT_KEY }),
+        },
         ExpressionAttributeValues: {
           ':series': seriesKey(key, 'minute'),
-          ':start': comparison === '>=' ? bucketStart(time, 'minute') : time,
+          ...(time === undefined
+            ? {}
+            : { ':start': comparison === '>=' ? bucketStart(time, 'minute') : time }),
         },
         ScanIndexForward: comparison === '>=',
         Limit: 2,

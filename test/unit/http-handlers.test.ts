@@ -23,6 +23,7 @@ import {
   HISTORY_TABLE,
   invoke,
   loadHandlers,
+  ROLLUPS_TABLE,
   type RouteHandler,
 } from '../support/http-handlers.ts';
 
@@ -597,7 +598,13 @@ describe('GET /counters/{name}/history', () => {
       created_at: '2025-01-01T00:00:00.000Z',
       actor: 'arn:me',
     });
-    ddbMock.on(QueryCommand).resolves({ Items: [entry(1), entry(2), entry(3)] });
+    ddbMock
+      .on(QueryCommand, { TableName: HISTORY_TABLE })
+      .resolves({ Items: [entry(1), entry(2), entry(3)] });
+    // The minute rollups hold every version: all three are readable.
+    ddbMock.on(QueryCommand, { TableName: ROLLUPS_TABLE }).resolves({
+      Items: [{ series: 'a#inc-1#minute', start: '2025-01-01T00:00:00.000Z', last_version: 3 }],
+    });
 
     // Act
     const result = await invoke(handlers.history, history('a', { limit: '2' }));
@@ -624,7 +631,7 @@ describe('GET /counters/{name}/history', () => {
     ]);
     const cursor = encodeCursor({ i: 'inc-1', v: 2 });
     expect(result.headers?.link).toBe(`</counters/a/history?limit=2&cursor=${cursor}>; rel="next"`);
-    expect(ddbMock.commandCalls(QueryCommand)[0]?.args[0].input.TableName).toBe(HISTORY_TABLE);
+    expect(ddbMock.commandCalls(QueryCommand, { TableName: HISTORY_TABLE })).toHaveLength(1);
   });
 
   it('answers 404 for the history of an absent counter', async () => {
