@@ -501,8 +501,8 @@ export function nextLink(header: string | null): string | undefined {
 }
 
 /**
- * The path of one counter. Names are encoded, so no name can reach another route; `.` and `..` are
- * valid names by the contract but no URL can carry them as a path segment (URLs resolve them away).
+ * The path of one counter. Names are encoded, so no name can reach another route; `.` and `..` cannot
+ * be carried as a path segment (URLs resolve them away), which is why the API refuses them too (400).
  */
 export function counterPath(name: string): string {
   if (name === '.' || name === '..') {

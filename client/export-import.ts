@@ -163,7 +163,8 @@ interface Pending {
 
 /**
  * Recreates each counter by replaying its history as the same changes: a set for `op=set`, an increment
- * by `delta` for `op=increment`. A sharded counter's `shards` go with the set that creates it (version
+ * by `delta` for `op=increment` (an increment by 0, which only old data holds and the service now
+ * refuses, as a set of the same value). A sharded counter's `shards` go with the set that creates it (version
  * 1), the one change that can carry them; a sharded counter whose version 1 is not a set is refused
  * rather than imported plain. The API cannot write history directly, so the new counter's history
  * shows new times and the importing principal as actor; values, deltas, ops and versions are the same.
@@ -298,8 +299,22 @@ export async function importCounters(
         );
         continue;
       }
+      // The service refuses an increment by 0 (it would change nothing), but history written before
+      // that rule may hold one. A set of the value it left changes the value by 0 and the version by
+      // 1 just the same, so the rest of the history still replays onto the same versions; the new
+      // history shows it as a set. A sharded counter refuses sets, so there it cannot be replayed.
+      const zeroIncrement = line.op === 'increment' && line.delta === 0;
+      if (zeroIncrement && shards !== undefined) {
+        fail(
+          pending,
+          `version ${line.version} in the file is an increment by 0, which the service refuses, and a ` +
+            `counter spread over ${shards} shards cannot take the set that would stand in for it; ` +
+            `imported up to version ${pending.applied}`,
+        );
+        continue;
+      }
       const change: Change =
-        line.op === 'set'
+        line.op === 'set' || zeroIncrement
           ? { op: 'set', value: line.value, ...(creatingSharded ? { shards } : {}) }
           : { op: 'increment', by: line.delta };
       // `shards` only when sent, so a plain counter's keys are those of earlier versions of the import.

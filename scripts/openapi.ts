@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import {
+  ADDRESSABLE_NAME_PATTERN,
   MAX_HISTORY_LIMIT,
   MAX_LIST_LIMIT,
   MAX_SERIES_LIMIT,
@@ -52,7 +53,10 @@ export function buildOpenApi(): Record<string, unknown> {
           name: 'name',
           in: 'path',
           required: true,
-          schema: { type: 'string', pattern: NAME_PATTERN.source },
+          description:
+            '1 to 128 characters from A-Z a-z 0-9 . _ : -, not dots alone: URLs resolve the segments `.` and ' +
+            '`..` away, so such a name is a 400.',
+          schema: { type: 'string', pattern: ADDRESSABLE_NAME_PATTERN.source },
         },
       },
       headers: {
@@ -117,12 +121,15 @@ export function buildOpenApi(): Record<string, unknown> {
         IncrementRequest: {
           type: 'object',
           additionalProperties: false,
-          description: 'No body, or an object; `by` defaults to 1 and may be negative.',
-          properties: { by: INTEGER },
+          description:
+            'No body, or an object; `by` defaults to 1 and may be negative, but not 0 (400: it would change ' +
+            'nothing). A field given twice is a 400.',
+          properties: { by: { ...INTEGER, not: { const: 0 } } },
         },
         SetRequest: {
           type: 'object',
           additionalProperties: false,
+          description: 'A field given twice is a 400.',
           required: ['value'],
           properties: {
             value: INTEGER,
@@ -220,7 +227,13 @@ function operation(route: RouteSpec): Record<string, unknown> {
 
   const responses: Record<string, unknown> = {};
   if (isList) responses['200'] = page('Counters ordered by name.', 'Counter');
-  else if (isHistory) responses['200'] = page('Changes, oldest first.', 'HistoryEntry');
+  else if (isHistory)
+    responses['200'] = page(
+      'Changes, oldest first. A page never holds a version whose predecessors are not yet readable, so ' +
+        'following Link while the counter changes yields every version exactly once, in order; the last ' +
+        "page may stop short of the newest changes, which history shows once they are written (it follows the table's stream).",
+      'HistoryEntry',
+    );
   else if (isSeries) responses['200'] = page('Buckets with changes, oldest first.', 'SeriesBucket');
   else if (route.method === 'DELETE')
     responses['204'] = { description: 'Deleted; its history follows.', headers: replayedHeader() };
@@ -244,7 +257,9 @@ function operation(route: RouteSpec): Record<string, unknown> {
     };
   }
   responses['400'] = problem(
-    'Malformed JSON, a value that is not an integer in range, a missing or unknown field, a bad name, query parameter or cursor.',
+    'Malformed JSON, a field given twice anywhere in the body, a value that is not an integer in range, an ' +
+      'increment by 0, a missing or unknown field, a bad name (dots alone included), query parameter or ' +
+      'cursor (one this API did not issue for this listing).',
   );
   responses['403'] = {
     description: 'Unsigned, badly signed, or not allowed for this principal.',
@@ -327,9 +342,10 @@ function replayedHeader() {
 }
 
 function timeWindow() {
+  // No `format: date-time`: RFC 3339 requires seconds, which these may leave out (2026-11-30T12:00Z).
   const instant = {
     type: 'string',
-    format: 'date-time',
+    description: 'An ISO 8601 instant in UTC; seconds and milliseconds may be left out.',
     pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,3})?)?Z$',
   };
   return [
@@ -347,8 +363,10 @@ function cursorParameter() {
   return {
     name: 'cursor',
     in: 'query',
-    description: "Opaque; from the previous page's Link header.",
-    schema: { type: 'string' },
+    description:
+      "Opaque; from the previous page's Link header. A cursor this API did not issue for this listing (another " +
+      'counter, incarnation, prefix or interval, or a position it never gave out) is a 400.',
+    schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,1024}$' },
   };
 }
 

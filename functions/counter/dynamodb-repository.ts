@@ -72,7 +72,7 @@ import {
   storedShard,
   toCounter,
 } from './schema.ts';
-import { bucketStart, type SeriesBucket } from './series.ts';
+import { bucketStart, type Interval, type SeriesBucket } from './series.ts';
 import {
   BY_NAME_INDEX,
   BY_NAME_PARTITION_KEY,
@@ -577,16 +577,22 @@ export class DynamoCounterRepository implements CounterRepository {
 
   async history(input: HistoryQuery): Promise<Page<HistoryEntry> & { lastVersion?: number | undefined }> {
     const key = historyKey(input.name, input.incarnation);
-    // A time window becomes a version window through the minute rollups: two one-item reads, however
-    // long the history.
-    // The two edges are independent one-item reads: they go out together.
+    const paged = input.paged === true;
+    // A plain counter's entries of one batch are written concurrently, so version v + 1 may be stored
+    // before v. A reader that answered it would move its cursor past v for good. So a plain history
+    // answers only up to the last version the minute rollups hold: the consumer rolls versions up only
+    // once they and every version before them are written (record-history.ts), which makes it a
+    // high-water mark below which there is no gap (docs/history.md). A sharded counter's pages are
+    // written in order, each in its sequencer's transaction, and need no mark.
+    // A time window becomes a version window through the same rollups: two one-item reads, however
+    // long the history. The edges are independent reads: they go out together.
     const [first, last] = await Promise.all([
       input.since === undefined ? undefined : this.versionAtTime(key, '>=', input.since),
-      input.until === undefined ? undefined : this.versionAtTime(key, '<', input.until),
+      input.until === undefined && paged ? undefined : this.versionAtTime(key, '<', input.until),
     ]);
     if (
       (input.since !== undefined && first === undefined) ||
-      (input.until !== undefined && last === undefined)
+      ((input.until !== undefined || !paged) && last === undefined)
     ) {
       return { items: [], hasMore: false };
     }
@@ -594,7 +600,6 @@ export class DynamoCounterRepository implements CounterRepository {
     const to = last;
     if (to !== undefined && to < from) return { items: [], hasMore: false };
     const { since, until } = input;
-    const paged = input.paged === true;
     const inWindow = (entry: HistoryEntry) =>
       entry.version >= from &&
       (to === undefined || entry.version <= to) &&
@@ -644,6 +649,9 @@ export class DynamoCounterRepository implements CounterRepository {
           },
           Limit: limit,
           ExclusiveStartKey: start,
+          // The mark came from another table: read every entry written before it was, not a replica
+          // that may hold v + 1 and not yet v.
+          ...(paged ? {} : { ConsistentRead: true }),
         }),
       );
       for (const item of Items) found.push(...entriesOf(item).filter(inWindow));
@@ -667,30 +675,47 @@ export class DynamoCounterRepository implements CounterRepository {
   }
 
   async series(input: SeriesQuery): Promise<Page<SeriesBucket>> {
-    const lower =
-      input.afterStart ?? (input.since === undefined ? undefined : bucketStart(input.since, input.interval));
-    const conditions = ['#series = :series'];
-    if (lower !== undefined && input.until !== undefined) conditions.push('#start BETWEEN :lower AND :upper');
-    else if (lower !== undefined) conditions.push('#start >= :lower');
-    else if (input.until !== undefined) conditions.push('#start <= :upper');
+    // Both bounds are on the sort key, so both go in the key condition (DynamoDB refuses a filter on a
+    // key attribute): the first bucket after the cursor's is one interval later, since buckets start
+    // on the interval; until is exclusive, so the last bucket is the one starting strictly before it.
+    const lowers = [
+      input.afterStart === undefined ? undefined : nextBucket(input.afterStart, input.interval),
+      input.since === undefined ? undefined : Date.parse(bucketStart(input.since, input.interval)),
+    ].flatMap((time) => (time === undefined ? [] : [time]));
+    const lowest = lowers.length === 0 ? undefined : Math.max(...lowers);
+    const highest = input.until === undefined ? undefined : Date.parse(input.until) - 1;
+    const lower = lowest === undefined ? undefined : bucketKey(lowest);
+    const upper = highest === undefined ? undefined : bucketKey(highest);
+    // Past the last instant a bucket can start at, or bounds that cross: nothing to read.
+    if (
+      lower === null ||
+      upper === null ||
+      (lowest !== undefined && highest !== undefined && lowest > highest)
+    ) {
+      return { items: [], hasMore: false };
+    }
+    const condition =
+      lower !== undefined && upper !== undefined
+        ? ' AND #start BETWEEN :lower AND :upper'
+        : lower !== undefined
+          ? ' AND #start >= :lower'
+          : upper !== undefined
+            ? ' AND #start <= :upper'
+            : '';
     const { Items = [] } = await this.client.send(
       new QueryCommand({
         TableName: this.tables.rollups,
-        KeyConditionExpression: conditions.join(' AND '),
-        ...(input.afterStart === undefined ? {} : { FilterExpression: '#start <> :lower' }),
+        KeyConditionExpression: `#series = :series${condition}`,
         ExpressionAttributeNames: {
           '#series': ROLLUPS_PARTITION_KEY,
-          ...(conditions.length > 1 ? { '#start': ROLLUPS_SORT_KEY } : {}),
+          ...(condition === '' ? {} : { '#start': ROLLUPS_SORT_KEY }),
         },
         ExpressionAttributeValues: {
           ':series': seriesKey(historyKey(input.name, input.incarnation), input.interval),
           ...(lower === undefined ? {} : { ':lower': lower }),
-          // until is exclusive: the last bucket is the one starting strictly before it.
-          ...(input.until === undefined
-            ? {}
-            : { ':upper': new Date(Date.parse(input.until) - 1).toISOString() }),
+          ...(upper === undefined ? {} : { ':upper': upper }),
         },
-        Limit: input.limit + 1 + (input.afterStart === undefined ? 0 : 1),
+        Limit: input.limit + 1,
       }),
     );
     const buckets = Items.map((item) => seriesBucket.parse(item));
@@ -704,21 +729,28 @@ export class DynamoCounterRepository implements CounterRepository {
    * versions and times may disagree across one minute boundary (clocks of different Lambda instances;
    * a sharded counter's shards numbered in the order the consumer met them), so a minute's neighbour
    * may hold an earlier version. The minutes at the edges may hold changes outside the window; the
-   * history query filters those few out.
+   * history query filters those few out. With no `time` ('<' only): the last version of the last two
+   * minutes, the history's high-water mark.
    */
   private async versionAtTime(
     key: string,
     comparison: '>=' | '<',
-    time: string,
+    time: string | undefined,
   ): Promise<number | undefined> {
     const { Items = [] } = await this.client.send(
       new QueryCommand({
         TableName: this.tables.rollups,
-        KeyConditionExpression: `#series = :series AND #start ${comparison} :start`,
-        ExpressionAttributeNames: { '#series': ROLLUPS_PARTITION_KEY, '#start': ROLLUPS_SORT_KEY },
+        KeyConditionExpression:
+          time === undefined ? '#series = :series' : `#series = :series AND #start ${comparison} :start`,
+        ExpressionAttributeNames: {
+          '#series': ROLLUPS_PARTITION_KEY,
+          ...(time === undefined ? {} : { '#start': ROLLUPS_SORT_KEY }),
+        },
         ExpressionAttributeValues: {
           ':series': seriesKey(key, 'minute'),
-          ':start': comparison === '>=' ? bucketStart(time, 'minute') : time,
+          ...(time === undefined
+            ? {}
+            : { ':start': comparison === '>=' ? bucketStart(time, 'minute') : time }),
         },
         ScanIndexForward: comparison === '>=',
         Limit: 2,
@@ -804,6 +836,21 @@ function layoutOf(counter: StoredCounter): Layout {
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+const INTERVAL_MS: Record<Interval, number> = { minute: 60_000, hour: 3_600_000, day: 86_400_000 };
+
+/** The start of the bucket after the one starting at `start` (UTC has no leap seconds in ISO time). */
+function nextBucket(start: string, interval: Interval): number {
+  return Date.parse(start) + INTERVAL_MS[interval];
+}
+
+/** A bucket bound as the sort key holds it; null outside the years 0000-9999, where ISO text stops sorting by time. */
+function bucketKey(time: number): string | null {
+  if (!(time >= Date.parse('0000-01-01T00:00:00.000Z') && time <= Date.parse('9999-12-31T23:59:59.999Z'))) {
+    return null;
+  }
+  return new Date(time).toISOString();
 }
 
 /** The entries a history item holds: its own, or a page's. */

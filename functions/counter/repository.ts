@@ -85,7 +85,8 @@ export interface CounterRepository {
   /**
    * Entries oldest first. `since`/`until` (ISO instants, until exclusive) select the versions from
    * the first change at or after `since` to the last before `until`. Expired entries are left out.
-   * `lastVersion` is where the page ended, for the cursor.
+   * No entry is answered before every earlier one is readable (docs/history.md), so a cursor never
+   * passes a change still being written. `lastVersion` is where the page ended, for the cursor.
    */
   history(query: HistoryQuery): Promise<Page<HistoryEntry> & { lastVersion?: number | undefined }>;
   /** Buckets oldest first, from the rollups; `since`/`until` bound the buckets' starts. */

@@ -10,11 +10,33 @@ export const MIN_VALUE = -Number.MAX_SAFE_INTEGER;
 /** The counter the seed's `/counter` routes address. It reads as 0 until first changed. */
 export const DEFAULT_COUNTER = 'default';
 
+/** The characters and length of a name, as stored. */
 export const NAME_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 
-export const counterName = z
-  .string()
-  .check(z.regex(NAME_PATTERN, 'a counter name is 1 to 128 characters from A-Z a-z 0-9 . _ : -'));
+/**
+ * A name a request may address: NAME_PATTERN, and not dots alone. URLs resolve the path segments `.`
+ * and `..` away (RFC 3986 section 5.2.4), and many HTTP clients do so before sending, so a counter of
+ * such a name could be created by some callers and never reached by others.
+ */
+export const ADDRESSABLE_NAME_PATTERN = /^(?!\.+$)[A-Za-z0-9._:-]{1,128}$/;
+
+/** A listing's prefix: up to 128 name characters. */
+export const PREFIX_PATTERN = /^[A-Za-z0-9._:-]{0,128}$/;
+
+const NAME_MESSAGE = 'a counter name is 1 to 128 characters from A-Z a-z 0-9 . _ : -';
+
+/** A name as stored: what the service accepted when it was written. */
+const storedName = z.string().check(z.regex(NAME_PATTERN, NAME_MESSAGE));
+
+/** A name in a request path. */
+export const counterName = z.string().check(
+  z.regex(NAME_PATTERN, NAME_MESSAGE),
+  // The empty name is the pattern's to refuse, so it gets one message.
+  z.refine(
+    (name) => name === '' || !/^\.+$/.test(name),
+    'a counter name must contain a character other than "." (URLs resolve "." and ".." away)',
+  ),
+);
 
 export const counterValue = z
   .number()
@@ -59,7 +81,7 @@ export type BoundChange = number | null | undefined;
  * `op` and `actor` describe the last change, so the stream carries them to the history.
  */
 export const storedCounter = z.object({
-  name: counterName,
+  name: storedName,
   value: counterValue,
   version: positiveInteger,
   created_at: z.string(),
@@ -89,7 +111,7 @@ export type StoredCounterItem = z.infer<typeof storedCounter>;
  */
 export const storedShard = z.object({
   name: z.string(),
-  counter: counterName,
+  counter: storedName,
   shard: z.number().check(z.int(), z.minimum(1), z.maximum(MAX_SHARDS - 1)),
   value: counterValue,
   version: z.number().check(z.int(), z.nonnegative()),
@@ -171,8 +193,15 @@ const wholeNumber = z.number({
     issue.input === undefined ? 'is required' : `must be a whole number; got ${describeInput(issue.input)}`,
 });
 
+/** An increment by 0 would bump the version and write a history entry for nothing: refused. */
+const nonZero = z
+  .number()
+  .check(
+    z.refine((by) => by !== 0, 'must be a non-zero whole number (an increment by 0 would change nothing)'),
+  );
+
 export const incrementBody = z.strictObject(
-  { by: z.optional(z.pipe(wholeNumber, counterValue)) },
+  { by: z.optional(z.pipe(wholeNumber, z.pipe(counterValue, nonZero))) },
   { error: 'must be a JSON object such as {"by": 5}' },
 );
 
@@ -245,9 +274,7 @@ export const MAX_HISTORY_LIMIT = 1000;
 
 export const listQuery = z.strictObject({
   prefix: z._default(
-    z
-      .string()
-      .check(z.regex(/^[A-Za-z0-9._:-]{0,128}$/, 'must be up to 128 characters from A-Z a-z 0-9 . _ : -')),
+    z.string().check(z.regex(PREFIX_PATTERN, 'must be up to 128 characters from A-Z a-z 0-9 . _ : -')),
     '',
   ),
   limit: limit(MAX_LIST_LIMIT, 50),

@@ -4,7 +4,7 @@ import { CounterNotFoundError, InvalidCursorError } from './errors.ts';
 import type { ChangeCommand as Command, Outcome } from './idempotency.ts';
 import type { CounterRepository, KeyedAttempt } from './repository.ts';
 import { type Counter, DEFAULT_COUNTER, type HistoryEntry, toCounter, untouchedDefault } from './schema.ts';
-import type { Interval, SeriesBucket } from './series.ts';
+import { bucketStart, type Interval, type SeriesBucket } from './series.ts';
 
 /** What the use cases need besides storage, injected so tests control time and ids. */
 export interface ServiceDeps {
@@ -116,6 +116,8 @@ export async function counterHistory(
   if (counter === undefined) return { items: [] };
   const afterVersion =
     query.cursor === undefined ? undefined : positionIn(counter.incarnation, query.cursor, historyCursor).v;
+  // A page never ends past the counter's version (read consistently, and never lower later).
+  if (afterVersion !== undefined && afterVersion > counter.version) throw new InvalidCursorError();
   const page = await deps.repository.history({
     name: query.name,
     incarnation: counter.incarnation,
@@ -149,6 +151,10 @@ export async function counterSeries(
   if (counter === undefined) return { items: [] };
   const afterStart =
     query.cursor === undefined ? undefined : positionIn(counter.incarnation, query.cursor, seriesCursor).s;
+  // A series page ends on a bucket of its own interval.
+  if (afterStart !== undefined && bucketStart(afterStart, query.interval) !== afterStart) {
+    throw new InvalidCursorError();
+  }
   const page = await deps.repository.series({
     name: query.name,
     incarnation: counter.incarnation,

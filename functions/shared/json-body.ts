@@ -44,6 +44,14 @@ export function parseJsonBody<T>(
     if (error instanceof BadRequestError) throw error;
     throw new BadRequestError('The request body is not valid JSON.');
   }
+  // JSON.parse keeps the last of two equal keys, so {"by":1,"by":1000} would add 1000: an ambiguous
+  // body is refused rather than read one way when its sender may have meant the other.
+  const duplicate = duplicateKey(text);
+  if (duplicate !== undefined) {
+    throw new BadRequestError(
+      `The request body has the field ${JSON.stringify(duplicate.slice(0, 40))} more than once; send each field once.`,
+    );
+  }
   const result = schema.safeParse(parsed);
   if (!result.success) throw new BadRequestError(describeIssues('body', result.error));
   return result.data;
@@ -63,4 +71,38 @@ function checkInteger(key: string, value: number, source: string | undefined): v
       `${field} must be between -9007199254740991 and 9007199254740991; got ${written}.`,
     );
   }
+}
+
+/**
+ * The first key that appears twice in one object of `text`, which must be valid JSON (it has just
+ * parsed), or undefined. Keys compare as JSON.parse reads them, so "b\u0079" and "by" are one key.
+ */
+export function duplicateKey(text: string): string | undefined {
+  // One entry per open object (its keys so far) or array (null), innermost last.
+  const open: (Set<string> | null)[] = [];
+  let expectingKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i];
+    if (char === '"') {
+      const start = i;
+      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++;
+      const keys = open.at(-1);
+      if (expectingKey && keys instanceof Set) {
+        const key = String(JSON.parse(text.slice(start, i + 1)));
+        if (keys.has(key)) return key;
+        keys.add(key);
+      }
+      expectingKey = false;
+    } else if (char === '{') {
+      open.push(new Set());
+      expectingKey = true;
+    } else if (char === '[') {
+      open.push(null);
+    } else if (char === '}' || char === ']') {
+      open.pop();
+    } else if (char === ',') {
+      expectingKey = open.at(-1) instanceof Set;
+    }
+  }
+  return undefined;
 }

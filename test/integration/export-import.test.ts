@@ -4,7 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CounterClient } from '../../client/counter-client.ts';
-import { type ExportLine, exportCounters, importCounters, parseLine } from '../../client/export-import.ts';
+import {
+  EXPORT_FORMAT,
+  type ExportLine,
+  exportCounters,
+  importCounters,
+  parseLine,
+} from '../../client/export-import.ts';
 import { REPO_ROOT, type ServerProcess, startServer } from '../support/server-process.ts';
 import { ADMIN, eventually } from '../support/signed-client.ts';
 
@@ -266,6 +272,73 @@ describe('export and import', () => {
     ]);
     await expect(client.get('shard-bad.hot')).rejects.toMatchObject({ status: 404 });
     expect(await client.get('shard-bad.plain')).toMatchObject({ value: 4, version: 1 });
+  });
+
+  /** An export written before increments by 0 were refused: one counter and its changes. */
+  const oldExport = (
+    counter: { name: string; value: number; version: number; shards?: number },
+    changes: [op: 'increment' | 'set', delta: number, value: number][],
+  ): string[] => {
+    const at = '2025-01-01T00:00:00.000Z';
+    return [
+      { type: 'export', format: EXPORT_FORMAT, exported_at: at, source: 'http://old', prefix: '' },
+      { type: 'counter', ...counter, created_at: at, updated_at: at },
+      ...changes.map(([op, delta, value], index) => ({
+        type: 'history',
+        name: counter.name,
+        version: index + 1,
+        value,
+        delta,
+        op,
+        created_at: at,
+        actor: 'arn:aws:iam::000000000000:user/old',
+      })),
+    ].map((line) => JSON.stringify(line));
+  };
+
+  it('imports an increment by 0 from old data as a set of the value it left, so every later version lines up', async () => {
+    const file = oldExport({ name: 'zero.a', value: 5, version: 3 }, [
+      ['increment', 3, 3],
+      ['increment', 0, 3],
+      ['increment', 2, 5],
+    ]);
+
+    const summary = await importCounters(client, linesOf(file));
+
+    expect(summary).toMatchObject({ counters: 1, changes: 3, failed: [] });
+    expect(await client.get('zero.a')).toMatchObject({ value: 5, version: 3 });
+    expect(comparable(await exportOf('zero.'))).toEqual([
+      { type: 'counter', name: 'zero.a', value: 5, version: 3 },
+      { type: 'history', name: 'zero.a', version: 1, value: 3, delta: 3, op: 'increment' },
+      { type: 'history', name: 'zero.a', version: 2, value: 3, delta: 0, op: 'set' },
+      { type: 'history', name: 'zero.a', version: 3, value: 5, delta: 2, op: 'increment' },
+    ]);
+    // Run again, it is answered from the first run's records.
+    expect(await importCounters(client, linesOf(file))).toMatchObject({
+      changes: 3,
+      replayed: 3,
+      failed: [],
+    });
+  });
+
+  it('imports a sharded counter only up to an increment by 0 in old data, which it cannot take, and says so', async () => {
+    const file = oldExport({ name: 'zero.hot', value: 6, version: 3, shards: 4 }, [
+      ['set', 5, 5],
+      ['increment', 0, 5],
+      ['increment', 1, 6],
+    ]);
+
+    const summary = await importCounters(client, linesOf(file));
+
+    expect(summary.failed).toEqual([
+      {
+        name: 'zero.hot',
+        reason:
+          'version 2 in the file is an increment by 0, which the service refuses, and a counter spread over ' +
+          '4 shards cannot take the set that would stand in for it; imported up to version 1',
+      },
+    ]);
+    expect(await client.get('zero.hot')).toMatchObject({ value: 5, version: 1, shards: 4 });
   });
 
   it('waits for history that lags the counter, so the export is complete', async () => {

@@ -5,11 +5,15 @@ import { createServer, type IncomingMessage, request, type Server, type ServerRe
  * - `throttle`: answers ProvisionedThroughputExceededException without forwarding, as DynamoDB does
  *   when a partition is over its limit;
  * - `drop-response`: forwards the request, lets the engine apply it, then cuts the connection before
- *   the answer arrives, as when a Lambda dies right after its write or the network fails.
+ *   the answer arrives, as when a Lambda dies right after its write or the network fails;
+ * - `delay`: holds the request a random time up to `delayMs` before forwarding it, as the network's
+ *   jitter does, so concurrent requests land in any order.
  */
 export interface FaultRule {
   operation: string;
-  fault: 'throttle' | 'drop-response';
+  fault: 'throttle' | 'drop-response' | 'delay';
+  /** For `delay`: the longest hold, in milliseconds. */
+  delayMs?: number;
   /** Chance per matching request, 0..1. */
   probability?: number;
   /** Stop after this many faults. */
@@ -51,14 +55,14 @@ export class FaultProxy {
     await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
   }
 
-  private pick(operation: string): FaultRule['fault'] | undefined {
+  private pick(operation: string): FaultRule | undefined {
     for (const rule of this.rules) {
       if (rule.operation !== operation) continue;
       if (rule.times !== undefined && rule.used >= rule.times) continue;
       if (Math.random() >= (rule.probability ?? 1)) continue;
       rule.used++;
       this.injected[`${rule.fault} ${operation}`] = (this.injected[`${rule.fault} ${operation}`] ?? 0) + 1;
-      return rule.fault;
+      return rule;
     }
     return undefined;
   }
@@ -68,7 +72,11 @@ export class FaultProxy {
     for await (const chunk of req) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
     const body = Buffer.concat(chunks);
     const operation = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? '';
-    const fault = this.pick(operation);
+    const rule = this.pick(operation);
+    const fault = rule?.fault;
+    if (fault === 'delay') {
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * (rule?.delayMs ?? 0)));
+    }
     if (fault === 'throttle') {
       const payload = JSON.stringify({
         __type: 'com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException',

@@ -121,9 +121,11 @@ export class InMemoryHistoryStore implements HistoryStore {
     key: string,
     limit: number,
     afterVersion = 0,
-    window: { since?: string | undefined; until?: string | undefined } = {},
+    window: { since?: string | undefined; until?: string | undefined; upTo?: number | undefined } = {},
   ): Page<HistoryEntry> & { lastVersion?: number | undefined } {
-    const all = [...(this.entries.get(key)?.values() ?? [])].sort((a, b) => a.version - b.version);
+    const all = [...(this.entries.get(key)?.values() ?? [])]
+      .filter((entry) => window.upTo === undefined || entry.version <= window.upTo)
+      .sort((a, b) => a.version - b.version);
     const { since, until } = window;
     const from = since === undefined ? 1 : all.find((entry) => entry.created_at >= since)?.version;
     const to =
@@ -136,6 +138,16 @@ export class InMemoryHistoryStore implements HistoryStore {
     );
     const items = after.slice(0, limit).map((entry) => ({ ...entry }));
     return { items, hasMore: after.length > limit, lastVersion: items.at(-1)?.version };
+  }
+
+  /**
+   * The last version the minute rollups hold (0 if none): the consumer rolls a version up only once
+   * it and every version before it are written, so a plain counter's history reads up to it
+   * (DynamoCounterRepository.history).
+   */
+  highWaterMark(key: string): number {
+    const minutes = [...(this.rollups.get(seriesKey(key, 'minute'))?.values() ?? [])];
+    return Math.max(0, ...minutes.map((bucket) => bucket.lastVersion));
   }
 
   /** A series' buckets after `afterStart`, oldest first, with starts in [since's bucket, until). */
@@ -297,12 +309,10 @@ export class InMemoryCounterRepository implements CounterRepository {
   }
 
   async history(input: HistoryQuery): Promise<Page<HistoryEntry> & { lastVersion?: number | undefined }> {
-    return this.historyStore.page(
-      historyKey(input.name, input.incarnation),
-      input.limit,
-      input.afterVersion,
-      input,
-    );
+    const key = historyKey(input.name, input.incarnation);
+    // A sharded counter's entries are written in order with their rollups; a plain one's up to the mark.
+    const upTo = input.paged === true ? undefined : this.historyStore.highWaterMark(key);
+    return this.historyStore.page(key, input.limit, input.afterVersion, { ...input, upTo });
   }
 
   async series(input: SeriesQuery): Promise<Page<SeriesBucket>> {

@@ -617,21 +617,50 @@ describe('DynamoCounterRepository.history', () => {
     };
   }
 
-  it('queries the incarnation key for versions after the cursor, one more than the limit', async () => {
+  /** The minute rollups, newest first as the mark's read asks, holding versions up to `last`. */
+  function rolledUpTo(last: number) {
+    ddbMock.on(QueryCommand, { TableName: 'rollups-table' }).resolves({
+      Items: [
+        { series: 'a#inc-1#minute', start: '2025-01-01T00:01:00.000Z', last_version: last },
+        { series: 'a#inc-1#minute', start: '2025-01-01T00:00:00.000Z', last_version: last - 1 },
+      ],
+    });
+  }
+
+  /** The history table as DynamoDB answers a Query: stored versions within the key condition, up to Limit. */
+  function storedVersions(versions: number[]) {
+    ddbMock.on(QueryCommand, { TableName: 'history-table' }).callsFake(async (input: QueryCommandInput) => {
+      const values = input.ExpressionAttributeValues ?? {};
+      const from = Number(values[':from']);
+      const to = values[':to'] === undefined ? Number.POSITIVE_INFINITY : Number(values[':to']);
+      const matching = versions.filter((version) => version >= from && version <= to);
+      const items = matching.slice(0, input.Limit).map(entry);
+      const last = items.at(-1);
+      return {
+        Items: items,
+        ...(matching.length > items.length && last !== undefined
+          ? { LastEvaluatedKey: { counter: 'a#inc-1', version: last.version } }
+          : {}),
+      };
+    });
+  }
+
+  it('queries the incarnation key for versions after the cursor up to the mark, one more than the limit', async () => {
     // Prepare
-    ddbMock.on(QueryCommand).resolves({ Items: [entry(4), entry(5), entry(6)] });
+    rolledUpTo(10);
+    storedVersions([4, 5, 6]);
 
     // Act
     const page = await repository().history({ name: 'a', incarnation: 'inc-1', limit: 2, afterVersion: 3 });
 
     // Assess
-    const query = ddbMock.commandCalls(QueryCommand)[0]?.args[0].input;
+    const query = ddbMock.commandCalls(QueryCommand, { TableName: 'history-table' })[0]?.args[0].input;
     expect(query).toMatchObject({
       TableName: 'history-table',
-      KeyConditionExpression: '#counter = :counter AND #version >= :from',
+      KeyConditionExpression: '#counter = :counter AND #version BETWEEN :from AND :to',
       FilterExpression: '(attribute_not_exists(#expires) OR #expires > :now)',
       ExpressionAttributeNames: { '#counter': 'counter', '#version': 'version', '#expires': 'expires_at' },
-      ExpressionAttributeValues: { ':counter': 'a#inc-1', ':from': 4 },
+      ExpressionAttributeValues: { ':counter': 'a#inc-1', ':from': 4, ':to': 10 },
       Limit: 3,
     });
     expect(page.items.map((item) => item.version)).toEqual([4, 5]);
@@ -642,16 +671,82 @@ describe('DynamoCounterRepository.history', () => {
 
   it('starts after version 0 without a cursor and reports no more on a short page', async () => {
     // Prepare
-    ddbMock.on(QueryCommand).resolves({ Items: [entry(1)] });
+    rolledUpTo(1);
+    storedVersions([1]);
 
     // Act
     const page = await repository().history({ name: 'a', incarnation: 'inc-1', limit: 2 });
 
     // Assess
-    expect(ddbMock.commandCalls(QueryCommand)[0]?.args[0].input.ExpressionAttributeValues).toMatchObject({
-      ':from': 1,
-    });
+    const query = ddbMock.commandCalls(QueryCommand, { TableName: 'history-table' })[0]?.args[0].input;
+    expect(query?.ExpressionAttributeValues).toMatchObject({ ':from': 1 });
     expect(page.hasMore).toBe(false);
+  });
+
+  it('answers no version past the last one the minute rollups hold, however many are stored, reading consistently', async () => {
+    // Prepare: versions 4 and 6 are stored, 5 is still being written, so the consumer has rolled up 4.
+    rolledUpTo(4);
+    storedVersions([1, 2, 3, 4, 6]);
+
+    // Act
+    const page = await repository().history({ name: 'a', incarnation: 'inc-1', limit: 10 });
+
+    // Assess
+    expect(page).toMatchObject({ hasMore: false, lastVersion: 4 });
+    expect(page.items.map((item) => item.version)).toEqual([1, 2, 3, 4]);
+    expect(ddbMock.commandCalls(QueryCommand, { TableName: 'rollups-table' })[0]?.args[0].input).toEqual({
+      TableName: 'rollups-table',
+      KeyConditionExpression: '#series = :series',
+      ExpressionAttributeNames: { '#series': 'series' },
+      ExpressionAttributeValues: { ':series': 'a#inc-1#minute' },
+      ScanIndexForward: false,
+      Limit: 2,
+    });
+    // The mark comes from another table: an eventually consistent replica might hold 4's successor only.
+    expect(
+      ddbMock.commandCalls(QueryCommand, { TableName: 'history-table' })[0]?.args[0].input,
+    ).toMatchObject({
+      ConsistentRead: true,
+    });
+  });
+
+  it('answers nothing, and reads no history, while the rollups hold no version of a plain counter', async () => {
+    // Prepare
+    ddbMock.on(QueryCommand, { TableName: 'rollups-table' }).resolves({ Items: [] });
+    storedVersions([2]);
+
+    // Act
+    const page = await repository().history({ name: 'a', incarnation: 'inc-1', limit: 10 });
+
+    // Assess
+    expect(page).toEqual({ items: [], hasMore: false });
+    expect(ddbMock.commandCalls(QueryCommand, { TableName: 'history-table' })).toHaveLength(0);
+  });
+
+  it('pages with cursors through every version once while entries land out of order under the mark', async () => {
+    // Prepare: each read sees more: entries land in the order 1, 3, 2, 5, 4, 6; the mark follows the
+    // gap-free run, as the consumer's rollups do.
+    const landed = [1, 3, 2, 5, 4, 6];
+    let step = 0;
+    const seen: number[] = [];
+    let afterVersion: number | undefined;
+
+    // Act
+    for (let read = 0; read < 20 && seen.length < 6; read++) {
+      step = Math.min(landed.length, step + 1);
+      const stored = landed.slice(0, step);
+      let mark = 0;
+      while (stored.includes(mark + 1)) mark++;
+      ddbMock.reset();
+      rolledUpTo(mark);
+      storedVersions([...stored].sort((a, b) => a - b));
+      const page = await repository().history({ name: 'a', incarnation: 'inc-1', limit: 1, afterVersion });
+      seen.push(...page.items.map((item) => item.version));
+      if (page.items.length > 0) afterVersion = page.lastVersion;
+    }
+
+    // Assess
+    expect(seen).toEqual([1, 2, 3, 4, 5, 6]);
   });
 
   it('turns since and until into a version window with two-item reads of the minute rollups', async () => {
@@ -718,7 +813,7 @@ describe('DynamoCounterRepository.history', () => {
 
     // Assess
     expect(page).toEqual({ items: [], hasMore: false });
-    expect(ddbMock.commandCalls(QueryCommand)).toHaveLength(1);
+    expect(ddbMock.commandCalls(QueryCommand, { TableName: 'history-table' })).toHaveLength(0);
   });
 });
 
@@ -920,5 +1015,101 @@ describe('DynamoCounterRepository.series', () => {
         ':upper': '2026-11-30T11:59:59.999Z',
       },
     });
+  });
+});
+
+describe('DynamoCounterRepository.series after a cursor', () => {
+  const query = () => ddbMock.commandCalls(QueryCommand)[0]?.args[0].input;
+
+  it('continues at the next bucket with a key condition, never a filter on the key', async () => {
+    // Prepare
+    ddbMock.on(QueryCommand).resolves({ Items: [] });
+
+    // Act
+    await repository().series({
+      name: 'a',
+      incarnation: 'inc-1',
+      interval: 'hour',
+      limit: 1,
+      afterStart: '2026-11-30T10:00:00.000Z',
+    });
+
+    // Assess
+    expect(query()).toEqual({
+      TableName: 'rollups-table',
+      KeyConditionExpression: '#series = :series AND #start >= :lower',
+      ExpressionAttributeNames: { '#series': 'series', '#start': 'start' },
+      ExpressionAttributeValues: { ':series': 'a#inc-1#hour', ':lower': '2026-11-30T11:00:00.000Z' },
+      Limit: 2,
+    });
+  });
+
+  it.each([
+    ['minute', '2026-11-30T23:59:00.000Z', '2026-12-01T00:00:00.000Z'],
+    ['day', '2026-12-31T00:00:00.000Z', '2027-01-01T00:00:00.000Z'],
+  ] as const)(
+    'steps a %s cursor to the next bucket across a boundary',
+    async (interval, afterStart, next) => {
+      // Prepare
+      ddbMock.on(QueryCommand).resolves({ Items: [] });
+
+      // Act
+      await repository().series({ name: 'a', incarnation: 'inc-1', interval, limit: 5, afterStart });
+
+      // Assess
+      expect(query()?.ExpressionAttributeValues?.[':lower']).toBe(next);
+    },
+  );
+
+  it('keeps both the cursor and the window in one BETWEEN, the later lower bound winning', async () => {
+    // Prepare
+    ddbMock.on(QueryCommand).resolves({ Items: [] });
+
+    // Act
+    await repository().series({
+      name: 'a',
+      incarnation: 'inc-1',
+      interval: 'minute',
+      limit: 5,
+      afterStart: '2026-11-30T10:00:00.000Z',
+      since: '2026-11-30T10:30:10.000Z',
+      until: '2026-11-30T12:00:00.000Z',
+    });
+
+    // Assess
+    expect(query()).toMatchObject({
+      KeyConditionExpression: '#series = :series AND #start BETWEEN :lower AND :upper',
+      ExpressionAttributeValues: {
+        ':lower': '2026-11-30T10:30:00.000Z',
+        ':upper': '2026-11-30T11:59:59.999Z',
+      },
+    });
+    expect(query()).not.toHaveProperty('FilterExpression');
+  });
+
+  it.each([
+    [
+      'the cursor has reached until',
+      { afterStart: '2026-11-30T11:00:00.000Z', until: '2026-11-30T12:00:00.000Z' },
+    ],
+    [
+      'the cursor is past until',
+      { afterStart: '2027-01-01T00:00:00.000Z', until: '2026-11-30T12:00:00.000Z' },
+    ],
+    ['the cursor is the last bucket ISO time can write', { afterStart: '9999-12-31T23:00:00.000Z' }],
+    ['until is the first instant ISO time can write', { until: '0000-01-01T00:00:00.000Z' }],
+  ])('reads nothing when %s', async (_what, bounds) => {
+    // Act
+    const page = await repository().series({
+      name: 'a',
+      incarnation: 'inc-1',
+      interval: 'hour',
+      limit: 5,
+      ...bounds,
+    });
+
+    // Assess
+    expect(page).toEqual({ items: [], hasMore: false });
+    expect(ddbMock.commandCalls(QueryCommand)).toHaveLength(0);
   });
 });

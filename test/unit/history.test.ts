@@ -152,14 +152,15 @@ class ScriptedStore implements HistoryStore {
       failPurge?: boolean;
       failRollUp?: boolean;
       /** Each write lands only after this long, as a network write would. */
-      recordDelayMs?: number;
+      recordDelayMs?: number | ((entry: HistoryEntry) => number);
     } = {},
   ) {}
 
   async record(key: string, entry: HistoryEntry): Promise<'written' | 'duplicate'> {
     this.calls.push(`record ${key} v${entry.version}`);
     const { failRecord, recordDelayMs } = this.script;
-    if (recordDelayMs !== undefined) await new Promise((resolve) => setTimeout(resolve, recordDelayMs));
+    const delay = typeof recordDelayMs === 'function' ? recordDelayMs(entry) : recordDelayMs;
+    if (delay !== undefined) await new Promise((resolve) => setTimeout(resolve, delay));
     if (failRecord?.key === key && failRecord.version === entry.version) throw new Error('store unavailable');
     return this.inner.record(key, entry);
   }
@@ -294,6 +295,50 @@ describe('recordHistory', () => {
     expect(inner.seriesPage('a#inc-2', 'minute', 10, {}).items).toEqual([
       expect.objectContaining({ count: 1, delta: 40, value: 40 }),
     ]);
+  });
+
+  it('rolls a version up only once it and every version before it are stored, however the writes land', async () => {
+    // Prepare: the batch's writes land newest first, as concurrent writes may. Readers take the last
+    // version the rollups hold as the point below which the history has no gap.
+    const inner = new InMemoryHistoryStore();
+    const store = new ScriptedStore(inner, { recordDelayMs: (entry) => 2 * (6 - entry.version) });
+    const stored = () => new Set(inner.snapshot()['a#inc-1']?.map((entry) => entry.version));
+    const gaps: string[] = [];
+    const rollUp = store.rollUp.bind(store);
+    store.rollUp = async (key, interval, start, changes) => {
+      const last = Math.max(...changes.map((change) => change.version));
+      for (let version = 1; version <= last; version++) {
+        if (!stored().has(version)) gaps.push(`${interval} rolled up v${last} before v${version} was stored`);
+      }
+      return rollUp(key, interval, start, changes);
+    };
+    let previous = image({ version: 1, value: 1 });
+    const batch = [change('1', undefined, previous)];
+    for (let version = 2; version <= 5; version++) {
+      const next = image({ version, value: version });
+      batch.push(change(String(version), previous, next));
+      previous = next;
+    }
+
+    // Act
+    const outcome = await recordHistory(store, batch);
+
+    // Assess
+    expect(outcome.failedId).toBeUndefined();
+    expect(gaps).toEqual([]);
+    expect(inner.highWaterMark('a#inc-1')).toBe(5);
+  });
+
+  it('rolls up nothing past a failed write, so the mark stays below the gap it leaves', async () => {
+    // Prepare
+    const inner = new InMemoryHistoryStore();
+    const store = new ScriptedStore(inner, { failRecord: { key: 'a#inc-1', version: 2 } });
+
+    // Act
+    await recordHistory(store, lifeAndRebirth().slice(0, 3));
+
+    // Assess: version 3 may be stored, but no reader is told so before version 2 is.
+    expect(inner.highWaterMark('a#inc-1')).toBe(1);
   });
 
   it('rolls a batch delivered twice into the series once', async () => {

@@ -23,6 +23,7 @@ import {
   HISTORY_TABLE,
   invoke,
   loadHandlers,
+  ROLLUPS_TABLE,
   type RouteHandler,
 } from '../support/http-handlers.ts';
 
@@ -261,6 +262,8 @@ describe('POST /counters/{name}', () => {
     ['a bare number', '5'],
     ['a JSON string', '"by"'],
     ['text that is not JSON', 'by=1'],
+    ['an increment by 0', '{"by": 0}'],
+    ['the field twice', '{"by": 1, "by": 1000}'],
   ])('answers 400 problem+json for %s and sends nothing to DynamoDB', async (_what, body) => {
     // Act
     const result = await invoke(handlers.increment, post('a', body));
@@ -381,6 +384,10 @@ describe('bad counter names', () => {
     ['a non-ASCII letter', 'é'],
     ['a space', 'a b'],
     ['a hash', 'a#b'],
+    // URLs resolve these path segments away, so many clients could never reach such a counter.
+    ['one dot', '.'],
+    ['two dots', '..'],
+    ['dots alone', '...'],
   ];
   const routes: [string, (name: string) => ApiRequest, () => RouteHandler][] = [
     ['POST', (name) => post(name), () => handlers.increment],
@@ -400,6 +407,25 @@ describe('bad counter names', () => {
       expect(ddbMock.calls()).toHaveLength(0);
     });
   }
+
+  it.each(['.a', 'a.', '..a', '.-.'])('accepts the name %s, dots with something else', async (name) => {
+    // Prepare
+    ddbMock.on(UpdateCommand).resolves({ Attributes: counterItem({ name }) });
+
+    // Act
+    const result = await invoke(handlers.increment, post(name));
+
+    // Assess
+    expect(result.statusCode).toBe(200);
+  });
+
+  it('says why a name of dots alone is refused', async () => {
+    // Act
+    const result = await invoke(handlers.increment, post('..'));
+
+    // Assess
+    expect(expectProblem(result, 400).detail).toContain('a character other than "."');
+  });
 
   it('accepts a name of 128 characters from the whole alphabet', async () => {
     // Prepare
@@ -572,7 +598,13 @@ describe('GET /counters/{name}/history', () => {
       created_at: '2025-01-01T00:00:00.000Z',
       actor: 'arn:me',
     });
-    ddbMock.on(QueryCommand).resolves({ Items: [entry(1), entry(2), entry(3)] });
+    ddbMock
+      .on(QueryCommand, { TableName: HISTORY_TABLE })
+      .resolves({ Items: [entry(1), entry(2), entry(3)] });
+    // The minute rollups hold every version: all three are readable.
+    ddbMock.on(QueryCommand, { TableName: ROLLUPS_TABLE }).resolves({
+      Items: [{ series: 'a#inc-1#minute', start: '2025-01-01T00:00:00.000Z', last_version: 3 }],
+    });
 
     // Act
     const result = await invoke(handlers.history, history('a', { limit: '2' }));
@@ -599,7 +631,7 @@ describe('GET /counters/{name}/history', () => {
     ]);
     const cursor = encodeCursor({ i: 'inc-1', v: 2 });
     expect(result.headers?.link).toBe(`</counters/a/history?limit=2&cursor=${cursor}>; rel="next"`);
-    expect(ddbMock.commandCalls(QueryCommand)[0]?.args[0].input.TableName).toBe(HISTORY_TABLE);
+    expect(ddbMock.commandCalls(QueryCommand, { TableName: HISTORY_TABLE })).toHaveLength(1);
   });
 
   it('answers 404 for the history of an absent counter', async () => {

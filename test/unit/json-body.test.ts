@@ -1,8 +1,9 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { incrementBody, setBody } from '../../functions/counter/schema.ts';
 import { BadRequestError, PayloadTooLargeError } from '../../functions/shared/errors.ts';
-import { MAX_BODY_BYTES, parseJsonBody } from '../../functions/shared/json-body.ts';
+import { duplicateKey, MAX_BODY_BYTES, parseJsonBody } from '../../functions/shared/json-body.ts';
 
 const anyJson = z.unknown();
 
@@ -20,7 +21,6 @@ describe('parseJsonBody', () => {
   });
 
   it.each([
-    ['0', 0],
     ['-1', -1],
     ['42', 42],
     ['9007199254740991', 9007199254740991],
@@ -31,6 +31,57 @@ describe('parseJsonBody', () => {
 
     // Assess
     expect(parsed).toEqual({ by: value });
+  });
+
+  it('accepts the integer literal 0 where 0 means something', () => {
+    // Act
+    const parsed = parseJsonBody('{"value": 0}', false, setBody);
+
+    // Assess
+    expect(parsed).toEqual({ value: 0 });
+  });
+
+  it.each(['0', '-0'])('refuses an increment by %s, which would change nothing', (literal) => {
+    // Act
+    const parse = () => parseJsonBody(`{"by": ${literal}}`, false, incrementBody);
+
+    // Assess
+    expect(parse).toThrow(
+      new BadRequestError(
+        'body.by must be a non-zero whole number (an increment by 0 would change nothing).',
+      ),
+    );
+  });
+
+  it.each([
+    ['the same field twice', '{"by": 1, "by": 1000}', 'by'],
+    ['the same field spelled with an escape', '{"by": 1, "b\\u0079": 2}', 'by'],
+    ['a field twice inside a nested object', '{"value": 1, "x": [{"a": 1, "a": 2}]}', 'a'],
+    ['the same field twice with equal values', '{"value": 5, "value": 5}', 'value'],
+    ['an empty field name twice', '{"": 1, "": 2}', ''],
+  ])('refuses a body with %s, naming the field', (_what, body, key) => {
+    // Act
+    const parse = () => parseJsonBody(body, false, anyJson);
+
+    // Assess
+    expect(parse).toThrow(
+      new BadRequestError(
+        `The request body has the field ${JSON.stringify(key)} more than once; send each field once.`,
+      ),
+    );
+  });
+
+  it.each([
+    ['equal names in sibling objects', '{"a": {"x": 1}, "b": {"x": 2}}'],
+    ['a value equal to a name', '{"a": "a", "b": ["a", "a"]}'],
+    ['names containing quotes and brackets', '{"a\\"{": 1, "a\\"[": 2, "}": [1, {"a": 3}]}'],
+    ['an array of objects with the same names', '[{"a": 1}, {"a": 2}]'],
+  ])('accepts %s, which are no duplicates', (_what, body) => {
+    // Act
+    const parsed = parseJsonBody(body, false, anyJson);
+
+    // Assess
+    expect(parsed).toEqual(JSON.parse(body));
   });
 
   it.each([
@@ -146,5 +197,46 @@ describe('parseJsonBody', () => {
 
     // Assess
     expect(parse).toThrow(PayloadTooLargeError);
+  });
+});
+
+describe('duplicateKey', () => {
+  it('finds no duplicate in any JSON that JSON.stringify writes', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 4 }), (value) => {
+        // Act
+        const found = duplicateKey(JSON.stringify(value, null, 1));
+
+        // Assess
+        expect(found).toBeUndefined();
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('finds a key written twice in any object, however deep and whatever the keys hold', () => {
+    const objectWithRepeat = fc
+      .tuple(
+        fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 2 }), { minKeys: 1, maxKeys: 5 }),
+        fc.jsonValue({ maxDepth: 2 }),
+        fc.nat(3),
+      )
+      .map(([object, again, depth]) => {
+        const key = Object.keys(object)[0] ?? '';
+        let text = `${JSON.stringify(object).slice(0, -1)},${JSON.stringify(key)}:${JSON.stringify(again)}}`;
+        for (let level = 0; level < depth; level++)
+          text = level % 2 === 0 ? `[1,${text}]` : `{"n${level}":${text}}`;
+        return { text, key };
+      });
+    fc.assert(
+      fc.property(objectWithRepeat, ({ text, key }) => {
+        // Act
+        const found = duplicateKey(text);
+
+        // Assess
+        expect(found).toBe(key);
+      }),
+      { numRuns: 1000 },
+    );
   });
 });

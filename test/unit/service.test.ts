@@ -10,6 +10,7 @@ import { recordHistory } from '../../functions/counter/record-history.ts';
 import { MAX_VALUE, MIN_VALUE } from '../../functions/counter/schema.ts';
 import {
   counterHistory,
+  counterSeries,
   deleteCounter,
   getCounter,
   incrementCounter,
@@ -537,6 +538,29 @@ describe('counterHistory', () => {
     await expect(reading).rejects.toBeInstanceOf(InvalidCursorError);
   });
 
+  it('rejects a cursor past the version the counter has reached, which no page can have ended at', async () => {
+    // Prepare
+    const { deps, deliverStream } = setup();
+    for (let i = 0; i < 3; i++) await incrementCounter(deps, { name: 'a', by: 1, actor: ACTOR });
+    await deliverStream();
+
+    // Act
+    const reading = counterHistory(deps, {
+      name: 'a',
+      limit: 1,
+      cursor: encodeCursor({ i: 'incarnation-1', v: 4 }),
+    });
+
+    // Assess
+    await expect(reading).rejects.toBeInstanceOf(InvalidCursorError);
+    const last = await counterHistory(deps, {
+      name: 'a',
+      limit: 1,
+      cursor: encodeCursor({ i: 'incarnation-1', v: 3 }),
+    });
+    expect(last).toEqual({ items: [] });
+  });
+
   it('rejects a list cursor given to the history', async () => {
     // Prepare
     const { deps } = setup();
@@ -547,5 +571,65 @@ describe('counterHistory', () => {
 
     // Assess
     await expect(reading).rejects.toBeInstanceOf(InvalidCursorError);
+  });
+});
+
+describe('counterSeries', () => {
+  /** A counter changed once at each of `times`, its stream delivered. */
+  async function changedAt(times: string[]) {
+    const repository = new InMemoryCounterRepository();
+    let next = 0;
+    const deps: ServiceDeps = {
+      repository,
+      now: () => times[next++] ?? '2099-01-01T00:00:00.000Z',
+      newId: () => 'incarnation-1',
+    };
+    for (const _ of times) await incrementCounter(deps, { name: 'a', by: 1, actor: ACTOR });
+    expect((await recordHistory(repository.historyStore, repository.takeStream())).failedId).toBeUndefined();
+    return deps;
+  }
+
+  it.each([
+    ['minute', ['2025-01-01T00:00:00.000Z', '2025-01-01T00:01:00.000Z', '2025-01-01T00:02:00.000Z']],
+    ['hour', ['2025-01-01T00:00:00.000Z', '2025-01-01T01:00:00.000Z', '2025-01-01T02:00:00.000Z']],
+    ['day', ['2025-01-01T00:00:00.000Z', '2025-01-02T00:00:00.000Z', '2025-01-03T00:00:00.000Z']],
+  ] as const)(
+    'pages through %s buckets with cursors, each bucket once and in order',
+    async (interval, starts) => {
+      // Prepare
+      const deps = await changedAt(starts.flatMap((start) => [start, start.replace(':00.000Z', ':30.000Z')]));
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      let pages = 0;
+
+      // Act
+      do {
+        const page = await counterSeries(deps, { name: 'a', interval, limit: 1, cursor });
+        seen.push(...page.items.map((bucket) => bucket.start));
+        cursor = page.cursor;
+        pages++;
+      } while (cursor !== undefined && pages < 10);
+
+      // Assess
+      expect(seen).toEqual(starts);
+      expect(pages).toBe(3);
+    },
+  );
+
+  it('rejects a cursor that is not the start of a bucket of the interval asked for', async () => {
+    // Prepare
+    const deps = await changedAt(['2025-01-01T00:00:00.000Z', '2025-01-01T01:05:00.000Z']);
+    const minuteCursor = (await counterSeries(deps, { name: 'a', interval: 'minute', limit: 1 })).cursor;
+    expect(minuteCursor).toBeDefined();
+    const midHour = encodeCursor({ i: 'incarnation-1', s: '2025-01-01T00:05:00.000Z' });
+
+    // Act
+    const reading = counterSeries(deps, { name: 'a', interval: 'hour', limit: 1, cursor: midHour });
+
+    // Assess
+    await expect(reading).rejects.toBeInstanceOf(InvalidCursorError);
+    // A minute's start that is also an hour's is a position in the hour series too.
+    const next = await counterSeries(deps, { name: 'a', interval: 'hour', limit: 1, cursor: minuteCursor });
+    expect(next.items.map((bucket) => bucket.start)).toEqual(['2025-01-01T01:00:00.000Z']);
   });
 });

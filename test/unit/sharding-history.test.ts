@@ -1027,6 +1027,7 @@ describe('a time window of a sharded counter’s history', () => {
       incarnation: 'inc-hot',
       limit: 100,
       since: '2025-01-01T12:04:00.000Z',
+      paged: true,
     });
 
     // Assess: v10 (12:05:00) is inside the window, so the version window must start at or before it.
