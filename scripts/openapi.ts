@@ -94,6 +94,14 @@ export function buildOpenApi(): Record<string, unknown> {
               description:
                 'Only for a counter created spread over several items (docs/sharding.md): value and version are the sums over its shards.',
             },
+            min: {
+              ...INTEGER,
+              description: 'Only while the counter is bounded: no change takes the value below it (409).',
+            },
+            max: {
+              ...INTEGER,
+              description: 'Only while the counter is bounded: no change takes the value above it (409).',
+            },
           },
         },
         HistoryEntry: {
@@ -106,6 +114,8 @@ export function buildOpenApi(): Record<string, unknown> {
             op: { type: 'string', enum: ['increment', 'set'] },
             created_at: { type: 'string', format: 'date-time' },
             actor: { type: 'string', description: 'The IAM principal ARN that made the change.' },
+            min: { ...INTEGER, description: "The counter's min after the change, while it has one." },
+            max: { ...INTEGER, description: "The counter's max after the change, while it has one." },
           },
         },
         SeriesBucket: {
@@ -129,10 +139,20 @@ export function buildOpenApi(): Record<string, unknown> {
         SetRequest: {
           type: 'object',
           additionalProperties: false,
-          description: 'A field given twice is a 400.',
+          description:
+            'A field given twice is a 400. Bounds: a number sets one, null removes it, leaving it out keeps the ' +
+            "counter's; the value must lie within the bounds given (400) and those kept (409).",
           required: ['value'],
           properties: {
             value: INTEGER,
+            min: {
+              oneOf: [INTEGER, { type: 'null' }],
+              description: 'The lowest value the counter may take; null removes it. Not with shards (409).',
+            },
+            max: {
+              oneOf: [INTEGER, { type: 'null' }],
+              description: 'The highest value the counter may take; null removes it. Not with shards (409).',
+            },
             shards: {
               type: 'integer',
               minimum: 1,
@@ -274,9 +294,9 @@ function operation(route: RouteSpec): Record<string, unknown> {
     responses['409'] = {
       ...problem(
         route.method === 'POST'
-          ? 'The change would leave the range (nothing changed), or a request with the same Idempotency-Key is still in flight (retry after Retry-After).'
+          ? "The change would leave the range (/problems/out-of-range) or the counter's bounds (/problems/out-of-bounds; nothing changed), or a request with the same Idempotency-Key is still in flight (retry after Retry-After)."
           : route.method === 'PUT'
-            ? 'A request with the same Idempotency-Key is still in flight (retry after Retry-After); or, with nothing changed: the counter is sharded (sets are refused), `shards` was given for a counter that exists, or the value does not fit the shards asked for.'
+            ? 'A request with the same Idempotency-Key is still in flight (retry after Retry-After); or, with nothing changed: the value is outside a bound the counter keeps (/problems/out-of-bounds), the counter is sharded (sets are refused), `shards` was given for a counter that exists or with bounds, or the value does not fit the shards asked for.'
             : 'A request with the same Idempotency-Key is still in flight; retry after Retry-After.',
       ),
       headers: { 'Retry-After': { schema: { type: 'integer' } } },
@@ -298,6 +318,16 @@ function operation(route: RouteSpec): Record<string, unknown> {
     headers: { 'Retry-After': { schema: { type: 'integer' } } },
   };
   responses['500'] = problem('Failed on our side; safe to retry.');
+  if (changes) {
+    responses['503'] = {
+      ...problem(
+        "The counter's items were held by other transactions through every retry (/problems/contended; a " +
+          "sharded counter's If-Match changes and deletes, keyed deletes); nothing changed. Not throttling: " +
+          'retry after Retry-After.',
+      ),
+      headers: { 'Retry-After': { schema: { type: 'integer' } } },
+    };
+  }
 
   const body =
     route.method === 'POST'

@@ -146,46 +146,30 @@ export function withinBounds(name: string, by: number): Rule | undefined {
 }
 
 /**
- * A set leaves the counter within the bounds it keeps: the value, and a new bound on the other side,
- * against each bound the set does not change. (Bounds the set gives are checked against its value
- * before any write: schema.ts setBody.)
+ * A set lands within the bounds it keeps (those it does not give). Bounds it gives are checked against
+ * its value before any write (schema.ts setBody), so min <= value <= max holds after it either way.
  */
 export function setWithinBounds(
   name: string,
   value: number,
   bounds: { min?: BoundChange; max?: BoundChange },
 ): Rule[] {
-  const kept = (side: 'min' | 'max', other: BoundChange): Rule[] => {
-    if (bounds[side] !== undefined) return [];
-    const against = [
-      { what: `setting ${value}`, to: value, placeholder: ':value' },
-      ...(typeof other === 'number'
-        ? [
-            {
-              what: `a ${side === 'max' ? 'min' : 'max'} of ${other}`,
-              to: other,
-              placeholder: `:new_${side === 'max' ? 'min' : 'max'}`,
-            },
-          ]
-        : []),
-    ];
-    const comparison = side === 'max' ? '>=' : '<=';
-    return against.map(({ what, to, placeholder }) => ({
-      expression: `(attribute_not_exists(#${side}) OR #${side} ${comparison} ${placeholder})`,
+  return (['max', 'min'] as const)
+    .filter((side) => bounds[side] === undefined)
+    .map((side) => ({
+      expression: `(attribute_not_exists(#${side}) OR #${side} ${side === 'max' ? '>=' : '<='} :value)`,
       names: { [`#${side}`]: side },
-      values: { [placeholder]: to },
+      values: { ':value': value },
       holds: (item) => {
         const bound = numberOf(item, side);
-        return bound === undefined || (side === 'max' ? bound >= to : bound <= to);
+        return bound === undefined || (side === 'max' ? bound >= value : bound <= value);
       },
       refusal: (item) =>
-        new CounterOutOfBoundsError(name, numberOf(item, 'value') ?? 0, what, {
+        new CounterOutOfBoundsError(name, numberOf(item, 'value') ?? 0, `setting ${value}`, {
           side,
           value: numberOf(item, side) ?? 0,
         }),
     }));
-  };
-  return [...kept('max', bounds.min), ...kept('min', bounds.max)];
 }
 
 /** The counter exists (a delete's). */

@@ -14,17 +14,21 @@ import {
   ofIncarnation,
   type Rule,
   rules,
+  setWithinBounds,
   shardAt,
+  withinBounds,
   withinRange,
   withinShare,
 } from './change-rules.ts';
 import type { ChangeInput } from './repository.ts';
-import type { StoredCounter } from './schema.ts';
+import type { BoundChange, StoredCounter } from './schema.ts';
 import {
   BY_NAME_PARTITION_KEY,
   COUNTER_KIND,
   fenceAttribute,
   PROBE,
+  ROOM_ABOVE,
+  ROOM_BELOW,
   shardKey,
   TAG_ATTEMPT,
   TAG_ID,
@@ -81,31 +85,44 @@ function tagOf(input: ChangeInput): {
 /**
  * The UpdateItem of a plain counter: `ADD` for an increment (atomic, whatever else is writing), `SET`
  * for a set; the version grows by one either way and the item records who did what, so the stream
- * carries it to the history. Nothing is read first.
+ * carries it to the history. The rooms to the bounds (table.ts ROOM_ABOVE) move with the value.
+ * Nothing is read first.
  */
 export function plainChange(
   table: string,
-  input: ChangeInput & ({ op: 'increment'; by: number } | { op: 'set'; value: number }),
+  input: ChangeInput &
+    ({ op: 'increment'; by: number } | { op: 'set'; value: number; min?: BoundChange; max?: BoundChange }),
 ): Guarded<UpdateCommandInput> {
   const tag = tagOf(input);
   const guard = rules(
     ...tag.rules,
     notSharded(),
     input.expectedVersion === undefined ? undefined : atVersion(input.name, input.expectedVersion),
-    input.op === 'increment' ? withinRange(input.name, input.by) : undefined,
+    ...(input.op === 'increment'
+      ? [withinRange(input.name, input.by), withinBounds(input.name, input.by)]
+      : setWithinBounds(input.name, input.value, input)),
   );
   const condition = conditionOf(guard);
+  const bounds = input.op === 'set' ? boundsOf(input) : undefined;
   const update =
     input.op === 'increment'
-      ? `ADD #value :by, #version :one SET ${CHANGE_SET}${tag.set}`
-      : `SET #value = :value, #version = if_not_exists(#version, :zero) + :one, ${CHANGE_SET}${tag.set}`;
+      ? `ADD #value :by, #version :one, #room_above :down, #room_below :by SET ${CHANGE_SET}${tag.set}`
+      : `SET #value = :value, #version = if_not_exists(#version, :zero) + :one, ${CHANGE_SET}${tag.set}, ` +
+        `${bounds?.set.join(', ')}${bounds?.remove.length ? ` REMOVE ${bounds.remove.join(', ')}` : ''}`;
   return {
     request: {
       TableName: table,
       Key: { name: input.name },
       UpdateExpression: update,
       ConditionExpression: condition.ConditionExpression,
-      ExpressionAttributeNames: { ...CHANGE_NAMES, ...tag.names, ...condition.ExpressionAttributeNames },
+      ExpressionAttributeNames: {
+        ...CHANGE_NAMES,
+        '#room_above': ROOM_ABOVE,
+        '#room_below': ROOM_BELOW,
+        ...(input.op === 'set' ? { '#min': 'min', '#max': 'max' } : {}),
+        ...tag.names,
+        ...condition.ExpressionAttributeNames,
+      },
       ExpressionAttributeValues: {
         ':now': input.now,
         ':actor': input.actor,
@@ -113,7 +130,9 @@ export function plainChange(
         ':kind': COUNTER_KIND,
         ':one': 1,
         ':op': input.op,
-        ...(input.op === 'increment' ? { ':by': input.by } : { ':value': input.value, ':zero': 0 }),
+        ...(input.op === 'increment'
+          ? { ':by': input.by, ':down': -input.by }
+          : { ':value': input.value, ':zero': 0, ...bounds?.values }),
         ...tag.values,
         ...condition.ExpressionAttributeValues,
       },
@@ -122,6 +141,31 @@ export function plainChange(
     },
     rules: guard,
   };
+}
+
+/**
+ * A set's bounds: a number sets the bound, null removes it, absent keeps it; either way the room to
+ * each bound is set afresh from the new value (DynamoDB computes it, exactly, from the kept bound).
+ */
+function boundsOf(input: { value: number; min?: BoundChange; max?: BoundChange }) {
+  const set: string[] = [];
+  const remove: string[] = [];
+  const values: Record<string, number> = {};
+  if (typeof input.max === 'number') {
+    set.push('#max = :max', '#room_above = :max - :value');
+    values[':max'] = input.max;
+  } else if (input.max === null) {
+    remove.push('#max');
+    set.push('#room_above = :zero - :value');
+  } else set.push('#room_above = if_not_exists(#max, :zero) - :value');
+  if (typeof input.min === 'number') {
+    set.push('#min = :min', '#room_below = :value - :min');
+    values[':min'] = input.min;
+  } else if (input.min === null) {
+    remove.push('#min');
+    set.push('#room_below = :value - :zero');
+  } else set.push('#room_below = :value - if_not_exists(#min, :zero)');
+  return { set, remove, values };
 }
 
 /** The DeleteItem of a plain counter (a sharded one's shards go with it: shardedDeletion). */

@@ -63,6 +63,7 @@ import type {
   SeriesQuery,
 } from './repository.ts';
 import {
+  type BoundChange,
   type HistoryEntry,
   historyEntry,
   type StoredCounter,
@@ -185,8 +186,14 @@ export class DynamoCounterRepository implements CounterRepository {
     throw new CounterBusyError(input.name);
   }
 
-  async set(input: ChangeInput & { value: number; shards?: number | undefined }): Promise<StoredCounter> {
-    if (input.shards !== undefined && input.shards > 1) return this.createSharded(input, input.shards);
+  async set(
+    input: ChangeInput & { value: number; shards?: number | undefined; min?: BoundChange; max?: BoundChange },
+  ): Promise<StoredCounter> {
+    if (input.shards !== undefined && input.shards > 1) {
+      if (typeof input.min === 'number' || typeof input.max === 'number')
+        throw ShardLayoutError.bounded(input.name);
+      return this.createSharded(input, input.shards);
+    }
     try {
       return await this.update(input.name, plainChange(this.tables.counters, { ...input, op: 'set' }));
     } catch (error) {

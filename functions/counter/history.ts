@@ -131,6 +131,9 @@ export function toHistoryAction(oldImage: unknown, newImage: unknown): HistoryAc
       op: after.op,
       created_at: after.updated_at,
       actor: after.actor,
+      // The bounds in force after the change, while the counter has them.
+      ...(after.min === undefined ? {} : { min: after.min }),
+      ...(after.max === undefined ? {} : { max: after.max }),
     },
   };
 }

@@ -20,6 +20,9 @@ export type ChangeCommand =
       name: string;
       value: number;
       shards?: number | undefined;
+      /** A number sets the bound, null removes it, undefined keeps it. */
+      min?: number | null | undefined;
+      max?: number | null | undefined;
       actor: string;
       expectedVersion?: number | undefined;
     }
@@ -135,8 +138,16 @@ export function fingerprintOf(command: ChangeCommand): string {
     command.op === 'increment' ? command.by : null,
     command.op === 'set' ? command.value : null,
     command.expectedVersion ?? null,
-    // Only when given, so a key's fingerprint did not change when shards came in.
+    // Only when given, so a key's fingerprint did not change when shards, then bounds, came in.
     ...(command.op === 'set' && command.shards !== undefined ? [command.shards] : []),
+    ...(command.op === 'set' && (command.min !== undefined || command.max !== undefined)
+      ? [
+          {
+            min: command.min === undefined ? 'kept' : command.min,
+            max: command.max === undefined ? 'kept' : command.max,
+          },
+        ]
+      : []),
   ];
   return createHash('sha256').update(JSON.stringify(fields)).digest('hex');
 }

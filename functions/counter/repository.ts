@@ -1,5 +1,5 @@
 import type { Outcome, StoredAnswer } from './idempotency.ts';
-import type { HistoryEntry, StoredCounter } from './schema.ts';
+import type { BoundChange, HistoryEntry, StoredCounter } from './schema.ts';
 import type { Interval, SeriesBucket } from './series.ts';
 
 export interface ChangeInput {
@@ -58,9 +58,17 @@ export interface CounterRepository {
   ): Promise<StoredCounter | undefined>;
   /**
    * Sets the value; creates the counter if absent. `shards` > 1 creates it spread over that many
-   * items, and refuses (ShardLayoutError) if it exists; a sharded counter refuses sets.
+   * items, and refuses (ShardLayoutError) if it exists; a sharded counter refuses sets. `min`/`max`:
+   * a number sets the bound, null removes it, undefined keeps it (never on a sharded counter).
    */
-  set(input: ChangeInput & { value: number; shards?: number | undefined }): Promise<StoredCounter>;
+  set(
+    input: ChangeInput & {
+      value: number;
+      shards?: number | undefined;
+      min?: BoundChange;
+      max?: BoundChange;
+    },
+  ): Promise<StoredCounter>;
   /** Deletes the counter; CounterNotFoundError if there is none. */
   delete(input: {
     name: string;

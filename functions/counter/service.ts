@@ -49,7 +49,12 @@ export async function incrementCounter(
 
 export async function setCounter(
   deps: ServiceDeps,
-  command: ChangeCommand & { value: number; shards?: number | undefined },
+  command: ChangeCommand & {
+    value: number;
+    shards?: number | undefined;
+    min?: number | null | undefined;
+    max?: number | null | undefined;
+  },
 ): Promise<Counter> {
   const stored = await deps.repository.set({ ...command, now: deps.now(), newIncarnation: deps.newId() });
   return toCounter(stored);

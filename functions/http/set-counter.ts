@@ -6,7 +6,10 @@ import { parseJsonBody } from '../shared/json-body.ts';
 import { applyChange, type ChangeDeps, changeDeps } from './changes.ts';
 import { counterNameOf } from './responses.ts';
 
-/** PUT /counters/{name} and PUT /counter with `{"value": N}`. */
+/**
+ * PUT /counters/{name} and PUT /counter with `{"value": N}`, optionally `"min"`/`"max"` (a number sets
+ * the bound, null removes it, absent keeps it) or, creating a counter, `"shards"`.
+ */
 export function createSetHandler(deps: ChangeDeps) {
   return httpHandler(
     async (event) => {
@@ -19,6 +22,8 @@ export function createSetHandler(deps: ChangeDeps) {
         name,
         value: body.value,
         ...(body.shards === undefined ? {} : { shards: body.shards }),
+        ...(body.min === undefined ? {} : { min: body.min }),
+        ...(body.max === undefined ? {} : { max: body.max }),
         actor: actorOf(event),
         expectedVersion: expectedVersion(event),
       };

@@ -11,6 +11,7 @@ import {
   AttemptFencedError,
   CounterBusyError,
   CounterNotFoundError,
+  CounterOutOfBoundsError,
   CounterOutOfRangeError,
   InvalidCursorError,
   ShardLayoutError,
@@ -116,6 +117,8 @@ export function toProblem(error: unknown): HttpProblemError {
   if (error instanceof CounterNotFoundError) return new NotFoundError(error.message);
   if (error instanceof CounterOutOfRangeError)
     return new ConflictError('out-of-range', 'Out of range', error.message);
+  if (error instanceof CounterOutOfBoundsError)
+    return new ConflictError('out-of-bounds', 'Out of bounds', error.message);
   if (error instanceof ShardLayoutError)
     return new ConflictError('sharded', 'Sharded counter', error.message);
   if (error instanceof VersionMismatchError) return new PreconditionFailedError(error.message);

@@ -9,6 +9,8 @@ import {
   type Rule,
   refusalOf,
   rules,
+  setWithinBounds,
+  withinBounds,
   withinRange,
 } from '../../functions/counter/change-rules.ts';
 import { CounterOutOfRangeError, ShardLayoutError, shardBound } from '../../functions/counter/errors.ts';
@@ -27,6 +29,7 @@ import type {
   SeriesQuery,
 } from '../../functions/counter/repository.ts';
 import {
+  type BoundChange,
   type HistoryEntry,
   type Operation,
   type StoredCounter,
@@ -191,6 +194,12 @@ export class InMemoryHistoryStore implements HistoryStore {
  * `failAfterNextChange` throws after one wrote (a function that died, or lost the connection,
  * before hearing back).
  */
+/** A bound after a set: given (a number), removed (null), or kept from the counter (undefined). */
+function boundOf(side: 'min' | 'max', change: BoundChange, current: StoredCounter | undefined) {
+  const bound = change === undefined ? current?.[side] : change;
+  return typeof bound === 'number' ? { [side]: bound } : {};
+}
+
 export class InMemoryCounterRepository implements CounterRepository {
   private readonly counters = new Map<string, StoredCounter>();
   /** What an item holds besides the counter: tags, fences, probes (and nothing else, for a probe-only item). */
@@ -227,15 +236,20 @@ export class InMemoryCounterRepository implements CounterRepository {
         ...this.fenced(input),
         input.expectedVersion === undefined ? undefined : atVersion(input.name, input.expectedVersion),
         withinRange(input.name, input.by),
+        withinBounds(input.name, input.by),
       ),
       (current) => ({ value: (current?.value ?? 0) + input.by, op: 'increment' }),
     );
   }
 
-  async set(input: ChangeInput & { value: number; shards?: number | undefined }): Promise<StoredCounter> {
+  async set(
+    input: ChangeInput & { value: number; shards?: number | undefined; min?: BoundChange; max?: BoundChange },
+  ): Promise<StoredCounter> {
     const ifMatch =
       input.expectedVersion === undefined ? undefined : atVersion(input.name, input.expectedVersion);
     if (input.shards !== undefined && input.shards > 1) {
+      if (typeof input.min === 'number' || typeof input.max === 'number')
+        throw ShardLayoutError.bounded(input.name);
       if (Math.abs(input.value) > shardBound(input.shards)) {
         throw new CounterOutOfRangeError(input.name, 0, `setting ${input.value}`, input.shards);
       }
@@ -249,10 +263,21 @@ export class InMemoryCounterRepository implements CounterRepository {
       return created;
     }
     try {
-      return await this.change(input, rules(...this.fenced(input), notSharded(), ifMatch), () => ({
-        value: input.value,
-        op: 'set',
-      }));
+      return await this.change(
+        input,
+        rules(
+          ...this.fenced(input),
+          notSharded(),
+          ifMatch,
+          ...setWithinBounds(input.name, input.value, input),
+        ),
+        (current) => ({
+          value: input.value,
+          op: 'set',
+          ...boundOf('min', input.min, current),
+          ...boundOf('max', input.max, current),
+        }),
+      );
     } catch (error) {
       if (error instanceof CounterIsSharded)
         throw ShardLayoutError.setOfSharded(input.name, error.layout.shards);
@@ -363,14 +388,20 @@ export class InMemoryCounterRepository implements CounterRepository {
   private async change(
     input: ChangeInput,
     guard: Rule[],
-    next: (current: StoredCounter | undefined) => { value: number; op: Operation; shards?: number },
+    next: (current: StoredCounter | undefined) => {
+      value: number;
+      op: Operation;
+      shards?: number;
+      min?: number;
+      max?: number;
+    },
     options: { kind?: 'created' } = {},
   ): Promise<StoredCounter> {
     this.throwIfFailing('before');
     const refusal = refusalOf(guard, this.item(input.name));
     if (refusal !== undefined) throw refusal;
     const current = this.counters.get(input.name);
-    const { value, op, shards } = next(current);
+    const { value, op, shards, ...bounds } = next(current);
     const seal =
       options.kind === 'created'
         ? this.seal(input.attempt, {
@@ -400,6 +431,13 @@ export class InMemoryCounterRepository implements CounterRepository {
       op,
       actor: input.actor,
       ...(layout === undefined ? {} : { shards: layout }),
+      // An increment keeps the bounds; a set says them (boundOf).
+      ...(op === 'increment'
+        ? {
+            ...(current?.min === undefined ? {} : { min: current.min }),
+            ...(current?.max === undefined ? {} : { max: current.max }),
+          }
+        : bounds),
     };
     this.counters.set(input.name, written);
     if (options.kind === 'created') this.extras.delete(input.name);

@@ -12,7 +12,9 @@ import {
   refusalOf,
   rules,
   ShardShareExceeded,
+  setWithinBounds,
   shardAt,
+  withinBounds,
   withinRange,
   withinShare,
 } from '../../functions/counter/change-rules.ts';
@@ -102,5 +104,46 @@ describe('the change rules, as DynamoDB conditions and as predicates on the item
       ExpressionAttributeNames: { '#shards': 'shards' },
     });
     expect(conditionOf([])).toEqual({});
+  });
+
+  it('keeps a bounded counter within its bounds by the room the item keeps to each, not by arithmetic', () => {
+    const up = withinBounds('stock', 3);
+    const down = withinBounds('stock', -3);
+    const bounded = { value: 5, min: 2, max: 8 };
+
+    expect(up?.expression).toBe('(attribute_not_exists(#max) OR #room_above >= :room)');
+    expect(down?.expression).toBe('(attribute_not_exists(#min) OR #room_below >= :room)');
+    expect(up?.values).toEqual({ ':room': 3 });
+    expect(down?.values).toEqual({ ':room': 3 });
+    expect(up?.holds(bounded)).toBe(true);
+    expect(up?.holds({ ...bounded, value: 6 })).toBe(false);
+    expect(down?.holds(bounded)).toBe(true);
+    expect(down?.holds({ ...bounded, value: 4 })).toBe(false);
+    expect(up?.holds({ value: 5 })).toBe(true);
+    expect(refusalOf([down ?? up ?? exists('x')], { ...bounded, value: 4 })).toMatchObject({
+      name: 'CounterOutOfBoundsError',
+      message: 'Counter "stock" is 4; subtracting 3 would take it below its min 2, so it was not applied.',
+    });
+    expect(withinBounds('stock', 0)).toBeUndefined();
+  });
+
+  it('checks a set against the bounds it keeps, not those it gives (setBody checks those)', () => {
+    const keepsBoth = setWithinBounds('stock', 7, {});
+    const givesMin = setWithinBounds('stock', 7, { min: 6 });
+    const givesBoth = setWithinBounds('stock', 7, { min: 0, max: null });
+
+    expect(keepsBoth.map((rule) => rule.expression)).toEqual([
+      '(attribute_not_exists(#max) OR #max >= :value)',
+      '(attribute_not_exists(#min) OR #min <= :value)',
+    ]);
+    expect(givesMin.map((rule) => rule.expression)).toEqual([
+      '(attribute_not_exists(#max) OR #max >= :value)',
+    ]);
+    expect(givesBoth).toEqual([]);
+    expect(refusalOf(givesMin, { value: 1, max: 5 })).toMatchObject({
+      name: 'CounterOutOfBoundsError',
+      message: 'Counter "stock" is 1; setting 7 would take it above its max 5, so it was not applied.',
+      bound: { side: 'max', value: 5 },
+    });
   });
 });

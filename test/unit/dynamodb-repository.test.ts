@@ -128,11 +128,23 @@ describe('DynamoCounterRepository.increment', () => {
     expect(input.TableName).toBe('counters-table');
     expect(input.Key).toEqual({ name: 'a' });
     expect(input.UpdateExpression).toContain('ADD #value :by, #version :one');
-    // The one condition besides the bound: the item is no shard of a sharded counter (docs/sharding.md).
+    // Besides the range: the item is no shard of a sharded counter (docs/sharding.md), and a bounded
+    // counter has the room above its value (change-rules.ts withinBounds).
     expect(input.ConditionExpression).toBe(
-      'attribute_not_exists(#shards) AND (attribute_not_exists(#value) OR #value <= :bound)',
+      'attribute_not_exists(#shards) AND (attribute_not_exists(#value) OR #value <= :bound)' +
+        ' AND (attribute_not_exists(#max) OR #room_above >= :room)',
     );
-    expect(input.ExpressionAttributeValues).toMatchObject({ ':by': 5, ':one': 1, ':bound': MAX_VALUE - 5 });
+    expect(input.UpdateExpression).toContain(
+      'ADD #value :by, #version :one, #room_above :down, #room_below :by',
+    );
+    expect(input.ExpressionAttributeValues).toMatchObject({
+      ':by': 5,
+      ':one': 1,
+      ':bound': MAX_VALUE - 5,
+      ':down': -5,
+      ':room': 5,
+    });
+    expectEveryPlaceholderUsed(input);
     expect(input.ExpressionAttributeNames).toMatchObject({ '#value': 'value', '#version': 'version' });
     expect(input.ReturnValues).toBe('ALL_NEW');
     expect(counter).toMatchObject({ name: 'a', value: 5 });
@@ -148,9 +160,11 @@ describe('DynamoCounterRepository.increment', () => {
     // Assess
     const input = onlyUpdateInput();
     expect(input.ConditionExpression).toBe(
-      'attribute_not_exists(#shards) AND (attribute_not_exists(#value) OR #value >= :bound)',
+      'attribute_not_exists(#shards) AND (attribute_not_exists(#value) OR #value >= :bound)' +
+        ' AND (attribute_not_exists(#min) OR #room_below >= :room)',
     );
     expect(input.ExpressionAttributeValues?.[':bound']).toBe(MIN_VALUE + 5);
+    expect(input.ExpressionAttributeValues?.[':room']).toBe(5);
     expect(input.ExpressionAttributeValues?.[':by']).toBe(-5);
   });
 
@@ -196,7 +210,8 @@ describe('DynamoCounterRepository.increment', () => {
     // Assess
     const input = onlyUpdateInput();
     expect(input.ConditionExpression).toBe(
-      'attribute_not_exists(#shards) AND #version = :expected AND (attribute_not_exists(#value) OR #value <= :bound)',
+      'attribute_not_exists(#shards) AND #version = :expected AND (attribute_not_exists(#value) OR #value <= :bound)' +
+        ' AND (attribute_not_exists(#max) OR #room_above >= :room)',
     );
     expect(input.ExpressionAttributeValues?.[':expected']).toBe(3);
   });
@@ -282,9 +297,52 @@ describe('DynamoCounterRepository.set', () => {
       ':one': 1,
       ':op': 'set',
     });
-    expect(input.ConditionExpression).toBe('attribute_not_exists(#shards)');
+    // A set that keeps the counter's bounds must land within them.
+    expect(input.ConditionExpression).toBe(
+      'attribute_not_exists(#shards) AND (attribute_not_exists(#max) OR #max >= :value) AND ' +
+        '(attribute_not_exists(#min) OR #min <= :value)',
+    );
+    expect(input.UpdateExpression).toContain(
+      '#room_above = if_not_exists(#max, :zero) - :value, #room_below = :value - if_not_exists(#min, :zero)',
+    );
     expect(input.ReturnValues).toBe('ALL_NEW');
+    expectEveryPlaceholderUsed(input);
     expect(counter).toMatchObject({ value: 42, op: 'set' });
+  });
+
+  it('sets, and removes, bounds with the value, the rooms to them computed by DynamoDB', async () => {
+    // Prepare
+    ddbMock.on(UpdateCommand).resolves({ Attributes: counterItem({ value: 50, op: 'set', min: 0 }) });
+
+    // Act
+    const counter = await repository().set({ ...change(), value: 50, min: 0, max: null });
+
+    // Assess
+    const input = onlyUpdateInput();
+    expect(input.UpdateExpression).toContain(
+      '#room_above = :zero - :value, #min = :min, #room_below = :value - :min REMOVE #max',
+    );
+    // Only a min the set gives is checked against the value it gives, before any write (setBody).
+    expect(input.ConditionExpression).toBe('attribute_not_exists(#shards)');
+    expect(input.ExpressionAttributeValues).toMatchObject({ ':value': 50, ':min': 0 });
+    expectEveryPlaceholderUsed(input);
+    expect(counter).toMatchObject({ value: 50, min: 0 });
+  });
+
+  it('refuses with CounterOutOfBoundsError a set outside a bound it keeps, naming the bound', async () => {
+    // Prepare
+    ddbMock.on(UpdateCommand).rejects(conditionFailed(counterItem({ value: 5, max: 10 })));
+
+    // Act
+    const changing = repository().set({ ...change(), value: 11 });
+
+    // Assess
+    await expect(changing).rejects.toMatchObject({
+      name: 'CounterOutOfBoundsError',
+      current: 5,
+      attempted: 'setting 11',
+      bound: { side: 'max', value: 10 },
+    });
   });
 
   it('conditions the write on the If-Match version and maps a mismatch to VersionMismatchError', async () => {
@@ -297,7 +355,10 @@ describe('DynamoCounterRepository.set', () => {
     // Assess
     await expect(changing).rejects.toMatchObject({ name: 'VersionMismatchError', expected: 2, actual: 8 });
     const input = onlyUpdateInput();
-    expect(input.ConditionExpression).toBe('attribute_not_exists(#shards) AND #version = :expected');
+    expect(input.ConditionExpression).toBe(
+      'attribute_not_exists(#shards) AND #version = :expected AND (attribute_not_exists(#max) OR #max >= :value) AND ' +
+        '(attribute_not_exists(#min) OR #min <= :value)',
+    );
     expect(input.ExpressionAttributeValues?.[':expected']).toBe(2);
   });
 });
@@ -352,13 +413,13 @@ describe('DynamoCounterRepository: keyed changes (idempotency.ts)', () => {
     // Assess
     const input = onlyUpdateInput();
     expect(input.UpdateExpression).toBe(
-      'ADD #value :by, #version :one SET #created = if_not_exists(#created, :now), #updated = :now, ' +
+      'ADD #value :by, #version :one, #room_above :down, #room_below :by SET #created = if_not_exists(#created, :now), #updated = :now, ' +
         '#op = :op, #actor = :actor, #incarnation = if_not_exists(#incarnation, :incarnation), ' +
         '#kind = if_not_exists(#kind, :kind), #tag_id = :tag_id, #tag_attempt = :tag_attempt',
     );
     expect(input.ConditionExpression).toBe(
       'NOT contains(#fence, :attempt) AND attribute_not_exists(#shards) AND ' +
-        '(attribute_not_exists(#value) OR #value <= :bound)',
+        '(attribute_not_exists(#value) OR #value <= :bound) AND (attribute_not_exists(#max) OR #room_above >= :room)',
     );
     expect(input.ExpressionAttributeNames).toMatchObject({
       '#fence': 'fence_record-1',

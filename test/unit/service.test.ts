@@ -633,3 +633,106 @@ describe('counterSeries', () => {
     expect(next.items.map((bucket) => bucket.start)).toEqual(['2025-01-01T01:00:00.000Z']);
   });
 });
+
+describe('bounded counters', () => {
+  it('sets bounds with a value, keeps them through later sets, and removes one given null', async () => {
+    // Prepare
+    const { deps } = setup();
+
+    // Act
+    const bounded = await setCounter(deps, { name: 'stock', value: 50, min: 0, max: 100, actor: ACTOR });
+    const kept = await setCounter(deps, { name: 'stock', value: 20, actor: ACTOR });
+    const opened = await setCounter(deps, { name: 'stock', value: 20, max: null, actor: ACTOR });
+
+    // Assess
+    expect(bounded).toMatchObject({ value: 50, min: 0, max: 100 });
+    expect(kept).toMatchObject({ value: 20, min: 0, max: 100 });
+    expect(opened).toMatchObject({ value: 20, min: 0 });
+    expect(opened).not.toHaveProperty('max');
+  });
+
+  it('refuses an increment that would leave the bounds, naming the bound and the value, changing nothing', async () => {
+    // Prepare
+    const { deps } = setup();
+    await setCounter(deps, { name: 'stock', value: 3, min: 0, actor: ACTOR });
+
+    // Act
+    const taking = incrementCounter(deps, { name: 'stock', by: -4, actor: ACTOR });
+
+    // Assess
+    await expect(taking).rejects.toMatchObject({
+      name: 'CounterOutOfBoundsError',
+      message: 'Counter "stock" is 3; subtracting 4 would take it below its min 0, so it was not applied.',
+    });
+    expect(await getCounter(deps, 'stock')).toMatchObject({ value: 3, version: 1 });
+  });
+
+  it('takes the counter exactly to its bound, and not one past it', async () => {
+    // Prepare
+    const { deps } = setup();
+    await setCounter(deps, { name: 'seats', value: 8, max: 10, actor: ACTOR });
+
+    // Act
+    const full = await incrementCounter(deps, { name: 'seats', by: 2, actor: ACTOR });
+    const over = incrementCounter(deps, { name: 'seats', by: 1, actor: ACTOR });
+
+    // Assess
+    expect(full).toMatchObject({ value: 10, version: 2 });
+    await expect(over).rejects.toMatchObject({
+      name: 'CounterOutOfBoundsError',
+      bound: { side: 'max', value: 10 },
+    });
+  });
+
+  it('refuses a set outside a bound it keeps, even one that moves the other bound', async () => {
+    // Prepare
+    const { deps } = setup();
+    await setCounter(deps, { name: 'stock', value: 5, min: 0, max: 10, actor: ACTOR });
+
+    // Act
+    const below = setCounter(deps, { name: 'stock', value: -1, actor: ACTOR });
+    const crossed = setCounter(deps, { name: 'stock', value: 11, min: 1, actor: ACTOR });
+
+    // Assess
+    await expect(below).rejects.toMatchObject({
+      name: 'CounterOutOfBoundsError',
+      bound: { side: 'min', value: 0 },
+    });
+    await expect(crossed).rejects.toMatchObject({
+      name: 'CounterOutOfBoundsError',
+      bound: { side: 'max', value: 10 },
+    });
+    expect(await getCounter(deps, 'stock')).toMatchObject({ value: 5, min: 0, max: 10, version: 1 });
+  });
+
+  it('refuses bounds for a sharded counter, whose shards could not keep them exact', async () => {
+    // Prepare
+    const { deps } = setup();
+
+    // Act
+    const creating = setCounter(deps, { name: 'hot', value: 0, shards: 4, min: 0, actor: ACTOR });
+
+    // Assess
+    await expect(creating).rejects.toMatchObject({ name: 'ShardLayoutError' });
+    await expect(getCounter(deps, 'hot')).rejects.toBeInstanceOf(CounterNotFoundError);
+  });
+
+  it('writes the bounds in force into each history entry of a bounded counter', async () => {
+    // Prepare
+    const { deps, deliverStream } = setup();
+    await setCounter(deps, { name: 'stock', value: 5, min: 0, actor: ACTOR });
+    await incrementCounter(deps, { name: 'stock', by: -2, actor: ACTOR });
+    await setCounter(deps, { name: 'stock', value: 3, min: null, actor: ACTOR });
+    await deliverStream();
+
+    // Act
+    const history = await counterHistory(deps, { name: 'stock', limit: 10 });
+
+    // Assess
+    expect(history.items.map(({ version, value, min }) => ({ version, value, min }))).toEqual([
+      { version: 1, value: 5, min: 0 },
+      { version: 2, value: 3, min: 0 },
+      { version: 3, value: 3, min: undefined },
+    ]);
+  });
+});

@@ -258,7 +258,8 @@ describe('DynamoCounterRepository.increment of a sharded counter', () => {
     expect(rest).toEqual([]);
     expect(first?.Key).toEqual({ name: 'hot' });
     expect(first?.ConditionExpression).toBe(
-      'attribute_not_exists(#shards) AND (attribute_not_exists(#value) OR #value <= :bound)',
+      'attribute_not_exists(#shards) AND (attribute_not_exists(#value) OR #value <= :bound)' +
+        ' AND (attribute_not_exists(#max) OR #room_above >= :room)',
     );
     expect(second).toEqual({
       TableName: 'counters-table',
@@ -525,7 +526,8 @@ describe('DynamoCounterRepository.increment of a sharded counter', () => {
     const inputs = updateInputs();
     expect(inputs.map((input) => input.Key?.name)).toEqual(['hot', 'hot#3', 'hot#3', 'hot']);
     expect(inputs[3]?.ConditionExpression).toBe(
-      'attribute_not_exists(#shards) AND (attribute_not_exists(#value) OR #value <= :bound)',
+      'attribute_not_exists(#shards) AND (attribute_not_exists(#value) OR #value <= :bound)' +
+        ' AND (attribute_not_exists(#max) OR #room_above >= :room)',
     );
     expect(counter).toStrictEqual({
       name: 'hot',
@@ -555,7 +557,8 @@ describe('DynamoCounterRepository.increment of a sharded counter with If-Match',
     // Assess
     expect(updateInputs()).toHaveLength(1);
     expect(updateInputs()[0]?.ConditionExpression).toBe(
-      'attribute_not_exists(#shards) AND #version = :expected AND (attribute_not_exists(#value) OR #value <= :bound)',
+      'attribute_not_exists(#shards) AND #version = :expected AND (attribute_not_exists(#value) OR #value <= :bound)' +
+        ' AND (attribute_not_exists(#max) OR #room_above >= :room)',
     );
     expect(snapshotKeys()).toHaveLength(1);
     const check = (name: string, version: number) => ({
@@ -980,7 +983,10 @@ describe('DynamoCounterRepository.set and a sharded counter', () => {
       message: expect.stringContaining('Counter "hot" is spread over 4 shards'),
     });
     expect(updateInputs()).toHaveLength(1);
-    expect(updateInputs()[0]?.ConditionExpression).toBe('attribute_not_exists(#shards)');
+    expect(updateInputs()[0]?.ConditionExpression).toBe(
+      'attribute_not_exists(#shards) AND (attribute_not_exists(#max) OR #max >= :value) AND ' +
+        '(attribute_not_exists(#min) OR #min <= :value)',
+    );
     expect(ddbMock.commandCalls(TransactWriteCommand)).toHaveLength(0);
     expect(ddbMock.commandCalls(PutCommand)).toHaveLength(0);
     expect(table.get('hot')).toEqual(rootItem());
