@@ -51,6 +51,7 @@ Options:
   --json                  machine output: JSON, one document per line for ls and history
   --if-match VERSION      inc, set, rm: change only a counter at this version (0: only a new one)
   --shards N              set: create the counter spread over N items (2-32), for hot counters
+  --min N, --max N        set: bound the counter (no change takes it past them; 409); none removes one
   --idempotency-key KEY   inc, set, rm: repeat the command with the same key and it applies once
   --salt TEXT             import: import afresh rather than resume an earlier run of the same file
   --interval I            series: minute, hour (the default) or day, in UTC
@@ -99,6 +100,8 @@ const VALUE_OPTIONS = new Set([
   '--idempotency-key',
   '--salt',
   '--shards',
+  '--min',
+  '--max',
   '--interval',
   '--since',
   '--until',
@@ -159,7 +162,13 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       case 'set': {
         const [name, value = ''] = exactly(args, ['NAME', 'VALUE']);
         const shards = values.shards === undefined ? {} : { shards: shardCount(values.shards) };
-        await show(await client.set(name, integer(value, 'VALUE'), { ...changeOptions, ...shards }));
+        const bounds = {
+          ...(values.min === undefined ? {} : { min: bound(values.min, '--min') }),
+          ...(values.max === undefined ? {} : { max: bound(values.max, '--max') }),
+        };
+        await show(
+          await client.set(name, integer(value, 'VALUE'), { ...changeOptions, ...shards, ...bounds }),
+        );
         return EXIT.ok;
       }
       case 'rm': {
@@ -335,6 +344,8 @@ function parse(argv: string[]) {
         'idempotency-key': { type: 'string' },
         salt: { type: 'string' },
         shards: { type: 'string' },
+        min: { type: 'string' },
+        max: { type: 'string' },
         interval: { type: 'string' },
         since: { type: 'string' },
         until: { type: 'string' },
@@ -362,7 +373,10 @@ export function negativesAsPositionals(argv: string[]): string[] {
       break;
     }
     const previous = argv[i - 1];
-    if (/^-\d+$/.test(arg) && !(previous !== undefined && VALUE_OPTIONS.has(previous))) moved.push(arg);
+    const negative = /^-\d+$/.test(arg);
+    // A negative value of an option (--min -5) goes with it inline, which parseArgs takes as a value.
+    if (negative && previous !== undefined && VALUE_OPTIONS.has(previous)) kept.push(`${kept.pop()}=${arg}`);
+    else if (negative) moved.push(arg);
     else kept.push(arg);
   }
   return moved.length === 0 ? kept : [...kept, '--', ...moved];
@@ -401,6 +415,11 @@ function integer(text: string, what: string): number {
     );
   }
   return Number(text);
+}
+
+/** A bound on the command line: a whole number, or `none` to remove it. */
+function bound(text: string, what: string): number | null {
+  return text === 'none' ? null : integer(text, what);
 }
 
 function shardCount(text: string): number {

@@ -24,9 +24,9 @@ export const counterSchema = z.object({
   updated_at: z.string().nullable(),
   /** Only for a counter spread over several items (docs/sharding.md). */
   shards: z.number().int().min(2).optional(),
-  /** Optional bounds the counter's value is kept within; absent (or null) when it has none. */
-  min: integer.nullable().optional(),
-  max: integer.nullable().optional(),
+  /** Bounds the counter's value is kept within, while it has them. */
+  min: integer.optional(),
+  max: integer.optional(),
 });
 export type Counter = z.infer<typeof counterSchema>;
 
@@ -38,6 +38,9 @@ export const historyEntrySchema = z.object({
   op: z.enum(['increment', 'set']),
   created_at: z.string(),
   actor: z.string(),
+  /** The counter's bounds after the change, while it has them. */
+  min: integer.optional(),
+  max: integer.optional(),
 });
 export type HistoryEntry = z.infer<typeof historyEntrySchema>;
 
@@ -103,7 +106,14 @@ export interface ChangeOptions {
 
 export type Change =
   | { op: 'increment'; by?: number | undefined }
-  | { op: 'set'; value: number; shards?: number | undefined }
+  | {
+      op: 'set';
+      value: number;
+      shards?: number | undefined;
+      /** A number sets the bound, null removes it, undefined keeps the counter's. */
+      min?: number | null | undefined;
+      max?: number | null | undefined;
+    }
   | { op: 'delete' };
 
 export interface ChangeResult {
@@ -228,14 +238,20 @@ export class CounterClient {
   /**
    * Sets the counter to `value`, creating it if absent. `shards` (2 to 32) creates it spread over that
    * many items for hot counters; the API refuses it (409) for a counter that exists (docs/sharding.md).
+   * `min`/`max` bound it (a number sets the bound, null removes it, leaving it out keeps it); a change
+   * past a bound is refused with 409 `/problems/out-of-bounds`.
    */
   async set(
     name: string,
     value: number,
-    options: ChangeOptions & { shards?: number | undefined } = {},
+    options: ChangeOptions & {
+      shards?: number | undefined;
+      min?: number | null | undefined;
+      max?: number | null | undefined;
+    } = {},
   ): Promise<Counter> {
-    const { shards, ...changeOptions } = options;
-    return this.counterOf(await this.change(name, { op: 'set', value, shards }, changeOptions));
+    const { shards, min, max, ...changeOptions } = options;
+    return this.counterOf(await this.change(name, { op: 'set', value, shards, min, max }, changeOptions));
   }
 
   /** Deletes the counter and, eventually, its history; `CounterApiError` 404 if there was none. */
@@ -263,7 +279,12 @@ export class CounterClient {
           ? undefined
           : { by: change.by }
         : change.op === 'set'
-          ? { value: change.value, ...(change.shards === undefined ? {} : { shards: change.shards }) }
+          ? {
+              value: change.value,
+              ...(change.shards === undefined ? {} : { shards: change.shards }),
+              ...(change.min === undefined ? {} : { min: change.min }),
+              ...(change.max === undefined ? {} : { max: change.max }),
+            }
           : undefined;
     const answer = await this.send(method, counterPath(name), { body, headers, retryable: true });
     const replayed = answer.headers.get('idempotent-replayed') === 'true';

@@ -159,6 +159,8 @@ interface Pending {
   applied: number;
   failed: boolean;
   replayedAll: boolean;
+  /** The bounds the replayed history has given the counter so far. */
+  bounds: { min?: number | undefined; max?: number | undefined };
 }
 
 /**
@@ -273,7 +275,7 @@ export async function importCounters(
     if (line.type === 'counter') {
       await finish(pending);
       const { type: _type, ...counter } = line;
-      pending = { counter, applied: 0, failed: false, replayedAll: true };
+      pending = { counter, applied: 0, failed: false, replayedAll: true, bounds: {} };
       summary.counters++;
     } else {
       if (pending === undefined || line.name !== pending.counter.name) {
@@ -313,9 +315,22 @@ export async function importCounters(
         );
         continue;
       }
+      // A set's entry holds the bounds in force after it: the set gives those that changed (null for
+      // one it removed), and only those, so an unbounded counter's sets are sent as they always were.
+      const bounds =
+        line.op === 'set'
+          ? (['min', 'max'] as const).flatMap((side) =>
+              line[side] === pending?.bounds[side] ? [] : [[side, line[side] ?? null] as const],
+            )
+          : [];
       const change: Change =
         line.op === 'set' || zeroIncrement
-          ? { op: 'set', value: line.value, ...(creatingSharded ? { shards } : {}) }
+          ? {
+              op: 'set',
+              value: line.value,
+              ...(creatingSharded ? { shards } : {}),
+              ...Object.fromEntries(bounds),
+            }
           : { op: 'increment', by: line.delta };
       // `shards` only when sent, so a plain counter's keys are those of earlier versions of the import.
       const key = importKey(
@@ -327,6 +342,7 @@ export async function importCounters(
         line.delta,
         line.created_at,
         ...(creatingSharded ? [shards] : []),
+        ...bounds.map(([side, bound]) => `${side}=${bound}`),
       );
       const result = await apply(pending, change, line.version, key);
       if (result !== undefined) {
@@ -341,6 +357,7 @@ export async function importCounters(
           fail(pending, `replaying version 1 gave a counter ${got}, not one of ${shards} shards`);
         } else {
           pending.applied = line.version;
+          pending.bounds = { min: result.min, max: result.max };
         }
       }
     }

@@ -131,6 +131,36 @@ describe('export and import', () => {
     expect(await client.get('rt.a')).toMatchObject({ value: 15, version: 4 });
   });
 
+  it('recreates a bounded counter with its bounds at every version, as the sets that gave them', async () => {
+    await client.set('bounded.stock', 10, { min: 0, max: 20 });
+    await client.increment('bounded.stock', -10);
+    await client.set('bounded.stock', 5, { max: null });
+    await client.increment('bounded.stock', 100);
+    const exported = await exportOf('bounded.');
+    await deleteAll('bounded.');
+
+    const summary = await importCounters(client, linesOf(exported));
+    const again = await exportOf('bounded.');
+
+    const bounds = (lines: string[]) =>
+      lines
+        .map((text, index) => parseLine(text, index + 1))
+        .flatMap((line) =>
+          line.type === 'export'
+            ? []
+            : [{ type: line.type, value: line.value, min: line.min, max: line.max }],
+        );
+    expect(summary).toMatchObject({ counters: 1, changes: 4, failed: [] });
+    expect(bounds(exported)).toEqual([
+      { type: 'counter', value: 105, min: 0, max: undefined },
+      { type: 'history', value: 10, min: 0, max: 20 },
+      { type: 'history', value: 0, min: 0, max: 20 },
+      { type: 'history', value: 5, min: 0, max: undefined },
+      { type: 'history', value: 105, min: 0, max: undefined },
+    ]);
+    expect(bounds(again)).toEqual(bounds(exported));
+  });
+
   it('counts nothing twice when the same import runs again', async () => {
     await makeCounters('rerun.');
     const exported = await exportOf('rerun.');

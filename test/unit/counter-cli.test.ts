@@ -149,6 +149,30 @@ describe('counter CLI', () => {
     expect(JSON.parse(run.out)).toEqual(sharded);
   });
 
+  it('bounds a counter with --min and --max, and removes one with none', async () => {
+    const bounded = { ...COUNTER, name: 'stock', value: 50, version: 1, min: 0 };
+    const run = await cli(['set', 'stock', '50', '--min', '0', '--max', 'none'], [reply(200, bounded)]);
+
+    expect(run.code).toBe(EXIT.ok);
+    expect(run.sent).toEqual([
+      {
+        method: 'PUT',
+        url: 'http://127.0.0.1:3000/counters/stock',
+        body: '{"value":50,"min":0,"max":null}',
+      },
+    ]);
+    expect(run.out).toContain('stock = 50  (version 1, updated 2026-01-02T00:00:00.000Z, min 0)');
+  });
+
+  it('takes a negative bound as the value of --min, not as a positional', async () => {
+    const run = await cli(
+      ['set', 'floor', '-3', '--min', '-5'],
+      [reply(200, { ...COUNTER, value: -3, min: -5 })],
+    );
+
+    expect(run.sent[0]?.body).toBe('{"value":-3,"min":-5}');
+  });
+
   it('exits 2 on usage errors without calling the API', async () => {
     const runs = await Promise.all([
       cli(['set', 'a', '0', '--shards', '33']),
