@@ -139,9 +139,9 @@ export const HISTORY_CONSUMER: FunctionSpec = {
     history: ['PutItem', 'BatchWriteItem', 'Query', 'GetItem', 'UpdateItem'],
     // One conditional ADD per bucket per batch; a purge queries a series' keys and deletes them.
     rollups: ['UpdateItem', 'BatchWriteItem', 'Query'],
-    // Keyed changes' records (functions/counter/keyed-witness.ts): which are done, read in batches;
-    // the conditional marks of a write seen and of a probe passed.
-    idempotency: ['BatchGetItem', 'UpdateItem'],
+    // Keyed changes' records (functions/counter/keyed-witness.ts): the conditional marks of a write
+    // seen (with the counter it made: the answer) and of a probe passed.
+    idempotency: ['UpdateItem'],
   },
 };
 

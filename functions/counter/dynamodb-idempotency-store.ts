@@ -1,6 +1,5 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
-  BatchGetCommand,
   DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
@@ -8,7 +7,6 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { retryPause } from '../shared/retry.ts';
 import { AttemptFencedError } from './errors.ts';
 import {
   CLAIM_LEASE_MS,
@@ -31,9 +29,6 @@ import {
 } from './idempotency-table.ts';
 import type { WitnessStore } from './keyed-witness.ts';
 
-/** BatchGetItem takes at most 100 keys. */
-const BATCH_GET_KEYS = 100;
-
 /**
  * Idempotency records in their own table (idempotency-table.ts). The change functions claim, reach,
  * complete, release, abandon, read and take over; the stream consumer witnesses.
@@ -47,16 +42,11 @@ export class DynamoIdempotencyStore implements IdempotencyStore, WitnessStore {
   ) {}
 
   async claim(
-    id: string,
-    fingerprint: string,
-    attempt: string,
-    targets: string[],
+    claim: { id: string; fingerprint: string; attempt: string; targets: string[]; minimal: boolean },
     nowMs: number,
   ): Promise<Claim> {
     try {
-      await this.client.send(
-        new PutCommand(claimPut(this.table, { id, fingerprint, attempt, targets }, nowMs, this.leaseMs)),
-      );
+      await this.client.send(new PutCommand(claimPut(this.table, claim, nowMs, this.leaseMs)));
       return { kind: 'claimed' };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException) || error.Item === undefined) throw error;
@@ -116,36 +106,6 @@ export class DynamoIdempotencyStore implements IdempotencyStore, WitnessStore {
       if (error instanceof ConditionalCheckFailedException) return false;
       throw error;
     }
-  }
-
-  /**
-   * The ids among `ids` whose record is done: nothing to witness there. An eventually consistent read,
-   * which is enough: a record seen done is done for good; any other is settled by a conditional write.
-   */
-  async doneAmong(ids: readonly string[]): Promise<Set<string>> {
-    const done = new Set<string>();
-    const unique = [...new Set(ids)];
-    for (let start = 0; start < unique.length; start += BATCH_GET_KEYS) {
-      let keys = unique.slice(start, start + BATCH_GET_KEYS).map((id) => ({ id }));
-      for (let attempt = 0; keys.length > 0; attempt++) {
-        if (attempt > 0) await retryPause(attempt);
-        const { Responses, UnprocessedKeys } = await this.client.send(
-          new BatchGetCommand({
-            RequestItems: {
-              [this.table]: {
-                Keys: keys,
-                ProjectionExpression: 'id, #status',
-                ExpressionAttributeNames: { '#status': 'status' },
-              },
-            },
-          }),
-        );
-        for (const item of Responses?.[this.table] ?? [])
-          if (item.status === 'done') done.add(String(item.id));
-        keys = (UnprocessedKeys?.[this.table]?.Keys ?? []).map((key) => ({ id: String(key.id) }));
-      }
-    }
-    return done;
   }
 
   async witnessed(id: string, attempt: string, counter: Record<string, unknown> | undefined): Promise<void> {

@@ -15,6 +15,7 @@ import { storedCounter } from './schema.ts';
 const storedRecord = z.object({
   id: z.string(),
   fingerprint: z.string(),
+  minimal: z.optional(z.boolean()),
   status: z.enum(['in-flight', 'applied', 'done']),
   owner: z.string(),
   lease_expires_at: z.number(),
@@ -32,6 +33,7 @@ export function recordOf(item: unknown): IdempotencyRecord & { id: string } {
   return {
     id: record.id,
     fingerprint: record.fingerprint,
+    minimal: record.minimal === true,
     status: record.status,
     owner: record.owner,
     leaseExpiresAt: record.lease_expires_at,
@@ -51,7 +53,7 @@ const HELD_NAMES = { '#owner': 'owner', '#status': 'status' };
 
 export function claimPut(
   table: string,
-  record: { id: string; fingerprint: string; attempt: string; targets: string[] },
+  record: { id: string; fingerprint: string; attempt: string; targets: string[]; minimal: boolean },
   nowMs: number,
   leaseMs: number,
 ) {
@@ -60,6 +62,8 @@ export function claimPut(
     Item: {
       id: record.id,
       fingerprint: record.fingerprint,
+      // Only when asked, so a record is no larger for the usual request.
+      ...(record.minimal ? { minimal: true } : {}),
       status: 'in-flight',
       owner: record.attempt,
       lease_expires_at: nowMs + leaseMs,

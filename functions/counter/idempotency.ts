@@ -44,6 +44,8 @@ export type Outcome =
 
 export interface IdempotencyRecord {
   fingerprint: string;
+  /** The request asked for no body (Prefer: return=minimal): its answer is rendered so, replays too. */
+  minimal: boolean;
   /**
    * 'applied': the stream consumer saw the owner's write land while the record was still in flight
    * (the owner died, or has not stored its answer yet); the answer is made from `counter` or a read.
@@ -66,7 +68,10 @@ export type Claim = { kind: 'claimed' } | { kind: 'existing'; record: Idempotenc
 /** The idempotency table. Every write but the claim is conditioned on who holds the record. */
 export interface IdempotencyStore {
   /** Creates the in-flight record unless a live one exists (a TTL-expired one is replaced). */
-  claim(id: string, fingerprint: string, attempt: string, targets: string[], nowMs: number): Promise<Claim>;
+  claim(
+    claim: { id: string; fingerprint: string; attempt: string; targets: string[]; minimal: boolean },
+    nowMs: number,
+  ): Promise<Claim>;
   /** Adds to the record's targets; AttemptFencedError if the record is no longer the attempt's. */
   reach(id: string, attempt: string, items: string[]): Promise<void>;
   /**
@@ -106,9 +111,12 @@ export interface KeyedRequest {
   /** idempotencyId(principal, key) */
   id: string;
   command: ChangeCommand;
-  /** false when the caller wants no body (Prefer: return=minimal): a recovery then reads nothing. */
-  readBack?: boolean | undefined;
+  /** The caller wants no body (Prefer: return=minimal): the answer, and its replays, are rendered so. */
+  minimal?: boolean | undefined;
 }
+
+/** Renders an outcome as the answer to keep; `minimal` as the first request asked. */
+export type Render = (outcome: Outcome, minimal: boolean) => StoredAnswer;
 
 export class IdempotencyKeyReusedError extends Error {
   constructor() {
@@ -157,12 +165,16 @@ export function fingerprintOf(command: ChangeCommand): string {
  * very write an unkeyed request makes (`apply`: an atomic ADD for an increment), tagged with this
  * attempt. (docs/reliability.md walks through every point a function can die at.)
  *
- * 1. Claim the key: a conditional put. The same request again gets the stored answer; another request
+ * 1. Claim the key: a conditional put. The same request again gets the first answer; another request
  *    422; a repeat while the first holds its lease 409.
  * 2. Apply the change through the repository, tagged with the attempt, and fenced (refused if a
- *    recovery has fenced the attempt off). A delete's or a sharded counter's creation's answer is
- *    known before it is made, so it is written in the change's own transaction.
- * 3. Store the answer. Only now does the caller hear it.
+ *    recovery has fenced the attempt off).
+ * 3. Keep the answer. A plain counter's increment or set answers the counter its own write made
+ *    (ALL_NEW), which the table's stream carries: the stream consumer records it in the record
+ *    (keyed-witness.ts), and replays are rendered from it, so the function writes nothing more. Any other
+ *    answer is stored by the function: a refusal, or a sharded counter's increment (answered from a
+ *    read after it). A delete's or a sharded counter's creation's answer is known before it is made:
+ *    it is written in the change's own transaction.
  *
  * A retry that finds the claim's lease over recovers it: it fences the attempt off every item it may
  * have written, with a probe in each item's stream; the stream consumer, which meets the attempt's
@@ -174,22 +186,31 @@ export async function changeIdempotently(
   deps: IdempotentDeps,
   request: KeyedRequest,
   apply: (attempt: KeyedAttempt) => Promise<Outcome>,
-  render: (outcome: Outcome) => StoredAnswer,
+  render: Render,
 ): Promise<{ answer: StoredAnswer; replayed: boolean }> {
   const fingerprint = fingerprintOf(request.command);
+  const minimal = request.minimal === true;
   const attempt = deps.newId();
   const targets = deps.repository.itemsOf(request.command.name);
-  const claim = await deps.store.claim(request.id, fingerprint, attempt, targets, Date.now());
+  const claim = await deps.store.claim(
+    { id: request.id, fingerprint, attempt, targets, minimal },
+    Date.now(),
+  );
   // Our own record comes back as "existing" when the SDK sent the put again after losing its answer.
   if (claim.kind === 'existing' && claim.record.owner !== attempt) {
     const record = claim.record;
     if (record.fingerprint !== fingerprint) throw new IdempotencyKeyReusedError();
     const standing = await standingAnswer(deps, request, record, render);
     if (standing !== undefined) return { answer: standing, replayed: true };
-    if (record.leaseExpiresAt > Date.now()) throw new RequestInFlightError();
-    const recovered = await recover(deps, request, record, attempt, render);
+    const recovered =
+      record.leaseExpiresAt > Date.now()
+        ? await awaitWitness(deps, request, record, render)
+        : await recover(deps, request, record, attempt, render);
     if (!('takenOver' in recovered)) return { answer: recovered, replayed: true };
-    return { answer: await run(deps, request, attempt, recovered.takenOver, apply, render), replayed: false };
+    return {
+      answer: await run(deps, request, attempt, recovered.takenOver, apply, render),
+      replayed: false,
+    };
   }
   return { answer: await run(deps, request, attempt, targets, apply, render), replayed: false };
 }
@@ -200,8 +221,9 @@ async function run(
   attempt: string,
   claimed: string[],
   apply: (attempt: KeyedAttempt) => Promise<Outcome>,
-  render: (outcome: Outcome) => StoredAnswer,
+  render: Render,
 ): Promise<StoredAnswer> {
+  const minimal = request.minimal === true;
   const reached = new Set(claimed);
   const keyed: KeyedAttempt = {
     id: request.id,
@@ -212,7 +234,7 @@ async function run(
       await deps.store.reach(request.id, attempt, fresh);
       for (const item of fresh) reached.add(item);
     },
-    answer: render,
+    answer: (outcome) => render(outcome, minimal),
   };
   let outcome: Outcome;
   try {
@@ -227,39 +249,60 @@ async function run(
     }
     outcome = { kind: 'refused', error };
   }
-  return deps.store.complete(request.id, attempt, render(outcome), Date.now());
+  const answer = render(outcome, minimal);
+  // The stream consumer records this answer's counter from the write itself.
+  if (witnessed(request.command, outcome)) return answer;
+  return deps.store.complete(request.id, attempt, answer, Date.now());
 }
 
-/** The answer a record stands for, if it has one: stored, or to be made now from an applied write. */
+/**
+ * Whether the answer is the counter the write made, which the stream carries to the record: a plain
+ * counter's increment or set (a sharded counter's write is one shard of it).
+ */
+function witnessed(command: ChangeCommand, outcome: Outcome): boolean {
+  return outcome.kind === 'counter' && outcome.counter.shards === undefined && !sealed(command);
+}
+
+/** The answer a record stands for, if it has one: stored, or made now from an applied write. */
 async function standingAnswer(
   deps: IdempotentDeps,
   request: KeyedRequest,
   record: IdempotencyRecord,
-  render: (outcome: Outcome) => StoredAnswer,
+  render: Render,
 ): Promise<StoredAnswer | undefined> {
   if (record.status === 'done' && record.answer !== undefined) return record.answer;
   if (record.status !== 'applied') return undefined;
-  return deps.store.complete(
-    request.id,
-    record.owner,
-    render(await appliedOutcome(deps, request, record)),
-    Date.now(),
-  );
+  // The counter the write made, as the consumer saw it: every replay renders the same answer from it.
+  if (record.counter !== undefined)
+    return render({ kind: 'counter', counter: toCounter(record.counter) }, record.minimal);
+  // Applied, and no counter to answer with (a shard's write): the counter now holds the change; that
+  // answer is stored, so later replays repeat it.
+  const now = record.minimal ? undefined : await deps.repository.get(request.command.name);
+  const outcome: Outcome =
+    request.command.op === 'delete'
+      ? { kind: 'deleted' }
+      : now === undefined
+        ? { kind: 'applied' }
+        : { kind: 'counter', counter: toCounter(now) };
+  return deps.store.complete(request.id, record.owner, render(outcome, record.minimal), Date.now());
 }
 
 /**
- * What an applied change answers: the counter right after it when the consumer saw that, else the
- * counter as read now, which holds the change (a state at least as new), or that it was applied.
+ * A repeat while the first attempt holds its lease: if the attempt's write is on the counter, it
+ * landed, and the consumer is about to record it; wait for that (not for a running attempt). 409 else.
  */
-async function appliedOutcome(
+async function awaitWitness(
   deps: IdempotentDeps,
   request: KeyedRequest,
-  record: Pick<IdempotencyRecord, 'counter'>,
-): Promise<Outcome> {
-  if (record.counter !== undefined) return { kind: 'counter', counter: toCounter(record.counter) };
-  if (request.command.op === 'delete') return { kind: 'deleted' };
-  const now = request.readBack === false ? undefined : await deps.repository.get(request.command.name);
-  return now === undefined ? { kind: 'applied' } : { kind: 'counter', counter: toCounter(now) };
+  record: IdempotencyRecord,
+  render: Render,
+): Promise<StoredAnswer> {
+  if (sealed(request.command)) throw new RequestInFlightError();
+  const current = await deps.repository.get(request.command.name);
+  if (current?.tag_attempt !== record.owner) throw new RequestInFlightError();
+  const answer = await pollRecord(deps, request, record, render, () => false);
+  if (answer === 'probed') throw new RequestInFlightError();
+  return answer;
 }
 
 /**
@@ -271,37 +314,32 @@ async function recover(
   request: KeyedRequest,
   record: IdempotencyRecord,
   attempt: string,
-  render: (outcome: Outcome) => StoredAnswer,
+  render: Render,
 ): Promise<StoredAnswer | { takenOver: string[] }> {
   const fenced = record.owner;
   let latest = record;
   // A delete's or a sharded creation's answer is written in its own transaction: in flight, it never landed.
   if (!sealed(request.command)) {
-    // Its write is the counter's last, so the counter's item still says so: no need to ask the stream.
+    // Its write is on the counter's item, so the counter holds the change: answered as it is now.
     const current = await deps.repository.get(request.command.name);
     if (current !== undefined && current.tag_attempt === fenced) {
-      const answer = render({ kind: 'counter', counter: toCounter(current) });
+      const answer = render({ kind: 'counter', counter: toCounter(current) }, record.minimal);
       return deps.store.complete(request.id, fenced, answer, Date.now());
     }
-    const sleep = deps.sleep ?? delay;
-    const deadline = Date.now() + (deps.recoveryWaitMs ?? RECOVERY_WAIT_MS);
     const fencedItems = new Set<string>();
-    for (let pause = 50; ; pause = Math.min(pause * 2, 400)) {
-      const unfenced = latest.targets.filter((item) => !fencedItems.has(item));
+    const fence = async (now: IdempotencyRecord) => {
+      const unfenced = now.targets.filter((item) => !fencedItems.has(item));
       if (unfenced.length > 0) {
         await deps.repository.fence(unfenced, request.id, fenced);
         for (const item of unfenced) fencedItems.add(item);
       }
-      const now = await deps.store.read(request.id);
-      // Released (it changed nothing) or taken over by another retry: that one answers; ask again.
-      if (now === undefined || now.owner !== fenced) throw new RequestInFlightError();
       latest = now;
-      const standing = await standingAnswer(deps, request, now, render);
-      if (standing !== undefined) return standing;
-      if (now.targets.every((item) => fencedItems.has(item) && now.probed.includes(item))) break;
-      if (Date.now() + pause > deadline) throw new RequestInFlightError();
-      await sleep(pause);
-    }
+      // Every item fenced and its probe passed: the attempt never wrote, and never will.
+      return now.targets.every((item) => fencedItems.has(item) && now.probed.includes(item));
+    };
+    await fence(record);
+    const answer = await pollRecord(deps, request, record, render, fence);
+    if (answer !== 'probed') return answer;
   }
   const targets = deps.repository.itemsOf(request.command.name);
   const taken = await deps.store.takeOver(
@@ -312,6 +350,32 @@ async function recover(
   );
   if (!taken) throw new RequestInFlightError();
   return { takenOver: targets };
+}
+
+/**
+ * Reads the record until the consumer has recorded the attempt's write (the answer), or `passed`
+ * says it never wrote ('probed'), for RECOVERY_WAIT_MS at most; 409 when it is not decided by then,
+ * or when another attempt holds the record now.
+ */
+async function pollRecord(
+  deps: IdempotentDeps,
+  request: KeyedRequest,
+  record: IdempotencyRecord,
+  render: Render,
+  passed: (now: IdempotencyRecord) => boolean | Promise<boolean>,
+): Promise<StoredAnswer | 'probed'> {
+  const sleep = deps.sleep ?? delay;
+  const deadline = Date.now() + (deps.recoveryWaitMs ?? RECOVERY_WAIT_MS);
+  for (let pause = 50; ; pause = Math.min(pause * 2, 400)) {
+    if (Date.now() + pause > deadline) throw new RequestInFlightError();
+    await sleep(pause);
+    const now = await deps.store.read(request.id);
+    // Released (it changed nothing) or taken over by another retry: that one answers; ask again.
+    if (now === undefined || now.owner !== record.owner) throw new RequestInFlightError();
+    const standing = await standingAnswer(deps, request, now, render);
+    if (standing !== undefined) return standing;
+    if (await passed(now)) return 'probed';
+  }
 }
 
 /** Changes whose answer is written in their own transaction (KeyedAttempt.answer). */

@@ -3,13 +3,12 @@ import { PROBE, TAG_ATTEMPT, TAG_ID } from './table.ts';
 
 /**
  * The stream consumer's part in keyed changes (idempotency.ts): it meets every write of the counters
- * table in order, item by item, so it can tell a recovering retry whether an attempt's write landed
- * before the retry's probe of that item, and, for a write whose function died before storing the
- * answer, what the counter was right after it.
+ * table in order, item by item. A keyed attempt's write: the record is marked applied, with the
+ * counter right after the write, which is the answer of a plain counter's increment or set. A
+ * recovery's probe: the record notes that the consumer passed it, so the recovering retry knows
+ * whether the attempt's write landed before it.
  */
 export interface WitnessStore {
-  /** The ids whose record is done (an eventually consistent read: done is final). */
-  doneAmong(ids: readonly string[]): Promise<Set<string>>;
   /** Marks the record applied, if the attempt still holds it in flight. */
   witnessed(id: string, attempt: string, counter: Record<string, unknown> | undefined): Promise<void>;
   /** Records that a probe of `item` was passed, if the attempt still holds the record in flight. */
@@ -67,13 +66,6 @@ export async function witness(
     return event === undefined ? [] : [{ index, event }];
   });
   if (events.length === 0) return {};
-  const first = events[0]?.index ?? 0;
-  let done: Set<string>;
-  try {
-    done = await store.doneAmong(events.flatMap(({ event }) => (event.kind === 'written' ? [event.id] : [])));
-  } catch (error) {
-    return { failedIndex: first, error };
-  }
   const byRecord = new Map<string, { index: number; event: WitnessEvent }[]>();
   for (const entry of events) byRecord.set(entry.event.id, [...(byRecord.get(entry.event.id) ?? []), entry]);
   const failures = await Promise.all(
@@ -81,7 +73,7 @@ export async function witness(
       for (const { index, event } of list) {
         try {
           if (event.kind === 'probe') await store.probed(event.id, event.attempt, event.item);
-          else if (!done.has(event.id)) await store.witnessed(event.id, event.attempt, event.counter);
+          else await store.witnessed(event.id, event.attempt, event.counter);
         } catch (error) {
           return { index, error };
         }

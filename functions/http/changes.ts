@@ -54,9 +54,9 @@ export async function applyChange(
   }
   const { answer, replayed } = await changeIdempotently(
     deps.idempotent,
-    { id: idempotencyId(actorOf(event), key), command, readBack: !minimal },
+    { id: idempotencyId(actorOf(event), key), command, minimal },
     apply,
-    (outcome) => stored(render(outcome, minimal)),
+    (outcome, asked) => stored(render(outcome, asked)),
   );
   return {
     statusCode: answer.statusCode,

@@ -468,9 +468,9 @@ describe('least privilege', () => {
         'dynamodb:UpdateItem',
       ],
       rollups: ['dynamodb:BatchWriteItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
-      // Keyed changes' records: which are done (BatchGetItem), and the marks of a write seen or a probe
-      // passed (UpdateItem): never a put or a delete.
-      idempotency: ['dynamodb:BatchGetItem', 'dynamodb:UpdateItem'],
+      // Keyed changes' records: the marks of a write seen (with the counter it made) or a probe passed
+      // (UpdateItem): never a read, a put or a delete.
+      idempotency: ['dynamodb:UpdateItem'],
     });
   });
 

@@ -17,6 +17,8 @@ import type { InMemoryCounterRepository } from './in-memory-repository.ts';
 /** A record as the idempotency table holds it: `expiresAt` is the TTL attribute, in epoch seconds. */
 export type InMemoryIdempotencyRecord = IdempotencyRecord & { expiresAt: number };
 
+type ClaimRequest = Parameters<IdempotencyStore['claim']>[0];
+
 type StoreMethod = 'claim' | 'reach' | 'complete' | 'release' | 'abandon' | 'read' | 'takeOver';
 
 /**
@@ -50,26 +52,21 @@ export class InMemoryIdempotencyStore implements IdempotencyStore, WitnessStore 
     counters.records = this;
   }
 
-  async claim(
-    id: string,
-    fingerprint: string,
-    attempt: string,
-    targets: string[],
-    nowMs: number,
-  ): Promise<Claim> {
+  async claim(claim: ClaimRequest, nowMs: number): Promise<Claim> {
     this.enter('claim');
-    const claim = this.put(id, fingerprint, attempt, targets, nowMs);
-    if (!this.claimAnswerLost) return claim;
+    const result = this.put(claim, nowMs);
+    if (!this.claimAnswerLost) return result;
     // The SDK did not hear that the put succeeded, and sends it again.
     this.claimAnswerLost = false;
-    return this.put(id, fingerprint, attempt, targets, nowMs);
+    return this.put(claim, nowMs);
   }
 
-  private put(id: string, fingerprint: string, attempt: string, targets: string[], nowMs: number): Claim {
+  private put({ id, fingerprint, attempt, targets, minimal }: ClaimRequest, nowMs: number): Claim {
     const existing = this.records.get(id);
     if (existing === undefined || existing.expiresAt < Math.floor(nowMs / 1000)) {
       this.records.set(id, {
         fingerprint,
+        minimal,
         status: 'in-flight',
         owner: attempt,
         leaseExpiresAt: nowMs + this.leaseMs,
@@ -137,10 +134,6 @@ export class InMemoryIdempotencyStore implements IdempotencyStore, WitnessStore 
       probed: [],
     });
     return true;
-  }
-
-  async doneAmong(ids: readonly string[]): Promise<Set<string>> {
-    return new Set(ids.filter((id) => this.records.get(id)?.status === 'done'));
   }
 
   async witnessed(id: string, attempt: string, counter: Record<string, unknown> | undefined): Promise<void> {

@@ -10,7 +10,10 @@ import type { Outcome, StoredAnswer } from '../../functions/counter/idempotency.
  * A stand-in for the HTTP rendering of a keyed change's outcome (functions/http/changes.ts): the
  * status says which outcome it was, the body what it said.
  */
-export function renderOutcome(outcome: Outcome): StoredAnswer {
+export function renderOutcome(outcome: Outcome, minimal = false): StoredAnswer {
+  if (outcome.kind === 'counter' && minimal) {
+    return { statusCode: 204, headers: { etag: `"${outcome.counter.version}"` }, body: '' };
+  }
   if (outcome.kind === 'counter') {
     return {
       statusCode: 200,

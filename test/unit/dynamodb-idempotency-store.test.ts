@@ -4,7 +4,6 @@ import {
   ProvisionedThroughputExceededException,
 } from '@aws-sdk/client-dynamodb';
 import {
-  BatchGetCommand,
   DeleteCommand,
   DynamoDBDocumentClient,
   GetCommand,
@@ -75,7 +74,10 @@ describe('DynamoIdempotencyStore.claim', () => {
     ddbMock.on(PutCommand).resolves({});
 
     // Act
-    const claim = await store().claim(ID, 'fp-1', OWNER, ['a', 'a#1'], NOW_MS);
+    const claim = await store().claim(
+      { id: ID, fingerprint: 'fp-1', attempt: OWNER, targets: ['a', 'a#1'], minimal: false },
+      NOW_MS,
+    );
 
     // Assess
     expect(claim).toEqual({ kind: 'claimed' });
@@ -102,7 +104,10 @@ describe('DynamoIdempotencyStore.claim', () => {
     ddbMock.on(PutCommand).resolves({});
 
     // Act
-    await new DynamoIdempotencyStore(client, TABLE, 2_000).claim(ID, 'fp-1', OWNER, ['a'], NOW_MS);
+    await new DynamoIdempotencyStore(client, TABLE, 2_000).claim(
+      { id: ID, fingerprint: 'fp-1', attempt: OWNER, targets: ['a'], minimal: false },
+      NOW_MS,
+    );
 
     // Assess
     expect(ddbMock.commandCalls(PutCommand)[0]?.args[0].input.Item).toMatchObject({
@@ -132,7 +137,10 @@ describe('DynamoIdempotencyStore.claim', () => {
     );
 
     // Act
-    const claim = await store().claim(ID, 'fp-1', OWNER, ['a'], NOW_MS);
+    const claim = await store().claim(
+      { id: ID, fingerprint: 'fp-1', attempt: OWNER, targets: ['a'], minimal: false },
+      NOW_MS,
+    );
 
     // Assess
     expect(claim).toEqual({
@@ -140,6 +148,7 @@ describe('DynamoIdempotencyStore.claim', () => {
       record: {
         id: ID,
         fingerprint: 'fp-1',
+        minimal: false,
         status: 'done',
         owner: 'owner-0',
         leaseExpiresAt: NOW_MS - 1_000,
@@ -168,7 +177,10 @@ describe('DynamoIdempotencyStore.claim', () => {
     );
 
     // Act
-    const claim = await store().claim(ID, 'fp-2', OWNER, ['a'], NOW_MS);
+    const claim = await store().claim(
+      { id: ID, fingerprint: 'fp-2', attempt: OWNER, targets: ['a'], minimal: false },
+      NOW_MS,
+    );
 
     // Assess
     expect(claim).toMatchObject({
@@ -182,7 +194,10 @@ describe('DynamoIdempotencyStore.claim', () => {
     ddbMock.on(PutCommand).rejects(conditionFailed({ id: ID, status: 'finished' }));
 
     // Act
-    const claim = store().claim(ID, 'fp-1', OWNER, ['a'], NOW_MS);
+    const claim = store().claim(
+      { id: ID, fingerprint: 'fp-1', attempt: OWNER, targets: ['a'], minimal: false },
+      NOW_MS,
+    );
 
     // Assess
     await expect(claim).rejects.toThrow();
@@ -200,7 +215,10 @@ describe('DynamoIdempotencyStore.claim', () => {
     ddbMock.on(PutCommand).rejects(error);
 
     // Act
-    const claim = store().claim(ID, 'fp-1', OWNER, ['a'], NOW_MS);
+    const claim = store().claim(
+      { id: ID, fingerprint: 'fp-1', attempt: OWNER, targets: ['a'], minimal: false },
+      NOW_MS,
+    );
 
     // Assess
     await expect(claim).rejects.toBe(error);
@@ -475,35 +493,18 @@ describe('DynamoIdempotencyStore.read and takeOver', () => {
 });
 
 describe('DynamoIdempotencyStore as the stream consumer’s witness store', () => {
-  it('reads which records are done, eventually consistently, retrying keys left unprocessed', async () => {
+  it('keeps a request for no body (Prefer: return=minimal) in its claim, so replays answer so too', async () => {
     // Prepare
-    ddbMock
-      .on(BatchGetCommand)
-      .resolvesOnce({
-        Responses: {
-          [TABLE]: [
-            { id: 'r1', status: 'done' },
-            { id: 'r2', status: 'in-flight' },
-          ],
-        },
-        UnprocessedKeys: { [TABLE]: { Keys: [{ id: 'r3' }] } },
-      })
-      .resolvesOnce({ Responses: { [TABLE]: [{ id: 'r3', status: 'done' }] } });
+    ddbMock.on(PutCommand).resolves({});
 
     // Act
-    const done = await store().doneAmong(['r1', 'r2', 'r3', 'r1']);
+    await store().claim(
+      { id: ID, fingerprint: 'fp-1', attempt: OWNER, targets: ['a'], minimal: true },
+      NOW_MS,
+    );
 
     // Assess
-    expect(done).toEqual(new Set(['r1', 'r3']));
-    const first = ddbMock.commandCalls(BatchGetCommand)[0]?.args[0].input;
-    expect(first?.RequestItems).toEqual({
-      [TABLE]: {
-        Keys: [{ id: 'r1' }, { id: 'r2' }, { id: 'r3' }],
-        ProjectionExpression: 'id, #status',
-        ExpressionAttributeNames: { '#status': 'status' },
-      },
-    });
-    expect(first?.RequestItems?.[TABLE]).not.toHaveProperty('ConsistentRead');
+    expect(ddbMock.commandCalls(PutCommand)[0]?.args[0].input.Item).toMatchObject({ minimal: true });
   });
 
   it('marks a record applied, with the counter after the write, only while the attempt holds it in flight', async () => {

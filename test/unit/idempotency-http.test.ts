@@ -2,6 +2,7 @@ import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CounterBusyError } from '../../functions/counter/errors.ts';
 import { idempotencyId } from '../../functions/counter/idempotency.ts';
+import { witness } from '../../functions/counter/keyed-witness.ts';
 import type { ChangeDeps } from '../../functions/http/changes.ts';
 import { certainlyNotWritten } from '../../functions/shared/aws-errors.ts';
 import type { HttpResult } from '../../functions/shared/http.ts';
@@ -54,7 +55,10 @@ function setup() {
       repository,
       newId: service.newId,
       notApplied: certainlyNotWritten,
-      sleep: async () => undefined,
+      // A keyed change's recovery and early repeats wait for the stream consumer: here it runs then.
+      sleep: async () => {
+        await witness(store, repository.takeStream());
+      },
     },
   };
   return {
@@ -139,7 +143,7 @@ describe('Idempotency-Key validation', () => {
     // Assess
     expect(result.statusCode).toBe(200);
     expect(await repository.get('visits')).toMatchObject({ value: 1 });
-    expect(store.peek(idempotencyId(TEST_USER_ARN, key))).toMatchObject({ status: 'done' });
+    expect(store.peek(idempotencyId(TEST_USER_ARN, key))).toMatchObject({ status: 'in-flight' });
   });
 
   it('leaves a request without a key to the plain change, with no record', async () => {

@@ -53,11 +53,11 @@ function setup() {
     notApplied: certainlyNotWritten,
     sleep,
   };
-  const run = (command: ChangeCommand, key = KEY) =>
+  const run = (command: ChangeCommand, key = KEY, minimal = false) =>
     changeIdempotently(
       deps,
-      { id: idempotencyId(command.actor, key), command },
-      (attempt) => runCommand(service, command, { attempt }),
+      { id: idempotencyId(command.actor, key), command, minimal },
+      (attempt) => runCommand(service, command, { attempt, readBack: !minimal }),
       renderOutcome,
     );
   /** Another caller's plain change, outside any key. */
@@ -88,7 +88,10 @@ async function counterNow(repository: InMemoryCounterRepository) {
 
 /** A claim left by an attempt that is gone: its lease ended `ago` ms ago (negative: still running). */
 async function abandonedClaim(store: InMemoryIdempotencyStore, command: ChangeCommand, ago = 1_000) {
-  await store.claim(ID, fingerprintOf(command), 'gone', ['visits'], Date.now() - CLAIM_LEASE_MS - ago);
+  await store.claim(
+    { id: ID, fingerprint: fingerprintOf(command), attempt: 'gone', targets: ['visits'], minimal: false },
+    Date.now() - CLAIM_LEASE_MS - ago,
+  );
 }
 
 afterEach(() => {
@@ -98,7 +101,7 @@ afterEach(() => {
 describe('changeIdempotently: the first call and its repeats', () => {
   it('answers the first call with the change it made, and changes the counter once', async () => {
     // Prepare
-    const { repository, store, run } = setup();
+    const { repository, store, run, deliver } = setup();
 
     // Act
     const result = await run(increment(5));
@@ -108,8 +111,11 @@ describe('changeIdempotently: the first call and its repeats', () => {
     expect(result.answer.statusCode).toBe(200);
     expect(JSON.parse(result.answer.body)).toEqual(await counterNow(repository));
     expect(await counterNow(repository)).toMatchObject({ value: 5, version: 1 });
-    expect(repository.takeStream()).toHaveLength(1);
-    expect(store.peek(ID)).toMatchObject({ status: 'done', answer: result.answer });
+    // The stream carries the counter the write made to the record: the answer replays are made from.
+    expect(store.peek(ID)).toMatchObject({ status: 'in-flight' });
+    await deliver();
+    expect(store.peek(ID)).toMatchObject({ status: 'applied', counter: { value: 5, version: 1 } });
+    expect(repository.takeStream()).toEqual([]);
   });
 
   it('reads nothing before its write: claim, the blind change, the answer', async () => {
@@ -123,33 +129,38 @@ describe('changeIdempotently: the first call and its repeats', () => {
 
     // Assess
     expect(get).not.toHaveBeenCalled();
-    expect(store.calls).toMatchObject({ claim: 1, complete: 1, read: 0, takeOver: 0 });
+    // The answer is the write's own (ALL_NEW); the stream consumer records it, the function does not.
+    expect(store.calls).toMatchObject({ claim: 1, complete: 0, read: 0, takeOver: 0 });
     expect(JSON.parse(result.answer.body)).toMatchObject({ value: 42, version: 2 });
   });
 
-  it('answers exactly the counter its own write made, whatever others write around it', async () => {
-    // Prepare: another writer gets in between this change's write and its answer
-    const { repository, store, run, otherWriter } = setup();
+  it('answers exactly the counter its own write made, whatever others write around it, and replays it', async () => {
+    // Prepare: another writer gets in right after this change's write
+    const { repository, run, otherWriter, deliver } = setup();
     await otherWriter(10);
-    const complete = store.complete.bind(store);
-    vi.spyOn(store, 'complete').mockImplementationOnce(async (...args) => {
+    const write = repository.increment.bind(repository);
+    vi.spyOn(repository, 'increment').mockImplementationOnce(async (input) => {
+      const written = await write(input);
       await otherWriter(100);
-      return complete(...args);
+      return written;
     });
 
     // Act
     const mine = await run(increment(1));
+    await deliver();
+    const repeat = await run(increment(1));
 
     // Assess
     expect(JSON.parse(mine.answer.body)).toMatchObject({ value: 11, version: 2 });
+    expect(repeat).toEqual({ answer: mine.answer, replayed: true });
     expect(await counterNow(repository)).toMatchObject({ value: 111, version: 3 });
   });
 
   it('replays the stored answer to the same request with the same key, and changes nothing', async () => {
     // Prepare
-    const { repository, run } = setup();
+    const { repository, run, deliver } = setup();
     const first = await run(increment(5));
-    repository.takeStream();
+    await deliver();
 
     // Act
     const repeat = await run(increment(5));
@@ -158,6 +169,35 @@ describe('changeIdempotently: the first call and its repeats', () => {
     expect(repeat).toEqual({ answer: first.answer, replayed: true });
     expect(await counterNow(repository)).toMatchObject({ value: 5, version: 1 });
     expect(repository.takeStream()).toEqual([]);
+  });
+
+  it('answers a repeat that comes before the stream reached the record with exactly the first answer, once it has', async () => {
+    // Prepare: the first answer was lost on its way; the caller asks again at once
+    const { repository, store, run, sleep } = setup();
+    const first = await run(increment(5));
+
+    // Act: the repeat finds the write on the counter and waits for the consumer (sleep delivers)
+    const repeat = await run(increment(5));
+
+    // Assess
+    expect(repeat).toEqual({ answer: first.answer, replayed: true });
+    expect(sleep).toHaveBeenCalled();
+    expect(store.peek(ID)).toMatchObject({ status: 'applied' });
+    expect(await counterNow(repository)).toMatchObject({ value: 5, version: 1 });
+  });
+
+  it('renders every replay as the first request asked (Prefer: return=minimal), whatever the repeat asks', async () => {
+    // Prepare
+    const { run, deliver } = setup();
+    const first = await run(increment(5), KEY, true);
+    await deliver();
+
+    // Act
+    const repeat = await run(increment(5), KEY, false);
+
+    // Assess
+    expect(first.answer).toEqual({ statusCode: 204, headers: { etag: '"1"' }, body: '' });
+    expect(repeat).toEqual({ answer: first.answer, replayed: true });
   });
 
   it('replays the first answer even after other changes moved the counter on', async () => {
@@ -304,7 +344,7 @@ describe('changeIdempotently: claims in flight', () => {
     // Assess
     expect(result.replayed).toBe(false);
     expect(await counterNow(repository)).toMatchObject({ value: 1, version: 1 });
-    expect(store.peek(ID)).toMatchObject({ status: 'done', answer: result.answer });
+    expect(store.peek(ID)).toMatchObject({ status: 'in-flight', owner: expect.stringMatching(/^attempt-/) });
   });
 
   it('stores its answer when the consumer saw its write first, and replays that answer', async () => {
@@ -412,8 +452,8 @@ describe('changeIdempotently: recovering a claim whose attempt died', () => {
     expect(retry.replayed).toBe(false);
     expect(JSON.parse(retry.answer.body)).toMatchObject({ value: 8, version: 2 });
     expect(await counterNow(repository)).toMatchObject({ value: 8, version: 2 });
-    expect(store.peek(ID)).toMatchObject({ status: 'done', answer: retry.answer });
     expect(store.peek(ID)?.owner).not.toBe('gone');
+    expect(await run(increment(1))).toEqual({ answer: retry.answer, replayed: true });
   });
 
   it('takes over when the dead attempt never wrote and the counter does not exist', async () => {
@@ -757,9 +797,16 @@ describe('changeIdempotently: failures', () => {
     await expect(attempt).rejects.toThrow('socket hang up');
   });
 
-  it('keeps the key in flight when storing the answer fails after the change landed; a retry replays it', async () => {
+  it('keeps the key in flight when storing a refusal fails; a retry recovers it and answers the refusal', async () => {
     // Prepare
     const { repository, store, run } = setup();
+    await repository.set({
+      name: 'visits',
+      value: MAX_VALUE,
+      actor: ACTOR,
+      now: 'then',
+      newIncarnation: 'i',
+    });
     store.failNext('complete', new Error('throttled answer'));
     await expect(run(increment(9))).rejects.toThrow('throttled answer');
     await abandonTheLease(store);
@@ -768,9 +815,9 @@ describe('changeIdempotently: failures', () => {
     const retry = await run(increment(9));
 
     // Assess
-    expect(retry.replayed).toBe(true);
-    expect(JSON.parse(retry.answer.body)).toMatchObject({ value: 9, version: 1 });
-    expect(await counterNow(repository)).toMatchObject({ value: 9, version: 1 });
+    expect(retry.answer.statusCode).toBe(409);
+    expect(store.peek(ID)).toMatchObject({ status: 'done', answer: retry.answer });
+    expect(await counterNow(repository)).toMatchObject({ value: MAX_VALUE, version: 1 });
   });
 });
 
