@@ -29,6 +29,8 @@ export interface KeyedRow {
   keyedCalls: Record<string, number>;
   keyedCallsPerIncrement: number;
   plainCallsPerIncrement: number;
+  /** What the server logged as failures during the keyed phase, when anything failed (first lines). */
+  failures?: string[] | undefined;
 }
 
 export interface KeyedResult {
@@ -75,11 +77,19 @@ export async function measureKeyed(options: {
     for (const clients of options.clients) {
       const counter = `bench-keyed-${clients}`;
       const before = await phase(`plain ${clients} a`, clients, options.seconds / 2, counter, false);
+      const logged = server.stderr().length;
       const keyed = await phase(`keyed ${clients}`, clients, options.seconds, counter, true);
+      const failures = server
+        .stderr()
+        .slice(logged)
+        .split('\n')
+        .filter((line) => line.includes('"level":"ERROR"'))
+        .slice(0, 3);
       const after = await phase(`plain ${clients} b`, clients, options.seconds / 2, counter, false);
       const plain = combine(`plain ${clients}`, before, after);
       const plainCalls = [...proxy.recorded(`plain ${clients} a`), ...proxy.recorded(`plain ${clients} b`)];
-      rows.push(rowOf(clients, plain, keyed, proxy.recorded(`keyed ${clients}`), plainCalls));
+      const row = rowOf(clients, plain, keyed, proxy.recorded(`keyed ${clients}`), plainCalls);
+      rows.push(failures.length > 0 ? { ...row, failures } : row);
     }
     return { seconds: options.seconds, clients: options.clients, rows };
   } finally {
@@ -165,6 +175,9 @@ export function keyedMarkdown(result: KeyedResult): string {
           .join(', ')})`,
         row.plainCallsPerIncrement.toFixed(2),
       ]),
+    ),
+    ...result.rows.flatMap((row) =>
+      row.failures === undefined ? [] : ['', `Logged at ${row.clients} clients: ${row.failures.join(' / ')}`],
     ),
     '',
     `One counter, unsharded; ${result.seconds} s of keyed increments per client count between two plain ` +
