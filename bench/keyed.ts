@@ -47,14 +47,10 @@ export interface KeyedResult {
  * assumed: those of the change function (the counters table, and the idempotency table's claim,
  * answer, reads and deletes), not the stream consumer's (its witness reads and marks).
  */
-export async function measureKeyed(options: {
-  clients: number[];
-  seconds: number;
-  environment?: Record<string, string>;
-}): Promise<KeyedResult> {
+export async function measureKeyed(options: { clients: number[]; seconds: number }): Promise<KeyedResult> {
   const engine = await startEngine({});
   const proxy = await new CapacityProxy(engine.endpoint).start();
-  const server = await startServer({ env: { DYNAMODB_ENDPOINT: proxy.url, ...options.environment } });
+  const server = await startServer({ env: { DYNAMODB_ENDPOINT: proxy.url } });
   const driver = new LoadDriver(server.url, Math.max(...options.clients));
   try {
     const phase = (label: string, clients: number, seconds: number, counter: string, keyed: boolean) => {

@@ -6,7 +6,6 @@ import {
   type Outcome,
   type StoredAnswer,
 } from '../counter/idempotency.ts';
-import { keyedIncrementByTransaction } from '../counter/keyed-transaction-candidate.ts';
 import type { KeyedAttempt } from '../counter/repository.ts';
 import type { ServiceDeps } from '../counter/service.ts';
 import { counterService, idempotentService } from '../counter/wiring.ts';
@@ -45,12 +44,6 @@ export async function applyChange(
   if (key === undefined) return render(await apply(undefined), minimal);
   if (!KEY.test(key)) {
     throw new BadRequestError('Idempotency-Key must be 1 to 255 printable ASCII characters.');
-  }
-  if (process.env.KEYED_CANDIDATE === 'transaction' && command.op === 'increment') {
-    const answer = await keyedIncrementByTransaction(idempotencyId(actorOf(event), key), command, (counter) =>
-      stored(render({ kind: 'counter', counter }, minimal)),
-    );
-    return { statusCode: answer.statusCode, headers: answer.headers, body: answer.body };
   }
   const { answer, replayed } = await changeIdempotently(
     deps.idempotent,
