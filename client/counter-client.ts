@@ -96,7 +96,7 @@ export interface CounterClientOptions {
 
 export interface ChangeOptions {
   /**
-   * The key that makes a retry of this change safe (CONTRACT.md section 4). Default: a fresh UUID per
+   * The key that makes a retry of this change safe (docs/api.md section 4). Default: a fresh UUID per
    * call, kept across this call's retries; pass your own to make retries across calls or processes safe.
    */
   idempotencyKey?: string;

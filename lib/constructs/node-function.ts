@@ -170,7 +170,7 @@ export class CounterFunction extends NodejsFunction {
     this.functionLogGroup = logGroup;
 
     const pinnedRuntime =
-      'The service contract (CONTRACT.md §1) pins Node.js 22, and the local server and tests run on it; ' +
+      'The service contract (docs/api.md section 1) pins Node.js 22, and the local server and tests run on it; ' +
       'moving to a newer runtime is a deliberate, tested change.';
     Validations.of(this).acknowledge(
       { id: 'AwsSolutions-L1', reason: pinnedRuntime },

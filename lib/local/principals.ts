@@ -23,7 +23,7 @@ const principalsFile = z.array(
 
 /**
  * The server's own key is an admin (it may call everything); LOCAL_PRINCIPALS may name a JSON file
- * of further principals (CONTRACT.md section 2).
+ * of further principals (docs/api.md section 2).
  */
 export function loadPrincipals(env: NodeJS.ProcessEnv): Map<string, LocalPrincipal> {
   const admin: LocalPrincipal = {

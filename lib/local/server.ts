@@ -220,7 +220,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context_):
   // Before the signature check: API Gateway answers preflights, which browsers never sign, itself.
   if (applyCors(req, res, ctx.corsOrigins)) return;
 
-  // Local conveniences, unsigned (CONTRACT.md sections 1 and 6).
+  // Local conveniences, unsigned (docs/api.md sections 1 and 6).
   if (method === 'GET' && rawPath === '/health') return send(res, 200, { status: 'ok' });
   if (method === 'GET' && rawPath === '/openapi.json') {
     const document = await readFile(join(REPO_ROOT.pathname, 'openapi.json'));

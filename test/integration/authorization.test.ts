@@ -6,7 +6,7 @@ import { api } from '../support/api.ts';
 import { type ServerProcess, startServer } from '../support/server-process.ts';
 import type { CallOptions, Credentials } from '../support/signed-client.ts';
 
-// CONTRACT.md section 2, route by route: who may call what on the local server, with principals whose
+// docs/api.md section 2, route by route: who may call what on the local server, with principals whose
 // permissions come from the same grants the stack gives other AWS principals (lib/access.ts).
 
 const principal = (id: string): Credentials => ({ accessKeyId: id, secretAccessKey: `${id}-secret` });

@@ -104,7 +104,7 @@ function parameters(
   );
 }
 
-// CONTRACT.md section 5: bad input gets a problem+json 4xx that says what was wrong, and changes nothing.
+// docs/api.md section 5: bad input gets a problem+json 4xx that says what was wrong, and changes nothing.
 describe('bad input', () => {
   let server: ServerProcess;
   let client: ReturnType<typeof api>;

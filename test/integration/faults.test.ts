@@ -5,7 +5,7 @@ import { FaultProxy } from '../support/fault-proxy.ts';
 import { type ServerProcess, startServer } from '../support/server-process.ts';
 import { type CallResult, call, eventually } from '../support/signed-client.ts';
 
-// CONTRACT.md section 4 under fault injection: the engine keeps running behind a proxy that throttles
+// docs/api.md section 4 under fault injection: the engine keeps running behind a proxy that throttles
 // or swallows answers, while the server (the Lambdas) is killed and started again.
 describe('faults', () => {
   let engine: Engine;

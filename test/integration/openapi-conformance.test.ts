@@ -12,7 +12,7 @@ import {
 import { type ServerProcess, startServer } from '../support/server-process.ts';
 import { type CallOptions, type CallResult, call, eventually } from '../support/signed-client.ts';
 
-// CONTRACT.md section 6: openapi.json describes every route "matching what the handlers answer". Real
+// docs/api.md section 6: openapi.json describes every route "matching what the handlers answer". Real
 // requests, good and bad, go to the local server; each answer's status must be declared for its
 // operation, and its body must validate against the schema declared for that status and content type.
 

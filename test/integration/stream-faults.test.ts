@@ -21,7 +21,7 @@ const region = 'us-east-1';
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 
 // The real consumer behind the local event source mapping (lib/local/stream-poller.ts), with faults
-// wrapped around it: CONTRACT.md section 3's exact history when a consumer fails or crashes mid-batch.
+// wrapped around it: docs/api.md section 3's exact history when a consumer fails or crashes mid-batch.
 describe('the history consumer under faults', () => {
   let engine: Engine;
   let db: DynamoDBDocumentClient;

@@ -62,7 +62,7 @@ export function api(baseUrl: string) {
   };
 }
 
-/** The history's own invariants (CONTRACT.md section 3): versions 1..n, each value the previous plus its delta. */
+/** The history's own invariants (docs/api.md section 3): versions 1..n, each value the previous plus its delta. */
 export function expectExactHistory(entries: HistoryBody[], finalValue: number): void {
   entries.forEach((entry, index) => {
     expect(entry.version).toBe(index + 1);

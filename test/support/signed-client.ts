@@ -81,7 +81,7 @@ export async function call(
     json = undefined;
   }
   const result = { status: response.status, headers: response.headers, text, json };
-  // Every exchange of the integration suite keeps openapi.json true (CONTRACT.md section 6).
+  // Every exchange of the integration suite keeps openapi.json true (docs/api.md section 6).
   const violations = exchangeViolations(method, path, options, result);
   if (violations.length > 0)
     throw new Error(`openapi.json does not describe this exchange:\n${violations.join('\n')}`);

@@ -229,7 +229,7 @@ describe('POST /counters/{name}', () => {
   );
 
   // GET of the never-changed default counter answers ETag "0"; sending it back as If-Match must not
-  // be refused as malformed (CONTRACT.md section 4: 412 only if the version differs).
+  // be refused as malformed (docs/api.md section 4: 412 only if the version differs).
   it('accepts If-Match "0", the ETag the untouched default counter is served with', async () => {
     // Prepare
     ddbMock.on(UpdateCommand).resolves({ Attributes: counterItem({ name: 'default', version: 1 }) });
