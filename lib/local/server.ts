@@ -13,6 +13,8 @@ import type {
   DynamoDBBatchResponse,
   DynamoDBStreamEvent,
 } from 'aws-lambda';
+import { PayloadTooLargeError } from '../../functions/shared/errors.ts';
+import { MAX_BODY_BYTES } from '../../functions/shared/json-body.ts';
 import { matchesPattern } from '../access.ts';
 import { validateCorsOrigins } from '../cors.ts';
 import { HISTORY_CONSUMER, ROUTES, type RouteSpec } from '../routes.ts';
@@ -50,6 +52,11 @@ export interface LocalServiceOptions {
   log?: (message: string, details?: Record<string, unknown>) => void;
   /** Browser origins allowed by CORS, as the stack's `corsAllowOrigins`; none (no CORS) by default. */
   corsAllowOrigins?: string[] | undefined;
+  /**
+   * How long a connection may sit idle (before its first request, or between requests) before the
+   * server closes it. @default 60_000 (IDLE_TIMEOUT_MS)
+   */
+  idleTimeoutMs?: number | undefined;
 }
 
 export interface LocalService {
@@ -65,6 +72,15 @@ type HttpHandler = (event: APIGatewayProxyEventV2WithIAMAuthorizer, context: Con
 type StreamHandler = (event: DynamoDBStreamEvent, context: Context) => Promise<DynamoDBBatchResponse>;
 
 const MAX_API_GATEWAY_BODY = 10 * 1024 * 1024;
+
+/**
+ * API Gateway closes idle connections but documents no figure for HTTP APIs; a minute is the common
+ * load-balancer default, and long enough that a client's pool rarely races a close.
+ */
+export const IDLE_TIMEOUT_MS = 60_000;
+
+/** How long the rest of a refused body is read and dropped before its connection is cut. */
+const LINGER_MS = 2_000;
 
 /**
  * The API as API Gateway and Lambda would serve it, on this machine: the route table's handlers
@@ -115,6 +131,9 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
     if (streamArn === undefined) throw new Error(`table ${tables.counters} has no stream`);
 
     const handlers = await loadHttpHandlers();
+    // After the environment is set: the module's logger reads its level once, as on Lambda.
+    const { problemResponse } = await import('../../functions/shared/http.ts');
+    const tooLarge = problemResponse(new PayloadTooLargeError(MAX_BODY_BYTES));
     const consumer = await importHandler<StreamHandler>(HISTORY_CONSUMER.entry);
     poller = new StreamPoller({
       streams,
@@ -132,13 +151,21 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
     poller.start();
 
     const listener = createServer((req, res) => {
-      handle(req, res, { handlers, principals, region, log, corsOrigins }).catch((error: unknown) => {
-        log('local server failed a request', { error: String(error) });
-        if (!res.headersSent) send(res, 500, { message: 'Internal Server Error' });
-        else res.end();
-      });
+      handle(req, res, { handlers, principals, region, log, corsOrigins, tooLarge }).catch(
+        (error: unknown) => {
+          log('local server failed a request', { error: String(error) });
+          if (!res.headersSent) send(res, 500, { message: 'Internal Server Error' });
+          else res.end();
+        },
+      );
     });
     server = listener;
+    // Node.js closes a connection idle after an answer (keepAliveTimeout) but never one that has not
+    // sent a request yet; the socket timeout covers both. A request still in flight that long is cut
+    // too, which API Gateway would have answered with a timeout at 30 s.
+    const idleTimeoutMs = options.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
+    listener.timeout = idleTimeoutMs;
+    listener.keepAliveTimeout = idleTimeoutMs;
     await new Promise<void>((resolve, reject) => {
       listener.once('error', reject);
       listener.listen(options.port ?? 3000, options.host ?? '127.0.0.1', () => resolve());
@@ -208,6 +235,8 @@ interface Context_ {
   region: string;
   log: (message: string, details?: Record<string, unknown>) => void;
   corsOrigins: ReadonlySet<string>;
+  /** The handlers' own 413 (functions/shared/json-body.ts), answered here before a body is read. */
+  tooLarge: APIGatewayProxyStructuredResultV2;
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context_): Promise<void> {
@@ -216,6 +245,12 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context_):
   const queryAt = target.indexOf('?');
   const rawPath = queryAt === -1 ? target : target.slice(0, queryAt);
   const rawQueryString = queryAt === -1 ? '' : target.slice(queryAt + 1);
+
+  // Before anything else, the signature check included: a body over the handlers' limit is refused
+  // on its declared length, never kept, so an unsigned caller cannot make the server hold megabytes.
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_API_GATEWAY_BODY) return refuseBody(req, res, gatewayTooLarge());
+  if (declared > MAX_BODY_BYTES) return refuseBody(req, res, ctx.tooLarge);
 
   // Before the signature check: API Gateway answers preflights, which browsers never sign, itself.
   if (applyCors(req, res, ctx.corsOrigins)) return;
@@ -229,8 +264,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context_):
     return;
   }
 
-  const body = await readBody(req);
-  if (body === undefined) return send(res, 413, { message: 'Request Entity Too Large' });
+  // A chunked body has no declared length: reading stops as soon as it passes the limit.
+  const body = await readBody(req, MAX_BODY_BYTES);
+  if (body === undefined) return refuseBody(req, res, ctx.tooLarge);
 
   let matched: { compiled: Compiled; pathParameters?: Record<string, string> } | undefined;
   for (const compiled of ctx.handlers) {
@@ -313,16 +349,77 @@ function send(res: ServerResponse, status: number, body: unknown, requestId?: st
   res.end(text);
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
-    size += buffer.length;
-    if (size > MAX_API_GATEWAY_BODY) return undefined;
-    chunks.push(buffer);
+/** API Gateway's own answer to a body over its 10 MiB, before any function runs. */
+function gatewayTooLarge(): APIGatewayProxyStructuredResultV2 {
+  return {
+    statusCode: 413,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ message: 'Request Entity Too Large' }),
+  };
+}
+
+/**
+ * Answers 413 at once, before the rest of the body. What the client still sends is read and dropped,
+ * never kept: a client that writes its whole body before it reads (most do) then gets the answer
+ * rather than a reset. A body still arriving after LINGER_MS has its connection cut.
+ */
+function refuseBody(
+  req: IncomingMessage,
+  res: ServerResponse,
+  result: APIGatewayProxyStructuredResultV2,
+): void {
+  req.on('data', () => undefined);
+  req.resume();
+  if (!req.complete) {
+    const cut = setTimeout(() => req.socket.destroy(), LINGER_MS);
+    const keep = () => clearTimeout(cut);
+    req.once('end', keep);
+    req.once('close', keep);
   }
-  return Buffer.concat(chunks);
+  writeResult(res, result, randomUUID());
+}
+
+/**
+ * The body, or undefined as soon as it passes `limit`, when reading pauses. (Leaving a `for await`
+ * early would destroy the socket before the 413 could be sent.)
+ */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const settle = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        settle();
+        req.pause();
+        resolve(undefined);
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      settle();
+      resolve(Buffer.concat(chunks));
+    };
+    const onError = (error: Error) => {
+      settle();
+      reject(error);
+    };
+    const onClose = () => {
+      settle();
+      reject(new Error('the client closed the connection before the body ended'));
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
 }
 
 function flattenHeaders(req: IncomingMessage): Record<string, string> {
