@@ -82,30 +82,34 @@ export async function measureThroughput(options: {
   }
 }
 
-interface PhaseOptions {
+export interface PhaseOptions {
   name: string;
   url: URL;
   agent: Agent;
   signer: SignatureV4;
   connections: number;
   seconds: number;
+  /** Stop once this many requests are sent, if sooner than `seconds` (at most MAX_REQUESTS_PER_PHASE). */
+  maxRequests?: number;
   method: 'GET' | 'POST';
   path: (worker: number) => string;
 }
 
-interface RawPhase extends PhaseResult {
+export interface RawPhase extends PhaseResult {
   latencies: number[];
 }
 
-async function runPhase(options: PhaseOptions): Promise<RawPhase> {
+/** `connections` workers, each sending its next request once the last is answered, until time or count is up. */
+export async function runPhase(options: PhaseOptions): Promise<RawPhase> {
   const latencies: number[] = [];
   let errors = 0;
   let sent = 0;
   const started = performance.now();
   const deadline = started + options.seconds * 1000;
+  const cap = Math.min(options.maxRequests ?? MAX_REQUESTS_PER_PHASE, MAX_REQUESTS_PER_PHASE);
   const worker = async (index: number) => {
     const path = options.path(index);
-    while (performance.now() < deadline && sent < MAX_REQUESTS_PER_PHASE) {
+    while (performance.now() < deadline && sent < cap) {
       sent++;
       const signed = await options.signer.sign({
         method: options.method,
