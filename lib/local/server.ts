@@ -33,6 +33,7 @@ import { startEngine } from './engine.ts';
 import { type LocalPrincipal, loadPrincipals } from './principals.ts';
 import { type RawRequest, safeDecode, verifySigV4 } from './sigv4.ts';
 import { type PollerSettings, StreamPoller } from './stream-poller.ts';
+import type { StreamStorage } from './stream-storage.ts';
 import { ensureTable } from './tables.ts';
 
 export const REPO_ROOT = new URL('../../', import.meta.url);
@@ -40,7 +41,7 @@ export const REPO_ROOT = new URL('../../', import.meta.url);
 export interface LocalServiceOptions {
   port?: number;
   host?: string;
-  /** Dynoxide's data file; in memory when undefined. Ignored when `dynamodbEndpoint` is set. */
+  /** Dynoxide's data file; a temporary one when undefined. Ignored when `dynamodbEndpoint` is set. */
   dbPath?: string | undefined;
   /** Another engine (DynamoDB Local, or a real endpoint) instead of starting Dynoxide. */
   dynamodbEndpoint?: string | undefined;
@@ -79,6 +80,9 @@ const MAX_API_GATEWAY_BODY = 10 * 1024 * 1024;
  */
 export const IDLE_TIMEOUT_MS = 60_000;
 
+/** How often stream records past AWS's 24 hours, and handled, are deleted from the engine's file. */
+const STREAM_TRIM_INTERVAL_MS = 5 * 60_000;
+
 /** How long the rest of a refused body is read and dropped before its connection is cut. */
 const LINGER_MS = 2_000;
 
@@ -105,7 +109,7 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
   const principals = loadPrincipals(process.env);
   const corsOrigins = new Set(validateCorsOrigins(options.corsAllowOrigins ?? []));
 
-  const engine = await startEngine({ endpoint: options.dynamodbEndpoint, dbPath: options.dbPath });
+  const engine = await startEngine({ endpoint: options.dynamodbEndpoint, dbPath: options.dbPath, log });
   // The handlers' configuration, read by them at import exactly as Lambda's environment would be.
   Object.assign(process.env, {
     AWS_REGION: region,
@@ -122,6 +126,7 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
   const streams = new DynamoDBStreamsClient({ endpoint: engine.endpoint, region });
   let poller: StreamPoller | undefined;
   let server: Server | undefined;
+  let trimming: NodeJS.Timeout | undefined;
   try {
     const { streamArn } = await ensureTable(db, tables.counters, COUNTERS_TABLE);
     await ensureTable(db, tables.history, HISTORY_TABLE, HISTORY_TTL_ATTRIBUTE);
@@ -149,6 +154,10 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
       log,
     });
     poller.start();
+    trimming = setInterval(() => {
+      if (poller !== undefined) void trimStream(engine.streamStorage, tables.counters, poller, log);
+    }, STREAM_TRIM_INTERVAL_MS);
+    trimming.unref();
 
     const listener = createServer((req, res) => {
       handle(req, res, { handlers, principals, region, log, corsOrigins, tooLarge }).catch(
@@ -177,6 +186,7 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
     let stopping: Promise<void> | undefined;
     const stop = () => {
       stopping ??= (async () => {
+        clearInterval(trimming);
         await new Promise<void>((resolve) => {
           listener.close(() => resolve());
           listener.closeIdleConnections();
@@ -190,10 +200,30 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
     };
     return { url, engineEndpoint: engine.endpoint, tables, region, deadLetterFile, stop };
   } catch (error) {
+    clearInterval(trimming);
     server?.close();
     await poller?.stop();
     await engine.stop();
     throw error;
+  }
+}
+
+/** Deletes what AWS would no longer keep of the counters' stream (see stream-storage.ts). */
+async function trimStream(
+  storage: StreamStorage | undefined,
+  table: string,
+  poller: StreamPoller,
+  log: (message: string, details?: Record<string, unknown>) => void,
+): Promise<void> {
+  if (storage === undefined) return;
+  for (const [shardId, handledThrough] of poller.handledThrough()) {
+    try {
+      const removed = await storage.trim(table, shardId, handledThrough);
+      if (removed > 0) log('stream records older than 24 hours removed', { shardId, removed });
+    } catch (error) {
+      // Most likely the file was busy for longer than the wait: the next round takes them.
+      log('stream records could not be trimmed; trying again later', { error: String(error) });
+    }
   }
 }
 
