@@ -305,17 +305,8 @@ async function waitForHistory(
     for (const name of [...pending]) {
       const counter = await call(server.url, 'GET', `/counters/${name}`);
       const { version, updated_at } = counter.json as { version: number; updated_at: string };
-      const page = await call(
-        server.url,
-        'GET',
-        `/counters/${name}/history?since=${encodeURIComponent(updated_at)}`,
-      );
-      if (
-        Array.isArray(page.json) &&
-        page.json.some((entry: { version: number }) => entry.version === version)
-      ) {
-        pending.delete(name);
-      }
+      const entries = await historySince(server, name, updated_at);
+      if (entries.some((entry) => entry.version === version)) pending.delete(name);
     }
     if (pending.size > 0) await sleep(1000);
   }
@@ -350,12 +341,8 @@ async function measureLag(server: ServerProcess, rate: number, seconds: number):
       }
       if (from !== undefined) {
         const since = new Date(from.getTime() - 1000).toISOString();
-        const page = await call(server.url, 'GET', `/counters/${name}/history?since=${since}&limit=1000`);
-        const now = performance.now();
-        if (Array.isArray(page.json)) {
-          for (const entry of page.json as { version: number }[]) {
-            if (!seen.has(entry.version)) seen.set(entry.version, now);
-          }
+        for (const entry of await historySince(server, name, since)) {
+          if (!seen.has(entry.version)) seen.set(entry.version, entry.readAt);
         }
       }
       await sleep(POLL_MS);
@@ -411,6 +398,27 @@ async function measureLag(server: ServerProcess, rate: number, seconds: number):
     p99Ms: percentile(lags, 99),
     maxMs: lags.length === 0 ? Number.NaN : Math.max(...lags),
   };
+}
+
+/**
+ * A counter's history from `since` on, following `Link: rel="next"` (a page of a time window can come
+ * back short, or empty, with more after it); each entry with when its page arrived.
+ */
+async function historySince(
+  server: ServerProcess,
+  name: string,
+  since: string,
+): Promise<{ version: number; readAt: number }[]> {
+  const entries: { version: number; readAt: number }[] = [];
+  let next: string | undefined = `/counters/${name}/history?since=${encodeURIComponent(since)}&limit=1000`;
+  while (next !== undefined) {
+    const page = await call(server.url, 'GET', next);
+    if (page.status !== 200 || !Array.isArray(page.json)) break;
+    const readAt = performance.now();
+    for (const entry of page.json as { version: number }[]) entries.push({ version: entry.version, readAt });
+    next = /<([^>]+)>;\s*rel="next"/.exec(page.headers.get('link') ?? '')?.[1];
+  }
+  return entries;
 }
 
 /** Counts the stream records in the server's engine file, read-only, after the run. */
