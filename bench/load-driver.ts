@@ -54,6 +54,8 @@ export class LoadDriver {
     connections: number;
     seconds: number;
     method: 'GET' | 'POST';
+    /** Stop once this many requests are sent, if sooner than `seconds` (at most MAX_REQUESTS_PER_PHASE). */
+    maxRequests?: number | undefined;
     request: (worker: number, n: number) => PhaseRequest;
     /** The status that counts as done (default 200). */
     ok?: number;
@@ -64,8 +66,9 @@ export class LoadDriver {
     let sent = 0;
     const started = performance.now();
     const deadline = started + options.seconds * 1000;
+    const cap = Math.min(options.maxRequests ?? MAX_REQUESTS_PER_PHASE, MAX_REQUESTS_PER_PHASE);
     const worker = async (index: number) => {
-      while (performance.now() < deadline && sent < MAX_REQUESTS_PER_PHASE) {
+      while (performance.now() < deadline && sent < cap) {
         const { path, headers = {} } = options.request(index, sent++);
         const [pathname = path, query = ''] = path.split('?');
         const signed = await this.signer.sign({

@@ -7,9 +7,9 @@
  * DynamoDB takes about 1,000 write units per second on one item; the local engine has no such limit,
  * so this harness puts one in front of it, scaled down: `bench/item-rate-proxy.ts`, a token bucket per
  * (table, partition key) that answers ProvisionedThroughputExceededException over the limit, as
- * DynamoDB does. It starts an in-memory engine, the proxy in front of it, and the local server
- * (`bin/local.ts`, in its own process, as the integration tests start it) with DYNAMODB_ENDPOINT at the
- * proxy. Then, for each N, it creates a fresh counter with N shards (`PUT {"value": 0, "shards": N}`),
+ * DynamoDB does. It starts a local engine (a temporary file), the proxy in front of it, and the local
+ * server (`bin/local.ts`, in its own process, as the integration tests start it) with DYNAMODB_ENDPOINT
+ * at the proxy. Then, for each N, it creates a fresh counter with N shards (`PUT {"value": 0, "shards": N}`),
  * drives `C` keep-alive connections of signed `POST /counters/{name}` for S seconds (each connection
  * sends its next request as soon as the last is answered, 429 or not: a saturating load), and checks
  * that the counter's final value equals the number of acknowledged increments (200 and 204 answers)
@@ -984,7 +984,7 @@ export function shardsMarkdown(document: ShardsDocument): string {
     `- Machine: ${first.machine.cpus} cores (${first.machine.cpuModel}), ${first.machine.platform}, Node ${first.machine.node};`,
     "  **shared** with other engineers' runs and benchmarks (each run's load average is in its section; on",
     `  ${first.machine.cpus} cores, above ${first.machine.cpus} means others were busy too).`,
-    `- Engine: ${first.machine.engine}, in memory, started by \`startEngine({})\`; the local server`,
+    `- Engine: ${first.machine.engine}, in a temporary file, started by \`startEngine({})\`; the local server`,
     '  (`bin/local.ts`, its own process, started as the integration tests start it) reaches it through the proxy',
     "  (`DYNAMODB_ENDPOINT`). Client, proxy, server, stream consumer and engine share the machine's cores.",
     "- The absolute rates say little about AWS: they are this machine's and these scaled-down limits'. What",
