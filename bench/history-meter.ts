@@ -32,7 +32,7 @@ const MIDDLEWARE_NAME = 'historyScaleCapacityMeter';
  * up what comes back under the current label. It sits in the client's own middleware stack (rather
  * than on the wire, as bench/capacity-proxy.ts does) so the latency figures measured through the same
  * clients pay no extra HTTP hop; it is attached to the very module-wide clients the service and the
- * stream consumer use (functions/shared/dynamodb.ts), so what is counted is what they send.
+ * stream consumer use (functions/platform/dynamodb.ts), so what is counted is what they send.
  *
  * While no label is set it does nothing, so writes that only build the data set are not counted.
  */

@@ -8,7 +8,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import type { ServiceDeps } from '../functions/counter/service.ts';
 import { counterService } from '../functions/counter/wiring.ts';
-import { documentClient } from '../functions/shared/dynamodb.ts';
+import { documentClient } from '../functions/platform/dynamodb.ts';
 import { type Engine, startEngine } from '../lib/local/engine.ts';
 import { ensureTable } from '../lib/local/tables.ts';
 import { COUNTERS_TABLE, HISTORY_TABLE, HISTORY_TTL_ATTRIBUTE, ROLLUPS_TABLE } from '../lib/table-schemas.ts';

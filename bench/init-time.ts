@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Tracing } from 'aws-cdk-lib/aws-lambda';
-import { TRACING_VARIABLE } from '../functions/shared/tracing-switch.ts';
+import { TRACING_VARIABLE } from '../functions/platform/tracing-switch.ts';
 import { REPO_ROOT } from '../lib/constructs/node-function.ts';
 import { HISTORY_CONSUMER } from '../lib/routes.ts';
 import type { BuiltBundle } from './bundling.ts';

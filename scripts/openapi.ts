@@ -9,7 +9,7 @@ import {
   NAME_PATTERN,
 } from '../functions/counter/schema.ts';
 import { INTERVALS } from '../functions/counter/series.ts';
-import { MAX_BODY_BYTES } from '../functions/shared/json-body.ts';
+import { MAX_BODY_BYTES } from '../functions/http/json-body.ts';
 import { ROUTES, type RouteSpec } from '../lib/routes.ts';
 
 /** Written as an integer literal: 1.5, "10", 1e3, 10.0 and null are all 400s. */

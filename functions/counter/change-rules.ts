@@ -1,10 +1,13 @@
 import {
   AttemptFencedError,
+  CounterIsSharded,
   CounterNotFoundError,
   CounterOutOfBoundsError,
   CounterOutOfRangeError,
   describeIncrement,
+  LayoutChanged,
   ShardLayoutError,
+  ShardShareExceeded,
   shardBound,
   VersionMismatchError,
 } from './errors.ts';
@@ -28,30 +31,6 @@ export interface Rule {
 
 /** A counters-table item as stored: a counter, a shard, or only a recovery's probe. */
 export type Item = Readonly<Record<string, unknown>>;
-
-/** A sharded counter's layout, found where a plain counter was expected. */
-export class CounterIsSharded extends Error {
-  constructor(readonly layout: { shards: number; incarnation: string }) {
-    super('the counter is sharded');
-    this.name = 'CounterIsSharded';
-  }
-}
-
-/** A shard no longer of the layout (or at the version) the change was made for: look again. */
-export class LayoutChanged extends Error {
-  constructor() {
-    super('the shard changed since it was read');
-    this.name = 'LayoutChanged';
-  }
-}
-
-/** An increment that would take one shard beyond its share of the range. */
-export class ShardShareExceeded extends Error {
-  constructor() {
-    super('the increment would take the shard beyond its share of the range');
-    this.name = 'ShardShareExceeded';
-  }
-}
 
 const numberOf = (item: Item | undefined, attribute: string): number | undefined => {
   const value = item?.[attribute];

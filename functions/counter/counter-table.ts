@@ -15,8 +15,8 @@ import {
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { isTransactionConflict } from '../shared/aws-errors.ts';
-import { retryPause } from '../shared/retry.ts';
+import { isTransactionConflict } from '../platform/aws-errors.ts';
+import { retryPause } from '../platform/retry.ts';
 import { type Item, type Rule, refusalOf } from './change-rules.ts';
 import { type Guarded, probeUpdate, type TransactItem } from './counter-writes.ts';
 import { AttemptFencedError, CounterBusyError } from './errors.ts';
@@ -45,7 +45,7 @@ export class CounterTable {
   /**
    * @param client reads and deletes, with the SDK's standard retries
    * @param changes increments and sets, which must not be sent again after an ambiguous failure
-   *   (functions/shared/dynamodb.ts)
+   *   (functions/platform/dynamodb.ts)
    */
   constructor(
     private readonly client: DynamoDBDocumentClient,

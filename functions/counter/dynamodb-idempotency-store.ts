@@ -7,13 +7,12 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { AttemptFencedError } from './errors.ts';
+import { AttemptFencedError, RequestInFlightError } from './errors.ts';
 import {
   CLAIM_LEASE_MS,
   type Claim,
   type IdempotencyRecord,
   type IdempotencyStore,
-  RequestInFlightError,
   type StoredAnswer,
 } from './idempotency.ts';
 import {

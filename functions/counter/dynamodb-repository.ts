@@ -1,9 +1,8 @@
 import { BatchGetCommand, type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { retryPause } from '../shared/retry.ts';
-import { CounterIsSharded } from './change-rules.ts';
+import { retryPause } from '../platform/retry.ts';
 import { CounterTable, counterOf, explain } from './counter-table.ts';
 import { plainChange, plainDeletion, type TransactItem } from './counter-writes.ts';
-import { CounterBusyError, ShardLayoutError } from './errors.ts';
+import { CounterBusyError, CounterIsSharded, ShardLayoutError } from './errors.ts';
 import { decodePage } from './history-page.ts';
 import type {
   ChangeInput,
@@ -64,7 +63,7 @@ export class DynamoCounterRepository implements CounterRepository {
   /**
    * @param client reads and deletes, with the SDK's standard retries
    * @param changes increments and sets, which must not be sent again after an ambiguous failure
-   *   (functions/shared/dynamodb.ts); the same client by default
+   *   (functions/platform/dynamodb.ts); the same client by default
    */
   constructor(
     private readonly client: DynamoDBDocumentClient,

@@ -1,4 +1,7 @@
-/** Domain failures. The HTTP adapter maps each to its status; the domain knows nothing of HTTP. */
+/**
+ * Every failure of the counter domain, in one place. The HTTP adapter maps each to its status
+ * (functions/http/problems.ts); the domain knows nothing of HTTP.
+ */
 
 /**
  * A change refused by the counter's state: nothing was written, and the refusal is the change's answer
@@ -141,5 +144,47 @@ export class AttemptFencedError extends Error {
   constructor() {
     super('A retry of this request is recovering it; retry it shortly with the same key.');
     this.name = 'AttemptFencedError';
+  }
+}
+
+// Keyed changes (idempotency.ts).
+
+export class IdempotencyKeyReusedError extends Error {
+  constructor() {
+    super('This Idempotency-Key was already used for a different request; use a new key for a new request.');
+    this.name = 'IdempotencyKeyReusedError';
+  }
+}
+
+export class RequestInFlightError extends Error {
+  constructor() {
+    super('A request with this Idempotency-Key is still in flight; retry it shortly with the same key.');
+    this.name = 'RequestInFlightError';
+  }
+}
+
+// Signals between the repository's parts (change-rules.ts): never an answer.
+
+/** A sharded counter's layout, found where a plain counter was expected. */
+export class CounterIsSharded extends Error {
+  constructor(readonly layout: { shards: number; incarnation: string }) {
+    super('the counter is sharded');
+    this.name = 'CounterIsSharded';
+  }
+}
+
+/** A shard no longer of the layout (or at the version) the change was made for: look again. */
+export class LayoutChanged extends Error {
+  constructor() {
+    super('the shard changed since it was read');
+    this.name = 'LayoutChanged';
+  }
+}
+
+/** An increment that would take one shard beyond its share of the range. */
+export class ShardShareExceeded extends Error {
+  constructor() {
+    super('the increment would take the shard beyond its share of the range');
+    this.name = 'ShardShareExceeded';
   }
 }

@@ -1,5 +1,10 @@
 import { createHash } from 'node:crypto';
-import { AttemptFencedError, CounterRefusal } from './errors.ts';
+import {
+  AttemptFencedError,
+  CounterRefusal,
+  IdempotencyKeyReusedError,
+  RequestInFlightError,
+} from './errors.ts';
 import type { CounterRepository, KeyedAttempt } from './repository.ts';
 import { type Counter, type StoredCounter, toCounter } from './schema.ts';
 
@@ -117,20 +122,6 @@ export interface KeyedRequest {
 
 /** Renders an outcome as the answer to keep; `minimal` as the first request asked. */
 export type Render = (outcome: Outcome, minimal: boolean) => StoredAnswer;
-
-export class IdempotencyKeyReusedError extends Error {
-  constructor() {
-    super('This Idempotency-Key was already used for a different request; use a new key for a new request.');
-    this.name = 'IdempotencyKeyReusedError';
-  }
-}
-
-export class RequestInFlightError extends Error {
-  constructor() {
-    super('A request with this Idempotency-Key is still in flight; retry it shortly with the same key.');
-    this.name = 'RequestInFlightError';
-  }
-}
 
 /** The record's id: the key is the caller's own, so two principals never share one. */
 export function idempotencyId(actor: string, key: string): string {

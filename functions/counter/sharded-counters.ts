@@ -1,6 +1,5 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { retryPause } from '../shared/retry.ts';
-import { LayoutChanged, ShardShareExceeded } from './change-rules.ts';
+import { retryPause } from '../platform/retry.ts';
 import { type CounterTable, counterOf, explain } from './counter-table.ts';
 import {
   type Layout,
@@ -16,6 +15,8 @@ import {
   CounterNotFoundError,
   CounterOutOfRangeError,
   describeIncrement,
+  LayoutChanged,
+  ShardShareExceeded,
   shardBound,
   VersionMismatchError,
 } from './errors.ts';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { certainlyNotWritten } from '../shared/aws-errors.ts';
-import { documentClient } from '../shared/dynamodb.ts';
-import { optionalEnv, requireEnv, requireEnvWhenUsed } from '../shared/env.ts';
+import { certainlyNotWritten } from '../platform/aws-errors.ts';
+import { documentClient } from '../platform/dynamodb.ts';
+import { optionalEnv, requireEnv, requireEnvWhenUsed } from '../platform/env.ts';
 import { DynamoIdempotencyStore } from './dynamodb-idempotency-store.ts';
 import { DynamoCounterRepository, type TableNames } from './dynamodb-repository.ts';
 import { CLAIM_LEASE_MS, type IdempotentDeps } from './idempotency.ts';
@@ -34,7 +34,7 @@ export function tableNames(): TableNames {
 
 /**
  * The production wiring, built once at cold start by each handler. Only the changing functions build
- * the second client, whose retries never re-send a write (functions/shared/dynamodb.ts), and know the
+ * the second client, whose retries never re-send a write (functions/platform/dynamodb.ts), and know the
  * idempotency table, where a keyed delete writes its answer in its own transaction.
  */
 export function counterService(use: 'reads' | 'changes' = 'reads'): ServiceDeps {

@@ -9,8 +9,8 @@ import {
 import type { KeyedAttempt } from '../counter/repository.ts';
 import type { ServiceDeps } from '../counter/service.ts';
 import { counterService, idempotentService } from '../counter/wiring.ts';
-import { BadRequestError } from '../shared/errors.ts';
-import { actorOf, type HttpEvent, type HttpResult, problemResponse, toProblem } from '../shared/http.ts';
+import { actorOf, type HttpEvent, type HttpResult } from './http.ts';
+import { BadRequestError, problemResponse, toProblem } from './problems.ts';
 import { changedResponse } from './responses.ts';
 
 /** What a changing handler needs: plain changes, and keyed ones. */

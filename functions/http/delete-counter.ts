@@ -1,6 +1,6 @@
 import { runCommand } from '../counter/service.ts';
-import { actorOf, expectedVersion, httpHandler } from '../shared/http.ts';
 import { applyChange, type ChangeDeps, changeDeps } from './changes.ts';
+import { actorOf, expectedVersion, httpHandler } from './http.ts';
 import { counterNameOf } from './responses.ts';
 
 /** DELETE /counters/{name}: 204, or 404 if there was none. Its history goes too, via the stream. */

@@ -1,6 +1,6 @@
 import { getCounter } from '../counter/service.ts';
 import { counterService } from '../counter/wiring.ts';
-import { httpHandler } from '../shared/http.ts';
+import { httpHandler } from './http.ts';
 import { counterNameOf, counterResponse } from './responses.ts';
 
 const deps = counterService();

@@ -1,7 +1,7 @@
 import { historyQuery } from '../counter/schema.ts';
 import { counterHistory } from '../counter/service.ts';
 import { counterService } from '../counter/wiring.ts';
-import { httpHandler, json, nextLink, parseParams } from '../shared/http.ts';
+import { httpHandler, json, nextLink, parseParams } from './http.ts';
 import { counterNameOf } from './responses.ts';
 
 const deps = counterService();

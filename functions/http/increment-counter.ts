@@ -1,8 +1,8 @@
 import { incrementBody } from '../counter/schema.ts';
 import { runCommand } from '../counter/service.ts';
-import { actorOf, expectedVersion, httpHandler } from '../shared/http.ts';
-import { parseJsonBody } from '../shared/json-body.ts';
 import { applyChange, type ChangeDeps, changeDeps } from './changes.ts';
+import { actorOf, expectedVersion, httpHandler } from './http.ts';
+import { parseJsonBody } from './json-body.ts';
 import { counterNameOf, prefersMinimal } from './responses.ts';
 
 /**

@@ -1,7 +1,7 @@
 import { listQuery } from '../counter/schema.ts';
 import { listCounters } from '../counter/service.ts';
 import { counterService } from '../counter/wiring.ts';
-import { httpHandler, json, nextLink, parseParams } from '../shared/http.ts';
+import { httpHandler, json, nextLink, parseParams } from './http.ts';
 
 const deps = counterService();
 

@@ -1,6 +1,6 @@
 import type { Counter } from '../counter/schema.ts';
 import { counterPath, DEFAULT_COUNTER } from '../counter/schema.ts';
-import { type HttpEvent, type HttpResult, json, parseParams } from '../shared/http.ts';
+import { type HttpEvent, type HttpResult, json, parseParams } from './http.ts';
 
 /** The counter a request addresses: `{name}` from the path, or `default` on the seed's `/counter` routes. */
 export function counterNameOf(event: HttpEvent): string {

@@ -1,9 +1,9 @@
 import { setBody } from '../counter/schema.ts';
 import { runCommand } from '../counter/service.ts';
-import { BadRequestError } from '../shared/errors.ts';
-import { actorOf, expectedVersion, httpHandler } from '../shared/http.ts';
-import { parseJsonBody } from '../shared/json-body.ts';
 import { applyChange, type ChangeDeps, changeDeps } from './changes.ts';
+import { actorOf, expectedVersion, httpHandler } from './http.ts';
+import { parseJsonBody } from './json-body.ts';
+import { BadRequestError } from './problems.ts';
 import { counterNameOf } from './responses.ts';
 
 /**

@@ -6,9 +6,9 @@ import { DynamoHistoryStore } from '../counter/dynamodb-history-store.ts';
 import { DynamoIdempotencyStore } from '../counter/dynamodb-idempotency-store.ts';
 import { witness } from '../counter/keyed-witness.ts';
 import { recordHistory, type StreamChange } from '../counter/record-history.ts';
-import { isThrottling } from '../shared/aws-errors.ts';
-import { documentClient } from '../shared/dynamodb.ts';
-import { optionalEnv, requireEnv } from '../shared/env.ts';
+import { isThrottling } from '../platform/aws-errors.ts';
+import { documentClient } from '../platform/dynamodb.ts';
+import { optionalEnv, requireEnv } from '../platform/env.ts';
 
 export const logger = new Logger({ serviceName: 'counter-service' });
 const retention = optionalEnv('HISTORY_RETENTION_DAYS');

@@ -13,7 +13,7 @@ import {
 import { type BundlingOptions, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { TRACING_VARIABLE } from '../../functions/shared/tracing-switch.ts';
+import { TRACING_VARIABLE } from '../../functions/platform/tracing-switch.ts';
 
 /** The repository root: route-table entries and the lock file are relative to it. */
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -140,7 +140,7 @@ export class CounterFunction extends NodejsFunction {
     });
     logGroup.grantWrite(role);
     const tracing = props.tracing ?? Tracing.DISABLED;
-    // Tells the handlers' DynamoDB clients to record subsegments (functions/shared/tracing.ts):
+    // Tells the handlers' DynamoDB clients to record subsegments (functions/platform/tracing.ts):
     // Lambda's own variables are set on untraced functions too.
     const tracingEnvironment: Record<string, string> =
       tracing === Tracing.DISABLED ? {} : { [TRACING_VARIABLE]: tracing };

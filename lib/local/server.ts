@@ -13,8 +13,8 @@ import type {
   DynamoDBBatchResponse,
   DynamoDBStreamEvent,
 } from 'aws-lambda';
-import { PayloadTooLargeError } from '../../functions/shared/errors.ts';
-import { MAX_BODY_BYTES } from '../../functions/shared/json-body.ts';
+import { MAX_BODY_BYTES } from '../../functions/http/json-body.ts';
+import { PayloadTooLargeError } from '../../functions/http/problems.ts';
 import { matchesPattern } from '../access.ts';
 import { validateCorsOrigins } from '../cors.ts';
 import { HISTORY_CONSUMER, ROUTES, type RouteSpec } from '../routes.ts';
@@ -137,7 +137,7 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
 
     const handlers = await loadHttpHandlers();
     // After the environment is set: the module's logger reads its level once, as on Lambda.
-    const { problemResponse } = await import('../../functions/shared/http.ts');
+    const { problemResponse } = await import('../../functions/http/problems.ts');
     const tooLarge = problemResponse(new PayloadTooLargeError(MAX_BODY_BYTES));
     const consumer = await importHandler<StreamHandler>(HISTORY_CONSUMER.entry);
     poller = new StreamPoller({
@@ -265,7 +265,7 @@ interface Context_ {
   region: string;
   log: (message: string, details?: Record<string, unknown>) => void;
   corsOrigins: ReadonlySet<string>;
-  /** The handlers' own 413 (functions/shared/json-body.ts), answered here before a body is read. */
+  /** The handlers' own 413 (functions/http/json-body.ts), answered here before a body is read. */
   tooLarge: APIGatewayProxyStructuredResultV2;
 }
 

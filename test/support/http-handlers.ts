@@ -1,7 +1,7 @@
 import type { Context } from 'aws-lambda';
 import { expect, vi } from 'vitest';
 import { z } from 'zod';
-import type { HttpEvent, HttpResult } from '../../functions/shared/http.ts';
+import type { HttpEvent, HttpResult } from '../../functions/http/http.ts';
 import { type ApiRequest, apiEvent, lambdaContext } from './api-event.ts';
 
 export const COUNTERS_TABLE = 'counters-table-7f3a9c';

@@ -1,4 +1,4 @@
-import { AttemptFencedError } from '../../functions/counter/errors.ts';
+import { AttemptFencedError, RequestInFlightError } from '../../functions/counter/errors.ts';
 import {
   CLAIM_LEASE_MS,
   type Claim,
@@ -6,7 +6,6 @@ import {
   type IdempotencyRecord,
   type IdempotencyStore,
   type Outcome,
-  RequestInFlightError,
   type StoredAnswer,
 } from '../../functions/counter/idempotency.ts';
 import type { WitnessStore } from '../../functions/counter/keyed-witness.ts';

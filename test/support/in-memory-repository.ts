@@ -1,6 +1,5 @@
 import {
   atVersion,
-  CounterIsSharded,
   exists,
   type Item,
   nameFree,
@@ -13,7 +12,12 @@ import {
   withinBounds,
   withinRange,
 } from '../../functions/counter/change-rules.ts';
-import { CounterOutOfRangeError, ShardLayoutError, shardBound } from '../../functions/counter/errors.ts';
+import {
+  CounterIsSharded,
+  CounterOutOfRangeError,
+  ShardLayoutError,
+  shardBound,
+} from '../../functions/counter/errors.ts';
 import { numberChanges, type SequencerState, type ShardChange } from '../../functions/counter/history.ts';
 import type { HistoryStore } from '../../functions/counter/history-store.ts';
 import type { Outcome } from '../../functions/counter/idempotency.ts';

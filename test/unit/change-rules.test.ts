@@ -1,23 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import {
   atVersion,
-  CounterIsSharded,
   conditionOf,
   exists,
-  LayoutChanged,
   nameFree,
   notFenced,
   notSharded,
   ofIncarnation,
   refusalOf,
   rules,
-  ShardShareExceeded,
   setWithinBounds,
   shardAt,
   withinBounds,
   withinRange,
   withinShare,
 } from '../../functions/counter/change-rules.ts';
+import { CounterIsSharded, LayoutChanged, ShardShareExceeded } from '../../functions/counter/errors.ts';
 import { MAX_VALUE, MIN_VALUE } from '../../functions/counter/schema.ts';
 
 const counter = { name: 'a', value: 5, version: 3, incarnation: 'inc-1' };

@@ -13,11 +13,10 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DynamoIdempotencyStore } from '../../functions/counter/dynamodb-idempotency-store.ts';
-import { AttemptFencedError } from '../../functions/counter/errors.ts';
+import { AttemptFencedError, RequestInFlightError } from '../../functions/counter/errors.ts';
 import {
   CLAIM_LEASE_MS,
   IDEMPOTENCY_TTL_SECONDS,
-  RequestInFlightError,
   type StoredAnswer,
 } from '../../functions/counter/idempotency.ts';
 import { conditionFailed, expectEveryPlaceholderUsed } from '../support/dynamodb-answers.ts';

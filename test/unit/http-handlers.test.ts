@@ -11,7 +11,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { encodeCursor } from '../../functions/counter/cursor.ts';
 import { MAX_VALUE } from '../../functions/counter/schema.ts';
-import type { HttpResult } from '../../functions/shared/http.ts';
+import type { HttpResult } from '../../functions/http/http.ts';
 import type { ApiRequest } from '../support/api-event.ts';
 import { TEST_USER_ARN } from '../support/api-event.ts';
 import { counterItem } from '../support/counter-items.ts';

@@ -1,20 +1,22 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { AttemptFencedError } from '../../functions/counter/errors.ts';
+import {
+  AttemptFencedError,
+  IdempotencyKeyReusedError,
+  RequestInFlightError,
+} from '../../functions/counter/errors.ts';
 import {
   type ChangeCommand,
   CLAIM_LEASE_MS,
   changeIdempotently,
   fingerprintOf,
   IDEMPOTENCY_TTL_SECONDS,
-  IdempotencyKeyReusedError,
   type IdempotentDeps,
   idempotencyId,
-  RequestInFlightError,
 } from '../../functions/counter/idempotency.ts';
 import { witness } from '../../functions/counter/keyed-witness.ts';
 import { MAX_VALUE, toCounter } from '../../functions/counter/schema.ts';
 import { runCommand, type ServiceDeps } from '../../functions/counter/service.ts';
-import { certainlyNotWritten } from '../../functions/shared/aws-errors.ts';
+import { certainlyNotWritten } from '../../functions/platform/aws-errors.ts';
 import { InMemoryIdempotencyStore } from '../support/in-memory-idempotency-store.ts';
 import { InMemoryCounterRepository } from '../support/in-memory-repository.ts';
 import { renderOutcome } from '../support/render-outcome.ts';

@@ -2,8 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { incrementBody, setBody } from '../../functions/counter/schema.ts';
-import { BadRequestError, PayloadTooLargeError } from '../../functions/shared/errors.ts';
-import { duplicateKey, MAX_BODY_BYTES, parseJsonBody } from '../../functions/shared/json-body.ts';
+import { duplicateKey, MAX_BODY_BYTES, parseJsonBody } from '../../functions/http/json-body.ts';
+import { BadRequestError, PayloadTooLargeError } from '../../functions/http/problems.ts';
 
 const anyJson = z.unknown();
 

@@ -3,7 +3,7 @@ import { DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { emfLine } from '../../functions/shared/metrics.ts';
+import { emfLine } from '../../functions/platform/metrics.ts';
 import { counterItem } from '../support/counter-items.ts';
 import { type Handlers, invoke, loadHandlers } from '../support/http-handlers.ts';
 

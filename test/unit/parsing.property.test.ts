@@ -4,8 +4,8 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { MAX_VALUE } from '../../functions/counter/schema.ts';
-import { BadRequestError } from '../../functions/shared/errors.ts';
-import { parseJsonBody } from '../../functions/shared/json-body.ts';
+import { parseJsonBody } from '../../functions/http/json-body.ts';
+import { BadRequestError } from '../../functions/http/problems.ts';
 import { counterItem } from '../support/counter-items.ts';
 import { expectProblem, type Handlers, invoke, loadHandlers } from '../support/http-handlers.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ThrottlingOnlyRetryStrategy } from '../../functions/shared/dynamodb.ts';
+import { ThrottlingOnlyRetryStrategy } from '../../functions/platform/dynamodb.ts';
 
 describe('ThrottlingOnlyRetryStrategy', () => {
   it('retries a throttled request, which DynamoDB certainly did not apply', async () => {

@@ -11,15 +11,15 @@ import {
 import { ConfiguredRetryStrategy } from '@smithy/core/retry';
 import { type HttpRequest, HttpResponse } from '@smithy/protocol-http';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createDocumentClient } from '../../functions/shared/dynamodb.ts';
+import { createDocumentClient } from '../../functions/platform/dynamodb.ts';
 import {
   type DynamoDbSubsegment,
   daemonAddress,
   sampledTrace,
   traceDynamoDbCalls,
   udpSender,
-} from '../../functions/shared/tracing.ts';
-import { TRACING_VARIABLE } from '../../functions/shared/tracing-switch.ts';
+} from '../../functions/platform/tracing.ts';
+import { TRACING_VARIABLE } from '../../functions/platform/tracing-switch.ts';
 
 const TRACE_ID = '1-5759e988-bd862e3fe1be46a994272793';
 const PARENT_ID = '53995c3f42cd8ad8';

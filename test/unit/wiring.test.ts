@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { counterService, tableNames } from '../../functions/counter/wiring.ts';
-import { MissingEnvironmentError } from '../../functions/shared/env.ts';
+import { MissingEnvironmentError } from '../../functions/platform/env.ts';
 
 // The stack gives a function only the names of the tables it may touch (lib/routes.ts).
 describe('the wiring', () => {

@@ -1,5 +1,5 @@
 import type * as z from 'zod/mini';
-import { BadRequestError, PayloadTooLargeError } from './errors.ts';
+import { BadRequestError, PayloadTooLargeError } from './problems.ts';
 import { describeIssues } from './validation.ts';
 
 export const MAX_BODY_BYTES = 16 * 1024;

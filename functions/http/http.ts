@@ -7,28 +7,8 @@ import type {
   Context,
 } from 'aws-lambda';
 import type * as z from 'zod/mini';
-import {
-  AttemptFencedError,
-  CounterBusyError,
-  CounterNotFoundError,
-  CounterOutOfBoundsError,
-  CounterOutOfRangeError,
-  InvalidCursorError,
-  ShardLayoutError,
-  VersionMismatchError,
-} from '../counter/errors.ts';
-import { IdempotencyKeyReusedError, RequestInFlightError } from '../counter/idempotency.ts';
-import { isThrottling } from './aws-errors.ts';
-import {
-  BadRequestError,
-  ConflictError,
-  HttpProblemError,
-  NotFoundError,
-  PreconditionFailedError,
-  ThrottledError,
-  UnprocessableError,
-} from './errors.ts';
-import { type MetricName, publishCounts } from './metrics.ts';
+import { type MetricName, publishCounts } from '../platform/metrics.ts';
+import { BadRequestError, problemResponse, toProblem } from './problems.ts';
 import { describeIssues } from './validation.ts';
 
 export type HttpEvent = APIGatewayProxyEventV2WithIAMAuthorizer;
@@ -109,52 +89,6 @@ function problemErrors(): MiddlewareObj<HttpEvent, HttpResult, Error, Context> {
       else logger.info('request refused', { status: problem.status, detail: problem.message });
       request.response = problemResponse(problem);
     },
-  };
-}
-
-export function toProblem(error: unknown): HttpProblemError {
-  if (error instanceof HttpProblemError) return error;
-  if (error instanceof CounterNotFoundError) return new NotFoundError(error.message);
-  if (error instanceof CounterOutOfRangeError)
-    return new ConflictError('out-of-range', 'Out of range', error.message);
-  if (error instanceof CounterOutOfBoundsError)
-    return new ConflictError('out-of-bounds', 'Out of bounds', error.message);
-  if (error instanceof ShardLayoutError)
-    return new ConflictError('sharded', 'Sharded counter', error.message);
-  if (error instanceof VersionMismatchError) return new PreconditionFailedError(error.message);
-  if (error instanceof InvalidCursorError) return new BadRequestError(error.message);
-  if (error instanceof IdempotencyKeyReusedError) {
-    return new UnprocessableError('idempotency-key-reused', 'Idempotency-Key reused', error.message);
-  }
-  if (error instanceof RequestInFlightError || error instanceof AttemptFencedError) {
-    return new HttpProblemError(409, 'request-in-flight', 'Request in flight', error.message, {
-      'retry-after': '1',
-    });
-  }
-  // Other transactions held the counter's items through every retry: busy, not throttled (no 429).
-  if (error instanceof CounterBusyError) {
-    return new HttpProblemError(503, 'contended', 'Counter busy', error.message, { 'retry-after': '1' });
-  }
-  if (isThrottling(error)) return new ThrottledError(1);
-  return new HttpProblemError(
-    500,
-    'internal',
-    'Internal error',
-    'The request failed on our side. A read is safe to retry; a change may or may not have been ' +
-      'applied: retry it with the same Idempotency-Key, or read the counter before sending it again.',
-  );
-}
-
-export function problemResponse(problem: HttpProblemError): HttpResult {
-  return {
-    statusCode: problem.status,
-    headers: { 'content-type': 'application/problem+json', ...problem.headers },
-    body: JSON.stringify({
-      type: problem.type,
-      title: problem.title,
-      status: problem.status,
-      detail: problem.message,
-    }),
   };
 }
 
