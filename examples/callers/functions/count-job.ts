@@ -1,5 +1,5 @@
 import { CounterClient } from '../../../client/index.ts';
-import { requireEnv } from '../../../functions/shared/env.ts';
+import { requireEnv } from '../../../functions/platform/env.ts';
 import { createCountJobHandler } from './job-counting.ts';
 
 // Created once per execution environment. Lambda puts the role's credentials in the environment,
