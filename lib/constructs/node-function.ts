@@ -1,5 +1,4 @@
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import {
@@ -14,9 +13,10 @@ import { type BundlingOptions, NodejsFunction, OutputFormat } from 'aws-cdk-lib/
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { TRACING_VARIABLE } from '../../functions/platform/tracing-switch.ts';
+import { REPO_ROOT } from '../repo-root.ts';
 
 /** The repository root: route-table entries and the lock file are relative to it. */
-export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export { REPO_ROOT };
 
 /**
  * The bundle is ESM, but some dependencies are CommonJS and call `require` at run time; ESM has no

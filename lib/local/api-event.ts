@@ -11,11 +11,10 @@ export function toApiGatewayEvent(
   request: RawRequest,
   routeKey: string,
   pathParameters: Record<string, string> | undefined,
-  principal: LocalPrincipal,
+  principal: Pick<LocalPrincipal, 'accessKeyId' | 'arn'>,
   sourceIp: string,
+  { requestId = randomUUID(), now = new Date() }: { requestId?: string; now?: Date } = {},
 ): APIGatewayProxyEventV2WithIAMAuthorizer {
-  const now = new Date();
-  const requestId = randomUUID();
   const queryStringParameters = queryParameters(request.rawQueryString);
   const textBody = request.body.length === 0 ? undefined : request.body.toString('utf8');
   return {

@@ -17,6 +17,7 @@ import { MAX_BODY_BYTES } from '../../functions/http/json-body.ts';
 import { PayloadTooLargeError } from '../../functions/http/problems.ts';
 import { matchesPattern } from '../access.ts';
 import { validateCorsOrigins } from '../cors.ts';
+import { REPO_ROOT } from '../repo-root.ts';
 import { HISTORY_CONSUMER, ROUTES, type RouteSpec } from '../routes.ts';
 import { HISTORY_STREAM } from '../stream-settings.ts';
 import {
@@ -35,8 +36,6 @@ import { type RawRequest, safeDecode, verifySigV4 } from './sigv4.ts';
 import { type PollerSettings, StreamPoller } from './stream-poller.ts';
 import type { StreamStorage } from './stream-storage.ts';
 import { ensureTable } from './tables.ts';
-
-export const REPO_ROOT = new URL('../../', import.meta.url);
 
 export interface LocalServiceOptions {
   port?: number;
@@ -254,7 +253,7 @@ async function loadHttpHandlers(): Promise<Compiled[]> {
 }
 
 async function importHandler<T>(entry: string): Promise<T> {
-  const module: { handler?: T } = await import(pathToFileURL(join(REPO_ROOT.pathname, entry)).href);
+  const module: { handler?: T } = await import(pathToFileURL(join(REPO_ROOT, entry)).href);
   if (module.handler === undefined) throw new Error(`${entry} exports no handler`);
   return module.handler;
 }
@@ -288,7 +287,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context_):
   // Local conveniences, unsigned (docs/api.md sections 1 and 6).
   if (method === 'GET' && rawPath === '/health') return send(res, 200, { status: 'ok' });
   if (method === 'GET' && rawPath === '/openapi.json') {
-    const document = await readFile(join(REPO_ROOT.pathname, 'openapi.json'));
+    const document = await readFile(join(REPO_ROOT, 'openapi.json'));
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': document.length });
     res.end(document);
     return;

@@ -9,8 +9,8 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { BUNDLING_STACKS } from 'aws-cdk-lib/cx-api';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidAlarmEmailError } from '../../lib/constructs/alarm-notifications.ts';
-import { REPO_ROOT } from '../../lib/constructs/node-function.ts';
 import { CounterStack, type CounterStackProps } from '../../lib/counter-stack.ts';
+import { REPO_ROOT } from '../../lib/repo-root.ts';
 import { isRecord, TEST_ENV, testApp } from './synth.ts';
 import { asArray, at, logicalIdOf, resourcesOfType, statementsOfRole } from './template-helpers.ts';
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { BUNDLING_STACKS } from 'aws-cdk-lib/cx-api';
-import { REPO_ROOT } from '../../lib/constructs/node-function.ts';
+import { REPO_ROOT } from '../../lib/repo-root.ts';
 
 /** A fixed environment, so ARNs in assertions are concrete rather than pseudo-parameters. */
 export const TEST_ENV = { account: '111111111111', region: 'eu-west-1' } as const;

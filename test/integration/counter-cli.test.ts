@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CounterClient } from '../../client/counter-client.ts';
-import { REPO_ROOT, type ServerProcess, startServer } from '../support/server-process.ts';
+import { REPO_ROOT } from '../../lib/repo-root.ts';
+import { type ServerProcess, startServer } from '../support/server-process.ts';
 import { ADMIN } from '../support/signed-client.ts';
 
 /** Runs a command in the repository as a user would type it; resolves when it exits. */

@@ -11,7 +11,8 @@ import {
   importCounters,
   parseLine,
 } from '../../client/export-import.ts';
-import { REPO_ROOT, type ServerProcess, startServer } from '../support/server-process.ts';
+import { REPO_ROOT } from '../../lib/repo-root.ts';
+import { type ServerProcess, startServer } from '../support/server-process.ts';
 import { ADMIN, eventually } from '../support/signed-client.ts';
 
 /** What must survive a round trip: everything but times and actors, which an import cannot keep. */

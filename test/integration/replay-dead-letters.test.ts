@@ -10,9 +10,9 @@ import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { historyKey } from '../../functions/counter/table.ts';
 import { type Engine, startEngine } from '../../lib/local/engine.ts';
-import { REPO_ROOT } from '../../lib/local/server.ts';
 import { StreamPoller } from '../../lib/local/stream-poller.ts';
 import { ensureTable } from '../../lib/local/tables.ts';
+import { REPO_ROOT } from '../../lib/repo-root.ts';
 import { HISTORY_STREAM } from '../../lib/stream-settings.ts';
 import { COUNTERS_TABLE, HISTORY_TABLE, IDEMPOTENCY_TABLE, ROLLUPS_TABLE } from '../../lib/table-schemas.ts';
 import { localDeadLetter } from '../../scripts/dead-letters/messages.ts';
@@ -158,7 +158,7 @@ describe('replaying local dead letters', () => {
       process.execPath,
       ['--import', 'tsx', 'scripts/replay-dead-letters.ts', '--local', '--file', deadLetterFile],
       {
-        cwd: new URL(REPO_ROOT).pathname,
+        cwd: REPO_ROOT,
         env: {
           PATH: process.env.PATH,
           DYNAMODB_ENDPOINT: engine.endpoint,

@@ -1,4 +1,5 @@
 import type { APIGatewayProxyEventV2WithIAMAuthorizer, Context } from 'aws-lambda';
+import { lambdaContext as localLambdaContext, toApiGatewayEvent } from '../../lib/local/api-event.ts';
 
 export const TEST_USER_ARN = 'arn:aws:iam::123456789012:user/unit-tester';
 
@@ -16,66 +17,31 @@ export interface ApiRequest {
   userArn?: string;
 }
 
-/** The payload-format-2.0 event an HTTP API with the IAM authorizer hands a Lambda integration. */
+/**
+ * The event the local server builds (one builder, so unit tests and `npm start` hand the handlers
+ * the same shape), with a fixed request id and clock so answers can be compared whole.
+ */
 export function apiEvent(request: ApiRequest): APIGatewayProxyEventV2WithIAMAuthorizer {
   const [method = 'GET'] = request.routeKey.split(' ');
-  const rawQueryString = new URLSearchParams(request.query ?? {}).toString();
-  return {
-    version: '2.0',
-    routeKey: request.routeKey,
-    rawPath: request.path,
-    rawQueryString,
-    headers: { host: 'api.example.com', ...request.headers },
-    ...(request.query === undefined ? {} : { queryStringParameters: request.query }),
-    ...(request.pathParameters === undefined ? {} : { pathParameters: request.pathParameters }),
-    ...(request.body === undefined ? {} : { body: request.body }),
-    isBase64Encoded: request.isBase64Encoded ?? false,
-    requestContext: {
-      accountId: '123456789012',
-      apiId: 'api',
-      domainName: 'api.example.com',
-      domainPrefix: 'api',
-      http: {
-        method,
-        path: request.path,
-        protocol: 'HTTP/1.1',
-        sourceIp: '192.0.2.1',
-        userAgent: 'unit-test',
-      },
-      requestId: 'request-1',
-      routeKey: request.routeKey,
-      stage: '$default',
-      time: '01/Jan/2025:00:00:00 +0000',
-      timeEpoch: 1735689600000,
-      authorizer: {
-        iam: {
-          accessKey: 'AKIAUNITTEST',
-          accountId: '123456789012',
-          callerId: 'AIDAUNITTEST',
-          cognitoIdentity: null,
-          principalOrgId: '',
-          userArn: request.userArn ?? TEST_USER_ARN,
-          userId: 'AIDAUNITTEST',
-        },
-      },
+  const event = toApiGatewayEvent(
+    {
+      method,
+      rawPath: request.path,
+      rawQueryString: new URLSearchParams(request.query ?? {}).toString(),
+      headers: { host: 'api.example.com', 'user-agent': 'unit-test', ...request.headers },
+      body: Buffer.from(request.body ?? ''),
     },
-  };
+    request.routeKey,
+    request.pathParameters,
+    { accessKeyId: 'AKIAUNITTEST', arn: request.userArn ?? TEST_USER_ARN },
+    '192.0.2.1',
+    { requestId: 'request-1', now: new Date('2025-01-01T00:00:00Z') },
+  );
+  // A body the caller sent as base64 stays base64, as API Gateway passes binary bodies.
+  return request.isBase64Encoded ? { ...event, isBase64Encoded: true } : event;
 }
 
 /** Just enough of a Lambda context for the handlers' middlewares. */
 export function lambdaContext(): Context {
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: 'unit-test',
-    functionVersion: '$LATEST',
-    invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:unit-test',
-    memoryLimitInMB: '128',
-    awsRequestId: 'aws-request-1',
-    logGroupName: '/aws/lambda/unit-test',
-    logStreamName: 'stream',
-    getRemainingTimeInMillis: () => 10_000,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
+  return localLambdaContext('unit-test', 'aws-request-1');
 }

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium } from 'playwright-core';
-import { REPO_ROOT } from './server-process.ts';
+import { REPO_ROOT } from '../../lib/repo-root.ts';
 
 /** Where the system's Chromium is: Debian's `chromium` package, unless CHROMIUM_PATH says otherwise. */
 export function chromiumPath(): string {

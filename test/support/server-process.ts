@@ -2,8 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-
-export const REPO_ROOT = new URL('../../', import.meta.url).pathname;
+import { REPO_ROOT } from '../../lib/repo-root.ts';
 
 export interface ServerProcess {
   url: string;

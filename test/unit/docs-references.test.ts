@@ -1,9 +1,10 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../lib/repo-root.ts';
 
 // Docs name files by path; a rename that forgets them leaves a newcomer at a dead end.
-const root = resolve(import.meta.dirname, '../..');
+const root = REPO_ROOT;
 const pages = [
   'README.md',
   ...readdirSync(join(root, 'docs'))
