@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type ShardChange, toHistoryAction } from '../../functions/counter/history.ts';
-import type { HistoryStore } from '../../functions/counter/history-store.ts';
+import type { HistoryStore, SequenceOutcome } from '../../functions/counter/history-store.ts';
 import { recordHistory, type StreamChange } from '../../functions/counter/record-history.ts';
 import type { HistoryEntry, StoredCounter } from '../../functions/counter/schema.ts';
 import type { Interval, RollupChange } from '../../functions/counter/series.ts';
@@ -171,7 +171,7 @@ class ScriptedStore implements HistoryStore {
     return this.inner.rollUp(key, interval, start, changes);
   }
 
-  async sequence(key: string, changes: ShardChange[]): Promise<{ written: number; duplicates: number }> {
+  async sequence(key: string, changes: ShardChange[]): Promise<SequenceOutcome> {
     this.calls.push(`sequence ${key} ${changes.length}`);
     return this.inner.sequence(key, changes);
   }
@@ -193,7 +193,7 @@ describe('recordHistory', () => {
     const outcome = await recordHistory(store, batch);
 
     // Assess
-    expect(outcome).toEqual({ written: 3, duplicates: 0, purged: 0 });
+    expect(outcome).toEqual({ written: 3, duplicates: 0, purged: 0, recorded: expect.any(Array) });
     expect(store.snapshot()['a#inc-1']?.map((entry) => [entry.version, entry.value, entry.delta])).toEqual([
       [1, 1, 1],
       [2, 2, 1],
@@ -212,7 +212,7 @@ describe('recordHistory', () => {
     const outcome = await recordHistory(store, batch);
 
     // Assess
-    expect(outcome).toEqual({ written: 0, duplicates: 3, purged: 0 });
+    expect(outcome).toEqual({ written: 0, duplicates: 3, purged: 0, recorded: expect.any(Array) });
     expect(store.snapshot()).toEqual(afterFirst);
   });
 
@@ -225,7 +225,7 @@ describe('recordHistory', () => {
     const outcome = await recordHistory(store, lifeAndRebirth());
 
     // Assess
-    expect(outcome).toEqual({ written: 4, duplicates: 0, purged: 3 });
+    expect(outcome).toEqual({ written: 4, duplicates: 0, purged: 3, recorded: expect.any(Array) });
     expect(inner.snapshot()).toEqual({
       'a#inc-2': [expect.objectContaining({ version: 1, value: 40, delta: 40 })],
     });
