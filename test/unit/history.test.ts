@@ -243,6 +243,68 @@ describe('recordHistory', () => {
     expect(Object.keys(store.snapshot())).toEqual(['a#inc-2']);
   });
 
+  it('lists what it recorded, in batch order: each change with its entry, and the deletion with its time', async () => {
+    // Prepare
+    const store = new InMemoryHistoryStore();
+    const batch = lifeAndRebirth().map((change, i) => ({ ...change, at: `2026-11-30T12:00:0${i}.000Z` }));
+
+    // Act
+    const outcome = await recordHistory(store, batch);
+
+    // Assess
+    expect(outcome.recorded.map((change) => [change.kind, change.index, change.key])).toEqual([
+      ['changed', 0, 'a#inc-1'],
+      ['changed', 1, 'a#inc-1'],
+      ['changed', 2, 'a#inc-1'],
+      ['deleted', 3, 'a#inc-1'],
+      ['changed', 4, 'a#inc-2'],
+    ]);
+    expect(outcome.recorded[2]).toEqual({
+      kind: 'changed',
+      index: 2,
+      key: 'a#inc-1',
+      entry: expect.objectContaining({ version: 3, value: 5, delta: 3 }),
+    });
+    expect(outcome.recorded[3]).toEqual({
+      kind: 'deleted',
+      index: 3,
+      key: 'a#inc-1',
+      at: '2026-11-30T12:00:03.000Z',
+    });
+  });
+
+  it('lists the changes of a batch delivered again as recorded, with the same entries', async () => {
+    // Prepare
+    const store = new InMemoryHistoryStore();
+    const batch = lifeAndRebirth().slice(0, 3);
+    const first = await recordHistory(store, batch);
+
+    // Act
+    const again = await recordHistory(store, batch);
+
+    // Assess
+    expect(again.duplicates).toBe(3);
+    expect(again.recorded).toEqual(first.recorded);
+  });
+
+  it('lists none of a failed counter’s changes from the failed one on', async () => {
+    // Prepare
+    const store = new ScriptedStore(new InMemoryHistoryStore(), {
+      failRecord: { key: 'a#inc-1', version: 2 },
+    });
+
+    // Act
+    const outcome = await recordHistory(store, lifeAndRebirth());
+
+    // Assess: version 1 of a is recorded; b's first change (another counter, index 4) too, which the
+    // consumer holds back since it comes after the failed record.
+    expect(outcome.failedId).toBe('2');
+    expect(outcome.recorded.map((change) => [change.index, change.key])).toEqual([
+      [0, 'a#inc-1'],
+      [4, 'a#inc-2'],
+    ]);
+  });
+
   it("reports the failing record as failedId, and applies none of that counter's later changes or its purge", async () => {
     // Prepare
     const inner = new InMemoryHistoryStore();

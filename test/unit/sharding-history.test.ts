@@ -339,6 +339,27 @@ describe('recordHistory of a sharded counter', () => {
     ]);
   });
 
+  it('lists each shard change with the counter-wide version it was given, the same when the batch is delivered again', async () => {
+    // Prepare
+    const store = new InMemoryHistoryStore();
+    const first = await recordHistory(store, shardedBatch());
+
+    // Act
+    const again = await recordHistory(store, shardedBatch());
+
+    // Assess: the shards' creations (indexes 1 and 2) are no change.
+    const versions = (outcome: typeof first) =>
+      outcome.recorded.map((change) => [change.index, change.kind === 'changed' ? change.entry.version : 0]);
+    expect(versions(first)).toEqual([
+      [0, 1],
+      [3, 2],
+      [4, 3],
+      [5, 4],
+      [6, 5],
+    ]);
+    expect(again.recorded).toEqual(first.recorded);
+  });
+
   it('records the exact history when a consumer died mid-batch and the batch is delivered again', async () => {
     // Prepare
     const store = new InMemoryHistoryStore();
