@@ -13,6 +13,7 @@ import type {
   DynamoDBBatchResponse,
   DynamoDBStreamEvent,
 } from 'aws-lambda';
+import type { ChangePublisher } from '../../functions/counter/change-events.ts';
 import { matchesPattern } from '../access.ts';
 import { validateCorsOrigins } from '../cors.ts';
 import { HISTORY_CONSUMER, ROUTES, type RouteSpec } from '../routes.ts';
@@ -28,6 +29,7 @@ import {
 import { lambdaContext, toApiGatewayEvent } from './api-event.ts';
 import { applyCors } from './cors.ts';
 import { startEngine } from './engine.ts';
+import { EventsFilePublisher } from './events-file.ts';
 import { type LocalPrincipal, loadPrincipals } from './principals.ts';
 import { type RawRequest, safeDecode, verifySigV4 } from './sigv4.ts';
 import { type PollerSettings, StreamPoller } from './stream-poller.ts';
@@ -50,6 +52,11 @@ export interface LocalServiceOptions {
   log?: (message: string, details?: Record<string, unknown>) => void;
   /** Browser origins allowed by CORS, as the stack's `corsAllowOrigins`; none (no CORS) by default. */
   corsAllowOrigins?: string[] | undefined;
+  /**
+   * The change events the consumer would publish, as JSON Lines in this file (events-file.ts), as the
+   * stack's `changeEvents` would to EventBridge; undefined publishes none.
+   */
+  eventsFile?: string | undefined;
 }
 
 export interface LocalService {
@@ -115,7 +122,10 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
     if (streamArn === undefined) throw new Error(`table ${tables.counters} has no stream`);
 
     const handlers = await loadHttpHandlers();
-    const consumer = await importHandler<StreamHandler>(HISTORY_CONSUMER.entry);
+    const consumer =
+      options.eventsFile === undefined
+        ? await importHandler<StreamHandler>(HISTORY_CONSUMER.entry)
+        : await importConsumerPublishingTo(new EventsFilePublisher(options.eventsFile));
     poller = new StreamPoller({
       streams,
       checkpoints: { client: DynamoDBDocumentClient.from(db), table: tables.checkpoints },
@@ -194,6 +204,15 @@ async function loadHttpHandlers(): Promise<Compiled[]> {
     compiled.push({ route, pattern: new RegExp(`^${source}$`), parameters, handler });
   }
   return compiled;
+}
+
+/** The stream consumer, with its change events going to `publisher` (functions/stream/record-history.ts `consumer`). */
+async function importConsumerPublishingTo(publisher: ChangePublisher): Promise<StreamHandler> {
+  const module: { consumer?: (publisher: ChangePublisher) => StreamHandler } = await import(
+    pathToFileURL(join(REPO_ROOT.pathname, HISTORY_CONSUMER.entry)).href
+  );
+  if (module.consumer === undefined) throw new Error(`${HISTORY_CONSUMER.entry} exports no consumer`);
+  return module.consumer(publisher);
 }
 
 async function importHandler<T>(entry: string): Promise<T> {
