@@ -50,6 +50,8 @@ describe('replaying local dead letters', () => {
       DYNAMODB_ENDPOINT: engine.endpoint,
       HISTORY_TABLE: 'replay-history',
       ROLLUPS_TABLE: 'replay-rollups',
+      // Required at the consumer's import since keyed changes are witnessed; these records carry no key.
+      IDEMPOTENCY_TABLE: 'replay-idempotency',
       POWERTOOLS_LOG_LEVEL: 'CRITICAL',
     });
     ({ handler: consumer } = await import('../../functions/stream/record-history.ts'));
@@ -152,6 +154,7 @@ describe('replaying local dead letters', () => {
       letter.records.map((r) => r.dynamodb?.SequenceNumber),
     );
 
+    const eventsFile = join(mkdtempSync(join(tmpdir(), 'replay-events-')), 'events.jsonl');
     const { stdout } = await run(
       process.execPath,
       ['--import', 'tsx', 'scripts/replay-dead-letters.ts', '--local', '--file', deadLetterFile],
@@ -162,6 +165,7 @@ describe('replaying local dead letters', () => {
           DYNAMODB_ENDPOINT: engine.endpoint,
           HISTORY_TABLE: 'replay-history',
           ROLLUPS_TABLE: 'replay-rollups',
+          LOCAL_EVENTS_FILE: eventsFile,
         },
       },
     );
@@ -169,6 +173,12 @@ describe('replaying local dead letters', () => {
     expect(stdout).toMatch(/^replayed .* \(1 records\): line removed$/m);
     expect(stdout).toMatch(/^1 dead letter\(s\): 1 replayed, 0 kept$/m);
     expect(await versionsOf('replayed')).toEqual(upTo(12));
+    // The replayed change's event goes where npm start writes them (docs/events.md).
+    const events = readFileSync(eventsFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((event) => JSON.parse(JSON.parse(event).Detail));
+    expect(events).toEqual([expect.objectContaining({ name: 'replayed', version: 4 })]);
     expect(existsSync(deadLetterFile)).toBe(false);
     expect(readdirSync(dirname(deadLetterFile))).toEqual([]);
   });
