@@ -6,7 +6,6 @@ import { CounterStack, type CounterStackProps } from '../../lib/counter-stack.ts
 import { TEST_ENV, testApp } from './synth.ts';
 import { at, logicalIdOf, renderArn, resourcesOfType, statementsOfRole } from './template-helpers.ts';
 
-const COUNTERS_BUS = 'arn:aws:events:eu-west-1:111111111111:event-bus/counters';
 const DEFAULT_BUS = 'arn:aws:events:eu-west-1:111111111111:event-bus/default';
 
 /** A stack built with `changeEvents` (none: the default), without bundling (no function code is read). */
@@ -62,12 +61,23 @@ describe('change events in the stack', () => {
     expect(renderArn(at(output, 'Value'))).toBe(DEFAULT_BUS);
   });
 
-  it('with a bus, let the consumer put events on exactly that bus', () => {
-    const { putEvents, consumerEnvironment } = synth((app) =>
-      EventBus.fromEventBusArn(new Stack(app, 'Buses', { env: TEST_ENV }), 'Counters', COUNTERS_BUS),
-    );
+  it('with a bus of another stack, let the consumer put events on exactly that bus', () => {
+    let buses: Stack | undefined;
+    let bus: EventBus | undefined;
+    const { putEvents, consumerEnvironment } = synth((app) => {
+      buses = new Stack(app, 'Buses', { env: TEST_ENV });
+      bus = new EventBus(buses, 'Counters', { eventBusName: 'counters' });
+      return bus;
+    });
 
-    expect(putEvents).toEqual([{ actions: ['events:PutEvents'], resources: [COUNTERS_BUS] }]);
-    expect(at(consumerEnvironment, 'CHANGE_EVENTS_BUS')).toBe(COUNTERS_BUS);
+    if (buses === undefined || bus === undefined) throw new Error('the bus was not built');
+    // The bus's ARN crosses from its stack as an export of exactly its ARN.
+    const imported = renderArn(at(consumerEnvironment, 'CHANGE_EVENTS_BUS'));
+    expect(putEvents).toEqual([{ actions: ['events:PutEvents'], resources: [imported] }]);
+    const exportName = /^<import:(.+)>$/.exec(imported)?.[1];
+    const exported = Object.values(Template.fromStack(buses).toJSON().Outputs ?? {}).find(
+      (output) => at(output, 'Export', 'Name') === exportName,
+    );
+    expect(at(exported, 'Value')).toEqual({ 'Fn::GetAtt': [logicalIdOf(bus), 'Arn'] });
   });
 });
