@@ -90,6 +90,14 @@ export const XRAY_TRACES_RECORDED: Price = {
   note: 'first 100,000 traces recorded a month free; retrieving or scanning traces is $0.50 a million beyond 1,000,000',
 };
 
+export const EVENTBRIDGE_CUSTOM_EVENTS: Price = {
+  value: 1.0,
+  unit: 'million custom events published',
+  source: 'https://aws.amazon.com/eventbridge/pricing/ (us-east-1, event buses: custom events)',
+  takenOn: TAKEN_ON,
+  note: 'each 64 KB chunk of an event is one event; PutEvents batching does not change the per-event price; the change events of docs/events.md (off by default)',
+};
+
 /**
  * X-Ray's default sampling rule, which Lambda's active tracing follows: the first request each second
  * (the reservoir), then this share of the rest.
@@ -112,4 +120,5 @@ export const ALL_PRICES = {
   DYNAMODB_STREAM_READS_BY_LAMBDA,
   CLOUDWATCH_LOGS_INGESTION,
   XRAY_TRACES_RECORDED,
+  EVENTBRIDGE_CUSTOM_EVENTS,
 } as const;

@@ -45,6 +45,9 @@ service = await startLocalService({
   dbPath: resolve(env.LOCAL_DB_PATH ?? '.local/counters.db'),
   dynamodbEndpoint: env.DYNAMODB_ENDPOINT === '' ? undefined : env.DYNAMODB_ENDPOINT,
   deadLetterFile: resolve(env.LOCAL_DEAD_LETTERS ?? '.local/dead-letters.jsonl'),
+  // The change events the stack's `changeEvents` would publish (docs/events.md); empty: none.
+  eventsFile:
+    env.LOCAL_EVENTS_FILE === '' ? undefined : resolve(env.LOCAL_EVENTS_FILE ?? '.local/events.jsonl'),
   // The stack's historyBatchingWindow, in seconds: the local poller gathers changes as Lambda would.
   ...(env.HISTORY_BATCHING_WINDOW_SECONDS === undefined || env.HISTORY_BATCHING_WINDOW_SECONDS === ''
     ? {}

@@ -1,4 +1,5 @@
 import { CfnOutput, type Duration, type RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { EventBus, type IEventBus } from 'aws-cdk-lib/aws-events';
 import type { SystemLogLevel, Tracing } from 'aws-cdk-lib/aws-lambda';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
@@ -79,6 +80,16 @@ export interface CounterStackProps extends StackProps {
    * @default Tracing.DISABLED
    */
   readonly tracing?: Tracing;
+
+  /**
+   * Change events: after a change's history entry is written, the history consumer publishes an
+   * EventBridge event for it (`Counter Changed`, source `counter-service`), and one for every deleted
+   * counter (`Counter Deleted`), at least once (docs/events.md). `true` publishes to the account's
+   * default event bus, a bus to that bus; the consumer may put events on that bus alone. $1.00 per
+   * million changes (docs/cost.md).
+   * @default false - no events
+   */
+  readonly changeEvents?: boolean | IEventBus;
 }
 
 /**
@@ -112,7 +123,14 @@ export class CounterStack extends Stack {
       ...(props.historyReservedConcurrency === undefined
         ? {}
         : { reservedConcurrency: props.historyReservedConcurrency }),
+      ...(changeEventsBus(this, props.changeEvents) ?? {}),
     });
+    if (this.historyConsumer.changeEventsBus !== undefined) {
+      new CfnOutput(this, 'ChangeEventsBusArn', {
+        value: this.historyConsumer.changeEventsBus.eventBusArn,
+        description: 'Change events (source counter-service) are published to this bus',
+      });
+    }
     new CounterDashboard(this, 'Dashboard', { api: this.api, consumer: this.historyConsumer });
 
     new CfnOutput(this, 'ApiUrl', {
@@ -147,4 +165,15 @@ export class CounterStack extends Stack {
       description: 'Every alarm notifies this SNS topic: subscribe e-mail, chat or paging to it',
     });
   }
+}
+
+/** The bus of the `changeEvents` prop: the account's default bus for `true`. */
+function changeEventsBus(
+  scope: Construct,
+  setting: boolean | IEventBus | undefined,
+): { changeEvents: IEventBus } | undefined {
+  if (setting === undefined || setting === false) return undefined;
+  if (setting === true)
+    return { changeEvents: EventBus.fromEventBusName(scope, 'DefaultEventBus', 'default') };
+  return { changeEvents: setting };
 }

@@ -5,6 +5,7 @@ import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { startEngine } from '../lib/local/engine.ts';
+import { EventsFilePublisher } from '../lib/local/events-file.ts';
 import { localTableNames } from '../lib/local/table-names.ts';
 import { type FileOutcome, replayFile } from './dead-letters/replay-file.ts';
 import { type Outcome, replayQueue } from './dead-letters/replay-queue.ts';
@@ -33,7 +34,8 @@ Locally (npm start):
   --file PATH         another dead-letter file
   The engine: $DYNAMODB_ENDPOINT (with npm start running, the engine address it printed), else one
   started here on $LOCAL_DB_PATH (default .local/counters.db). Tables: $HISTORY_TABLE and
-  $ROLLUPS_TABLE, default counter-service-history and counter-service-rollups.
+  $ROLLUPS_TABLE, default counter-service-history and counter-service-rollups. Change events go to
+  $LOCAL_EVENTS_FILE (default .local/events.jsonl; empty: none), as npm start writes them.
 
   -h, --help          show this help
 
@@ -150,7 +152,11 @@ async function replayLocally(file: string, env: NodeJS.ProcessEnv, log: (line: s
       POWERTOOLS_METRICS_DISABLED: env.POWERTOOLS_METRICS_DISABLED ?? 'true',
     });
     // The consumer (lib/routes.ts HISTORY_CONSUMER.entry), imported only now that its environment is set.
-    const { handler } = await import('../functions/stream/record-history.ts');
+    const { consumer } = await import('../functions/stream/record-history.ts');
+    // Its change events go where npm start writes them (docs/events.md).
+    const eventsFile =
+      env.LOCAL_EVENTS_FILE === '' ? undefined : resolve(env.LOCAL_EVENTS_FILE ?? '.local/events.jsonl');
+    const handler = consumer(eventsFile === undefined ? undefined : new EventsFilePublisher(eventsFile));
     return await replayFile(file, handler, log);
   } finally {
     await engine.stop();

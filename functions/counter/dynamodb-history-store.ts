@@ -9,9 +9,15 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod/mini';
-import { numberChanges, type SequencerState, type ShardChange } from './history.ts';
-import { encodePage } from './history-page.ts';
-import type { HistoryStore } from './history-store.ts';
+import {
+  type NumberedChange,
+  numberChanges,
+  type SequencerState,
+  type ShardChange,
+  type ShardSource,
+} from './history.ts';
+import { decodePage, decodeSources, encodePage, encodeSources } from './history-page.ts';
+import type { HistoryStore, SequenceOutcome } from './history-store.ts';
 import type { HistoryEntry } from './schema.ts';
 import { bucketsOf, INTERVALS, type Interval, type RollupChange, rollupOf } from './series.ts';
 import {
@@ -77,13 +83,15 @@ export class DynamoHistoryStore implements HistoryStore {
    * its last: about 2 KB for 100 changes instead of 100 items, so its history keeps up with the shards
    * (docs/sharding.md). It expires with its last entry, so no entry leaves before its retention.
    */
-  private pageItem(key: string, entries: readonly HistoryEntry[]): Record<string, unknown> {
+  private pageItem(key: string, numbered: readonly NumberedChange[]): Record<string, unknown> {
+    const entries = numbered.map(({ entry }) => entry);
     const last = entries.at(-1);
     if (last === undefined) throw new Error('a history page holds at least one entry');
     return {
       [HISTORY_PARTITION_KEY]: key,
       [HISTORY_SORT_KEY]: last.version,
       ...encodePage(entries),
+      ...encodeSources(numbered.map(({ source }) => source)),
       ...this.expiry(last.created_at),
     };
   }
@@ -131,32 +139,36 @@ export class DynamoHistoryStore implements HistoryStore {
     throw new Error(`rollup ${seriesKey(key, interval)} ${start} kept changing under the consumer`);
   }
 
-  async sequence(key: string, changes: ShardChange[]): Promise<{ written: number; duplicates: number }> {
+  async sequence(key: string, changes: ShardChange[]): Promise<SequenceOutcome> {
     let written = 0;
+    // The entries this call wrote, by source: the rest were written before (a batch delivered again).
+    const numbered = new Map<string, HistoryEntry>();
     // Another shard's batch may be numbering the same counter's changes at the same moment: the loser
     // of each step reads again and numbers after the winner.
     for (let attempt = 0; attempt < 20; attempt++) {
       const state = await this.sequencer(key);
       const { entries } = numberChanges(state, key, changes);
-      // What this call did not write was there already (a batch delivered again).
-      if (entries.length === 0) return { written, duplicates: changes.length - written };
+      if (entries.length === 0) return this.sequenced(key, changes, numbered, written, state);
       let last = state?.lastVersion;
       let raced = false;
       for (const chunk of steps(entries)) {
         const end = chunk.at(-1);
         if (end === undefined || raced) break;
-        const page = chunk.map(({ entry }) => entry);
         try {
           await this.client.send(
             new TransactWriteCommand({
               TransactItems: [
                 this.advance(key, last, end.entry.version, end.entry.value, end.absorbed),
-                { Put: { TableName: this.tables.history, Item: this.pageItem(key, page) } },
-                ...this.rollupUpdates(key, page),
+                { Put: { TableName: this.tables.history, Item: this.pageItem(key, chunk) } },
+                ...this.rollupUpdates(
+                  key,
+                  chunk.map(({ entry }) => entry),
+                ),
               ],
             }),
           );
           written += chunk.length;
+          for (const { entry, source } of chunk) numbered.set(sourceKey(source), entry);
           last = end.entry.version;
         } catch (error) {
           if (!(error instanceof TransactionCanceledException)) throw error;
@@ -166,9 +178,74 @@ export class DynamoHistoryStore implements HistoryStore {
           await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * 2 ** Math.min(attempt, 6)));
         }
       }
-      if (!raced) return { written, duplicates: changes.length - written };
+      if (!raced) return this.sequenced(key, changes, numbered, written, state);
     }
     throw new Error(`history of ${key}: its sequencer kept changing under the consumer`);
+  }
+
+  /** The outcome of a sequence: what it wrote, and the entries the changes it did not write were given before. */
+  private async sequenced(
+    key: string,
+    changes: readonly ShardChange[],
+    numbered: ReadonlyMap<string, HistoryEntry>,
+    written: number,
+    state: SequencerState | undefined,
+  ): Promise<SequenceOutcome> {
+    const earlier = changes.filter((change) => !numbered.has(sourceKey(change)));
+    // A deleted counter's history is gone, and with it what its changes were given.
+    const found =
+      earlier.length === 0 || state?.purged === true ? new Map() : await this.findSequenced(key, earlier);
+    return {
+      written,
+      duplicates: changes.length - written,
+      entries: changes.map((change) => numbered.get(sourceKey(change)) ?? found.get(sourceKey(change))),
+    };
+  }
+
+  /**
+   * The entries that shard changes were given when they were recorded before, read from the history's
+   * pages, newest first, until each is found or shown absent: a shard's changes reach the history in
+   * its order, so once a page starts at or before a sought change of that shard, no older page holds
+   * it. A batch is delivered again moments after its first delivery, so this reads a page or a few.
+   */
+  private async findSequenced(
+    key: string,
+    wanted: readonly ShardSource[],
+  ): Promise<Map<string, HistoryEntry>> {
+    const found = new Map<string, HistoryEntry>();
+    const open = new Map(wanted.map((source) => [sourceKey(source), source]));
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.tables.history,
+          KeyConditionExpression: '#counter = :key AND #version > :sequencer',
+          ExpressionAttributeNames: { '#counter': HISTORY_PARTITION_KEY, '#version': HISTORY_SORT_KEY },
+          ExpressionAttributeValues: { ':key': key, ':sequencer': SEQUENCER_VERSION },
+          ScanIndexForward: false,
+          ConsistentRead: true,
+          Limit: 10,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        const entries = decodePage(item);
+        const sources = decodeSources(item, entries.length) ?? [];
+        for (const [i, source] of sources.entries()) {
+          const entry = entries[i];
+          if (entry === undefined || !open.has(sourceKey(source))) continue;
+          found.set(sourceKey(source), entry);
+          open.delete(sourceKey(source));
+        }
+        for (const [k, source] of open) {
+          const first = sources.find((candidate) => candidate.shard === source.shard);
+          if (first !== undefined && first.shardVersion <= source.shardVersion) open.delete(k);
+        }
+        if (open.size === 0) return found;
+      }
+      start = page.LastEvaluatedKey;
+    } while (start !== undefined);
+    return found;
   }
 
   private async sequencer(key: string): Promise<SequencerState | undefined> {
@@ -369,6 +446,10 @@ export class DynamoHistoryStore implements HistoryStore {
       );
     }
   }
+}
+
+function sourceKey(source: ShardSource): string {
+  return `${source.shard}:${source.shardVersion}`;
 }
 
 /**

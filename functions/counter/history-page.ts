@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
-import { counterValue, type HistoryEntry, operation } from './schema.ts';
+import type { ShardSource } from './history.ts';
+import { counterValue, type HistoryEntry, MAX_SHARDS, operation } from './schema.ts';
 
 /**
  * A sharded counter's history page: the entries of one step of its sequencer in one item, written
@@ -101,4 +102,56 @@ export function decodePage(item: unknown): HistoryEntry[] {
 
 function timeOf(epochMs: number): string | undefined {
   return Number.isFinite(epochMs) ? new Date(epochMs).toISOString() : undefined;
+}
+
+/**
+ * Which shard change each entry of a page was, so that a batch delivered again learns the versions
+ * its changes were given (DynamoHistoryStore.sequence), and publishes their events with them
+ * (docs/events.md). Beside the page's body, compactly: `shards` holds one base-32 digit per entry (its
+ * shard, 0 to MAX_SHARDS - 1), `shard_first` each shard's first version in the page; a shard's later
+ * entries in the page follow it one by one, as a shard's changes come in its order.
+ */
+export interface StoredSources {
+  shards: string;
+  shard_first: Record<string, number>;
+}
+
+const storedSources = z.object({
+  shards: z.string(),
+  shard_first: z.record(z.string(), z.number().check(z.int(), z.positive())),
+});
+
+/**
+ * The sources of a page's entries, in its order; undefined when some shard's changes in it do not
+ * follow one another (never, from one stream batch), and the page is then written without them.
+ */
+export function encodeSources(sources: readonly ShardSource[]): StoredSources | undefined {
+  const first: Record<string, number> = {};
+  const last = new Map<number, number>();
+  let shards = '';
+  for (const { shard, shardVersion } of sources) {
+    if (!Number.isInteger(shard) || shard < 0 || shard >= MAX_SHARDS) return undefined;
+    const before = last.get(shard);
+    if (before === undefined) first[String(shard)] = shardVersion;
+    else if (shardVersion !== before + 1) return undefined;
+    last.set(shard, shardVersion);
+    shards += shard.toString(32);
+  }
+  return { shards, shard_first: first };
+}
+
+/** The sources of a stored page's `count` entries; undefined for a page written without them. */
+export function decodeSources(item: unknown, count: number): ShardSource[] | undefined {
+  const parsed = storedSources.safeParse(item);
+  if (!parsed.success || parsed.data.shards.length !== count) return undefined;
+  const next = new Map<number, number>();
+  const sources: ShardSource[] = [];
+  for (const digit of parsed.data.shards) {
+    const shard = Number.parseInt(digit, 32);
+    const shardVersion = next.get(shard) ?? parsed.data.shard_first[String(shard)];
+    if (Number.isNaN(shard) || shardVersion === undefined) return undefined;
+    sources.push({ shard, shardVersion });
+    next.set(shard, shardVersion + 1);
+  }
+  return sources;
 }

@@ -18,10 +18,22 @@ export interface HistoryStore {
    * a batch delivered again, or one racing another shard's batch, counts each change once.
    * Throws SequencerNotReadyError if a shard's change comes before the counter's creation.
    */
-  sequence(key: string, changes: ShardChange[]): Promise<{ written: number; duplicates: number }>;
+  sequence(key: string, changes: ShardChange[]): Promise<SequenceOutcome>;
   /**
    * Removes every history entry and rollup under the key; returns how many entries it removed. For a
    * sharded counter, leaves a mark so that its shards' late changes are not recorded again.
    */
   purge(key: string, options?: { sharded?: boolean }): Promise<number>;
+}
+
+export interface SequenceOutcome {
+  written: number;
+  duplicates: number;
+  /**
+   * Each change's entry in the history, index by index with the changes: the one this call wrote, or
+   * for a change recorded before (a batch delivered again) the one it was given then, so its event
+   * carries the same version. Undefined where the history no longer says (the counter was deleted,
+   * or the entry was written before entries kept their sources).
+   */
+  entries: (HistoryEntry | undefined)[];
 }

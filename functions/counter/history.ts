@@ -26,6 +26,19 @@ export interface ShardChange {
   actor: string;
 }
 
+/** Which change of which shard: a shard change's identity, which numbering does not change. */
+export interface ShardSource {
+  shard: number;
+  shardVersion: number;
+}
+
+/** A shard change numbered into the counter's history: its entry, where it came from, and the sequencer's shards after it. */
+export interface NumberedChange {
+  entry: HistoryEntry;
+  source: ShardSource;
+  absorbed: Record<string, number>;
+}
+
 /**
  * Where a sharded counter's history stands: the last version given out, the value after it, and each
  * shard's last change absorbed. Kept in the history table at version 0 of the counter's key.
@@ -55,12 +68,12 @@ export function numberChanges(
   state: SequencerState | undefined,
   key: string,
   changes: readonly ShardChange[],
-): { entries: { entry: HistoryEntry; absorbed: Record<string, number> }[]; duplicates: number } {
+): { entries: NumberedChange[]; duplicates: number } {
   if (state?.purged === true) return { entries: [], duplicates: changes.length };
   let lastVersion = state?.lastVersion ?? 0;
   let value = state?.value ?? 0;
   let absorbed = { ...state?.absorbed };
-  const entries: { entry: HistoryEntry; absorbed: Record<string, number> }[] = [];
+  const entries: NumberedChange[] = [];
   let duplicates = 0;
   for (const change of changes) {
     if (change.shardVersion <= (absorbed[String(change.shard)] ?? 0)) {
@@ -83,6 +96,7 @@ export function numberChanges(
         created_at: change.created_at,
         actor: change.actor,
       },
+      source: { shard: change.shard, shardVersion: change.shardVersion },
       absorbed,
     });
   }

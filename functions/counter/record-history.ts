@@ -8,7 +8,17 @@ export interface StreamChange {
   id: string;
   oldImage?: unknown;
   newImage?: unknown;
+  /** When the stream recorded the change (its approximate creation time, ISO 8601), if it says. */
+  at?: string | undefined;
 }
+
+/**
+ * A change whose history is written (or was already, when a batch is delivered again): what its
+ * change event is made of (change-events.ts). `index` is its position in the batch.
+ */
+export type RecordedChange =
+  | { kind: 'changed'; index: number; key: string; entry: HistoryEntry }
+  | { kind: 'deleted'; index: number; key: string; at: string | undefined };
 
 export interface BatchOutcome {
   /** The first change that failed. It and everything after it must be delivered again, in order. */
@@ -17,6 +27,12 @@ export interface BatchOutcome {
   duplicates: number;
   purged: number;
   error?: unknown;
+  /**
+   * The changes recorded, in batch order: all of them before `failedId`, and some after it (a group
+   * that did not fail). A sharded counter's change whose entry the history no longer holds (its
+   * counter since deleted) is left out.
+   */
+  recorded: RecordedChange[];
 }
 
 interface Step {
@@ -37,7 +53,7 @@ interface Step {
  * batch reports the earliest.
  */
 export async function recordHistory(store: HistoryStore, changes: StreamChange[]): Promise<BatchOutcome> {
-  const outcome: BatchOutcome = { written: 0, duplicates: 0, purged: 0 };
+  const outcome: BatchOutcome = { written: 0, duplicates: 0, purged: 0, recorded: [] };
   const groups = new Map<string, Step[]>();
   let parseFailure: { index: number; error: unknown } | undefined;
   for (const [index, change] of changes.entries()) {
@@ -63,6 +79,7 @@ export async function recordHistory(store: HistoryStore, changes: StreamChange[]
     outcome.failedId = changes[first.index]?.id;
     outcome.error = first.error;
   }
+  outcome.recorded.sort((a, b) => a.index - b.index);
   return outcome;
 }
 
@@ -71,12 +88,20 @@ async function applyGroup(
   group: Step[],
   outcome: BatchOutcome,
 ): Promise<{ index: number; error: unknown } | undefined> {
-  const sequenced = group.flatMap((step) => (step.action.kind === 'sequence' ? [step.action.change] : []));
+  const sequencedSteps = group.filter((step) => step.action.kind === 'sequence');
+  const sequenced = sequencedSteps.flatMap((step) =>
+    step.action.kind === 'sequence' ? [step.action.change] : [],
+  );
   if (sequenced.length > 0) {
     try {
-      const result = await store.sequence(group[0]?.action.key ?? '', sequenced);
+      const key = group[0]?.action.key ?? '';
+      const result = await store.sequence(key, sequenced);
       outcome.written += result.written;
       outcome.duplicates += result.duplicates;
+      for (const [i, step] of sequencedSteps.entries()) {
+        const entry = result.entries[i];
+        if (entry !== undefined) outcome.recorded.push({ kind: 'changed', index: step.index, key, entry });
+      }
     } catch (error) {
       // Whatever was committed is skipped by the shards' versions when the group comes again.
       return { index: group[0]?.index ?? 0, error };
@@ -108,6 +133,11 @@ async function applyGroup(
     await Promise.all(
       bucketsOf(entries).map((bucket) => store.rollUp(key, bucket.interval, bucket.start, bucket.changes)),
     );
+    for (const step of applied) {
+      if (step.action.kind === 'record') {
+        outcome.recorded.push({ kind: 'changed', index: step.index, key, entry: step.action.entry });
+      }
+    }
   } catch (error) {
     // Some buckets may have absorbed the changes, some not: deliver the group again from its start;
     // what was applied is skipped by version.
@@ -127,6 +157,12 @@ async function applyGroup(
     try {
       outcome.purged += await store.purge(purge.action.key, {
         sharded: purge.action.kind === 'purge' && purge.action.sharded,
+      });
+      outcome.recorded.push({
+        kind: 'deleted',
+        index: purge.index,
+        key: purge.action.key,
+        at: purge.change.at,
       });
     } catch (error) {
       return { index: purge.index, error };

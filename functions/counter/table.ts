@@ -44,6 +44,14 @@ export function historyKey(name: string, incarnation: string): string {
   return `${name}#${incarnation}`;
 }
 
+/** The name and incarnation a history key was made of (historyKey). */
+export function counterOfHistoryKey(key: string): { name: string; incarnation: string } {
+  const at = key.indexOf('#');
+  return at === -1
+    ? { name: key, incarnation: '' }
+    : { name: key.slice(0, at), incarnation: key.slice(at + 1) };
+}
+
 export function seriesKey(historyKeyOfCounter: string, interval: string): string {
   return `${historyKeyOfCounter}#${interval}`;
 }

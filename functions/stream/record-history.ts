@@ -1,10 +1,14 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import { type ChangePublisher, changeEventsOf } from '../counter/change-events.ts';
 import { DynamoHistoryStore } from '../counter/dynamodb-history-store.ts';
 import { DynamoIdempotencyStore } from '../counter/dynamodb-idempotency-store.ts';
-import { witness } from '../counter/keyed-witness.ts';
+import { EventBridgePublisher } from '../counter/eventbridge-publisher.ts';
+import type { HistoryStore } from '../counter/history-store.ts';
+import { type WitnessStore, witness } from '../counter/keyed-witness.ts';
 import { recordHistory, type StreamChange } from '../counter/record-history.ts';
 import { isThrottling } from '../platform/aws-errors.ts';
 import { documentClient } from '../platform/dynamodb.ts';
@@ -19,34 +23,91 @@ const store = new DynamoHistoryStore(
 );
 const records = new DynamoIdempotencyStore(documentClient(), requireEnv('IDEMPOTENCY_TABLE'));
 
+/** The bus change events go to (name or ARN), when the stack turns them on (its `changeEvents` prop). */
+const eventBus = optionalEnv('CHANGE_EVENTS_BUS');
+
 /**
- * The counters table's stream -> the keyed changes' records, then the history table. Reports the
- * first failed record, so Lambda retries the batch from there (ReportBatchItemFailures) and, after
- * its retries, sends the rest of the batch's description to the dead-letter queue.
+ * The counters table's stream -> the keyed changes' records, then the history table, then (when on)
+ * one change event per change recorded. Reports the first record not fully handled, so Lambda retries
+ * the batch from there (ReportBatchItemFailures) and, after its retries, sends the rest of the batch's
+ * description to the dead-letter queue.
  */
-export async function handler(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> {
-  const changes = event.Records.map(toChange);
-  // Keyed changes first (keyed-witness.ts): the history of a change is written only once what it
-  // says of its keyed attempt is recorded, so "everything before the failed record is done" holds.
-  const witnessed = await witness(records, changes);
-  const upTo = witnessed.failedIndex ?? changes.length;
-  const outcome = await recordHistory(store, changes.slice(0, upTo));
-  const failedId = outcome.failedId ?? (upTo < changes.length ? changes[upTo]?.id : undefined);
-  if (failedId !== undefined) {
-    const error = outcome.failedId === undefined ? witnessed.error : outcome.error;
-    // A throttled table is back-pressure that the retry absorbs (the iterator-age alarm watches the
-    // lag); anything else is an error.
-    const log = isThrottling(error) ? logger.warn.bind(logger) : logger.error.bind(logger);
-    log('history batch stopped at a record', { failedId, error });
-    return { batchItemFailures: [{ itemIdentifier: failedId }] };
-  }
-  logger.debug('history batch recorded', { ...outcome, records: changes.length });
-  return { batchItemFailures: [] };
+export const handler = consumer(
+  eventBus === undefined ? undefined : new EventBridgePublisher(new EventBridgeClient({}), eventBus),
+);
+
+/**
+ * The consumer, publishing change events through `publisher` (none: no events). The local server
+ * passes one that writes a file (lib/local/events-file.ts); tests pass stores of their own.
+ */
+export function consumer(
+  publisher: ChangePublisher | undefined,
+  stores: { history: HistoryStore; records: WitnessStore } = { history: store, records },
+): (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse> {
+  return async (event) => {
+    const changes = event.Records.map(toChange);
+    // Keyed changes first (keyed-witness.ts): the history of a change is written only once what it
+    // says of its keyed attempt is recorded, so "everything before the failed record is done" holds.
+    const witnessed = await witness(stores.records, changes);
+    const upTo = witnessed.failedIndex ?? changes.length;
+    const outcome = await recordHistory(stores.history, changes.slice(0, upTo));
+    let failedAt = upTo;
+    let error = witnessed.error;
+    let stage = 'keyed records';
+    if (outcome.failedId !== undefined) {
+      failedAt = Math.max(
+        0,
+        changes.findIndex((change) => change.id === outcome.failedId),
+      );
+      error = outcome.error;
+      stage = 'history';
+    }
+    if (publisher !== undefined) {
+      // Events only of changes whose history is written, and of every change before them: from the
+      // failed record on, changes are delivered again, and their events published then.
+      const recorded = outcome.recorded.filter((change) => change.index < failedAt);
+      const result = await publisher.publish(changeEventsOf(recorded, () => new Date().toISOString()));
+      const unpublished = result.failedIndex === undefined ? undefined : recorded[result.failedIndex];
+      if (unpublished !== undefined) {
+        // Delivered again from here, the history is skipped by version (written once) and the
+        // events are published again (at least once).
+        failedAt = unpublished.index;
+        error = result.error;
+        stage = 'change events';
+      }
+    }
+    const failedId = failedAt < changes.length ? changes[failedAt]?.id : undefined;
+    if (failedId !== undefined) {
+      // A throttled table is back-pressure that the retry absorbs (the iterator-age alarm watches the
+      // lag); anything else is an error.
+      const log = isThrottling(error) ? logger.warn.bind(logger) : logger.error.bind(logger);
+      log('history batch stopped at a record', { failedId, stage, error });
+      return { batchItemFailures: [{ itemIdentifier: failedId }] };
+    }
+    logger.debug('history batch recorded', {
+      written: outcome.written,
+      duplicates: outcome.duplicates,
+      purged: outcome.purged,
+      events: publisher === undefined ? 0 : outcome.recorded.length,
+      records: changes.length,
+    });
+    return { batchItemFailures: [] };
+  };
 }
 
 function toChange(record: DynamoDBRecord): StreamChange {
   const id = record.dynamodb?.SequenceNumber ?? '';
-  return { id, oldImage: image(record.dynamodb?.OldImage), newImage: image(record.dynamodb?.NewImage) };
+  // Lambda sends the creation time as epoch seconds.
+  const created = record.dynamodb?.ApproximateCreationDateTime;
+  return {
+    id,
+    oldImage: image(record.dynamodb?.OldImage),
+    newImage: image(record.dynamodb?.NewImage),
+    at:
+      typeof created === 'number' && Number.isFinite(created)
+        ? new Date(created * 1000).toISOString()
+        : undefined,
+  };
 }
 
 function image(attributes: Record<string, unknown> | undefined): Record<string, unknown> | undefined {

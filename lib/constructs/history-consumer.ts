@@ -1,5 +1,6 @@
 import { Duration, Validations } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { StartingPosition, type SystemLogLevel, type Tracing } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -65,6 +66,14 @@ export interface HistoryConsumerProps {
    * @default Tracing.DISABLED
    */
   readonly tracing?: Tracing;
+
+  /**
+   * The event bus the consumer publishes a change event to for every change after its history entry
+   * is written, and one for every deleted counter (docs/events.md). The function may put events on
+   * this bus alone.
+   * @default - no change events
+   */
+  readonly changeEvents?: IEventBus;
 }
 
 /**
@@ -80,6 +89,8 @@ export class HistoryConsumer extends Construct {
   public readonly deadLetterAlarm: Alarm;
   public readonly errorsAlarm: Alarm;
   public readonly throttlesAlarm: Alarm;
+  /** The bus change events go to, when they are on. */
+  public readonly changeEventsBus: IEventBus | undefined;
   private readonly streamArn: string;
 
   constructor(scope: Construct, id: string, props: HistoryConsumerProps) {
@@ -102,9 +113,13 @@ export class HistoryConsumer extends Construct {
         ...(props.historyRetention === undefined
           ? {}
           : { HISTORY_RETENTION_DAYS: String(props.historyRetention.toDays({ integral: false })) }),
+        // Its ARN: PutEvents takes a name or an ARN, and an ARN also names another account's bus.
+        ...(props.changeEvents === undefined ? {} : { CHANGE_EVENTS_BUS: props.changeEvents.eventBusArn }),
       },
     });
     tables.grantAccess(this.function, HISTORY_CONSUMER.tables);
+    this.changeEventsBus = props.changeEvents;
+    props.changeEvents?.grantPutEventsTo(this.function);
     Validations.of(this.function).acknowledge({
       id: 'Serverless-LambdaDLQ',
       reason:

@@ -13,6 +13,7 @@ import type {
   DynamoDBBatchResponse,
   DynamoDBStreamEvent,
 } from 'aws-lambda';
+import type { ChangePublisher } from '../../functions/counter/change-events.ts';
 import { MAX_BODY_BYTES } from '../../functions/http/json-body.ts';
 import { PayloadTooLargeError } from '../../functions/http/problems.ts';
 import { matchesPattern } from '../access.ts';
@@ -31,6 +32,7 @@ import {
 import { lambdaContext, toApiGatewayEvent } from './api-event.ts';
 import { applyCors } from './cors.ts';
 import { startEngine } from './engine.ts';
+import { EventsFilePublisher } from './events-file.ts';
 import { type LocalPrincipal, loadPrincipals } from './principals.ts';
 import { type RawRequest, safeDecode, verifySigV4 } from './sigv4.ts';
 import { type PollerSettings, StreamPoller } from './stream-poller.ts';
@@ -57,6 +59,11 @@ export interface LocalServiceOptions {
    * server closes it. @default 60_000 (IDLE_TIMEOUT_MS)
    */
   idleTimeoutMs?: number | undefined;
+  /**
+   * The change events the consumer would publish, as JSON Lines in this file (events-file.ts), as the
+   * stack's `changeEvents` would to EventBridge; undefined publishes none.
+   */
+  eventsFile?: string | undefined;
 }
 
 export interface LocalService {
@@ -138,7 +145,10 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
     // After the environment is set: the module's logger reads its level once, as on Lambda.
     const { problemResponse } = await import('../../functions/http/problems.ts');
     const tooLarge = problemResponse(new PayloadTooLargeError(MAX_BODY_BYTES));
-    const consumer = await importHandler<StreamHandler>(HISTORY_CONSUMER.entry);
+    const consumer =
+      options.eventsFile === undefined
+        ? await importHandler<StreamHandler>(HISTORY_CONSUMER.entry)
+        : await importConsumerPublishingTo(new EventsFilePublisher(options.eventsFile));
     poller = new StreamPoller({
       streams,
       checkpoints: { client: DynamoDBDocumentClient.from(db), table: tables.checkpoints },
@@ -250,6 +260,15 @@ async function loadHttpHandlers(): Promise<Compiled[]> {
     compiled.push({ route, pattern: new RegExp(`^${source}$`), parameters, handler });
   }
   return compiled;
+}
+
+/** The stream consumer, with its change events going to `publisher` (functions/stream/record-history.ts `consumer`). */
+async function importConsumerPublishingTo(publisher: ChangePublisher): Promise<StreamHandler> {
+  const module: { consumer?: (publisher: ChangePublisher) => StreamHandler } = await import(
+    pathToFileURL(join(REPO_ROOT, HISTORY_CONSUMER.entry)).href
+  );
+  if (module.consumer === undefined) throw new Error(`${HISTORY_CONSUMER.entry} exports no consumer`);
+  return module.consumer(publisher);
 }
 
 async function importHandler<T>(entry: string): Promise<T> {

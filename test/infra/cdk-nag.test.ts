@@ -64,6 +64,22 @@ describe.each([Tracing.ACTIVE, Tracing.PASS_THROUGH])(
   },
 );
 
+// Change events on (the default bus): the consumer's events:PutEvents names that bus, no wildcard.
+describe('cdk-nag on the counter stack with change events', () => {
+  const app = testApp({ bundling: false });
+  new CounterStack(app, 'CounterService', { env: TEST_ENV, changeEvents: true });
+  app.synth();
+
+  it.each(packs(app).map((pack) => ({ pack, name: pack.name })))(
+    'reports no unacknowledged findings from the $name pack',
+    ({ pack }) => {
+      const report = pack.validateScope(app);
+      expect(findings(report)).toEqual([]);
+      expect(report.success).toBe(true);
+    },
+  );
+});
+
 describe('the acknowledgments', () => {
   it('stay narrow: a wildcard action or an unjustified DLQ gap on a house function is still reported', () => {
     const app = testApp({ bundling: false });

@@ -51,6 +51,7 @@ describe('replaying local dead letters', () => {
       DYNAMODB_ENDPOINT: engine.endpoint,
       HISTORY_TABLE: 'replay-history',
       ROLLUPS_TABLE: 'replay-rollups',
+      // Required at the consumer's import since keyed changes are witnessed; these records carry no key.
       IDEMPOTENCY_TABLE: 'replay-idempotency',
       POWERTOOLS_LOG_LEVEL: 'CRITICAL',
     });
@@ -154,6 +155,7 @@ describe('replaying local dead letters', () => {
       letter.records.map((r) => r.dynamodb?.SequenceNumber),
     );
 
+    const eventsFile = join(mkdtempSync(join(tmpdir(), 'replay-events-')), 'events.jsonl');
     const { stdout } = await run(
       process.execPath,
       ['--import', 'tsx', 'scripts/replay-dead-letters.ts', '--local', '--file', deadLetterFile],
@@ -165,6 +167,7 @@ describe('replaying local dead letters', () => {
           HISTORY_TABLE: 'replay-history',
           ROLLUPS_TABLE: 'replay-rollups',
           IDEMPOTENCY_TABLE: 'replay-idempotency',
+          LOCAL_EVENTS_FILE: eventsFile,
         },
       },
     );
@@ -172,6 +175,12 @@ describe('replaying local dead letters', () => {
     expect(stdout).toMatch(/^replayed .* \(1 records\): line removed$/m);
     expect(stdout).toMatch(/^1 dead letter\(s\): 1 replayed, 0 kept$/m);
     expect(await versionsOf('replayed')).toEqual(upTo(12));
+    // The replayed change's event goes where npm start writes them (docs/events.md).
+    const events = readFileSync(eventsFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((event) => JSON.parse(JSON.parse(event).Detail));
+    expect(events).toEqual([expect.objectContaining({ name: 'replayed', version: 4 })]);
     expect(existsSync(deadLetterFile)).toBe(false);
     expect(readdirSync(dirname(deadLetterFile))).toEqual([]);
   });

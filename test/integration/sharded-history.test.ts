@@ -88,6 +88,13 @@ describe('numbering a sharded counter history (DynamoHistoryStore.sequence)', ()
     expect(results.reduce((sum, result) => sum + result.written, 0)).toBe(119);
     expect(again.every((result) => result.written === 0)).toBe(true);
     expect(again.reduce((sum, result) => sum + result.duplicates, 0)).toBe(119);
+    // Delivered again, each change is answered with the entry it was given (its change event's version).
+    expect(again.map((result) => result.entries)).toEqual(results.map((result) => result.entries));
+    expect(
+      results
+        .flatMap((result) => result.entries.map((entry) => entry?.version))
+        .sort((a, b) => (a ?? 0) - (b ?? 0)),
+    ).toEqual(Array.from({ length: 119 }, (_, i) => i + 2));
     const entries = await entriesOf(key);
     expect(entries.map((entry) => entry.version)).toEqual(Array.from({ length: 120 }, (_, i) => i + 1));
     entries.forEach((entry, i) => {
@@ -117,7 +124,7 @@ describe('numbering a sharded counter history (DynamoHistoryStore.sequence)', ()
     await store.purge(key, { sharded: true });
     const late = await store.sequence(key, changesOf(3, 3, 5, 1));
 
-    expect(late).toEqual({ written: 0, duplicates: 3 });
+    expect(late).toEqual({ written: 0, duplicates: 3, entries: [undefined, undefined, undefined] });
     expect(await entriesOf(key)).toEqual([]);
   });
 });

@@ -19,7 +19,7 @@ import {
   shardBound,
 } from '../../functions/counter/errors.ts';
 import { numberChanges, type SequencerState, type ShardChange } from '../../functions/counter/history.ts';
-import type { HistoryStore } from '../../functions/counter/history-store.ts';
+import type { HistoryStore, SequenceOutcome } from '../../functions/counter/history-store.ts';
 import type { Outcome } from '../../functions/counter/idempotency.ts';
 import { probeValue } from '../../functions/counter/keyed-witness.ts';
 import type { StreamChange } from '../../functions/counter/record-history.ts';
@@ -92,10 +92,15 @@ export class InMemoryHistoryStore implements HistoryStore {
   /** When set, the next `sequence` commits only this many entries and then throws: a consumer that died mid-batch. */
   failSequenceAfter: number | undefined;
 
-  async sequence(key: string, changes: ShardChange[]): Promise<{ written: number; duplicates: number }> {
+  /** Each shard change's entry, by history key then `shard:shardVersion`: what DynamoHistoryStore's pages keep of their sources. */
+  private readonly sources = new Map<string, Map<string, HistoryEntry>>();
+
+  async sequence(key: string, changes: ShardChange[]): Promise<SequenceOutcome> {
     const { entries, duplicates } = numberChanges(this.sequencers.get(key), key, changes);
     let written = 0;
-    for (const { entry, absorbed } of entries) {
+    const sources = this.sources.get(key) ?? new Map<string, HistoryEntry>();
+    this.sources.set(key, sources);
+    for (const { entry, absorbed, source } of entries) {
       if (this.failSequenceAfter !== undefined && written >= this.failSequenceAfter) {
         this.failSequenceAfter = undefined;
         throw new Error('consumer died mid-batch');
@@ -105,9 +110,14 @@ export class InMemoryHistoryStore implements HistoryStore {
       for (const bucket of bucketsOf([entry]))
         await this.rollUp(key, bucket.interval, bucket.start, bucket.changes);
       this.sequencers.set(key, { lastVersion: entry.version, value: entry.value, absorbed });
+      sources.set(`${source.shard}:${source.shardVersion}`, entry);
       written++;
     }
-    return { written, duplicates };
+    return {
+      written,
+      duplicates,
+      entries: changes.map((change) => sources.get(`${change.shard}:${change.shardVersion}`)),
+    };
   }
 
   async purge(key: string, options: { sharded?: boolean } = {}): Promise<number> {
@@ -115,6 +125,7 @@ export class InMemoryHistoryStore implements HistoryStore {
     this.entries.delete(key);
     for (const interval of INTERVALS) this.rollups.delete(seriesKey(key, interval));
     this.sequencers.delete(key);
+    this.sources.delete(key);
     if (options.sharded === true)
       this.sequencers.set(key, { lastVersion: 0, value: 0, absorbed: {}, purged: true });
     return removed;

@@ -37,6 +37,7 @@ export async function startServer(
       PORT: '0',
       LOCAL_DB_PATH: join(dataDir, 'counters.db'),
       LOCAL_DEAD_LETTERS: join(dataDir, 'dead-letters.jsonl'),
+      LOCAL_EVENTS_FILE: join(dataDir, 'events.jsonl'),
       POWERTOOLS_LOG_LEVEL: 'ERROR',
       AWS_ACCESS_KEY_ID: 'local',
       AWS_SECRET_ACCESS_KEY: 'local',

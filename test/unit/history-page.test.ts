@@ -2,7 +2,12 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { itemSize } from '../../bench/item-size.ts';
-import { decodePage, encodePage } from '../../functions/counter/history-page.ts';
+import {
+  decodePage,
+  decodeSources,
+  encodePage,
+  encodeSources,
+} from '../../functions/counter/history-page.ts';
 import type { HistoryEntry } from '../../functions/counter/schema.ts';
 
 const ACTORS = [
@@ -158,5 +163,64 @@ describe('history pages', () => {
     // Assess
     expect(compact).toBeLessThan(2048);
     expect(plain).toBeGreaterThan(15_000);
+  });
+});
+
+describe('a history page’s sources (which shard change each entry was)', () => {
+  it('come back as they went in: each shard’s changes in its order, interleaved as the consumer numbered them', () => {
+    // Prepare
+    const sources = [
+      { shard: 0, shardVersion: 1 },
+      { shard: 3, shardVersion: 17 },
+      { shard: 31, shardVersion: 9 },
+      { shard: 3, shardVersion: 18 },
+      { shard: 0, shardVersion: 2 },
+      { shard: 3, shardVersion: 19 },
+    ];
+
+    // Act
+    const stored = encodeSources(sources);
+
+    // Assess
+    expect(stored).toEqual({ shards: '03v303', shard_first: { '0': 1, '3': 17, '31': 9 } });
+    expect(decodeSources(stored, sources.length)).toEqual(sources);
+  });
+
+  it('are left out when a shard’s changes in the page skip a version, rather than stored wrong', () => {
+    expect(
+      encodeSources([
+        { shard: 1, shardVersion: 4 },
+        { shard: 1, shardVersion: 6 },
+      ]),
+    ).toBeUndefined();
+    expect(encodeSources([{ shard: 32, shardVersion: 1 }])).toBeUndefined();
+  });
+
+  it('are unknown for a page written without them, or whose count does not match its entries', () => {
+    const page = {
+      first_version: 1,
+      value_before: 0,
+      time: '2026-11-30T12:00:00.000Z',
+      actors: ['a'],
+      changes: [],
+    };
+    expect(decodeSources(page, 1)).toBeUndefined();
+    expect(decodeSources({ shards: '01', shard_first: { '0': 1, '1': 1 } }, 3)).toBeUndefined();
+    expect(decodeSources({ shards: '02', shard_first: { '0': 1 } }, 2)).toBeUndefined();
+  });
+
+  it('add about one byte per change to a page of 100 changes over 8 shards', () => {
+    // Prepare
+    const sources = Array.from({ length: 100 }, (_, i) => ({
+      shard: i % 8,
+      shardVersion: 50_000 + Math.floor(i / 8),
+    }));
+
+    // Act
+    const stored = encodeSources(sources);
+
+    // Assess
+    expect(stored).toBeDefined();
+    expect(itemSize(marshall(stored))).toBeLessThan(100 + 8 * 12 + 30);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type ShardChange, toHistoryAction } from '../../functions/counter/history.ts';
-import type { HistoryStore } from '../../functions/counter/history-store.ts';
+import type { HistoryStore, SequenceOutcome } from '../../functions/counter/history-store.ts';
 import { recordHistory, type StreamChange } from '../../functions/counter/record-history.ts';
 import type { HistoryEntry, StoredCounter } from '../../functions/counter/schema.ts';
 import type { Interval, RollupChange } from '../../functions/counter/series.ts';
@@ -171,7 +171,7 @@ class ScriptedStore implements HistoryStore {
     return this.inner.rollUp(key, interval, start, changes);
   }
 
-  async sequence(key: string, changes: ShardChange[]): Promise<{ written: number; duplicates: number }> {
+  async sequence(key: string, changes: ShardChange[]): Promise<SequenceOutcome> {
     this.calls.push(`sequence ${key} ${changes.length}`);
     return this.inner.sequence(key, changes);
   }
@@ -193,7 +193,7 @@ describe('recordHistory', () => {
     const outcome = await recordHistory(store, batch);
 
     // Assess
-    expect(outcome).toEqual({ written: 3, duplicates: 0, purged: 0 });
+    expect(outcome).toEqual({ written: 3, duplicates: 0, purged: 0, recorded: expect.any(Array) });
     expect(store.snapshot()['a#inc-1']?.map((entry) => [entry.version, entry.value, entry.delta])).toEqual([
       [1, 1, 1],
       [2, 2, 1],
@@ -212,7 +212,7 @@ describe('recordHistory', () => {
     const outcome = await recordHistory(store, batch);
 
     // Assess
-    expect(outcome).toEqual({ written: 0, duplicates: 3, purged: 0 });
+    expect(outcome).toEqual({ written: 0, duplicates: 3, purged: 0, recorded: expect.any(Array) });
     expect(store.snapshot()).toEqual(afterFirst);
   });
 
@@ -225,7 +225,7 @@ describe('recordHistory', () => {
     const outcome = await recordHistory(store, lifeAndRebirth());
 
     // Assess
-    expect(outcome).toEqual({ written: 4, duplicates: 0, purged: 3 });
+    expect(outcome).toEqual({ written: 4, duplicates: 0, purged: 3, recorded: expect.any(Array) });
     expect(inner.snapshot()).toEqual({
       'a#inc-2': [expect.objectContaining({ version: 1, value: 40, delta: 40 })],
     });
@@ -241,6 +241,68 @@ describe('recordHistory', () => {
 
     // Assess
     expect(Object.keys(store.snapshot())).toEqual(['a#inc-2']);
+  });
+
+  it('lists what it recorded, in batch order: each change with its entry, and the deletion with its time', async () => {
+    // Prepare
+    const store = new InMemoryHistoryStore();
+    const batch = lifeAndRebirth().map((change, i) => ({ ...change, at: `2026-11-30T12:00:0${i}.000Z` }));
+
+    // Act
+    const outcome = await recordHistory(store, batch);
+
+    // Assess
+    expect(outcome.recorded.map((change) => [change.kind, change.index, change.key])).toEqual([
+      ['changed', 0, 'a#inc-1'],
+      ['changed', 1, 'a#inc-1'],
+      ['changed', 2, 'a#inc-1'],
+      ['deleted', 3, 'a#inc-1'],
+      ['changed', 4, 'a#inc-2'],
+    ]);
+    expect(outcome.recorded[2]).toEqual({
+      kind: 'changed',
+      index: 2,
+      key: 'a#inc-1',
+      entry: expect.objectContaining({ version: 3, value: 5, delta: 3 }),
+    });
+    expect(outcome.recorded[3]).toEqual({
+      kind: 'deleted',
+      index: 3,
+      key: 'a#inc-1',
+      at: '2026-11-30T12:00:03.000Z',
+    });
+  });
+
+  it('lists the changes of a batch delivered again as recorded, with the same entries', async () => {
+    // Prepare
+    const store = new InMemoryHistoryStore();
+    const batch = lifeAndRebirth().slice(0, 3);
+    const first = await recordHistory(store, batch);
+
+    // Act
+    const again = await recordHistory(store, batch);
+
+    // Assess
+    expect(again.duplicates).toBe(3);
+    expect(again.recorded).toEqual(first.recorded);
+  });
+
+  it('lists none of a failed counter’s changes from the failed one on', async () => {
+    // Prepare
+    const store = new ScriptedStore(new InMemoryHistoryStore(), {
+      failRecord: { key: 'a#inc-1', version: 2 },
+    });
+
+    // Act
+    const outcome = await recordHistory(store, lifeAndRebirth());
+
+    // Assess: version 1 of a is recorded; b's first change (another counter, index 4) too, which the
+    // consumer holds back since it comes after the failed record.
+    expect(outcome.failedId).toBe('2');
+    expect(outcome.recorded.map((change) => [change.index, change.key])).toEqual([
+      [0, 'a#inc-1'],
+      [4, 'a#inc-2'],
+    ]);
   });
 
   it("reports the failing record as failedId, and applies none of that counter's later changes or its purge", async () => {

@@ -23,7 +23,7 @@ import {
   type ShardChange,
   toHistoryAction,
 } from '../../functions/counter/history.ts';
-import { decodePage } from '../../functions/counter/history-page.ts';
+import { decodePage, encodePage, encodeSources } from '../../functions/counter/history-page.ts';
 import { recordHistory, type StreamChange } from '../../functions/counter/record-history.ts';
 import type { HistoryEntry, StoredShard } from '../../functions/counter/schema.ts';
 import { counterItem } from '../support/counter-items.ts';
@@ -219,18 +219,22 @@ describe('numberChanges', () => {
     expect(numbered.entries).toEqual([
       {
         entry: { version: 1, value: 10, delta: 10, op: 'set', created_at: at(0), actor: ACTOR },
+        source: { shard: 0, shardVersion: 1 },
         absorbed: { '0': 1 },
       },
       {
         entry: { version: 2, value: 13, delta: 3, op: 'increment', created_at: at(1), actor: ACTOR },
+        source: { shard: 2, shardVersion: 1 },
         absorbed: { '0': 1, '2': 1 },
       },
       {
         entry: { version: 3, value: 9, delta: -4, op: 'increment', created_at: at(2), actor: ACTOR },
+        source: { shard: 1, shardVersion: 1 },
         absorbed: { '0': 1, '2': 1, '1': 1 },
       },
       {
         entry: { version: 4, value: 10, delta: 1, op: 'increment', created_at: at(3), actor: ACTOR },
+        source: { shard: 2, shardVersion: 2 },
         absorbed: { '0': 1, '2': 2, '1': 1 },
       },
     ]);
@@ -312,7 +316,7 @@ describe('recordHistory of a sharded counter', () => {
     const outcome = await recordHistory(store, shardedBatch());
 
     // Assess
-    expect(outcome).toEqual({ written: 5, duplicates: 0, purged: 0 });
+    expect(outcome).toEqual({ written: 5, duplicates: 0, purged: 0, recorded: expect.any(Array) });
     expect(historyOf(store)).toEqual(EXACT_HISTORY);
     expect(store.seriesPage(KEY, 'day', 10, {}).items).toEqual([
       { start: T0, delta: 20, count: 5, value: 20 },
@@ -328,11 +332,32 @@ describe('recordHistory of a sharded counter', () => {
     const again = await recordHistory(store, shardedBatch());
 
     // Assess
-    expect(again).toEqual({ written: 0, duplicates: 5, purged: 0 });
+    expect(again).toEqual({ written: 0, duplicates: 5, purged: 0, recorded: expect.any(Array) });
     expect(historyOf(store)).toEqual(EXACT_HISTORY);
     expect(store.seriesPage(KEY, 'minute', 10, {}).items).toEqual([
       { start: T0, delta: 20, count: 5, value: 20 },
     ]);
+  });
+
+  it('lists each shard change with the counter-wide version it was given, the same when the batch is delivered again', async () => {
+    // Prepare
+    const store = new InMemoryHistoryStore();
+    const first = await recordHistory(store, shardedBatch());
+
+    // Act
+    const again = await recordHistory(store, shardedBatch());
+
+    // Assess: the shards' creations (indexes 1 and 2) are no change.
+    const versions = (outcome: typeof first) =>
+      outcome.recorded.map((change) => [change.index, change.kind === 'changed' ? change.entry.version : 0]);
+    expect(versions(first)).toEqual([
+      [0, 1],
+      [3, 2],
+      [4, 3],
+      [5, 4],
+      [6, 5],
+    ]);
+    expect(again.recorded).toEqual(first.recorded);
   });
 
   it('records the exact history when a consumer died mid-batch and the batch is delivered again', async () => {
@@ -347,7 +372,7 @@ describe('recordHistory of a sharded counter', () => {
     // Assess
     expect(first).toMatchObject({ failedId: '01', written: 0, duplicates: 0, purged: 0 });
     expect(first.error).toEqual(new Error('consumer died mid-batch'));
-    expect(again).toEqual({ written: 3, duplicates: 2, purged: 0 });
+    expect(again).toEqual({ written: 3, duplicates: 2, purged: 0, recorded: expect.any(Array) });
     expect(historyOf(store)).toEqual(EXACT_HISTORY);
     expect(store.seriesPage(KEY, 'hour', 10, {}).items).toEqual([
       { start: T0, delta: 20, count: 5, value: 20 },
@@ -364,7 +389,7 @@ describe('recordHistory of a sharded counter', () => {
     const rest = await recordHistory(store, batch.slice(3));
 
     // Assess
-    expect(rest).toEqual({ written: 2, duplicates: 2, purged: 0 });
+    expect(rest).toEqual({ written: 2, duplicates: 2, purged: 0, recorded: expect.any(Array) });
     expect(historyOf(store)).toEqual(EXACT_HISTORY);
   });
 
@@ -383,7 +408,7 @@ describe('recordHistory of a sharded counter', () => {
     expect(refused.failedId).toBe('04');
     expect(refused.error).toBeInstanceOf(SequencerNotReadyError);
     expect(refused.written).toBe(0);
-    expect(retried).toEqual({ written: 1, duplicates: 0, purged: 0 });
+    expect(retried).toEqual({ written: 1, duplicates: 0, purged: 0, recorded: expect.any(Array) });
     expect(historyOf(store)).toEqual(EXACT_HISTORY.slice(0, 2));
   });
 
@@ -410,8 +435,8 @@ describe('recordHistory of a sharded counter', () => {
     const afterPurge = await recordHistory(store, late);
 
     // Assess
-    expect(purged).toEqual({ written: 0, duplicates: 0, purged: 5 });
-    expect(afterPurge).toEqual({ written: 0, duplicates: 1, purged: 0 });
+    expect(purged).toEqual({ written: 0, duplicates: 0, purged: 5, recorded: expect.any(Array) });
+    expect(afterPurge).toEqual({ written: 0, duplicates: 1, purged: 0, recorded: expect.any(Array) });
     expect(store.snapshot()).toEqual({});
     expect(store.seriesPage(KEY, 'day', 10, {}).items).toEqual([]);
   });
@@ -428,7 +453,7 @@ describe('recordHistory of a sharded counter', () => {
     const outcome = await recordHistory(repository.historyStore, repository.takeStream());
 
     // Assess
-    expect(outcome).toEqual({ written: 3, duplicates: 0, purged: 0 });
+    expect(outcome).toEqual({ written: 3, duplicates: 0, purged: 0, recorded: expect.any(Array) });
     expect(historyOf(repository.historyStore)).toEqual([
       [1, 10, 10, 'set'],
       [2, 12, 2, 'increment'],
@@ -451,6 +476,26 @@ function cancelled(): TransactionCanceledException {
     $metadata: {},
     CancellationReasons: [{ Code: 'ConditionalCheckFailed' }, { Code: 'None' }],
   });
+}
+
+function entryOf(
+  version: number,
+  value: number,
+  delta: number,
+  op: 'set' | 'increment' = 'increment',
+): HistoryEntry {
+  return { version, value, delta, op, created_at: T0, actor: ACTOR };
+}
+
+/** A page item as DynamoHistoryStore stores it, with its entries' sources. */
+function storedPageOf(numbered: { source: { shard: number; shardVersion: number }; entry: HistoryEntry }[]) {
+  const entries = numbered.map(({ entry }) => entry);
+  return {
+    counter: KEY,
+    version: entries.at(-1)?.version,
+    ...encodePage(entries),
+    ...encodeSources(numbered.map(({ source }) => source)),
+  };
 }
 
 function sequencerItem(state: {
@@ -532,7 +577,14 @@ describe('DynamoHistoryStore.sequence', () => {
     const result = await historyStore().sequence(KEY, [shardChange(0, 1, 10), shardChange(1, 1, 2, 61)]);
 
     // Assess
-    expect(result).toEqual({ written: 2, duplicates: 0 });
+    expect(result).toEqual({
+      written: 2,
+      duplicates: 0,
+      entries: [
+        { version: 1, value: 10, delta: 10, op: 'set', created_at: T0, actor: ACTOR },
+        { version: 2, value: 12, delta: 2, op: 'increment', created_at: at(61), actor: ACTOR },
+      ],
+    });
     expect(ddbMock.commandCalls(GetCommand).map((call) => call.args[0].input)).toEqual([
       { TableName: 'history-table', Key: { counter: KEY, version: 0 }, ConsistentRead: true },
     ]);
@@ -564,6 +616,9 @@ describe('DynamoHistoryStore.sequence', () => {
                 [10, 0, 0, 'set'],
                 [2, 61_000, 0],
               ],
+              // Which shard change each entry was (history-page.ts encodeSources).
+              shards: '01',
+              shard_first: { '0': 1, '1': 1 },
             },
           },
         },
@@ -587,12 +642,20 @@ describe('DynamoHistoryStore.sequence', () => {
       Item: sequencerItem({ last_version: 5, value: 20, absorbed: { '0': 2, '1': 2, '2': 1 } }),
     });
     ddbMock.on(TransactWriteCommand).resolves({});
+    ddbMock.on(QueryCommand).resolves({ Items: [] });
 
     // Act
     const result = await historyStore().sequence(KEY, [shardChange(1, 2, 4), shardChange(2, 2, 3)]);
 
     // Assess
-    expect(result).toEqual({ written: 1, duplicates: 1 });
+    expect(result).toEqual({
+      written: 1,
+      duplicates: 1,
+      entries: [
+        undefined,
+        { version: 6, value: 23, delta: 3, op: 'increment', created_at: T0, actor: ACTOR },
+      ],
+    });
     const [items] = transactions();
     expect(items?.[0]).toEqual({
       Update: {
@@ -625,6 +688,8 @@ describe('DynamoHistoryStore.sequence', () => {
           time: T0,
           actors: [ACTOR],
           changes: [[3, 0, 0]],
+          shards: '2',
+          shard_first: { '2': 2 },
         },
       },
     });
@@ -636,13 +701,85 @@ describe('DynamoHistoryStore.sequence', () => {
     ddbMock
       .on(GetCommand)
       .resolves({ Item: sequencerItem({ last_version: 3, value: 9, absorbed: { '0': 1, '1': 2 } }) });
+    ddbMock.on(QueryCommand).resolves({ Items: [] });
 
     // Act
     const result = await historyStore().sequence(KEY, [shardChange(1, 1, 4), shardChange(1, 2, 4)]);
 
     // Assess
-    expect(result).toEqual({ written: 0, duplicates: 2 });
+    expect(result).toEqual({ written: 0, duplicates: 2, entries: [undefined, undefined] });
     expect(ddbMock.commandCalls(TransactWriteCommand)).toHaveLength(0);
+  });
+
+  it('answers the entries the changes of a batch delivered again were given, read from the newest pages', async () => {
+    // Prepare: history 1..5 in two pages (1-3, 4-5); shard 1's v1 and v2 came as versions 2 and 4.
+    const history = [
+      { source: { shard: 0, shardVersion: 1 }, entry: entryOf(1, 10, 10, 'set') },
+      { source: { shard: 1, shardVersion: 1 }, entry: entryOf(2, 12, 2) },
+      { source: { shard: 2, shardVersion: 1 }, entry: entryOf(3, 15, 3) },
+      { source: { shard: 1, shardVersion: 2 }, entry: entryOf(4, 19, 4) },
+      { source: { shard: 2, shardVersion: 2 }, entry: entryOf(5, 20, 1) },
+    ];
+    ddbMock.on(GetCommand).resolves({
+      Item: sequencerItem({ last_version: 5, value: 20, absorbed: { '0': 1, '1': 2, '2': 2 } }),
+    });
+    ddbMock.on(TransactWriteCommand).resolves({});
+    ddbMock
+      .on(QueryCommand)
+      .resolves({ Items: [storedPageOf(history.slice(3)), storedPageOf(history.slice(0, 3))] });
+
+    // Act: shard 1's v1 and v2 again, and its new v3.
+    const result = await historyStore().sequence(KEY, [
+      shardChange(1, 1, 2),
+      shardChange(1, 2, 4),
+      shardChange(1, 3, 5),
+    ]);
+
+    // Assess
+    expect(result).toEqual({
+      written: 1,
+      duplicates: 2,
+      entries: [entryOf(2, 12, 2), entryOf(4, 19, 4), entryOf(6, 25, 5)],
+    });
+    expect(ddbMock.commandCalls(QueryCommand).map((call) => call.args[0].input)).toEqual([
+      {
+        TableName: 'history-table',
+        KeyConditionExpression: '#counter = :key AND #version > :sequencer',
+        ExpressionAttributeNames: { '#counter': 'counter', '#version': 'version' },
+        ExpressionAttributeValues: { ':key': KEY, ':sequencer': 0 },
+        ScanIndexForward: false,
+        ConsistentRead: true,
+        Limit: 10,
+      },
+    ]);
+  });
+
+  it('stops reading older pages once a page starts at or before a sought change of its shard', async () => {
+    // Prepare: shard 1's v4 is in no page (written before entries kept their sources, say): the
+    // page of its v2 and v3 starts before it, so no older page can hold it.
+    ddbMock
+      .on(GetCommand)
+      .resolves({ Item: sequencerItem({ last_version: 9, value: 9, absorbed: { '0': 1, '1': 6 } }) });
+    ddbMock.on(QueryCommand).resolves({
+      Items: [
+        storedPageOf([
+          { source: { shard: 1, shardVersion: 5 }, entry: entryOf(8, 8, 1) },
+          { source: { shard: 1, shardVersion: 6 }, entry: entryOf(9, 9, 1) },
+        ]),
+        storedPageOf([
+          { source: { shard: 1, shardVersion: 2 }, entry: entryOf(6, 6, 1) },
+          { source: { shard: 1, shardVersion: 3 }, entry: entryOf(7, 7, 1) },
+        ]),
+      ],
+      LastEvaluatedKey: { counter: KEY, version: 6 },
+    });
+
+    // Act
+    const result = await historyStore().sequence(KEY, [shardChange(1, 4, 1), shardChange(1, 6, 1)]);
+
+    // Assess
+    expect(result).toEqual({ written: 0, duplicates: 2, entries: [undefined, entryOf(9, 9, 1)] });
+    expect(ddbMock.commandCalls(QueryCommand)).toHaveLength(1);
   });
 
   it('writes nothing for a purged counter: its tombstone makes every change a duplicate', async () => {
@@ -652,9 +789,10 @@ describe('DynamoHistoryStore.sequence', () => {
     // Act
     const result = await historyStore().sequence(KEY, [shardChange(2, 7, 1)]);
 
-    // Assess
-    expect(result).toEqual({ written: 0, duplicates: 1 });
+    // Assess: and no history is read for the entries it had, which its deletion removed.
+    expect(result).toEqual({ written: 0, duplicates: 1, entries: [undefined] });
     expect(ddbMock.commandCalls(TransactWriteCommand)).toHaveLength(0);
+    expect(ddbMock.commandCalls(QueryCommand)).toHaveLength(0);
   });
 
   it('throws SequencerNotReadyError for a shard’s change before the creation, writing nothing', async () => {
@@ -678,7 +816,10 @@ describe('DynamoHistoryStore.sequence', () => {
     const result = await historyStore().sequence(KEY, manyChanges(250));
 
     // Assess
-    expect(result).toEqual({ written: 250, duplicates: 0 });
+    expect(result).toEqual({ written: 250, duplicates: 0, entries: expect.any(Array) });
+    expect(result.entries.map((entry) => entry?.version)).toEqual(
+      Array.from({ length: 250 }, (_, i) => 1 + i),
+    );
     expect(ddbMock.commandCalls(GetCommand)).toHaveLength(1);
     const steps = transactions();
     expect(steps.map((items) => items.filter((item) => item.Put !== undefined).length)).toEqual([1, 1, 1]);
@@ -723,7 +864,7 @@ describe('DynamoHistoryStore.sequence', () => {
     const result = await historyStore().sequence(KEY, changes);
 
     // Assess
-    expect(result).toEqual({ written: 40, duplicates: 0 });
+    expect(result).toEqual({ written: 40, duplicates: 0, entries: expect.any(Array) });
     const steps = transactions();
     for (const items of steps) expect(items.length).toBeLessThanOrEqual(100);
     expect(steps.flatMap((items) => pageOf(items).map((entry) => entry.version))).toEqual(
@@ -767,7 +908,14 @@ describe('DynamoHistoryStore.sequence', () => {
     const result = await historyStore().sequence(KEY, [shardChange(1, 3, 4), shardChange(1, 4, 1)]);
 
     // Assess
-    expect(result).toEqual({ written: 2, duplicates: 0 });
+    expect(result).toEqual({
+      written: 2,
+      duplicates: 0,
+      entries: [
+        { version: 8, value: 26, delta: 4, op: 'increment', created_at: T0, actor: ACTOR },
+        { version: 9, value: 27, delta: 1, op: 'increment', created_at: T0, actor: ACTOR },
+      ],
+    });
     expect(ddbMock.commandCalls(GetCommand)).toHaveLength(2);
     const [lost, won] = transactions();
     expect(lost?.[0]?.Update?.ExpressionAttributeValues).toEqual({
@@ -827,8 +975,13 @@ describe('DynamoHistoryStore.sequence', () => {
     // Act
     const result = await historyStore().sequence(KEY, manyChanges(106));
 
-    // Assess: 106 changes, each written once by this call, none of them delivered before.
-    expect(result).toEqual({ written: 106, duplicates: 0 });
+    // Assess: 106 changes, each written once by this call, none of them delivered before; each with
+    // the version it was given, around the two the other batch took.
+    expect(result).toEqual({ written: 106, duplicates: 0, entries: expect.any(Array) });
+    expect(result.entries.map((entry) => entry?.version)).toEqual([
+      ...Array.from({ length: 100 }, (_, i) => 1 + i),
+      ...Array.from({ length: 6 }, (_, i) => 103 + i),
+    ]);
   });
 
   it('passes on a failure that is no lost race, without trying again', async () => {

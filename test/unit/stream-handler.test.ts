@@ -12,14 +12,19 @@ import {
 import type { AttributeValue, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { ChangeEvent, ChangePublisher, PublishOutcome } from '../../functions/counter/change-events.ts';
+import type { HistoryStore } from '../../functions/counter/history-store.ts';
+import type { WitnessStore } from '../../functions/counter/keyed-witness.ts';
 import type { StoredCounter } from '../../functions/counter/schema.ts';
 import { counterItem } from '../support/counter-items.ts';
 import { conditionFailed } from '../support/dynamodb-answers.ts';
+import { InMemoryHistoryStore } from '../support/in-memory-repository.ts';
 
 const HISTORY_TABLE = 'history-table-stream';
 const IDEMPOTENCY_TABLE = 'idempotency-table-stream';
 const ddbMock = mockClient(DynamoDBDocumentClient);
 let handler: (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse>;
+let consumer: typeof import('../../functions/stream/record-history.ts').consumer;
 let logger: Logger;
 
 beforeAll(async () => {
@@ -28,7 +33,7 @@ beforeAll(async () => {
   vi.stubEnv('IDEMPOTENCY_TABLE', IDEMPOTENCY_TABLE);
   vi.stubEnv('AWS_REGION', 'us-east-1');
   vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'SILENT');
-  ({ handler, logger } = await import('../../functions/stream/record-history.ts'));
+  ({ handler, consumer, logger } = await import('../../functions/stream/record-history.ts'));
 });
 
 afterAll(() => {
@@ -286,5 +291,214 @@ describe('the history stream handler', () => {
     // Assess
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: '200' }] });
     expect(putItems()).toEqual([expect.objectContaining({ counter: 'a#inc-1', version: 1 })]);
+  });
+});
+
+/** A publisher that keeps what it is given, and fails at the event `failAt` says (once, or every time). */
+class FakePublisher implements ChangePublisher {
+  readonly published: ChangeEvent[] = [];
+  /** What the history held when each publish began: events go out only after their entries are written. */
+  readonly historyAtPublish: number[] = [];
+  constructor(
+    private readonly store: InMemoryHistoryStore,
+    private failAt?: (event: ChangeEvent) => boolean,
+  ) {}
+
+  async publish(events: readonly ChangeEvent[]): Promise<PublishOutcome> {
+    this.historyAtPublish.push(Object.values(this.store.snapshot()).flat().length);
+    const failedIndex = this.failAt === undefined ? -1 : events.findIndex(this.failAt);
+    if (failedIndex === -1) {
+      this.published.push(...events);
+      return {};
+    }
+    this.failAt = undefined;
+    // At least once: some events after the failed one went out too.
+    this.published.push(...events.slice(0, failedIndex), ...events.slice(failedIndex + 1));
+    return { failedIndex, error: new Error('EventBridge unavailable') };
+  }
+}
+
+const NO_KEYED_CHANGES: WitnessStore = { witnessed: async () => undefined, probed: async () => undefined };
+
+/** Each event as [name, version or 'deleted']. */
+function published(publisher: FakePublisher) {
+  return publisher.published.map((event) => [
+    event.detail.name,
+    event.detailType === 'Counter Changed' ? event.detail.version : 'deleted',
+  ]);
+}
+
+function shardRecord(
+  sequence: string,
+  shard: number,
+  from: number,
+  to: number,
+  value: number,
+): DynamoDBRecord {
+  const item = (v: number, at: number) => ({
+    name: `hot#${shard}`,
+    counter: 'hot',
+    shard,
+    value: at,
+    version: v,
+    updated_at: '2025-01-01T00:00:01.000Z',
+    incarnation: 'inc-hot',
+    op: 'increment',
+    actor: 'arn:aws:iam::000000000000:user/tester',
+  });
+  return streamRecord(sequence, item(from, value - 1), item(to, value));
+}
+
+describe('the history stream handler with change events', () => {
+  it('publishes one event per change after the batch’s history is written, and one for a deletion', async () => {
+    // Prepare
+    const store = new InMemoryHistoryStore();
+    const publisher = new FakePublisher(store);
+    const records = [
+      ...threeChanges(),
+      streamRecord('400', version(10, 3, { op: 'set' }), undefined),
+      streamRecord('500', undefined, version(1, 1, { name: 'b' })),
+    ];
+
+    // Act
+    const response = await consumer(publisher, { history: store, records: NO_KEYED_CHANGES })({
+      Records: records,
+    });
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(published(publisher)).toEqual([
+      ['a', 1],
+      ['a', 2],
+      ['a', 3],
+      ['a', 'deleted'],
+      ['b', 1],
+    ]);
+    // Published once, when b's entry was written and a's purged.
+    expect(publisher.historyAtPublish).toEqual([1]);
+    expect(publisher.published[2]?.detail).toMatchObject({
+      value: 10,
+      previous_value: 3,
+      delta: 7,
+      op: 'set',
+    });
+    expect(publisher.published[3]).toMatchObject({
+      detailType: 'Counter Deleted',
+      time: '2025-01-01T00:00:00.000Z',
+      detail: { name: 'a', incarnation: 'inc-1', op: 'delete' },
+    });
+  });
+
+  it('reports the record whose event was not published; delivered again from it, history is written once and its events published again', async () => {
+    // Prepare: the event of the 2nd change fails once.
+    const store = new InMemoryHistoryStore();
+    const publisher = new FakePublisher(
+      store,
+      (event) => event.detailType === 'Counter Changed' && event.detail.version === 2,
+    );
+    const handle = consumer(publisher, { history: store, records: NO_KEYED_CHANGES });
+
+    // Act
+    const first = await handle({ Records: threeChanges() });
+    const again = await handle({ Records: threeChanges().slice(1) });
+
+    // Assess
+    expect(first).toEqual({ batchItemFailures: [{ itemIdentifier: '200' }] });
+    expect(again).toEqual({ batchItemFailures: [] });
+    expect(store.snapshot()['a#inc-1']?.map((entry) => entry.version)).toEqual([1, 2, 3]);
+    // At least once: 3 went out in the failed attempt and again in the retry; 2 once, in the retry.
+    expect(published(publisher)).toEqual([
+      ['a', 1],
+      ['a', 3],
+      ['a', 2],
+      ['a', 3],
+    ]);
+  });
+
+  it('publishes no event of a change whose history failed, nor of any change after it', async () => {
+    // Prepare: b's second entry cannot be written; c, after it in the batch, is written but held back.
+    const inner = new InMemoryHistoryStore();
+    const store: HistoryStore = {
+      record: (key, entry) =>
+        key === 'b#inc-1' && entry.version === 2
+          ? Promise.reject(new Error('unavailable'))
+          : inner.record(key, entry),
+      rollUp: (...args) => inner.rollUp(...args),
+      sequence: (...args) => inner.sequence(...args),
+      purge: (...args) => inner.purge(...args),
+    };
+    const publisher = new FakePublisher(inner);
+    const records = [
+      streamRecord('100', undefined, version(1, 1)),
+      streamRecord('200', undefined, version(1, 1, { name: 'b' })),
+      streamRecord('300', version(1, 1, { name: 'b' }), version(2, 2, { name: 'b' })),
+      streamRecord('400', undefined, version(1, 1, { name: 'c' })),
+    ];
+
+    // Act
+    const response = await consumer(publisher, { history: store, records: NO_KEYED_CHANGES })({
+      Records: records,
+    });
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: '300' }] });
+    expect(published(publisher)).toEqual([
+      ['a', 1],
+      ['b', 1],
+    ]);
+  });
+
+  it('publishes no event of a keyed change whose record could not be marked, nor of any change after it', async () => {
+    // Prepare
+    const store = new InMemoryHistoryStore();
+    const publisher = new FakePublisher(store);
+    const records: WitnessStore = {
+      witnessed: () => Promise.reject(new Error('socket hang up')),
+      probed: async () => undefined,
+    };
+    const batch = [
+      streamRecord('100', undefined, version(1, 1)),
+      streamRecord('200', version(1, 1), { ...version(2, 2), tag_id: 'record-1', tag_attempt: 'attempt-1' }),
+    ];
+
+    // Act
+    const response = await consumer(publisher, { history: store, records })({ Records: batch });
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: '200' }] });
+    expect(published(publisher)).toEqual([['a', 1]]);
+  });
+
+  it('publishes a sharded counter’s changes with the versions the sequencer gave, the same when delivered again', async () => {
+    // Prepare: created with 3 shards at 10, then +1 on shard 2, +1 on shard 1; the event of the last fails once.
+    const store = new InMemoryHistoryStore();
+    const publisher = new FakePublisher(
+      store,
+      (event) => event.detailType === 'Counter Changed' && event.detail.version === 3,
+    );
+    const handle = consumer(publisher, { history: store, records: NO_KEYED_CHANGES });
+    const batch = [
+      streamRecord(
+        '100',
+        undefined,
+        version(10, 1, { name: 'hot', incarnation: 'inc-hot', op: 'set', shards: 3 }),
+      ),
+      shardRecord('200', 2, 0, 1, 1),
+      shardRecord('300', 1, 0, 1, 1),
+    ];
+
+    // Act
+    const first = await handle({ Records: batch });
+    const again = await handle({ Records: batch.slice(2) });
+
+    // Assess
+    expect(first).toEqual({ batchItemFailures: [{ itemIdentifier: '300' }] });
+    expect(again).toEqual({ batchItemFailures: [] });
+    expect(published(publisher)).toEqual([
+      ['hot', 1],
+      ['hot', 2],
+      ['hot', 3],
+    ]);
+    expect(publisher.published[2]?.detail).toMatchObject({ version: 3, value: 12, previous_value: 11 });
   });
 });
