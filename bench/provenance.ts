@@ -92,15 +92,3 @@ export function commandOf(script: string): string {
   const args = process.argv.slice(2);
   return `npm run ${script}${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`;
 }
-
-/** Biome checks docs/ as it checks the code, so the published files are left in its format. */
-export function formatAsTheRepositoryDoes(files: readonly string[], log: (line: string) => void): void {
-  try {
-    execFileSync(path.join(REPO_ROOT, 'node_modules', '.bin', 'biome'), ['format', '--write', ...files], {
-      cwd: REPO_ROOT,
-      stdio: 'ignore',
-    });
-  } catch (error) {
-    log(`could not format ${files.join(', ')} with Biome: ${String(error)}`);
-  }
-}

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { packageOf } from '../../bench/bundling.ts';
 import { consumedOf, tablesOf } from '../../bench/capacity-proxy.ts';
+import { UsageError } from '../../bench/cli.ts';
 import {
   ACCESS_LOG_BYTES,
   billedMilliseconds,
@@ -13,7 +14,7 @@ import {
   xrayTracedShare,
 } from '../../bench/cost.ts';
 import { itemSize, numberSize, storedBytes } from '../../bench/item-size.ts';
-import { isFullRun, parseOptions, UsageError } from '../../bench/options.ts';
+import { isFullRun, parseOptions } from '../../bench/options.ts';
 import {
   chunkMeans,
   formatDollars,
