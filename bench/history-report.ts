@@ -73,7 +73,7 @@ function whereAndHow(report: HistoryScaleReport): string {
 - Machine: ${report.machine.cpus} cores (${report.machine.cpuModel}), ${report.machine.platform}, Node ${report.machine.node};
   shared with other engineers' test runs. Load average (1 / 5 / 15 min) at start ${load(report.machine.loadAverageAtStart)},
   at end ${load(report.machine.loadAverageAtEnd)}.
-- Engine: ${report.machine.engine}, in memory, started by \`startEngine({})\` (\`lib/local/engine.ts\`), with the
+- Engine: ${report.machine.engine}, in a temporary file, started by \`startEngine({})\` (\`lib/local/engine.ts\`), with the
   stack's tables (\`lib/table-schemas.ts\`).
 - Times on this machine say little by themselves: every finding below is a **ratio** against a reference
   request measured in the same run, in alternation with it (${report.reads[0]?.big.wallMs.n ?? 0} measured rounds per read after

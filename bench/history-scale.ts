@@ -1,7 +1,7 @@
 /**
  * Issue 5's benchmark: does reading a counter's history, series and listings stay cheap as the data
- * grows? `npm run bench:history [-- --quick]`. Builds a large data set in an in-memory local engine
- * through the service's own writes and the real stream consumer, then compares each read on it with
+ * grows? `npm run bench:history [-- --quick]`. Builds a large data set in a local engine (a temporary
+ * file) through the service's own writes and the real stream consumer, then compares each read on it with
  * the same read on small data, in the same run, and counts the capacity units of reads and writes.
  * Not part of `npm test`: it takes minutes and its times depend on the machine.
  */

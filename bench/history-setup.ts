@@ -38,8 +38,8 @@ const REGION = 'us-east-1';
 const CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 
 /**
- * An in-memory local engine with the stack's tables, and the service and consumer wired to it as
- * the local server wires them: through the environment they read at cold start. The environment is
+ * A local engine (a temporary file) with the stack's tables, and the service and consumer wired to it
+ * as the local server wires them: through the environment they read at cold start. The environment is
  * this process's own (the benchmark runs alone in it), so nothing is restored afterwards.
  */
 export async function startHistoryBench(): Promise<HistoryBench> {

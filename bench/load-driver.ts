@@ -63,6 +63,8 @@ export class LoadDriver {
     connections: number;
     seconds: number;
     method: 'GET' | 'POST';
+    /** Stop once this many requests are sent, if sooner than `seconds` (at most MAX_REQUESTS_PER_PHASE). */
+    maxRequests?: number | undefined;
     request: (worker: number, n: number) => PhaseRequest;
     /** The statuses that count as done (default 200): their latencies are kept, the rest are errors. */
     ok?: readonly number[];
@@ -76,8 +78,9 @@ export class LoadDriver {
     let sent = 0;
     const started = performance.now();
     const deadline = started + options.seconds * 1000;
+    const cap = Math.min(options.maxRequests ?? MAX_REQUESTS_PER_PHASE, MAX_REQUESTS_PER_PHASE);
     const worker = async (index: number) => {
-      while (performance.now() < deadline && sent < MAX_REQUESTS_PER_PHASE) {
+      while (performance.now() < deadline && sent < cap) {
         const { path, headers = {} } = options.request(index, sent++);
         const [pathname = path, query = ''] = path.split('?');
         const signed = await this.signer.sign({

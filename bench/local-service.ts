@@ -20,8 +20,8 @@ export interface BenchService {
 }
 
 /**
- * The local service in this process, used only for its engine and its tables (in memory, a fresh
- * prefix). Its stream poller finds nothing at start and then sleeps, so no history is written in the
+ * The local service in this process, used only for its engine and its tables (a temporary file, a
+ * fresh prefix). Its stream poller finds nothing at start and then sleeps, so no history is written in the
  * background while this process measures its own CPU time; the capacity section calls the consumer
  * itself, in its own time.
  */

@@ -182,7 +182,7 @@ function whereAndHow(first: ShardsReport): string[] {
     `- Machine: ${first.machine.cpus} cores (${first.machine.cpuModel}), ${first.machine.platform}, Node ${first.machine.node};`,
     "  **shared** with other engineers' runs and benchmarks (each run's load average is in its section; on",
     `  ${first.machine.cpus} cores, above ${first.machine.cpus} means others were busy too).`,
-    `- Engine: ${first.machine.engine}, in memory, started by \`startEngine({})\`; the local server`,
+    `- Engine: ${first.machine.engine}, in a temporary file, started by \`startEngine({})\`; the local server`,
     '  (`bin/local.ts`, its own process, started as the integration tests start it) reaches it through the proxy',
     "  (`DYNAMODB_ENDPOINT`). Client, proxy, server, stream consumer and engine share the machine's cores.",
     "- The absolute rates say little about AWS: they are this machine's and these scaled-down limits'. What",

@@ -7,9 +7,9 @@
  * DynamoDB takes about 1,000 write units per second on one item; the local engine has no such limit,
  * so this harness puts one in front of it, scaled down: `bench/item-rate-proxy.ts`, a token bucket per
  * (table, partition key) that answers ProvisionedThroughputExceededException over the limit, as
- * DynamoDB does. It starts an in-memory engine, the proxy in front of it, and the local server
- * (`bin/local.ts`, in its own process, as the integration tests start it) with DYNAMODB_ENDPOINT at the
- * proxy. Then, for each N, it creates a fresh counter with N shards (`PUT {"value": 0, "shards": N}`),
+ * DynamoDB does. It starts a local engine (a temporary file), the proxy in front of it, and the local
+ * server (`bin/local.ts`, in its own process, as the integration tests start it) with DYNAMODB_ENDPOINT
+ * at the proxy. Then, for each N, it creates a fresh counter with N shards (`PUT {"value": 0, "shards": N}`),
  * drives `C` keep-alive connections of signed `POST /counters/{name}` for S seconds (each connection
  * sends its next request as soon as the last is answered, 429 or not: a saturating load), and checks
  * that the counter's final value equals the number of acknowledged increments (200 and 204 answers)

@@ -15,25 +15,30 @@ process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 // must still stop cleanly rather than kill the process with the engine still running.
 let service: LocalService | undefined;
 let stopping = false;
-const stop = () => {
+const stop = (signal: NodeJS.Signals) => {
   if (stopping) return;
   stopping = true;
+  console.log(`Counter service stopping (${signal}) after the history batch in hand...`);
   (service?.stop() ?? Promise.resolve()).then(
-    () => process.exit(0),
+    () => {
+      console.log('Counter service stopped.');
+      process.exit(0);
+    },
     (error: unknown) => {
       console.error('stopping failed', error);
       process.exit(1);
     },
   );
 };
-let stopRequested = false;
+let stopRequested: NodeJS.Signals | undefined;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => {
-    if (service === undefined) stopRequested = true;
-    else stop();
+    if (service === undefined) stopRequested = signal;
+    else stop(signal);
   });
 }
 
+const idleSeconds = secondsFrom('LOCAL_IDLE_TIMEOUT_SECONDS');
 service = await startLocalService({
   port: Number(env.PORT ?? 3000),
   host: env.HOST ?? '127.0.0.1',
@@ -44,11 +49,23 @@ service = await startLocalService({
   ...(env.HISTORY_BATCHING_WINDOW_SECONDS === undefined || env.HISTORY_BATCHING_WINDOW_SECONDS === ''
     ? {}
     : { stream: { batchingWindowSeconds: Number(env.HISTORY_BATCHING_WINDOW_SECONDS) } }),
+  idleTimeoutMs: idleSeconds === undefined ? undefined : idleSeconds * 1000,
   corsAllowOrigins: env.LOCAL_CORS_ORIGINS?.split(',')
     .map((origin) => origin.trim())
     .filter((origin) => origin !== ''),
   log: (message, details) => console.error(JSON.stringify({ level: 'INFO', message, ...details })),
 });
 
-if (stopRequested) stop();
+if (stopRequested !== undefined) stop(stopRequested);
 else console.log(`Counter service listening on ${service.url} (engine ${service.engineEndpoint})`);
+
+/** A positive number of seconds from the environment, if set. */
+function secondsFrom(name: string): number | undefined {
+  const text = env[name];
+  if (text === undefined || text === '') return undefined;
+  const seconds = Number(text);
+  if (!Number.isFinite(seconds) || seconds <= 0) {
+    throw new Error(`${name} must be a positive number of seconds; got "${text}".`);
+  }
+  return seconds;
+}

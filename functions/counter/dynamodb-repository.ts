@@ -1,58 +1,10 @@
-import { randomUUID } from 'node:crypto';
-import {
-  type AttributeValue,
-  ConditionalCheckFailedException,
-  TransactionCanceledException,
-} from '@aws-sdk/client-dynamodb';
-import {
-  BatchGetCommand,
-  DeleteCommand,
-  type DynamoDBDocumentClient,
-  GetCommand,
-  QueryCommand,
-  TransactGetCommand,
-  TransactWriteCommand,
-  UpdateCommand,
-  type UpdateCommandInput,
-} from '@aws-sdk/lib-dynamodb';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { isTransactionConflict } from '../shared/aws-errors.ts';
+import { BatchGetCommand, type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { retryPause } from '../shared/retry.ts';
-import {
-  CounterIsSharded,
-  type Item,
-  LayoutChanged,
-  type Rule,
-  refusalOf,
-  ShardShareExceeded,
-} from './change-rules.ts';
-import {
-  type Guarded,
-  type Layout,
-  plainChange,
-  plainDeletion,
-  probeUpdate,
-  shardedCreation,
-  shardedDeletion,
-  shardedRoot,
-  shardIncrement,
-  type TransactItem,
-} from './counter-writes.ts';
-import {
-  AttemptFencedError,
-  CounterBusyError,
-  CounterNotFoundError,
-  CounterOutOfRangeError,
-  describeIncrement,
-  ShardLayoutError,
-  shardBound,
-  VersionMismatchError,
-} from './errors.ts';
-import { isProbeOnly } from './history.ts';
+import { CounterIsSharded } from './change-rules.ts';
+import { CounterTable, counterOf, explain } from './counter-table.ts';
+import { plainChange, plainDeletion, type TransactItem } from './counter-writes.ts';
+import { CounterBusyError, ShardLayoutError } from './errors.ts';
 import { decodePage } from './history-page.ts';
-import type { Outcome } from './idempotency.ts';
-import { sealedAnswer } from './idempotency-table.ts';
-import { probeValue } from './keyed-witness.ts';
 import type {
   ChangeInput,
   CounterRepository,
@@ -67,13 +19,11 @@ import {
   type HistoryEntry,
   historyEntry,
   type StoredCounter,
-  type StoredShard,
   seriesBucket,
   storedCounter,
-  storedShard,
-  toCounter,
 } from './schema.ts';
 import { bucketStart, type Interval, type SeriesBucket } from './series.ts';
+import { layoutOf, ShardedCounters } from './sharded-counters.ts';
 import {
   BY_NAME_INDEX,
   BY_NAME_PARTITION_KEY,
@@ -89,7 +39,6 @@ import {
   ROLLUPS_PARTITION_KEY,
   ROLLUPS_SORT_KEY,
   seriesKey,
-  shardKey,
 } from './table.ts';
 
 export interface TableNames {
@@ -103,24 +52,14 @@ export interface TableNames {
 /** Pages a sharded counter's history read asks for first; later reads size themselves by what came. */
 const FIRST_PAGES_READ = 4;
 
-/** Layouts remembered per warm function instance, so increments of a hot counter go straight to a shard. */
-const MAX_CACHED_LAYOUTS = 1000;
-
-/**
- * Tries of a write that DynamoDB refused because another transaction held its item
- * (TransactionConflict): it changed nothing, so it is tried again after a jittered pause.
- */
-const CONFLICT_ATTEMPTS = 8;
-/** The back-off between those tries: up to 20 ms, 40, 80 ... 1 s, about 2.5 s in all at most. */
-const CONFLICT_BACKOFF = { baseMs: 10, capMs: 1_000 };
-
 /**
  * DynamoDB-backed counters: every change is a single UpdateItem or DeleteItem, never a read first,
- * built with its rules by counter-writes.ts. A sharded counter (docs/sharding.md) is N items: each
- * increment is one UpdateItem of one of them, and reads sum all N from one TransactGetItems snapshot.
+ * built with its rules by counter-writes.ts and sent by counter-table.ts. A counter found sharded is
+ * left to sharded-counters.ts (docs/sharding.md), which this instance then remembers it by.
  */
 export class DynamoCounterRepository implements CounterRepository {
-  private readonly layouts = new Map<string, Layout>();
+  private readonly table: CounterTable;
+  private readonly sharded: ShardedCounters;
 
   /**
    * @param client reads and deletes, with the SDK's standard retries
@@ -130,56 +69,48 @@ export class DynamoCounterRepository implements CounterRepository {
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tables: TableNames,
-    private readonly changes: DynamoDBDocumentClient = client,
-  ) {}
+    changes: DynamoDBDocumentClient = client,
+  ) {
+    this.table = new CounterTable(client, changes, tables.counters, () => tables.idempotency);
+    this.sharded = new ShardedCounters(this.table);
+  }
 
   async get(name: string): Promise<StoredCounter | undefined> {
     // A sharded counter this instance has read before: its snapshot holds its own item too.
-    const known = this.layouts.get(name);
-    if (known !== undefined) return this.snapshot(name, known);
-    const { Item } = await this.client.send(
-      new GetCommand({ TableName: this.tables.counters, Key: { name }, ConsistentRead: true }),
-    );
-    const counter = counterOf(Item);
+    const known = this.sharded.known(name);
+    if (known !== undefined) return this.sharded.read(name, known);
+    const counter = counterOf(await this.table.item(name));
     if (counter?.shards === undefined) return counter;
-    return this.snapshot(name, this.remember(name, layoutOf(counter)));
+    return this.sharded.read(name, this.sharded.remember(name, layoutOf(counter)));
   }
 
   itemsOf(name: string): string[] {
-    const layout = this.layouts.get(name);
-    return Array.from({ length: layout?.shards ?? 1 }, (_, index) => shardKey(name, index));
+    return this.sharded.itemsOf(name);
   }
 
   async fence(items: readonly string[], recordId: string, attempt: string): Promise<void> {
-    const probe = probeValue(recordId, attempt, randomUUID());
-    await Promise.all(
-      items.map((item) =>
-        this.client.send(
-          new UpdateCommand(probeUpdate(this.tables.counters, item, recordId, attempt, probe)),
-        ),
-      ),
-    );
+    await this.table.fence(items, recordId, attempt);
   }
 
   async increment(
     input: ChangeInput & { by: number; readBack?: boolean | undefined },
   ): Promise<StoredCounter | undefined> {
     for (let attempt = 0; attempt < 3; attempt++) {
-      const known = this.layouts.get(input.name);
+      const known = this.sharded.known(input.name);
       if (known !== undefined) {
-        const result = await this.incrementSharded(input, known);
+        const result = await this.sharded.increment(input, known);
         if (result !== 'stale') return result;
         // Deleted, or created again: find out what the name is now.
-        this.layouts.delete(input.name);
+        this.sharded.forget(input.name);
       }
       try {
-        return await this.update(
+        return await this.table.update(
           input.name,
-          plainChange(this.tables.counters, { ...input, op: 'increment' }),
+          plainChange(this.table.name, { ...input, op: 'increment' }),
         );
       } catch (error) {
         if (!(error instanceof CounterIsSharded)) throw error;
-        this.remember(input.name, error.layout);
+        this.sharded.remember(input.name, error.layout);
       }
     }
     // Deleted and created again under this change three times over.
@@ -192,10 +123,10 @@ export class DynamoCounterRepository implements CounterRepository {
     if (input.shards !== undefined && input.shards > 1) {
       if (typeof input.min === 'number' || typeof input.max === 'number')
         throw ShardLayoutError.bounded(input.name);
-      return this.createSharded(input, input.shards);
+      return this.sharded.create(input, input.shards, () => this.get(input.name));
     }
     try {
-      return await this.update(input.name, plainChange(this.tables.counters, { ...input, op: 'set' }));
+      return await this.table.update(input.name, plainChange(this.table.name, { ...input, op: 'set' }));
     } catch (error) {
       if (error instanceof CounterIsSharded)
         throw ShardLayoutError.setOfSharded(input.name, error.layout.shards);
@@ -208,330 +139,20 @@ export class DynamoCounterRepository implements CounterRepository {
     expectedVersion?: number | undefined;
     attempt?: KeyedAttempt | undefined;
   }): Promise<void> {
-    const known = this.layouts.get(input.name);
-    if (known !== undefined && (await this.deleteSharded(input, known)) === 'deleted') return;
-    const write = plainDeletion(this.tables.counters, input);
+    const known = this.sharded.known(input.name);
+    if (known !== undefined && (await this.sharded.delete(input, known)) === 'deleted') return;
+    const write = plainDeletion(this.table.name, input);
     try {
-      if (input.attempt === undefined) await this.client.send(new DeleteCommand(write.request));
-      else await this.transact(input.name, [{ Delete: write.request } as TransactItem], input.attempt);
+      if (input.attempt === undefined) await this.table.delete(write);
+      else await this.table.transact(input.name, [{ Delete: write.request } as TransactItem], input.attempt);
     } catch (error) {
       const refusal = explain(error, write.rules);
       if (!(refusal instanceof CounterIsSharded)) throw refusal;
       // A sharded counter's shards go with it, in one transaction.
-      if ((await this.deleteSharded(input, this.remember(input.name, refusal.layout))) === 'stale') {
+      if ((await this.sharded.delete(input, this.sharded.remember(input.name, refusal.layout))) === 'stale') {
         throw new CounterBusyError(input.name);
       }
     }
-  }
-
-  /** Sends a counter's UpdateItem; a refusal is named by the rule the item as it was (ALL_OLD) broke. */
-  private async update(name: string, write: Guarded<UpdateCommandInput>): Promise<StoredCounter> {
-    try {
-      const { Attributes } = await this.retryingConflicts(name, () =>
-        this.changes.send(new UpdateCommand(write.request)),
-      );
-      return storedCounter.parse(Attributes);
-    } catch (error) {
-      throw explain(error, write.rules);
-    }
-  }
-
-  /**
-   * A TransactWriteItems of the counter's items, tried again while only other transactions stood in
-   * its way. With a keyed attempt, the answer goes in the same transaction (KeyedAttempt.answer) and
-   * the record's condition fences the attempt: the change lands with its answer or not at all.
-   */
-  private async transact(
-    name: string,
-    items: TransactItem[],
-    attempt?: KeyedAttempt | undefined,
-    outcome: Outcome = { kind: 'deleted' },
-  ): Promise<void> {
-    const sealed =
-      attempt === undefined
-        ? items
-        : [
-            ...items,
-            sealedAnswer(
-              this.idempotencyTable(),
-              attempt.id,
-              attempt.attempt,
-              attempt.answer(outcome),
-              Date.now(),
-            ) as TransactItem,
-          ];
-    try {
-      await this.retryingConflicts(name, () =>
-        this.changes.send(new TransactWriteCommand({ TransactItems: sealed })),
-      );
-    } catch (error) {
-      const record = attempt === undefined ? undefined : cancellation(error)?.at(-1);
-      if (record?.Code === 'ConditionalCheckFailed') throw new AttemptFencedError();
-      throw error;
-    }
-  }
-
-  /** Runs `send` again, after a jittered pause, while DynamoDB answers that another transaction held the item. */
-  private async retryingConflicts<T>(name: string, send: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await send();
-      } catch (error) {
-        if (!isTransactionConflict(error)) throw error;
-        if (attempt >= CONFLICT_ATTEMPTS) throw new CounterBusyError(name);
-        await retryPause(attempt, CONFLICT_BACKOFF);
-      }
-    }
-  }
-
-  private idempotencyTable(): string {
-    if (this.tables.idempotency === undefined) throw new Error('keyed changes need the idempotency table');
-    return this.tables.idempotency;
-  }
-
-  private remember(name: string, layout: Layout): Layout {
-    if (this.layouts.size >= MAX_CACHED_LAYOUTS && !this.layouts.has(name)) {
-      const oldest = this.layouts.keys().next().value;
-      if (oldest !== undefined) this.layouts.delete(oldest);
-    }
-    this.layouts.set(name, layout);
-    return layout;
-  }
-
-  /**
-   * A sharded counter as one consistent snapshot of all its items (TransactGetItems is serializable),
-   * or undefined if it no longer exists. A name created again with another layout is read afresh.
-   */
-  private async snapshot(name: string, layout: Layout): Promise<StoredCounter | undefined> {
-    for (let attempt = 0; ; attempt++) {
-      let responses: ({ Item?: Record<string, unknown> | undefined } | undefined)[];
-      try {
-        ({ Responses: responses = [] } = await this.client.send(
-          new TransactGetCommand({
-            TransactItems: Array.from({ length: layout.shards }, (_, index) => ({
-              Get: { TableName: this.tables.counters, Key: { name: shardKey(name, index) } },
-            })),
-          }),
-        ));
-      } catch (error) {
-        if (!(error instanceof TransactionCanceledException)) throw error;
-        // DynamoDB cancels a TransactGetItems while any of its items is being written, which on a
-        // hot counter is most of the time: after one more try, read each shard on its own instead.
-        if (attempt >= 1) return this.sumOfShards(name, layout);
-        await retryPause(1);
-        continue;
-      }
-      const root = counterOf(responses[0]?.Item);
-      if (root === undefined) return undefined;
-      if (root.shards !== layout.shards || root.incarnation !== layout.incarnation) {
-        this.layouts.delete(name);
-        if (root.shards === undefined) return root;
-        layout = this.remember(name, layoutOf(root));
-        continue;
-      }
-      return sumOf(
-        root,
-        responses.slice(1).map((response) => storedShard.parse(response?.Item)),
-      );
-    }
-  }
-
-  /**
-   * A sharded counter summed from one consistent GetItem per shard: each read holds every change
-   * acknowledged before it, and none is refused for writes in flight; the sum may combine the shards
-   * a few milliseconds apart, as reading any counter under writes does.
-   */
-  private async sumOfShards(name: string, layout: Layout): Promise<StoredCounter | undefined> {
-    const items = await Promise.all(
-      Array.from({ length: layout.shards }, (_, index) =>
-        this.client
-          .send(
-            new GetCommand({
-              TableName: this.tables.counters,
-              Key: { name: shardKey(name, index) },
-              ConsistentRead: true,
-            }),
-          )
-          .then(({ Item }) => Item),
-      ),
-    );
-    const [rootItem, ...shardItems] = items;
-    const root = counterOf(rootItem);
-    if (root === undefined) return undefined;
-    if (root.shards === undefined) return root;
-    if (root.shards !== layout.shards) return this.sumOfShards(name, this.remember(name, layoutOf(root)));
-    const shards = shardItems.flatMap((item) => (item === undefined ? [] : [storedShard.parse(item)]));
-    return sumOf(
-      root,
-      shards.filter((shard) => shard.incarnation === root.incarnation),
-    );
-  }
-
-  /**
-   * One UpdateItem of one shard, chosen at random, then a snapshot to answer with (which holds this
-   * change, and possibly others made meanwhile). With If-Match, the change is conditioned on every
-   * shard's version instead, so the answer is exactly the counter this change made.
-   */
-  private async incrementSharded(
-    input: ChangeInput & { by: number; readBack?: boolean | undefined },
-    layout: Layout,
-  ): Promise<StoredCounter | undefined | 'stale'> {
-    if (input.expectedVersion !== undefined) return this.incrementShardedIfMatch(input, layout);
-    const index = Math.floor(Math.random() * layout.shards);
-    await input.attempt?.reach([shardKey(input.name, index)]);
-    const write = shardIncrement(this.tables.counters, { name: input.name, layout }, input, index);
-    try {
-      await this.retryingConflicts(input.name, () => this.changes.send(new UpdateCommand(write.request)));
-    } catch (error) {
-      const refusal = explain(error, write.rules);
-      if (refusal instanceof LayoutChanged) return 'stale';
-      if (!(refusal instanceof ShardShareExceeded)) throw refusal;
-      const total = await this.snapshot(input.name, layout);
-      throw new CounterOutOfRangeError(
-        input.name,
-        total?.value ?? 0,
-        describeIncrement(input.by),
-        layout.shards,
-      );
-    }
-    // The change is made. Reading every shard for the answer is what caps a hot counter's rate (each
-    // increment reads all N items), so a caller may decline it (Prefer: return=minimal). And nothing
-    // may fail now, or the caller would send the change again: a failed read (throttled, say) answers
-    // that the change is applied, unread.
-    if (input.readBack === false) return undefined;
-    try {
-      return await this.snapshot(input.name, layout);
-    } catch {
-      return undefined;
-    }
-  }
-
-  private async incrementShardedIfMatch(
-    input: ChangeInput & { by: number },
-    layout: Layout,
-  ): Promise<StoredCounter | 'stale'> {
-    const expected = input.expectedVersion ?? 0;
-    for (let attempt = 0; attempt < CONFLICT_ATTEMPTS; attempt++) {
-      if (attempt > 0) await retryPause(attempt);
-      const seen = await this.snapshot(input.name, layout);
-      if (seen === undefined || seen.shards === undefined) return 'stale';
-      if (seen.version !== expected) throw new VersionMismatchError(input.name, expected, seen.version);
-      const versions = seen.shardVersions ?? [];
-      const index = Math.floor(Math.random() * layout.shards);
-      await input.attempt?.reach([shardKey(input.name, index)]);
-      const write = shardIncrement(
-        this.tables.counters,
-        { name: input.name, layout, versions },
-        input,
-        index,
-      );
-      // Every shard in its place, so that the reasons of a cancellation name the shards by index.
-      const checks = [...write.checks];
-      const items = Array.from({ length: layout.shards }, (_, shard) =>
-        shard === index ? ({ Update: write.request } as TransactItem) : checks.shift()?.request,
-      ).filter((item): item is TransactItem => item !== undefined);
-      try {
-        await this.transact(input.name, items);
-      } catch (error) {
-        const refusal = explain(error, write.rules, index);
-        if (refusal instanceof ShardShareExceeded) {
-          throw new CounterOutOfRangeError(
-            input.name,
-            seen.value,
-            describeIncrement(input.by),
-            layout.shards,
-          );
-        }
-        if (refusal instanceof AttemptFencedError || !(error instanceof TransactionCanceledException)) {
-          throw refusal;
-        }
-        // Another change got in since the snapshot: look again.
-        continue;
-      }
-      return {
-        ...seen,
-        value: seen.value + input.by,
-        version: seen.version + 1,
-        updated_at: latest(input.now, seen.updated_at),
-        op: 'increment',
-        actor: input.actor,
-        shardVersions: versions.map((version, shard) => (shard === index ? version + 1 : version)),
-      };
-    }
-    const now = await this.snapshot(input.name, layout);
-    // Still at the version asked for: the attempts only met other transactions.
-    if (now?.version === expected) throw new CounterBusyError(input.name);
-    throw new VersionMismatchError(input.name, expected, now?.version);
-  }
-
-  /** Creates a counter spread over `shards` items, in one transaction: shard 0 holds the value. */
-  private async createSharded(
-    input: ChangeInput & { value: number },
-    shards: number,
-  ): Promise<StoredCounter> {
-    // A creation is of version 0: any other If-Match is refused with the version there is.
-    if (input.expectedVersion !== undefined && input.expectedVersion !== 0) {
-      const current = await this.get(input.name);
-      throw new VersionMismatchError(input.name, input.expectedVersion, current?.version);
-    }
-    if (Math.abs(input.value) > shardBound(shards)) {
-      throw new CounterOutOfRangeError(input.name, 0, `setting ${input.value}`, shards);
-    }
-    const root = shardedRoot(input, shards);
-    const created = { ...root, shardVersions: [1, ...Array.from({ length: shards - 1 }, () => 0)] };
-    const creation = shardedCreation(this.tables.counters, root, input.expectedVersion);
-    try {
-      await this.transact(input.name, creation.items, input.attempt, {
-        kind: 'counter',
-        counter: toCounter(created),
-      });
-    } catch (error) {
-      throw explain(error, creation.rules);
-    }
-    this.remember(input.name, layoutOf(root));
-    return created;
-  }
-
-  /**
-   * Deletes a sharded counter and all its shards in one transaction, from a snapshot (If-Match on its
-   * total version). 'stale' when the name no longer holds a sharded counter.
-   */
-  private async deleteSharded(
-    input: { name: string; expectedVersion?: number | undefined; attempt?: KeyedAttempt | undefined },
-    layout: Layout,
-  ): Promise<'deleted' | 'stale'> {
-    for (let attempt = 0; attempt < CONFLICT_ATTEMPTS; attempt++) {
-      if (attempt > 0) await retryPause(attempt);
-      const seen = await this.snapshot(input.name, layout);
-      if (seen === undefined) {
-        if (input.expectedVersion !== undefined && input.expectedVersion !== 0) {
-          throw new VersionMismatchError(input.name, input.expectedVersion, undefined);
-        }
-        throw new CounterNotFoundError(input.name);
-      }
-      if (seen.shards === undefined) return 'stale';
-      if (input.expectedVersion !== undefined && seen.version !== input.expectedVersion) {
-        throw new VersionMismatchError(input.name, input.expectedVersion, seen.version);
-      }
-      const deletes = shardedDeletion(this.tables.counters, {
-        name: input.name,
-        layout: layoutOf(seen),
-        versions: input.expectedVersion === undefined ? undefined : seen.shardVersions,
-      });
-      try {
-        await this.transact(input.name, deletes, input.attempt);
-        this.layouts.delete(input.name);
-        return 'deleted';
-      } catch (error) {
-        // A shard moved (If-Match) or the layout changed since the snapshot: look again.
-        if (!(error instanceof TransactionCanceledException)) throw error;
-      }
-    }
-    const now = await this.snapshot(input.name, layout);
-    if (input.expectedVersion === undefined || now?.version === input.expectedVersion) {
-      throw new CounterBusyError(input.name);
-    }
-    throw new VersionMismatchError(input.name, input.expectedVersion, now?.version);
   }
 
   async list(input: ListQuery): Promise<Page<StoredCounter> & { lastName?: string | undefined }> {
@@ -568,7 +189,7 @@ export class DynamoCounterRepository implements CounterRepository {
         counter.shards === undefined
           ? []
           : [
-              this.snapshot(counter.name, layoutOf(counter)).then((total) => {
+              this.sharded.read(counter.name, layoutOf(counter)).then((total) => {
                 if (total === undefined) found.delete(counter.name);
                 else found.set(counter.name, total);
               }),
@@ -775,7 +396,7 @@ export class DynamoCounterRepository implements CounterRepository {
     let keys = names.map((name) => ({ name }));
     for (let attempt = 0; keys.length > 0; attempt++) {
       if (attempt > 8) throw new Error('BatchGet left keys unprocessed after 8 retries');
-      if (attempt > 0) await delay(Math.min(1000, 25 * 2 ** attempt));
+      if (attempt > 0) await retryPause(attempt, { baseMs: 25, capMs: 1_000 });
       const { Responses, UnprocessedKeys } = await this.client.send(
         new BatchGetCommand({
           RequestItems: { [this.tables.counters]: { Keys: keys, ConsistentRead: true } },
@@ -789,60 +410,6 @@ export class DynamoCounterRepository implements CounterRepository {
     }
     return found;
   }
-}
-
-/** A counter from a counters-table item; undefined for none, or for an item holding only a recovery's probe. */
-function counterOf(item: Record<string, unknown> | undefined): StoredCounter | undefined {
-  return item === undefined || isProbeOnly(item) ? undefined : storedCounter.parse(item);
-}
-
-/** The reasons DynamoDB gave for cancelling a transaction, if that is what the error is. */
-function cancellation(
-  error: unknown,
-): { Code?: string | undefined; Item?: Record<string, AttributeValue> | undefined }[] | undefined {
-  return error instanceof TransactionCanceledException ? (error.CancellationReasons ?? []) : undefined;
-}
-
-/**
- * A write refused by its condition, as the rule the item broke (its ALL_OLD image; in a transaction,
- * the item at `position`'s); any other error as it is.
- */
-function explain(error: unknown, rules: readonly Rule[], position = 0): unknown {
-  const reason = cancellation(error)?.[position];
-  const refused =
-    error instanceof ConditionalCheckFailedException
-      ? { item: error.Item }
-      : reason?.Code === 'ConditionalCheckFailed'
-        ? { item: reason.Item }
-        : undefined;
-  if (refused === undefined) return error;
-  const item: Item | undefined = refused.item === undefined ? undefined : unmarshall(refused.item);
-  return refusalOf(rules, item) ?? error;
-}
-
-/** A sharded counter from its own item (shard 0) and its other shards: value and version summed. */
-function sumOf(root: StoredCounter, shards: readonly StoredShard[]): StoredCounter {
-  const versions = [root.version, ...shards.map((shard) => shard.version)];
-  return {
-    ...root,
-    value: shards.reduce((sum, shard) => sum + shard.value, root.value),
-    version: versions.reduce((sum, version) => sum + version, 0),
-    updated_at: shards.reduce((time, shard) => latest(time, shard.updated_at), root.updated_at),
-    shardVersions: versions,
-  };
-}
-
-/** The later of two ISO 8601 UTC times (which order as strings). */
-function latest(a: string, b: string): string {
-  return a > b ? a : b;
-}
-
-function layoutOf(counter: StoredCounter): Layout {
-  return { shards: counter.shards ?? 1, incarnation: counter.incarnation };
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 const INTERVAL_MS: Record<Interval, number> = { minute: 60_000, hour: 3_600_000, day: 86_400_000 };

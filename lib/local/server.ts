@@ -13,6 +13,8 @@ import type {
   DynamoDBBatchResponse,
   DynamoDBStreamEvent,
 } from 'aws-lambda';
+import { PayloadTooLargeError } from '../../functions/shared/errors.ts';
+import { MAX_BODY_BYTES } from '../../functions/shared/json-body.ts';
 import { matchesPattern } from '../access.ts';
 import { validateCorsOrigins } from '../cors.ts';
 import { HISTORY_CONSUMER, ROUTES, type RouteSpec } from '../routes.ts';
@@ -31,6 +33,7 @@ import { startEngine } from './engine.ts';
 import { type LocalPrincipal, loadPrincipals } from './principals.ts';
 import { type RawRequest, safeDecode, verifySigV4 } from './sigv4.ts';
 import { type PollerSettings, StreamPoller } from './stream-poller.ts';
+import type { StreamStorage } from './stream-storage.ts';
 import { ensureTable } from './tables.ts';
 
 export const REPO_ROOT = new URL('../../', import.meta.url);
@@ -38,7 +41,7 @@ export const REPO_ROOT = new URL('../../', import.meta.url);
 export interface LocalServiceOptions {
   port?: number;
   host?: string;
-  /** Dynoxide's data file; in memory when undefined. Ignored when `dynamodbEndpoint` is set. */
+  /** Dynoxide's data file; a temporary one when undefined. Ignored when `dynamodbEndpoint` is set. */
   dbPath?: string | undefined;
   /** Another engine (DynamoDB Local, or a real endpoint) instead of starting Dynoxide. */
   dynamodbEndpoint?: string | undefined;
@@ -50,6 +53,11 @@ export interface LocalServiceOptions {
   log?: (message: string, details?: Record<string, unknown>) => void;
   /** Browser origins allowed by CORS, as the stack's `corsAllowOrigins`; none (no CORS) by default. */
   corsAllowOrigins?: string[] | undefined;
+  /**
+   * How long a connection may sit idle (before its first request, or between requests) before the
+   * server closes it. @default 60_000 (IDLE_TIMEOUT_MS)
+   */
+  idleTimeoutMs?: number | undefined;
 }
 
 export interface LocalService {
@@ -65,6 +73,18 @@ type HttpHandler = (event: APIGatewayProxyEventV2WithIAMAuthorizer, context: Con
 type StreamHandler = (event: DynamoDBStreamEvent, context: Context) => Promise<DynamoDBBatchResponse>;
 
 const MAX_API_GATEWAY_BODY = 10 * 1024 * 1024;
+
+/**
+ * API Gateway closes idle connections but documents no figure for HTTP APIs; a minute is the common
+ * load-balancer default, and long enough that a client's pool rarely races a close.
+ */
+export const IDLE_TIMEOUT_MS = 60_000;
+
+/** How often stream records past AWS's 24 hours, and handled, are deleted from the engine's file. */
+const STREAM_TRIM_INTERVAL_MS = 5 * 60_000;
+
+/** How long the rest of a refused body is read and dropped before its connection is cut. */
+const LINGER_MS = 2_000;
 
 /**
  * The API as API Gateway and Lambda would serve it, on this machine: the route table's handlers
@@ -89,7 +109,7 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
   const principals = loadPrincipals(process.env);
   const corsOrigins = new Set(validateCorsOrigins(options.corsAllowOrigins ?? []));
 
-  const engine = await startEngine({ endpoint: options.dynamodbEndpoint, dbPath: options.dbPath });
+  const engine = await startEngine({ endpoint: options.dynamodbEndpoint, dbPath: options.dbPath, log });
   // The handlers' configuration, read by them at import exactly as Lambda's environment would be.
   Object.assign(process.env, {
     AWS_REGION: region,
@@ -106,6 +126,7 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
   const streams = new DynamoDBStreamsClient({ endpoint: engine.endpoint, region });
   let poller: StreamPoller | undefined;
   let server: Server | undefined;
+  let trimming: NodeJS.Timeout | undefined;
   try {
     const { streamArn } = await ensureTable(db, tables.counters, COUNTERS_TABLE);
     await ensureTable(db, tables.history, HISTORY_TABLE, HISTORY_TTL_ATTRIBUTE);
@@ -115,6 +136,9 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
     if (streamArn === undefined) throw new Error(`table ${tables.counters} has no stream`);
 
     const handlers = await loadHttpHandlers();
+    // After the environment is set: the module's logger reads its level once, as on Lambda.
+    const { problemResponse } = await import('../../functions/shared/http.ts');
+    const tooLarge = problemResponse(new PayloadTooLargeError(MAX_BODY_BYTES));
     const consumer = await importHandler<StreamHandler>(HISTORY_CONSUMER.entry);
     poller = new StreamPoller({
       streams,
@@ -130,15 +154,27 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
       log,
     });
     poller.start();
+    trimming = setInterval(() => {
+      if (poller !== undefined) void trimStream(engine.streamStorage, tables.counters, poller, log);
+    }, STREAM_TRIM_INTERVAL_MS);
+    trimming.unref();
 
     const listener = createServer((req, res) => {
-      handle(req, res, { handlers, principals, region, log, corsOrigins }).catch((error: unknown) => {
-        log('local server failed a request', { error: String(error) });
-        if (!res.headersSent) send(res, 500, { message: 'Internal Server Error' });
-        else res.end();
-      });
+      handle(req, res, { handlers, principals, region, log, corsOrigins, tooLarge }).catch(
+        (error: unknown) => {
+          log('local server failed a request', { error: String(error) });
+          if (!res.headersSent) send(res, 500, { message: 'Internal Server Error' });
+          else res.end();
+        },
+      );
     });
     server = listener;
+    // Node.js closes a connection idle after an answer (keepAliveTimeout) but never one that has not
+    // sent a request yet; the socket timeout covers both. A request still in flight that long is cut
+    // too, which API Gateway would have answered with a timeout at 30 s.
+    const idleTimeoutMs = options.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
+    listener.timeout = idleTimeoutMs;
+    listener.keepAliveTimeout = idleTimeoutMs;
     await new Promise<void>((resolve, reject) => {
       listener.once('error', reject);
       listener.listen(options.port ?? 3000, options.host ?? '127.0.0.1', () => resolve());
@@ -150,6 +186,7 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
     let stopping: Promise<void> | undefined;
     const stop = () => {
       stopping ??= (async () => {
+        clearInterval(trimming);
         await new Promise<void>((resolve) => {
           listener.close(() => resolve());
           listener.closeIdleConnections();
@@ -163,10 +200,30 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
     };
     return { url, engineEndpoint: engine.endpoint, tables, region, deadLetterFile, stop };
   } catch (error) {
+    clearInterval(trimming);
     server?.close();
     await poller?.stop();
     await engine.stop();
     throw error;
+  }
+}
+
+/** Deletes what AWS would no longer keep of the counters' stream (see stream-storage.ts). */
+async function trimStream(
+  storage: StreamStorage | undefined,
+  table: string,
+  poller: StreamPoller,
+  log: (message: string, details?: Record<string, unknown>) => void,
+): Promise<void> {
+  if (storage === undefined) return;
+  for (const [shardId, handledThrough] of poller.handledThrough()) {
+    try {
+      const removed = await storage.trim(table, shardId, handledThrough);
+      if (removed > 0) log('stream records older than 24 hours removed', { shardId, removed });
+    } catch (error) {
+      // Most likely the file was busy for longer than the wait: the next round takes them.
+      log('stream records could not be trimmed; trying again later', { error: String(error) });
+    }
   }
 }
 
@@ -208,6 +265,8 @@ interface Context_ {
   region: string;
   log: (message: string, details?: Record<string, unknown>) => void;
   corsOrigins: ReadonlySet<string>;
+  /** The handlers' own 413 (functions/shared/json-body.ts), answered here before a body is read. */
+  tooLarge: APIGatewayProxyStructuredResultV2;
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context_): Promise<void> {
@@ -216,6 +275,12 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context_):
   const queryAt = target.indexOf('?');
   const rawPath = queryAt === -1 ? target : target.slice(0, queryAt);
   const rawQueryString = queryAt === -1 ? '' : target.slice(queryAt + 1);
+
+  // Before anything else, the signature check included: a body over the handlers' limit is refused
+  // on its declared length, never kept, so an unsigned caller cannot make the server hold megabytes.
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_API_GATEWAY_BODY) return refuseBody(req, res, gatewayTooLarge());
+  if (declared > MAX_BODY_BYTES) return refuseBody(req, res, ctx.tooLarge);
 
   // Before the signature check: API Gateway answers preflights, which browsers never sign, itself.
   if (applyCors(req, res, ctx.corsOrigins)) return;
@@ -229,8 +294,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Context_):
     return;
   }
 
-  const body = await readBody(req);
-  if (body === undefined) return send(res, 413, { message: 'Request Entity Too Large' });
+  // A chunked body has no declared length: reading stops as soon as it passes the limit.
+  const body = await readBody(req, MAX_BODY_BYTES);
+  if (body === undefined) return refuseBody(req, res, ctx.tooLarge);
 
   let matched: { compiled: Compiled; pathParameters?: Record<string, string> } | undefined;
   for (const compiled of ctx.handlers) {
@@ -313,16 +379,77 @@ function send(res: ServerResponse, status: number, body: unknown, requestId?: st
   res.end(text);
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
-    size += buffer.length;
-    if (size > MAX_API_GATEWAY_BODY) return undefined;
-    chunks.push(buffer);
+/** API Gateway's own answer to a body over its 10 MiB, before any function runs. */
+function gatewayTooLarge(): APIGatewayProxyStructuredResultV2 {
+  return {
+    statusCode: 413,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ message: 'Request Entity Too Large' }),
+  };
+}
+
+/**
+ * Answers 413 at once, before the rest of the body. What the client still sends is read and dropped,
+ * never kept: a client that writes its whole body before it reads (most do) then gets the answer
+ * rather than a reset. A body still arriving after LINGER_MS has its connection cut.
+ */
+function refuseBody(
+  req: IncomingMessage,
+  res: ServerResponse,
+  result: APIGatewayProxyStructuredResultV2,
+): void {
+  req.on('data', () => undefined);
+  req.resume();
+  if (!req.complete) {
+    const cut = setTimeout(() => req.socket.destroy(), LINGER_MS);
+    const keep = () => clearTimeout(cut);
+    req.once('end', keep);
+    req.once('close', keep);
   }
-  return Buffer.concat(chunks);
+  writeResult(res, result, randomUUID());
+}
+
+/**
+ * The body, or undefined as soon as it passes `limit`, when reading pauses. (Leaving a `for await`
+ * early would destroy the socket before the 413 could be sent.)
+ */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const settle = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        settle();
+        req.pause();
+        resolve(undefined);
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      settle();
+      resolve(Buffer.concat(chunks));
+    };
+    const onError = (error: Error) => {
+      settle();
+      reject(error);
+    };
+    const onClose = () => {
+      settle();
+      reject(new Error('the client closed the connection before the body ended'));
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
 }
 
 function flattenHeaders(req: IncomingMessage): Record<string, string> {

@@ -5,10 +5,14 @@ import {
   type DynamoDBStreamsClient,
   GetRecordsCommand,
   GetShardIteratorCommand,
+  type Shard,
   type _Record as StreamRecord,
 } from '@aws-sdk/client-dynamodb-streams';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+
+/** How often the shards are described again while none ends (Lambda discovers new shards in about a minute). */
+const SHARD_REFRESH_MS = 60_000;
 
 export interface PollerSettings {
   batchSize: number;
@@ -47,12 +51,20 @@ export interface PollerOptions {
  * once a record is too old) the batch is described in the dead-letter file and the shard moves on.
  * With a batching window, a short batch waits for more records until the window closes or the batch
  * is full. The position is saved after every batch, so a restart resumes after the last batch handled.
+ * Between batches it reads on with the iterator the last read returned, as Lambda does, rather than
+ * describing the stream and asking for an iterator at the saved position every time.
  */
 export class StreamPoller {
   private running = false;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private readonly finishedShards = new Set<string>();
+  /** The stream's shards as last described, and when. */
+  private shards: { list: Shard[]; at: number } | undefined;
+  /** Per shard, the iterator just past the last record handled: the next read starts there. */
+  private readonly iterators = new Map<string, string>();
+  /** Per shard, the sequence number of the last record handled, as saved. */
+  private readonly handled = new Map<string, string>();
 
   constructor(private readonly options: PollerOptions) {}
 
@@ -69,14 +81,16 @@ export class StreamPoller {
     await this.loop;
   }
 
+  /** The last sequence number handled on each shard (saved, so it will not be delivered again). */
+  handledThrough(): ReadonlyMap<string, string> {
+    return this.handled;
+  }
+
   private async run(): Promise<void> {
     while (this.running) {
       let didWork = false;
       try {
-        const { StreamDescription } = await this.options.streams.send(
-          new DescribeStreamCommand({ StreamArn: this.options.streamArn }),
-        );
-        const shards = StreamDescription?.Shards ?? [];
+        const shards = await this.describeShards();
         const known = new Set(shards.map((shard) => shard.ShardId));
         for (const shard of shards) {
           const id = shard.ShardId;
@@ -89,12 +103,29 @@ export class StreamPoller {
         }
       } catch (error) {
         this.log('stream poll failed; retrying', { error: String(error) });
+        // Start again from the saved positions, with the shards described afresh.
+        this.iterators.clear();
+        this.shards = undefined;
       }
       if (!didWork) await this.sleep(this.options.idleMs ?? 200);
     }
   }
 
-  /** Reads the shard from its saved position until it is empty; true if it handled any record. */
+  /**
+   * The shards, described again only every SHARD_REFRESH_MS or once one has ended, as Lambda does:
+   * each poll reads records with the iterator the last read returned, not from a fresh description.
+   */
+  private async describeShards(): Promise<Shard[]> {
+    if (this.shards === undefined || Date.now() - this.shards.at > SHARD_REFRESH_MS) {
+      const { StreamDescription } = await this.options.streams.send(
+        new DescribeStreamCommand({ StreamArn: this.options.streamArn }),
+      );
+      this.shards = { list: StreamDescription?.Shards ?? [], at: Date.now() };
+    }
+    return this.shards.list;
+  }
+
+  /** Reads the shard from where it stopped until it is empty; true if it handled any record. */
   private async drainShard(shardId: string): Promise<boolean> {
     let handledAny = false;
     let batchSize = this.options.settings.batchSize;
@@ -104,28 +135,29 @@ export class StreamPoller {
     // whether they are being delivered again after a failure, which goes at once.
     let gatheringSince: number | undefined;
     let retrying = false;
+    /** Everything up to `sequence` is handled: save it, and read on after it. */
+    const handledUpTo = async (sequence: string, next: string | null | undefined) => {
+      await this.savePosition(shardId, sequence);
+      if (next === undefined || next === null) this.iterators.delete(shardId);
+      else this.iterators.set(shardId, next);
+    };
     while (this.running) {
-      const position = await this.loadPosition(shardId);
-      const { ShardIterator } = await this.options.streams.send(
-        new GetShardIteratorCommand({
-          StreamArn: this.options.streamArn,
-          ShardId: shardId,
-          ...(position === undefined
-            ? { ShardIteratorType: 'TRIM_HORIZON' }
-            : { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', SequenceNumber: position }),
-        }),
-      );
-      if (ShardIterator === undefined) {
-        this.finishedShards.add(shardId);
+      const iterator = this.iterators.get(shardId) ?? (await this.iteratorFromSavedPosition(shardId));
+      if (iterator === undefined) {
+        this.finishShard(shardId);
         return handledAny;
       }
+      // The same iterator reads the same records again until they are handled: a retry, a smaller
+      // batch, or a batching window that gathers more.
       const { Records = [], NextShardIterator } = await this.options.streams.send(
-        new GetRecordsCommand({ ShardIterator, Limit: batchSize }),
+        new GetRecordsCommand({ ShardIterator: iterator, Limit: batchSize }),
       );
       if (Records.length === 0) {
-        if (NextShardIterator === undefined || NextShardIterator === null) this.finishedShards.add(shardId);
+        if (NextShardIterator === undefined || NextShardIterator === null) this.finishShard(shardId);
+        else this.iterators.set(shardId, NextShardIterator);
         return handledAny;
       }
+      this.iterators.set(shardId, iterator);
       handledAny = true;
       // A first delivery short of a full batch waits for the window to close (retries go at once).
       if (windowMs > 0 && !retrying && Records.length < batchSize) {
@@ -139,7 +171,7 @@ export class StreamPoller {
       gatheringSince = undefined;
       const failedAt = await this.invoke(shardId, Records);
       if (failedAt === undefined) {
-        await this.savePosition(shardId, lastSequence(Records));
+        await handledUpTo(lastSequence(Records), NextShardIterator);
         batchSize = this.options.settings.batchSize;
         attempts = 0;
         retrying = false;
@@ -149,6 +181,7 @@ export class StreamPoller {
       // Everything before the failed record is done; the rest is delivered again from it.
       if (failedAt > 0) {
         await this.savePosition(shardId, sequenceOf(Records[failedAt - 1]));
+        this.iterators.delete(shardId);
         attempts = 0;
         continue;
       }
@@ -168,7 +201,7 @@ export class StreamPoller {
           attempts,
           tooOld ? 'RecordAgeExceeded' : 'RetryAttemptsExhausted',
         );
-        await this.savePosition(shardId, lastSequence(Records));
+        await handledUpTo(lastSequence(Records), NextShardIterator);
         batchSize = this.options.settings.batchSize;
         attempts = 0;
         retrying = false;
@@ -177,6 +210,28 @@ export class StreamPoller {
       await this.sleep(Math.min(2_000, (this.options.retryBaseMs ?? 50) * 2 ** (attempts - 1)));
     }
     return handledAny;
+  }
+
+  /** An iterator just after the saved position, or at the oldest record if none is saved. */
+  private async iteratorFromSavedPosition(shardId: string): Promise<string | undefined> {
+    const position = await this.loadPosition(shardId);
+    const { ShardIterator } = await this.options.streams.send(
+      new GetShardIteratorCommand({
+        StreamArn: this.options.streamArn,
+        ShardId: shardId,
+        ...(position === undefined
+          ? { ShardIteratorType: 'TRIM_HORIZON' }
+          : { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', SequenceNumber: position }),
+      }),
+    );
+    return ShardIterator;
+  }
+
+  /** A closed shard, read to its end: its children may start, so the shards are described again. */
+  private finishShard(shardId: string): void {
+    this.finishedShards.add(shardId);
+    this.iterators.delete(shardId);
+    this.shards = undefined;
   }
 
   /** Invokes the consumer; returns the index of the first record to deliver again, if any. */
@@ -230,7 +285,9 @@ export class StreamPoller {
         ConsistentRead: true,
       }),
     );
-    return typeof Item?.sequence === 'string' ? Item.sequence : undefined;
+    const sequence = typeof Item?.sequence === 'string' ? Item.sequence : undefined;
+    if (sequence !== undefined) this.handled.set(shardId, sequence);
+    return sequence;
   }
 
   private async savePosition(shardId: string, sequence: string): Promise<void> {
@@ -240,6 +297,7 @@ export class StreamPoller {
         Item: { id: this.positionKey(shardId), sequence, saved_at: new Date().toISOString() },
       }),
     );
+    this.handled.set(shardId, sequence);
   }
 
   private sleep(ms: number): Promise<void> {

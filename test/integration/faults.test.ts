@@ -60,6 +60,8 @@ describe('faults', () => {
     const server = await start({ DYNAMODB_MAX_ATTEMPTS: '1' });
     const client = api(server.url);
     await client.put('/counters/fault.claimed', { body: { value: 10 } });
+    // The consumer's history put of that set goes first, so the fault falls on the claim.
+    await client.historyOf('/counters/fault.claimed', 1);
     proxy.setRules([{ operation: 'PutItem', fault: 'drop-response', times: 1 }]);
     const key = { 'idempotency-key': 'claimed-then-died-1' };
 

@@ -35,6 +35,19 @@ describe('npm start (bin/local.ts)', () => {
     expect(code).toBe(0);
   });
 
+  it('stops the server and its engine when `npm start` itself gets SIGTERM, freeing the port and saying so', async () => {
+    // The process a process manager or a container signals is npm, not the server it runs.
+    const server = await start({ npmStart: true });
+    expect((await fetch(`${server.url}/health`)).status).toBe(200);
+
+    const code = await server.stop('SIGTERM');
+
+    expect(code).toBe(0);
+    expect(server.stdout()).toMatch(/Counter service stopped\./);
+    await expect(fetch(`${server.url}/health`)).rejects.toThrow();
+    await expect(fetch(server.engineUrl)).rejects.toThrow();
+  });
+
   it('keeps its data in LOCAL_DB_PATH and, started again, resumes the stream so history stays complete and exact', async () => {
     const first = await start();
     const before = api(first.url);

@@ -14,7 +14,7 @@ import { REPO_ROOT } from '../../lib/local/server.ts';
 import { StreamPoller } from '../../lib/local/stream-poller.ts';
 import { ensureTable } from '../../lib/local/tables.ts';
 import { HISTORY_STREAM } from '../../lib/stream-settings.ts';
-import { COUNTERS_TABLE, HISTORY_TABLE, ROLLUPS_TABLE } from '../../lib/table-schemas.ts';
+import { COUNTERS_TABLE, HISTORY_TABLE, IDEMPOTENCY_TABLE, ROLLUPS_TABLE } from '../../lib/table-schemas.ts';
 import { localDeadLetter } from '../../scripts/dead-letters/messages.ts';
 import { replayFile } from '../../scripts/dead-letters/replay-file.ts';
 import { readBatch } from '../../scripts/dead-letters/stream-batch.ts';
@@ -42,6 +42,7 @@ describe('replaying local dead letters', () => {
     streams = new DynamoDBStreamsClient({ endpoint: engine.endpoint, region, credentials });
     await ensureTable(raw, 'replay-history', HISTORY_TABLE);
     await ensureTable(raw, 'replay-rollups', ROLLUPS_TABLE);
+    await ensureTable(raw, 'replay-idempotency', IDEMPOTENCY_TABLE);
     await ensureTable(raw, 'replay-checkpoints', { partitionKey: { name: 'id', type: 'S' }, indexes: [] });
     Object.assign(process.env, {
       AWS_REGION: region,
@@ -50,6 +51,7 @@ describe('replaying local dead letters', () => {
       DYNAMODB_ENDPOINT: engine.endpoint,
       HISTORY_TABLE: 'replay-history',
       ROLLUPS_TABLE: 'replay-rollups',
+      IDEMPOTENCY_TABLE: 'replay-idempotency',
       POWERTOOLS_LOG_LEVEL: 'CRITICAL',
     });
     ({ handler: consumer } = await import('../../functions/stream/record-history.ts'));
@@ -162,6 +164,7 @@ describe('replaying local dead letters', () => {
           DYNAMODB_ENDPOINT: engine.endpoint,
           HISTORY_TABLE: 'replay-history',
           ROLLUPS_TABLE: 'replay-rollups',
+          IDEMPOTENCY_TABLE: 'replay-idempotency',
         },
       },
     );

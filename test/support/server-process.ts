@@ -7,8 +7,11 @@ export const REPO_ROOT = new URL('../../', import.meta.url).pathname;
 
 export interface ServerProcess {
   url: string;
+  /** The local engine's endpoint, as the server printed it. */
+  engineUrl: string;
   child: ChildProcess;
-  /** Everything the server wrote to stderr so far. */
+  /** Everything the server wrote to stdout and to stderr so far. */
+  stdout: () => string;
   stderr: () => string;
   dataDir: string;
   /** Sends the signal and waits for the process to exit; resolves with its exit code. */
@@ -17,13 +20,18 @@ export interface ServerProcess {
 
 /**
  * Starts `bin/local.ts` (what `npm start` runs) in its own process on a free port, with its data in a
- * fresh directory unless `dataDir` is given, and waits until it prints its URL.
+ * fresh directory unless `dataDir` is given, and waits until it prints its URL. With `npmStart`, the
+ * process is `npm start` itself (its `prestart` included), as a user or a process manager starts it.
  */
 export async function startServer(
-  options: { env?: Record<string, string>; dataDir?: string } = {},
+  options: { env?: Record<string, string>; dataDir?: string; npmStart?: boolean } = {},
 ): Promise<ServerProcess> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'counter-service-'));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bin/local.ts'], {
+  const [command, args] =
+    options.npmStart === true
+      ? ['npm', ['start', '--silent']]
+      : [process.execPath, ['--import', 'tsx', 'bin/local.ts']];
+  const child = spawn(command, args, {
     cwd: REPO_ROOT,
     env: {
       ...process.env,
@@ -45,14 +53,16 @@ export async function startServer(
     stderr += chunk.toString();
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  const [url, engineUrl] = await new Promise<[string, string]>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start in 30 s: ${stderr}`)), 30_000);
-    child.stdout?.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      const match = /listening on (http:\/\/[^\s]+)/.exec(stdout);
-      if (match?.[1] !== undefined) {
+    child.stdout?.on('data', () => {
+      const match = /listening on (http:\/\/[^\s]+) \(engine ([^\s)]+)\)/.exec(stdout);
+      if (match?.[1] !== undefined && match[2] !== undefined) {
         clearTimeout(timer);
-        resolve(match[1]);
+        resolve([match[1], match[2]]);
       }
     });
     child.once('exit', (code) => {
@@ -62,8 +72,10 @@ export async function startServer(
   });
   return {
     url,
+    engineUrl,
     child,
     dataDir,
+    stdout: () => stdout,
     stderr: () => stderr,
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);

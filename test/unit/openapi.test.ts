@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ROUTES } from '../../lib/routes.ts';
 import { renderOpenApi } from '../../scripts/openapi.ts';
 
 describe('openapi.json', () => {
@@ -17,6 +16,21 @@ describe('openapi.json', () => {
       Object.keys(operations).map((method) => `${method.toUpperCase()} ${path}`),
     );
 
-    expect(described.sort()).toEqual(ROUTES.map((route) => `${route.method} ${route.path}`).sort());
+    // Written out here, not read from lib/routes.ts: a route added or dropped shows up.
+    expect(described.sort()).toEqual(
+      [
+        'DELETE /counters/{name}',
+        'GET /counter',
+        'GET /counter/history',
+        'GET /counters',
+        'GET /counters/{name}',
+        'GET /counters/{name}/history',
+        'GET /counters/{name}/series',
+        'POST /counter',
+        'POST /counters/{name}',
+        'PUT /counter',
+        'PUT /counters/{name}',
+      ].sort(),
+    );
   });
 });
