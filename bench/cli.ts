@@ -72,6 +72,16 @@ export class CommandLine<Name extends string> {
     return text === undefined ? undefined : this.parseWhole(name, text);
   }
 
+  /** A number above 0 (fractions too), or undefined when the flag is absent. */
+  positiveNumber(name: Name): number | undefined {
+    const text = this.text(name);
+    if (text === undefined) return undefined;
+    const number = Number(text);
+    if (text.trim() === '' || !Number.isFinite(number) || number <= 0)
+      this.fail(`--${name} must be a positive number`);
+    return number;
+  }
+
   /** Comma-separated whole numbers from 1 up, or undefined when the flag is absent. */
   wholeNumbers(name: Name): number[] | undefined {
     return this.text(name)

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../bench/cli.ts';
 import { parseOptions as historyOptions } from '../../bench/history-scale.ts';
+import { parseOptions as localStoreOptions } from '../../bench/local-store.ts';
 import { isFullRun, parseOptions } from '../../bench/options.ts';
 import { parseOptions as shardsOptions } from '../../bench/shards.ts';
 
@@ -74,5 +75,31 @@ describe('npm run bench:history options', () => {
       plan: { bigChanges: 100_000, manyCounters: 10_000, changesPerCounter: 3 },
     });
     expect(() => historyOptions(['--changes', '999'])).toThrow(/at least 1000/);
+  });
+});
+
+describe('npm run bench:local-store options', () => {
+  it('takes fractions of seconds and rates, whole changes and connections, and smaller defaults with --quick', () => {
+    // Act
+    const custom = localStoreOptions(['--seconds', '2.5', '--lag-rate', '50', '--connections', '4']);
+    const quick = localStoreOptions(['--quick', '--out', '/tmp/store.json']);
+
+    // Assess
+    expect(custom).toMatchObject({
+      seconds: 2.5,
+      lagRate: 50,
+      connections: 4,
+      changes: 100_000,
+      lagSeconds: 30,
+    });
+    expect(quick).toMatchObject({
+      quick: true,
+      seconds: 5,
+      changes: 20_000,
+      lagSeconds: 10,
+      out: '/tmp/store.json',
+    });
+    expect(() => localStoreOptions(['--seconds', '0'])).toThrow(/--seconds must be a positive number/);
+    expect(() => localStoreOptions(['--changes', '1.5'])).toThrow(/--changes needs a whole number/);
   });
 });
