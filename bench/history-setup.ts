@@ -11,13 +11,20 @@ import { counterService } from '../functions/counter/wiring.ts';
 import { documentClient } from '../functions/shared/dynamodb.ts';
 import { type Engine, startEngine } from '../lib/local/engine.ts';
 import { ensureTable } from '../lib/local/tables.ts';
-import { COUNTERS_TABLE, HISTORY_TABLE, HISTORY_TTL_ATTRIBUTE, ROLLUPS_TABLE } from '../lib/table-schemas.ts';
+import {
+  COUNTERS_TABLE,
+  HISTORY_TABLE,
+  HISTORY_TTL_ATTRIBUTE,
+  IDEMPOTENCY_TABLE,
+  IDEMPOTENCY_TTL_ATTRIBUTE,
+  ROLLUPS_TABLE,
+} from '../lib/table-schemas.ts';
 import { CapacityMeter } from './history-meter.ts';
 
 export interface HistoryBench {
   engine: Engine;
   region: string;
-  tables: { counters: string; history: string; rollups: string; checkpoints: string };
+  tables: { counters: string; history: string; rollups: string; idempotency: string; checkpoints: string };
   /** A client outside the meter, for verification reads that are not part of any figure. */
   db: DynamoDBClient;
   /** The stream poller's checkpoints go through this one, also outside the meter. */
@@ -49,6 +56,7 @@ export async function startHistoryBench(): Promise<HistoryBench> {
     counters: `${prefix}-counters`,
     history: `${prefix}-history`,
     rollups: `${prefix}-rollups`,
+    idempotency: `${prefix}-idempotency`,
     checkpoints: `${prefix}-checkpoints`,
   };
   Object.assign(process.env, {
@@ -59,6 +67,8 @@ export async function startHistoryBench(): Promise<HistoryBench> {
     COUNTERS_TABLE: tables.counters,
     HISTORY_TABLE: tables.history,
     ROLLUPS_TABLE: tables.rollups,
+    // The consumer reads keyed changes' records there (the benchmark makes none, but it needs the name).
+    IDEMPOTENCY_TABLE: tables.idempotency,
     // The consumer logs every batch at debug level; the benchmark's own progress is enough.
     POWERTOOLS_LOG_LEVEL: 'WARN',
   });
@@ -110,6 +120,7 @@ async function createTables(db: DynamoDBClient, tables: HistoryBench['tables']):
   await ensureTable(db, tables.counters, COUNTERS_TABLE);
   await ensureTable(db, tables.history, HISTORY_TABLE, HISTORY_TTL_ATTRIBUTE);
   await ensureTable(db, tables.rollups, ROLLUPS_TABLE);
+  await ensureTable(db, tables.idempotency, IDEMPOTENCY_TABLE, IDEMPOTENCY_TTL_ATTRIBUTE);
   await ensureTable(db, tables.checkpoints, { partitionKey: { name: 'id', type: 'S' }, indexes: [] });
   const { Table } = await db.send(new DescribeTableCommand({ TableName: tables.counters }));
   const streamArn = Table?.LatestStreamArn;
@@ -124,6 +135,7 @@ function meteredClients(tables: HistoryBench['tables']): CapacityMeter {
       [tables.counters, 'counters'],
       [tables.history, 'history'],
       [tables.rollups, 'rollups'],
+      [tables.idempotency, 'idempotency'],
     ]),
   );
   meter.attach(documentClient('standard').middlewareStack);
