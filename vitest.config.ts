@@ -2,7 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 // Four layers, run together by `npm test`: unit (in-memory and client mocks), integration (the local
 // server and engine over real HTTP), browser (the web console in Chromium), infra (CDK synthesis, which
-// bundles every function).
+// bundles every function). A fifth, bench, tests the benchmarks' own code; `npm test` leaves it out
+// (`--project '!bench'`) and `npm run test:bench` runs it.
 // EMF metric lines would flood the test output; test/unit/metrics.test.ts turns them on to check them.
 const env = { POWERTOOLS_METRICS_DISABLED: 'true' };
 
@@ -27,6 +28,15 @@ export default defineConfig({
           name: 'browser',
           env,
           include: ['test/browser/**/*.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: 'bench',
+          env,
+          include: ['test/bench/**/*.test.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000,
         },

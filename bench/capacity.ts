@@ -1,8 +1,12 @@
+/**
+ * The capacity section of `npm run bench`: what each operation costs in DynamoDB requests, capacity
+ * units and log bytes, end to end through the real bundled handlers and consumer.
+ */
 import { randomUUID } from 'node:crypto';
 import {
   type AttributeValue,
   DescribeTableCommand,
-  type DynamoDBClient,
+  DynamoDBClient,
   GetItemCommand,
   ScanCommand,
 } from '@aws-sdk/client-dynamodb';
@@ -12,65 +16,18 @@ import type {
   DynamoDBBatchResponse,
   DynamoDBStreamEvent,
 } from 'aws-lambda';
+import type { LocalService } from '../lib/local/server.ts';
 import { toLambdaRecord } from '../lib/local/stream-poller.ts';
 import { FUNCTIONS, HISTORY_CONSUMER } from '../lib/routes.ts';
 import type { BuiltBundle } from './bundling.ts';
-import { CapacityProxy, type RecordedRequest, WRITE_OPERATIONS } from './capacity-proxy.ts';
+import { CapacityProxy, WRITE_OPERATIONS } from './capacity-proxy.ts';
+import { type CapacityResult, type CapacityRow, type StreamRow, tally } from './capacity-report.ts';
 import { context, type HttpCall, httpEvent, importBundle, type LambdaHandler, statusOf } from './invoke.ts';
 import { itemSize, storedBytes, type TableLayout } from './item-size.ts';
 import { withEnvironment } from './local-service.ts';
 import { stdoutCapture } from './output-capture.ts';
-import { markdownTable, type Summary, summarize } from './stats.ts';
+import { summarize } from './stats.ts';
 import { StreamReader } from './stream-reader.ts';
-
-/** What one kind of request costs in DynamoDB, per request, measured end to end. */
-export interface CapacityRow {
-  operation: string;
-  function: string;
-  repeats: number;
-  /** DynamoDB requests per call, by operation and table (the table's role: counters, history, ...). */
-  requests: { request: string; perCall: number }[];
-  readUnits: number;
-  writeUnits: number;
-  /** Writes (PutItem, UpdateItem, ...) naming the counters table, per call. */
-  counterWriteRequests: number;
-  /** Wall time per invocation against the local engine through the measuring proxy. */
-  wallMs: Summary;
-  /** Bytes the function wrote to stdout (its logs and EMF metrics) per call: CloudWatch Logs ingests them. */
-  logBytes: number;
-  /** The stream consumer's work for the changes this operation made, per change, if it changes anything. */
-  stream?: StreamRow;
-}
-
-/** The consumer's cost for a set of changes, per change. */
-export interface StreamRow {
-  label: string;
-  changes: number;
-  /** Records per consumer invocation. */
-  batchSize: number;
-  requests: { request: string; perCall: number }[];
-  readUnits: number;
-  writeUnits: number;
-  /** Wall time per consumer invocation. */
-  wallMs: Summary;
-  /** Bytes the consumer wrote to stdout, per change. */
-  logBytes: number;
-}
-
-export interface CapacityResult {
-  rows: CapacityRow[];
-  /** The consumer with full batches: its cost per change then. */
-  fullBatch: StreamRow;
-  /** Per plain increment: write requests to the counters table (the target is exactly one). */
-  plainIncrementCounterWrites: number;
-  /** A counter's and a history entry's size, and what each occupies with index entries and overheads. */
-  storage: {
-    counter: { itemBytes: number; storedBytes: number };
-    historyEntry: { itemBytes: number; storedBytes: number };
-  };
-  /** Table role -> name, for reading the rows. */
-  tables: Record<string, string>;
-}
 
 type HttpHandler = LambdaHandler<APIGatewayProxyEventV2WithIAMAuthorizer>;
 
@@ -79,6 +36,101 @@ const LIST_LIMIT = 50;
 const HISTORY_ENTRIES = 120;
 const DELETED_COUNTER_CHANGES = 3;
 const FULL_BATCH = 100;
+
+/** One kind of request the section measures: through which function, on which counters. */
+interface Operation {
+  operation: string;
+  fn: string;
+  /** The `i`th call; `repeats` is the warm-up's. */
+  request: (i: number) => HttpCall;
+  expected: number;
+  /** It changes counters, so the consumer's work for it is measured too. */
+  changes: boolean;
+}
+
+const id = (prefix: string, i: number) => `${prefix}-${String(i).padStart(4, '0')}`;
+
+const counter = (name: string, extra: Partial<HttpCall> = {}): HttpCall => ({
+  method: 'POST',
+  route: '/counters/{name}',
+  path: `/counters/${name}`,
+  pathParameters: { name },
+  ...extra,
+});
+
+const INC = FUNCTIONS.incrementCounter.id;
+
+/** Every operation, in the order the report lists them. */
+const OPERATIONS: Operation[] = [
+  {
+    operation: 'plain increment',
+    fn: INC,
+    request: () => counter(id('cap-inc', 0)),
+    expected: 200,
+    changes: true,
+  },
+  {
+    operation: 'increment that creates the counter',
+    fn: INC,
+    request: (i) => counter(id('cap-new', i)),
+    expected: 200,
+    changes: true,
+  },
+  {
+    operation: 'keyed increment (Idempotency-Key)',
+    fn: INC,
+    request: (i) =>
+      counter(id('cap-inc', 0), { headers: { 'idempotency-key': `bench-${i}-${randomUUID()}` } }),
+    expected: 200,
+    changes: true,
+  },
+  {
+    operation: 'set',
+    fn: FUNCTIONS.setCounter.id,
+    request: (i) => counter(id('cap-set', 0), { method: 'PUT', body: { value: i + 1 } }),
+    expected: 200,
+    changes: true,
+  },
+  {
+    operation: 'get',
+    fn: FUNCTIONS.getCounter.id,
+    request: () => counter(id('cap-inc', 0), { method: 'GET' }),
+    expected: 200,
+    changes: false,
+  },
+  {
+    operation: `list page (${LIST_LIMIT} counters)`,
+    fn: FUNCTIONS.listCounters.id,
+    request: () => ({
+      method: 'GET',
+      route: '/counters',
+      path: '/counters',
+      query: `prefix=cap-list-&limit=${LIST_LIMIT}`,
+    }),
+    expected: 200,
+    changes: false,
+  },
+  {
+    operation: 'history page (100 entries)',
+    fn: FUNCTIONS.getHistory.id,
+    request: () => ({
+      method: 'GET',
+      route: '/counters/{name}/history',
+      path: `/counters/${id('cap-hist', 0)}/history`,
+      pathParameters: { name: id('cap-hist', 0) },
+      query: 'limit=100',
+    }),
+    expected: 200,
+    changes: false,
+  },
+  {
+    operation: `delete (a counter with ${DELETED_COUNTER_CHANGES} history entries)`,
+    fn: FUNCTIONS.deleteCounter.id,
+    request: (i) => counter(id('cap-del', i), { method: 'DELETE' }),
+    expected: 204,
+    changes: true,
+  },
+];
 
 /**
  * Runs each operation `repeats` times through its real bundled handler, with DynamoDB behind a
@@ -89,143 +141,141 @@ const FULL_BATCH = 100;
 export async function measureCapacity(options: {
   bundles: ReadonlyMap<string, BuiltBundle>;
   environment: Record<string, string>;
-  engineEndpoint: string;
-  region: string;
-  tables: Record<string, string>;
-  db: DynamoDBClient;
+  service: LocalService;
   repeats: number;
 }): Promise<CapacityResult> {
-  const proxy = await new CapacityProxy(options.engineEndpoint).start();
+  const { service } = options;
+  const credentials = { accessKeyId: 'bench', secretAccessKey: 'bench' };
+  const proxy = await new CapacityProxy(service.engineEndpoint).start();
+  const db = new DynamoDBClient({ endpoint: service.engineEndpoint, region: service.region, credentials });
   const streams = new DynamoDBStreamsClient({
-    endpoint: options.engineEndpoint,
-    region: options.region,
-    credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
+    endpoint: service.engineEndpoint,
+    region: service.region,
+    credentials,
   });
   try {
     // The whole section runs with the proxy as the endpoint: a client created lazily, on a first
     // request rather than at import, must find it too.
-    return await withEnvironment({ ...options.environment, DYNAMODB_ENDPOINT: proxy.url }, () =>
-      run(proxy, streams, options),
-    );
+    return await withEnvironment({ ...options.environment, DYNAMODB_ENDPOINT: proxy.url }, async () => {
+      const run = await CapacityRun.start({
+        ...options,
+        proxy,
+        db,
+        streams,
+        region: service.region,
+        tables: { ...service.tables },
+      });
+      return run.measure();
+    });
   } finally {
     streams.destroy();
+    db.destroy();
     await proxy.stop();
   }
 }
 
-async function run(
-  proxy: CapacityProxy,
-  streams: DynamoDBStreamsClient,
-  options: Parameters<typeof measureCapacity>[0],
-): Promise<CapacityResult> {
-  const { repeats } = options;
-  const countersTable = options.tables.counters;
-  if (countersTable === undefined) throw new Error('the local service reported no counters table');
-  const roleOf = new Map(Object.entries(options.tables).map(([role, name]) => [name, role]));
-  const handlers = new Map<string, HttpHandler>();
-  const load = async (id: string) => {
-    const bundle = options.bundles.get(id);
-    if (bundle === undefined) throw new Error(`the capacity section needs the ${id} bundle`);
-    handlers.set(id, await importBundle<APIGatewayProxyEventV2WithIAMAuthorizer>(bundle.file, 'capacity'));
-  };
-  for (const spec of Object.values(FUNCTIONS)) await load(spec.id);
-  const consumerBundle = options.bundles.get(HISTORY_CONSUMER.id);
-  if (consumerBundle === undefined) throw new Error('the capacity section needs the consumer bundle');
-  const consumer = await importBundle<DynamoDBStreamEvent>(consumerBundle.file, 'capacity');
+interface RunSetup {
+  bundles: ReadonlyMap<string, BuiltBundle>;
+  proxy: CapacityProxy;
+  db: DynamoDBClient;
+  streams: DynamoDBStreamsClient;
+  region: string;
+  tables: Record<string, string>;
+  repeats: number;
+}
 
-  const { Table } = await options.db.send(new DescribeTableCommand({ TableName: countersTable }));
-  const streamArn = Table?.LatestStreamArn;
-  if (streamArn === undefined) throw new Error('the counters table has no stream');
-  const reader = new StreamReader(streams, streamArn);
-  // Whatever earlier sections wrote is theirs, not ours.
-  await reader.drain();
+/** The section's run: the bundled handlers and consumer loaded, the stream read from where it was. */
+class CapacityRun {
+  private readonly rows: CapacityRow[] = [];
+  private readonly roleOf: ReadonlyMap<string, string>;
 
-  const call = async (label: string, fn: string, request: HttpCall, expected: number): Promise<number> => {
-    const handler = handlers.get(fn);
-    if (handler === undefined) throw new Error(`no handler ${fn}`);
-    proxy.label = label;
-    const started = performance.now();
-    const result = await handler(httpEvent(request), context(fn));
-    const wall = performance.now() - started;
-    if (statusOf(result) !== expected) {
-      throw new Error(
-        `${label}: ${fn} answered ${statusOf(result)}, expected ${expected}: ${JSON.stringify(result)}`,
+  private constructor(
+    private readonly setup: RunSetup,
+    private readonly countersTable: string,
+    private readonly handlers: ReadonlyMap<string, HttpHandler>,
+    private readonly consumer: LambdaHandler<DynamoDBStreamEvent>,
+    private readonly reader: StreamReader,
+    private readonly streamArn: string,
+  ) {
+    this.roleOf = new Map(Object.entries(setup.tables).map(([role, name]) => [name, role]));
+  }
+
+  static async start(setup: RunSetup): Promise<CapacityRun> {
+    const countersTable = setup.tables.counters;
+    if (countersTable === undefined) throw new Error('the local service reported no counters table');
+    const bundleOf = (fn: string) => {
+      const bundle = setup.bundles.get(fn);
+      if (bundle === undefined) throw new Error(`the capacity section needs the ${fn} bundle`);
+      return bundle.file;
+    };
+    const handlers = new Map<string, HttpHandler>();
+    for (const spec of Object.values(FUNCTIONS)) {
+      handlers.set(
+        spec.id,
+        await importBundle<APIGatewayProxyEventV2WithIAMAuthorizer>(bundleOf(spec.id), 'capacity'),
       );
     }
-    return wall;
-  };
-  const feedStream = async (
-    label: string,
-    batchSize: number,
-  ): Promise<{ changes: number; walls: number[]; logBytes: number }> => {
-    const records = await reader.drain();
-    const bytesBefore = stdoutCapture.bytes;
-    const walls: number[] = [];
-    proxy.label = label;
-    for (let i = 0; i < records.length; i += batchSize) {
-      const event: DynamoDBStreamEvent = {
-        Records: records
-          .slice(i, i + batchSize)
-          .map((record) => toLambdaRecord(record, streamArn, options.region)),
-      };
-      const started = performance.now();
-      const result: unknown = await consumer(event, context(HISTORY_CONSUMER.id));
-      walls.push(performance.now() - started);
-      if (!isEmptyBatchResponse(result))
-        throw new Error(`${label}: the consumer failed: ${JSON.stringify(result)}`);
-    }
-    return {
-      changes: records.length,
-      walls,
-      logBytes: (stdoutCapture.bytes - bytesBefore) / Math.max(1, records.length),
-    };
-  };
-
-  const inc = FUNCTIONS.incrementCounter.id;
-  const counter = (name: string, extra: Partial<HttpCall> = {}): HttpCall => ({
-    method: 'POST',
-    route: '/counters/{name}',
-    path: `/counters/${name}`,
-    pathParameters: { name },
-    ...extra,
-  });
-  const id = (prefix: string, i: number) => `${prefix}-${String(i).padStart(4, '0')}`;
-
-  // Setup, not counted: the counters the operations work on, and their history.
-  await call('setup', inc, counter(id('cap-inc', 0)), 200);
-  await call(
-    'setup',
-    FUNCTIONS.setCounter.id,
-    counter(id('cap-set', 0), { method: 'PUT', body: { value: 0 } }),
-    200,
-  );
-  for (let i = 0; i < LIST_COUNTERS; i++) await call('setup', inc, counter(id('cap-list', i)), 200);
-  for (let i = 0; i < HISTORY_ENTRIES; i++) await call('setup', inc, counter(id('cap-hist', 0)), 200);
-  // One more than counted: the warm-up deletes one too.
-  for (let i = 0; i <= repeats; i++) {
-    for (let j = 0; j < DELETED_COUNTER_CHANGES; j++)
-      await call('setup', inc, counter(id('cap-del', i)), 200);
+    const consumer = await importBundle<DynamoDBStreamEvent>(bundleOf(HISTORY_CONSUMER.id), 'capacity');
+    const { Table } = await setup.db.send(new DescribeTableCommand({ TableName: countersTable }));
+    const streamArn = Table?.LatestStreamArn;
+    if (streamArn === undefined) throw new Error('the counters table has no stream');
+    const reader = new StreamReader(setup.streams, streamArn);
+    // Whatever earlier sections wrote is theirs, not ours.
+    await reader.drain();
+    return new CapacityRun(setup, countersTable, handlers, consumer, reader, streamArn);
   }
-  await feedStream('setup', FULL_BATCH);
 
-  const rows: CapacityRow[] = [];
+  async measure(): Promise<CapacityResult> {
+    await this.createCounters();
+    for (const operation of OPERATIONS) this.rows.push(await this.measureOperation(operation));
+    const fullBatch = await this.measureFullBatch();
+    const plain = this.rows.find((row) => row.operation === 'plain increment');
+    return {
+      rows: this.rows,
+      fullBatch,
+      plainIncrementCounterWrites: plain?.counterWriteRequests ?? Number.NaN,
+      storage: await this.storage(),
+      tables: this.setup.tables,
+    };
+  }
+
+  /** Setup, not counted: the counters the operations work on, and their history. */
+  private async createCounters(): Promise<void> {
+    await this.call('setup', INC, counter(id('cap-inc', 0)), 200);
+    await this.call(
+      'setup',
+      FUNCTIONS.setCounter.id,
+      counter(id('cap-set', 0), { method: 'PUT', body: { value: 0 } }),
+      200,
+    );
+    for (let i = 0; i < LIST_COUNTERS; i++) await this.call('setup', INC, counter(id('cap-list', i)), 200);
+    for (let i = 0; i < HISTORY_ENTRIES; i++) await this.call('setup', INC, counter(id('cap-hist', 0)), 200);
+    // One more than counted: the warm-up deletes one too.
+    for (let i = 0; i <= this.setup.repeats; i++) {
+      for (let j = 0; j < DELETED_COUNTER_CHANGES; j++)
+        await this.call('setup', INC, counter(id('cap-del', i)), 200);
+    }
+    await this.feedStream('setup', FULL_BATCH);
+  }
+
   /**
    * One warm-up call (index `repeats`, not counted), then `repeats` counted calls; then, if the
    * operation changes counters, its stream records go to the consumer one per invocation, as under
    * quiet traffic, which is the consumer's most expensive case.
    */
-  const measure = async (
-    operation: string,
-    fn: string,
-    request: (i: number) => HttpCall,
-    expected: number,
-    changes: boolean,
-  ) => {
-    await call('warm-up', fn, request(repeats), expected);
-    await feedStream('warm-up', 1);
+  private async measureOperation({
+    operation,
+    fn,
+    request,
+    expected,
+    changes,
+  }: Operation): Promise<CapacityRow> {
+    const { proxy, repeats } = this.setup;
+    await this.call('warm-up', fn, request(repeats), expected);
+    await this.feedStream('warm-up', 1);
     const walls: number[] = [];
     const bytesBefore = stdoutCapture.bytes;
-    for (let i = 0; i < repeats; i++) walls.push(await call(operation, fn, request(i), expected));
+    for (let i = 0; i < repeats; i++) walls.push(await this.call(operation, fn, request(i), expected));
     const logBytes = (stdoutCapture.bytes - bytesBefore) / repeats;
     const seen = proxy.recorded(operation);
     if (seen.length === 0) {
@@ -237,129 +287,105 @@ async function run(
       operation,
       function: fn,
       repeats,
-      ...tally(seen, repeats, roleOf),
+      ...tally(seen, repeats, this.roleOf),
       counterWriteRequests:
-        seen.filter((r) => WRITE_OPERATIONS.has(r.operation) && r.tables.includes(countersTable)).length /
-        repeats,
+        seen.filter((r) => WRITE_OPERATIONS.has(r.operation) && r.tables.includes(this.countersTable))
+          .length / repeats,
       wallMs: summarize(walls),
       logBytes,
     };
-    if (changes) {
-      const label = `stream: ${operation}`;
-      const fed = await feedStream(label, 1);
-      row.stream = {
-        label,
-        changes: fed.changes,
-        batchSize: 1,
-        ...tally(proxy.recorded(label), Math.max(1, fed.changes), roleOf),
-        wallMs: summarize(fed.walls),
-        logBytes: fed.logBytes,
-      };
+    if (changes) row.stream = await this.streamRow(`stream: ${operation}`, 1);
+    return row;
+  }
+
+  /** The consumer when traffic fills its batches. */
+  private async measureFullBatch(): Promise<StreamRow> {
+    for (let i = 0; i < FULL_BATCH; i++) await this.call('setup', INC, counter(id('cap-batch', 0)), 200);
+    return this.streamRow(`stream: ${FULL_BATCH} increments in one invocation`, FULL_BATCH);
+  }
+
+  /** The records waiting on the stream, fed to the consumer `batchSize` at a time, counted under `label`. */
+  private async streamRow(label: string, batchSize: number): Promise<StreamRow> {
+    const fed = await this.feedStream(label, batchSize);
+    return {
+      label,
+      changes: fed.changes,
+      batchSize,
+      ...tally(this.setup.proxy.recorded(label), Math.max(1, fed.changes), this.roleOf),
+      wallMs: summarize(fed.walls),
+      logBytes: fed.logBytes,
+    };
+  }
+
+  private async call(label: string, fn: string, request: HttpCall, expected: number): Promise<number> {
+    const handler = this.handlers.get(fn);
+    if (handler === undefined) throw new Error(`no handler ${fn}`);
+    this.setup.proxy.label = label;
+    const started = performance.now();
+    const result = await handler(httpEvent(request), context(fn));
+    const wall = performance.now() - started;
+    if (statusOf(result) !== expected) {
+      throw new Error(
+        `${label}: ${fn} answered ${statusOf(result)}, expected ${expected}: ${JSON.stringify(result)}`,
+      );
     }
-    rows.push(row);
-  };
+    return wall;
+  }
 
-  await measure('plain increment', inc, () => counter(id('cap-inc', 0)), 200, true);
-  await measure('increment that creates the counter', inc, (i) => counter(id('cap-new', i)), 200, true);
-  await measure(
-    'keyed increment (Idempotency-Key)',
-    inc,
-    (i) => counter(id('cap-inc', 0), { headers: { 'idempotency-key': `bench-${i}-${randomUUID()}` } }),
-    200,
-    true,
-  );
-  await measure(
-    'set',
-    FUNCTIONS.setCounter.id,
-    (i) => counter(id('cap-set', 0), { method: 'PUT', body: { value: i + 1 } }),
-    200,
-    true,
-  );
-  await measure(
-    'get',
-    FUNCTIONS.getCounter.id,
-    () => counter(id('cap-inc', 0), { method: 'GET' }),
-    200,
-    false,
-  );
-  await measure(
-    `list page (${LIST_LIMIT} counters)`,
-    FUNCTIONS.listCounters.id,
-    () => ({
-      method: 'GET',
-      route: '/counters',
-      path: '/counters',
-      query: `prefix=cap-list-&limit=${LIST_LIMIT}`,
-    }),
-    200,
-    false,
-  );
-  await measure(
-    'history page (100 entries)',
-    FUNCTIONS.getHistory.id,
-    () => ({
-      method: 'GET',
-      route: '/counters/{name}/history',
-      path: `/counters/${id('cap-hist', 0)}/history`,
-      pathParameters: { name: id('cap-hist', 0) },
-      query: 'limit=100',
-    }),
-    200,
-    false,
-  );
-  await measure(
-    `delete (a counter with ${DELETED_COUNTER_CHANGES} history entries)`,
-    FUNCTIONS.deleteCounter.id,
-    (i) => counter(id('cap-del', i), { method: 'DELETE' }),
-    204,
-    true,
-  );
+  private async feedStream(
+    label: string,
+    batchSize: number,
+  ): Promise<{ changes: number; walls: number[]; logBytes: number }> {
+    const records = await this.reader.drain();
+    const bytesBefore = stdoutCapture.bytes;
+    const walls: number[] = [];
+    this.setup.proxy.label = label;
+    for (let i = 0; i < records.length; i += batchSize) {
+      const event: DynamoDBStreamEvent = {
+        Records: records
+          .slice(i, i + batchSize)
+          .map((record) => toLambdaRecord(record, this.streamArn, this.setup.region)),
+      };
+      const started = performance.now();
+      const result: unknown = await this.consumer(event, context(HISTORY_CONSUMER.id));
+      walls.push(performance.now() - started);
+      if (!isEmptyBatchResponse(result))
+        throw new Error(`${label}: the consumer failed: ${JSON.stringify(result)}`);
+    }
+    return {
+      changes: records.length,
+      walls,
+      logBytes: (stdoutCapture.bytes - bytesBefore) / Math.max(1, records.length),
+    };
+  }
 
-  // The consumer when traffic fills its batches.
-  for (let i = 0; i < FULL_BATCH; i++) await call('setup', inc, counter(id('cap-batch', 0)), 200);
-  const fullLabel = `stream: ${FULL_BATCH} increments in one invocation`;
-  const fed = await feedStream(fullLabel, FULL_BATCH);
-  const fullBatch: StreamRow = {
-    label: fullLabel,
-    changes: fed.changes,
-    batchSize: FULL_BATCH,
-    ...tally(proxy.recorded(fullLabel), Math.max(1, fed.changes), roleOf),
-    wallMs: summarize(fed.walls),
-    logBytes: fed.logBytes,
-  };
-
-  const counterItem = await options.db.send(
-    new GetItemCommand({
-      TableName: countersTable,
-      Key: { name: { S: id('cap-inc', 0) } },
-      ConsistentRead: true,
-    }),
-  );
-  // Any entry will do: they all have the same attributes.
-  const historyTable = options.tables.history;
-  const historyEntry =
-    historyTable === undefined
-      ? undefined
-      : await options.db.send(new ScanCommand({ TableName: historyTable, Limit: 1 }));
-  const layout = async (name: string | undefined) =>
-    name === undefined
-      ? undefined
-      : (await options.db.send(new DescribeTableCommand({ TableName: name }))).Table;
-  const stored = (item: Record<string, AttributeValue> | undefined, table: TableLayout | undefined) =>
-    item === undefined || table === undefined
-      ? { itemBytes: Number.NaN, storedBytes: Number.NaN }
-      : { itemBytes: itemSize(item), storedBytes: storedBytes(item, table) };
-  const plain = rows.find((row) => row.operation === 'plain increment');
-  return {
-    rows,
-    fullBatch,
-    plainIncrementCounterWrites: plain?.counterWriteRequests ?? Number.NaN,
-    storage: {
-      counter: stored(counterItem.Item, await layout(countersTable)),
+  /** A counter's and a history entry's size, and what each occupies with index entries and overheads. */
+  private async storage(): Promise<CapacityResult['storage']> {
+    const { db, tables } = this.setup;
+    const counterItem = await db.send(
+      new GetItemCommand({
+        TableName: this.countersTable,
+        Key: { name: { S: id('cap-inc', 0) } },
+        ConsistentRead: true,
+      }),
+    );
+    // Any entry will do: they all have the same attributes.
+    const historyTable = tables.history;
+    const historyEntry =
+      historyTable === undefined
+        ? undefined
+        : await db.send(new ScanCommand({ TableName: historyTable, Limit: 1 }));
+    const layout = async (name: string | undefined) =>
+      name === undefined ? undefined : (await db.send(new DescribeTableCommand({ TableName: name }))).Table;
+    const stored = (item: Record<string, AttributeValue> | undefined, table: TableLayout | undefined) =>
+      item === undefined || table === undefined
+        ? { itemBytes: Number.NaN, storedBytes: Number.NaN }
+        : { itemBytes: itemSize(item), storedBytes: storedBytes(item, table) };
+    return {
+      counter: stored(counterItem.Item, await layout(this.countersTable)),
       historyEntry: stored(historyEntry?.Items?.[0], await layout(historyTable)),
-    },
-    tables: options.tables,
-  };
+    };
+  }
 }
 
 function isEmptyBatchResponse(result: unknown): result is DynamoDBBatchResponse {
@@ -370,75 +396,4 @@ function isEmptyBatchResponse(result: unknown): result is DynamoDBBatchResponse 
     Array.isArray(result.batchItemFailures) &&
     result.batchItemFailures.length === 0
   );
-}
-
-/** Requests, read units and write units per call, from what the proxy recorded. */
-export function tally(
-  seen: readonly RecordedRequest[],
-  calls: number,
-  roleOf: ReadonlyMap<string, string>,
-): { requests: { request: string; perCall: number }[]; readUnits: number; writeUnits: number } {
-  const counts = new Map<string, number>();
-  let readUnits = 0;
-  let writeUnits = 0;
-  for (const request of seen) {
-    const key = `${request.operation} ${request.tables.map((t) => roleOf.get(t) ?? t).join('+')}`;
-    counts.set(key, (counts.get(key) ?? 0) + 1);
-    const units = request.consumed.reduce((sum, entry) => sum + entry.units, 0);
-    if (WRITE_OPERATIONS.has(request.operation)) writeUnits += units;
-    else readUnits += units;
-  }
-  return {
-    requests: [...counts].map(([request, count]) => ({ request, perCall: count / calls })),
-    readUnits: readUnits / calls,
-    writeUnits: writeUnits / calls,
-  };
-}
-
-function formatRequests(requests: readonly { request: string; perCall: number }[]): string {
-  return requests.map((r) => `${Number(r.perCall.toFixed(2))} x ${r.request}`).join(', ');
-}
-
-export function capacityMarkdown(result: CapacityResult): string {
-  const main = markdownTable(
-    [
-      'operation',
-      'DynamoDB requests per call',
-      'read units',
-      'write units',
-      'counters-table writes',
-      'log bytes',
-    ],
-    result.rows.map((row) => [
-      row.operation,
-      formatRequests(row.requests),
-      String(Number(row.readUnits.toFixed(3))),
-      String(Number(row.writeUnits.toFixed(3))),
-      String(Number(row.counterWriteRequests.toFixed(3))),
-      String(Math.round(row.logBytes)),
-    ]),
-  );
-  const streamRows = [
-    ...result.rows.flatMap((row) => (row.stream === undefined ? [] : [row.stream])),
-    result.fullBatch,
-  ];
-  const stream = markdownTable(
-    [
-      'stream consumer',
-      'records per invocation',
-      'DynamoDB requests per change',
-      'read units',
-      'write units',
-      'log bytes',
-    ],
-    streamRows.map((row) => [
-      row.label.replace(/^stream: /, ''),
-      String(row.batchSize),
-      formatRequests(row.requests),
-      String(Number(row.readUnits.toFixed(3))),
-      String(Number(row.writeUnits.toFixed(3))),
-      String(Math.round(row.logBytes)),
-    ]),
-  );
-  return `${main}\n\nPer change, on the stream (Lambda's reads of the stream are free):\n\n${stream}`;
 }

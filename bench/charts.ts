@@ -1,17 +1,19 @@
-import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { BenchReport } from './report.ts';
+import type { ReportFile } from './report-files.ts';
 import { INCREMENT_REFERENCE } from './subjects.ts';
 import { barChart } from './svg.ts';
 
-/** The charts docs/performance.md shows, drawn from a report into `dir`. */
-export async function writeCharts(report: BenchReport, dir: string): Promise<void> {
+/** The charts docs/performance.md shows, drawn from a report, as files in `dir`. */
+export function chartFiles(report: BenchReport, dir: string): ReportFile[] {
+  const date = report.generatedAt.slice(0, 10);
+  const files: ReportFile[] = [];
   if (report.init !== undefined) {
     const reference = report.init.rows.find((row) => row.id === INCREMENT_REFERENCE.id)?.importMs.median;
-    await writeFile(
-      path.join(dir, 'init-time.svg'),
-      barChart({
-        title: `Module init, median of ${report.init.runsPerBundle} fresh processes (${report.generatedAt.slice(0, 10)})`,
+    files.push({
+      file: path.join(dir, 'init-time.svg'),
+      text: barChart({
+        title: `Module init, median of ${report.init.runsPerBundle} fresh processes (${date})`,
         unit: 'ms',
         bars: report.init.rows.map((row) => ({
           label: row.id,
@@ -20,14 +22,14 @@ export async function writeCharts(report: BenchReport, dir: string): Promise<voi
         })),
         ...(reference === undefined ? {} : { marker: { value: reference * 1.5, label: '1.5x reference' } }),
       }),
-    );
+    });
   }
   if (report.bundles !== undefined) {
     const reference = report.bundles.rows.find((row) => row.id === INCREMENT_REFERENCE.id)?.bytes;
-    await writeFile(
-      path.join(dir, 'bundle-size.svg'),
-      barChart({
-        title: `Bundle size, minified (${report.generatedAt.slice(0, 10)})`,
+    files.push({
+      file: path.join(dir, 'bundle-size.svg'),
+      text: barChart({
+        title: `Bundle size, minified (${date})`,
         unit: 'KiB',
         bars: report.bundles.rows.map((row) => ({
           label: row.id,
@@ -38,13 +40,13 @@ export async function writeCharts(report: BenchReport, dir: string): Promise<voi
           ? {}
           : { marker: { value: (reference / 1024) * 2, label: '2x reference' } }),
       }),
-    );
+    });
   }
   if (report.cost !== undefined) {
-    await writeFile(
-      path.join(dir, 'price-by-batch.svg'),
-      barChart({
-        title: `A million plain increments, by changes of one counter per consumer batch (${report.generatedAt.slice(0, 10)})`,
+    files.push({
+      file: path.join(dir, 'price-by-batch.svg'),
+      text: barChart({
+        title: `A million plain increments, by changes of one counter per consumer batch (${date})`,
         unit: '$',
         bars: report.cost.plainIncrementByBatch.map((point) => ({
           label: `${point.changes} per batch`,
@@ -52,6 +54,7 @@ export async function writeCharts(report: BenchReport, dir: string): Promise<voi
         })),
         marker: { value: report.cost.target.max, label: `target $${report.cost.target.max.toFixed(2)}` },
       }),
-    );
+    });
   }
+  return files;
 }

@@ -1,5 +1,5 @@
 import { ACCESS_LOG_FIELDS } from '../lib/constructs/counter-api.ts';
-import type { CapacityResult, CapacityRow, StreamRow } from './capacity.ts';
+import type { CapacityResult, CapacityRow, StreamRow } from './capacity-report.ts';
 import {
   CLOUDWATCH_LOGS_INGESTION,
   DYNAMODB_READ_REQUEST_UNITS,

@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEventV2WithIAMAuthorizer } from 'aws-lambda';
 import type { BuiltBundle } from './bundling.ts';
-import { context, type HttpCall, httpEvent, importBundle, statusOf } from './invoke.ts';
+import { context, type HttpCall, httpEvent, importBundle, type LambdaHandler, statusOf } from './invoke.ts';
 import { withEnvironment } from './local-service.ts';
 import {
   chunkMeans,
@@ -116,67 +116,86 @@ async function measurePairs(
     const handlerBundle = bundles.get(pair.handler);
     const referenceBundle = bundles.get(pair.reference);
     if (handlerBundle === undefined || referenceBundle === undefined) continue;
-    const handler = await importBundle<APIGatewayProxyEventV2WithIAMAuthorizer>(handlerBundle.file, 'cpu');
-    const reference = await importBundle<APIGatewayProxyEventV2WithIAMAuthorizer>(
-      referenceBundle.file,
-      'cpu',
-    );
-    const sides = [
-      { id: pair.handler, run: handler, counter: `bench-cpu-${pair.handler}` },
-      { id: pair.reference, run: reference, counter: `bench-cpu-${pair.reference}` },
-    ];
+    const sides: PairSide[] = [
+      { id: pair.handler, file: handlerBundle.file },
+      { id: pair.reference, file: referenceBundle.file },
+    ].map(({ id, file }) => ({ id, counter: `bench-cpu-${id}`, file, cpu: [], wall: [] }));
     for (const side of sides) {
       const created = await creator(httpEvent(incrementOf(side.counter)), context('increment-counter'));
       if (statusOf(created) !== 200)
         throw new Error(`creating ${side.counter} answered ${statusOf(created)}`);
     }
-
-    const samples = new Map(sides.map((side) => [side.id, { cpu: [] as number[], wall: [] as number[] }]));
     const block = options.block ?? 20;
-    const rounds = Math.ceil((options.warmup + options.invocations) / block);
-    for (let round = 0; round < rounds; round++) {
-      const measured = round * block >= options.warmup;
-      // Who goes first alternates too.
-      const order = round % 2 === 0 ? sides : [...sides].reverse();
-      for (const side of order) {
-        const into = samples.get(side.id);
-        for (let i = 0; i < block; i++) {
-          const event = httpEvent(pair.call(side.counter));
-          const ctx = context(side.id);
-          const cpuBefore = process.cpuUsage();
-          const wallBefore = performance.now();
-          const result = await side.run(event, ctx);
-          const wall = performance.now() - wallBefore;
-          const cpu = process.cpuUsage(cpuBefore);
-          if (statusOf(result) !== pair.expectedStatus) {
-            throw new Error(`${side.id} answered ${statusOf(result)}: ${JSON.stringify(result)}`);
-          }
-          if (measured && into !== undefined) {
-            into.cpu.push(cpu.user + cpu.system);
-            into.wall.push(wall);
-          }
+    await samplePair(pair, sides, { ...options, block });
+    rows.push(rowOf(pair, sides, block));
+  }
+  return { target: CPU_TARGET, warmup: options.warmup, invocations: options.invocations, rows };
+}
+
+/** One side of a pair: its bundle, its counter, and the samples taken of it. */
+interface PairSide {
+  id: string;
+  counter: string;
+  file: string;
+  cpu: number[];
+  wall: number[];
+}
+
+/** Blocks of `block` invocations, the sides alternating, who goes first alternating too. */
+async function samplePair(
+  pair: CpuPair,
+  sides: PairSide[],
+  options: { warmup: number; invocations: number; block: number },
+): Promise<void> {
+  const handlers = new Map<string, LambdaHandler<APIGatewayProxyEventV2WithIAMAuthorizer>>();
+  for (const side of sides) handlers.set(side.id, await importBundle(side.file, 'cpu'));
+  const { block } = options;
+  const rounds = Math.ceil((options.warmup + options.invocations) / block);
+  for (let round = 0; round < rounds; round++) {
+    const measured = round * block >= options.warmup;
+    const order = round % 2 === 0 ? sides : [...sides].reverse();
+    for (const side of order) {
+      const run = handlers.get(side.id);
+      if (run === undefined) continue;
+      for (let i = 0; i < block; i++) {
+        const event = httpEvent(pair.call(side.counter));
+        const ctx = context(side.id);
+        const cpuBefore = process.cpuUsage();
+        const wallBefore = performance.now();
+        const result = await run(event, ctx);
+        const wall = performance.now() - wallBefore;
+        const cpu = process.cpuUsage(cpuBefore);
+        if (statusOf(result) !== pair.expectedStatus) {
+          throw new Error(`${side.id} answered ${statusOf(result)}: ${JSON.stringify(result)}`);
+        }
+        if (measured) {
+          side.cpu.push(cpu.user + cpu.system);
+          side.wall.push(wall);
         }
       }
     }
-    const side = (id: string): CpuSide => {
-      const s = samples.get(id) ?? { cpu: [], wall: [] };
-      return { id, cpuMicros: summarize(s.cpu), cpuMeanMicros: mean(s.cpu), wallMs: summarize(s.wall) };
-    };
-    const handlerSide = side(pair.handler);
-    const referenceSide = side(pair.reference);
-    rows.push({
-      name: pair.name,
-      handler: handlerSide,
-      reference: referenceSide,
-      ratioMedian: ratio(handlerSide.cpuMicros.median, referenceSide.cpuMicros.median),
-      ratioMean: ratio(handlerSide.cpuMeanMicros, referenceSide.cpuMeanMicros),
-      pairedRatio: pairedRatio(
-        chunkMeans(samples.get(pair.handler)?.cpu ?? [], block),
-        chunkMeans(samples.get(pair.reference)?.cpu ?? [], block),
-      ),
-    });
   }
-  return { target: CPU_TARGET, warmup: options.warmup, invocations: options.invocations, rows };
+}
+
+function rowOf(pair: CpuPair, sides: readonly PairSide[], block: number): CpuRow {
+  const find = (id: string) => sides.find((side) => side.id === id) ?? { cpu: [], wall: [] };
+  const summary = (id: string): CpuSide => {
+    const { cpu, wall } = find(id);
+    return { id, cpuMicros: summarize(cpu), cpuMeanMicros: mean(cpu), wallMs: summarize(wall) };
+  };
+  const handler = summary(pair.handler);
+  const reference = summary(pair.reference);
+  return {
+    name: pair.name,
+    handler,
+    reference,
+    ratioMedian: ratio(handler.cpuMicros.median, reference.cpuMicros.median),
+    ratioMean: ratio(handler.cpuMeanMicros, reference.cpuMeanMicros),
+    pairedRatio: pairedRatio(
+      chunkMeans(find(pair.handler).cpu, block),
+      chunkMeans(find(pair.reference).cpu, block),
+    ),
+  };
 }
 
 function incrementOf(counter: string): HttpCall {

@@ -40,46 +40,14 @@ export async function consume(
     log?: (line: string) => void;
   },
 ): Promise<ConsumeResult> {
-  let records = 0;
-  let invocations = 0;
-  let failedInvocations = 0;
-  let largestBatch = 0;
-  let handlerMs = 0;
-  let lastProgress = Date.now();
-  let nextReport = 10_000;
-  let finish: () => void = () => undefined;
-  const finished = new Promise<void>((resolve) => {
-    finish = resolve;
-  });
-  const handler = async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
-    const handlerStarted = performance.now();
-    const response = await bench.consumer(event);
-    handlerMs += performance.now() - handlerStarted;
-    invocations++;
-    largestBatch = Math.max(largestBatch, event.Records.length);
-    const failed = response.batchItemFailures[0]?.itemIdentifier;
-    if (failed === undefined) {
-      records += event.Records.length;
-    } else {
-      failedInvocations++;
-      const at = event.Records.findIndex((record) => record.dynamodb?.SequenceNumber === failed);
-      records += Math.max(0, at);
-    }
-    lastProgress = Date.now();
-    if (records >= nextReport) {
-      options.log?.(`consumer: ${records} of ${options.expected} records`);
-      nextReport += 10_000;
-    }
-    if (records >= options.expected) finish();
-    return response;
-  };
+  const tally = new ConsumerTally(bench.consumer, options.expected, options.log);
   const deadLetterFile = path.join(bench.workDir, 'dead-letters.jsonl');
   const poller = new StreamPoller({
     streams: bench.streams,
     checkpoints: { client: bench.checkpoints, table: bench.tables.checkpoints },
     streamArn: bench.streamArn,
     consumer: CONSUMER,
-    handler,
+    handler: (event) => tally.handle(event),
     settings: {
       batchSize: options.batchSize,
       bisectBatchOnError: HISTORY_STREAM.bisectBatchOnError,
@@ -91,34 +59,89 @@ export async function consume(
     idleMs: 20,
     log: (message, details) => options.log?.(`poller: ${message} ${JSON.stringify(details ?? {})}`),
   });
-  const stalled = new Promise<never>((_, reject) => {
-    const check = setInterval(() => {
-      if (records >= options.expected) clearInterval(check);
-      else if (Date.now() - lastProgress > STALL_MS) {
-        clearInterval(check);
-        reject(new Error(`the consumer made no progress for ${STALL_MS / 1000} s at ${records} records`));
-      }
-    }, 1_000);
-    void finished.then(() => clearInterval(check));
-  });
   bench.meter.label = options.meterLabel;
   const started = performance.now();
   poller.start();
   let seconds = Number.NaN;
   try {
-    await Promise.race([finished, stalled]);
+    await Promise.race([tally.finished, tally.stalled()]);
     seconds = (performance.now() - started) / 1000;
   } finally {
     bench.meter.label = undefined;
     await poller.stop();
   }
-  return {
-    records,
-    invocations,
-    failedInvocations,
-    largestBatch,
-    seconds,
-    handlerSeconds: handlerMs / 1000,
-    deadLettered: existsSync(deadLetterFile),
-  };
+  return tally.result(seconds, existsSync(deadLetterFile));
+}
+
+/** The consumer wrapped: what it applied, how, and when it is done or stuck. */
+class ConsumerTally {
+  private records = 0;
+  private invocations = 0;
+  private failedInvocations = 0;
+  private largestBatch = 0;
+  private handlerMs = 0;
+  private lastProgress = Date.now();
+  private nextReport = 10_000;
+  private finish: () => void = () => undefined;
+  /** Settles once `expected` records are applied. */
+  readonly finished = new Promise<void>((resolve) => {
+    this.finish = resolve;
+  });
+
+  constructor(
+    private readonly consumer: HistoryBench['consumer'],
+    private readonly expected: number,
+    private readonly log: ((line: string) => void) | undefined,
+  ) {}
+
+  async handle(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> {
+    const handlerStarted = performance.now();
+    const response = await this.consumer(event);
+    this.handlerMs += performance.now() - handlerStarted;
+    this.invocations++;
+    this.largestBatch = Math.max(this.largestBatch, event.Records.length);
+    const failed = response.batchItemFailures[0]?.itemIdentifier;
+    if (failed === undefined) {
+      this.records += event.Records.length;
+    } else {
+      this.failedInvocations++;
+      const at = event.Records.findIndex((record) => record.dynamodb?.SequenceNumber === failed);
+      this.records += Math.max(0, at);
+    }
+    this.lastProgress = Date.now();
+    if (this.records >= this.nextReport) {
+      this.log?.(`consumer: ${this.records} of ${this.expected} records`);
+      this.nextReport += 10_000;
+    }
+    if (this.records >= this.expected) this.finish();
+    return response;
+  }
+
+  /** Rejects if the consumer makes no progress for STALL_MS: the run stops rather than hang. */
+  stalled(): Promise<never> {
+    return new Promise<never>((_, reject) => {
+      const check = setInterval(() => {
+        if (this.records >= this.expected) clearInterval(check);
+        else if (Date.now() - this.lastProgress > STALL_MS) {
+          clearInterval(check);
+          reject(
+            new Error(`the consumer made no progress for ${STALL_MS / 1000} s at ${this.records} records`),
+          );
+        }
+      }, 1_000);
+      void this.finished.then(() => clearInterval(check));
+    });
+  }
+
+  result(seconds: number, deadLettered: boolean): ConsumeResult {
+    return {
+      records: this.records,
+      invocations: this.invocations,
+      failedInvocations: this.failedInvocations,
+      largestBatch: this.largestBatch,
+      seconds,
+      handlerSeconds: this.handlerMs / 1000,
+      deadLettered,
+    };
+  }
 }

@@ -105,6 +105,42 @@ export async function buildDataset(
   log: (line: string) => void,
 ): Promise<BuildResult> {
   const waves = plannedWaves(plan, span);
+  const writes = await writeWaves(bench, waves, log);
+  log(`consuming ${writes.changes} stream records, ${plan.batchSize} per invocation`);
+  const consumed = await consume(bench, {
+    expected: writes.changes,
+    batchSize: plan.batchSize,
+    meterLabel: 'build: consumer',
+    log,
+  });
+  const { incarnations, verified } = await verify(bench, span);
+  const complete =
+    verified.bigEntries === plan.bigChanges &&
+    verified.bigLastVersion === plan.bigChanges &&
+    verified.referenceEntries === plan.referenceChanges &&
+    verified.historyItems === writes.changes &&
+    verified.bigDaySeriesCount === plan.bigChanges &&
+    !consumed.deadLettered;
+  if (!complete) {
+    throw new Error(
+      `the history is incomplete after the consumer: ${JSON.stringify({ verified, consumed })}`,
+    );
+  }
+  return {
+    span: { start: new Date(span.startMs).toISOString(), end: new Date(span.endMs).toISOString() },
+    incarnations,
+    writes,
+    consumer: { ...consumed, batchSize: plan.batchSize },
+    verified,
+  };
+}
+
+/** The waves one after another, each wave's changes all at once, metered as the counters' writes. */
+async function writeWaves(
+  bench: HistoryBench,
+  waves: readonly Task[][],
+  log: (line: string) => void,
+): Promise<BuildResult['writes']> {
   const total = waves.reduce((sum, wave) => sum + wave.length, 0);
   log(`writing ${total} changes in ${waves.length} waves`);
   bench.meter.label = 'build: counters UpdateItem';
@@ -131,57 +167,39 @@ export async function buildDataset(
       tenths.push(performance.now() - writeStarted);
     }
   }
-  const writeSeconds = (performance.now() - writeStarted) / 1000;
   bench.meter.label = undefined;
+  return {
+    changes: total,
+    seconds: (performance.now() - writeStarted) / 1000,
+    waves: waves.length,
+    largestWave: Math.max(...waves.map((wave) => wave.length)),
+    // Each tenth took its share of the time; the last tenth's over the first's shows a slowdown.
+    lastToFirstTenthTime: ratio(
+      (tenths[9] ?? Number.NaN) - (tenths[8] ?? Number.NaN),
+      tenths[0] ?? Number.NaN,
+    ),
+  };
+}
 
-  log(`consuming ${total} stream records, ${plan.batchSize} per invocation`);
-  const consumed = await consume(bench, {
-    expected: total,
-    batchSize: plan.batchSize,
-    meterLabel: 'build: consumer',
-    log,
-  });
-
+/** What the history and rollups hold once the consumer is done, read outside the meter. */
+async function verify(
+  bench: HistoryBench,
+  span: Span,
+): Promise<Pick<BuildResult, 'incarnations' | 'verified'>> {
   const big = await bench.deps.repository.get(NAMES.big);
   const reference = await bench.deps.repository.get(NAMES.reference);
   if (big === undefined || reference === undefined)
     throw new Error('the big or reference counter is missing');
   const bigKey = historyKey(big.name, big.incarnation);
-  const verified = {
-    bigEntries: await countPartition(bench, bigKey),
-    bigLastVersion: await lastVersion(bench, bigKey),
-    referenceEntries: await countPartition(bench, historyKey(reference.name, reference.incarnation)),
-    historyItems: await countTable(bench, bench.tables.history),
-    bigDaySeriesCount: await daySeriesCount(bench, span),
-  };
-  const complete =
-    verified.bigEntries === plan.bigChanges &&
-    verified.bigLastVersion === plan.bigChanges &&
-    verified.referenceEntries === plan.referenceChanges &&
-    verified.historyItems === total &&
-    verified.bigDaySeriesCount === plan.bigChanges &&
-    !consumed.deadLettered;
-  if (!complete) {
-    throw new Error(
-      `the history is incomplete after the consumer: ${JSON.stringify({ verified, consumed })}`,
-    );
-  }
   return {
-    span: { start: new Date(span.startMs).toISOString(), end: new Date(span.endMs).toISOString() },
     incarnations: { big: big.incarnation, reference: reference.incarnation },
-    writes: {
-      changes: total,
-      seconds: writeSeconds,
-      waves: waves.length,
-      largestWave: Math.max(...waves.map((wave) => wave.length)),
-      // Each tenth took its share of the time; the last tenth's over the first's shows a slowdown.
-      lastToFirstTenthTime: ratio(
-        (tenths[9] ?? Number.NaN) - (tenths[8] ?? Number.NaN),
-        tenths[0] ?? Number.NaN,
-      ),
+    verified: {
+      bigEntries: await countPartition(bench, bigKey),
+      bigLastVersion: await lastVersion(bench, bigKey),
+      referenceEntries: await countPartition(bench, historyKey(reference.name, reference.incarnation)),
+      historyItems: await countTable(bench, bench.tables.history),
+      bigDaySeriesCount: await daySeriesCount(bench, span),
     },
-    consumer: { ...consumed, batchSize: plan.batchSize },
-    verified,
   };
 }
 

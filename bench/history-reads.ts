@@ -63,81 +63,106 @@ export interface ReadResult {
   verdict: Verdict;
 }
 
-/**
- * The reads the issue names, each against its reference on the small data: the same request, the
- * same page size, on the 10-change counter or the 10-counter prefix.
- */
-function readCases(bench: HistoryBench, plan: DatasetPlan, span: Span, build: BuildResult): ReadCase[] {
-  const { deps } = bench;
+/** Where the cases read: the requests on either data set, and the moments and cursors they read from. */
+interface ReadPoints {
+  deepAfter: number;
+  deepCursor: string;
+  windowSince: string;
+  windowUntil: string;
+  spanSince: string;
+  spanUntil: string;
+  listLimit: number;
+  deepListAfter: string;
+}
+
+function readPoints(plan: DatasetPlan, span: Span, build: BuildResult): ReadPoints {
   // The page a reader reaches after paging through 99% of the history (version 99,001 of 100,000).
   const deepAfter = Math.floor(plan.bigChanges * 0.99);
-  const deepCursor = encodeCursor({ i: build.incarnations.big, v: deepAfter });
   const width = span.endMs - span.startMs;
-  const windowSince = new Date(span.startMs + width * 0.44).toISOString();
-  const windowUntil = new Date(span.startMs + width * 0.56).toISOString();
-  const spanSince = new Date(span.startMs).toISOString();
-  const spanUntil = new Date(span.endMs).toISOString();
-  const listLimit = Math.min(10, plan.fewCounters);
-  const deepListAfter = manyName(Math.floor(plan.manyCounters * 0.9));
+  return {
+    deepAfter,
+    deepCursor: encodeCursor({ i: build.incarnations.big, v: deepAfter }),
+    windowSince: new Date(span.startMs + width * 0.44).toISOString(),
+    windowUntil: new Date(span.startMs + width * 0.56).toISOString(),
+    spanSince: new Date(span.startMs).toISOString(),
+    spanUntil: new Date(span.endMs).toISOString(),
+    listLimit: Math.min(10, plan.fewCounters),
+    deepListAfter: manyName(Math.floor(plan.manyCounters * 0.9)),
+  };
+}
 
-  const historyPage =
-    (name: string, cursor: string | undefined, firstVersion: number, expected: number, limit = 100) =>
-    async () => {
-      const page = await counterHistory(deps, { name, limit, cursor });
-      expectCount(`history of ${name}`, page.items.length, expected);
-      if (page.items[0]?.version !== firstVersion || page.items[0]?.actor !== ACTOR) {
-        throw new Error(
-          `history of ${name} started at version ${page.items[0]?.version}, not ${firstVersion}`,
-        );
+/**
+ * The requests the cases make, through the service's domain functions; each checks its answer and
+ * returns how many items came back.
+ */
+function readRequests(deps: HistoryBench['deps'], at: ReadPoints) {
+  return {
+    historyPage:
+      (name: string, cursor: string | undefined, firstVersion: number, expected: number, limit = 100) =>
+      async () => {
+        const page = await counterHistory(deps, { name, limit, cursor });
+        expectCount(`history of ${name}`, page.items.length, expected);
+        if (page.items[0]?.version !== firstVersion || page.items[0]?.actor !== ACTOR) {
+          throw new Error(
+            `history of ${name} started at version ${page.items[0]?.version}, not ${firstVersion}`,
+          );
+        }
+        return page.items.length;
+      },
+    windowPage: (name: string, expectedAtLeast: number) => async () => {
+      const { windowSince, windowUntil } = at;
+      const page = await counterHistory(deps, { name, limit: 100, since: windowSince, until: windowUntil });
+      if (page.items.length < expectedAtLeast)
+        throw new Error(`window of ${name}: ${page.items.length} entries`);
+      for (const entry of page.items) {
+        if (entry.created_at < windowSince || entry.created_at >= windowUntil) {
+          throw new Error(`window of ${name} returned a change at ${entry.created_at}`);
+        }
       }
       return page.items.length;
-    };
-  const windowPage = (name: string, expectedAtLeast: number) => async () => {
-    const page = await counterHistory(deps, { name, limit: 100, since: windowSince, until: windowUntil });
-    if (page.items.length < expectedAtLeast)
-      throw new Error(`window of ${name}: ${page.items.length} entries`);
-    for (const entry of page.items) {
-      if (entry.created_at < windowSince || entry.created_at >= windowUntil) {
-        throw new Error(`window of ${name} returned a change at ${entry.created_at}`);
-      }
-    }
-    return page.items.length;
+    },
+    daySeries: (name: string, expected: number) => async () => {
+      const page = await counterSeries(deps, {
+        name,
+        interval: 'day',
+        limit: 100,
+        since: at.spanSince,
+        until: at.spanUntil,
+      });
+      expectCount(`day series of ${name}`, page.items.length, expected);
+      return page.items.length;
+    },
+    listPage: (prefix: string, cursor: string | undefined) => async () => {
+      const page = await listCounters(deps, { prefix, limit: at.listLimit, cursor });
+      expectCount(`list of ${prefix}`, page.items.length, at.listLimit);
+      return page.items.length;
+    },
   };
-  const daySeries = (name: string, expected: number) => async () => {
-    const page = await counterSeries(deps, {
-      name,
-      interval: 'day',
-      limit: 100,
-      since: spanSince,
-      until: spanUntil,
-    });
-    expectCount(`day series of ${name}`, page.items.length, expected);
-    return page.items.length;
-  };
-  const listPage = (prefix: string, cursor: string | undefined) => async () => {
-    const page = await listCounters(deps, { prefix, limit: listLimit, cursor });
-    expectCount(`list of ${prefix}`, page.items.length, listLimit);
-    return page.items.length;
-  };
+}
 
-  const referenceFirstPage: ReadSide = {
-    request: `history, limit 100, first page, of the ${plan.referenceChanges}-change counter`,
-    run: historyPage(NAMES.reference, undefined, 1, plan.referenceChanges),
-  };
-  const fewList: ReadSide = {
-    request: `list, prefix matching ${plan.fewCounters} counters, limit ${listLimit}, first page`,
-    run: listPage(NAMES.fewPrefix, undefined),
-  };
+type ReadRequests = ReturnType<typeof readRequests>;
+
+/**
+ * The reads the issue names, each against its reference on the small data: the same request, the
+ * same page size, on the 10-change counter or the 10-counter prefix; then the controls.
+ */
+function readCases(bench: HistoryBench, plan: DatasetPlan, span: Span, build: BuildResult): ReadCase[] {
+  const at = readPoints(plan, span, build);
+  const requests = readRequests(bench.deps, at);
+  return [...issueCases(plan, at, requests), ...controlCases(plan, at, requests)];
+}
+
+function issueCases(plan: DatasetPlan, at: ReadPoints, read: ReadRequests): ReadCase[] {
   return [
     {
       id: 'deep-history-page',
       title: '(a) deep history page',
       kind: 'issue',
       big: {
-        request: `history, limit 100, cursor after version ${deepAfter} of ${plan.bigChanges}`,
-        run: historyPage(NAMES.big, deepCursor, deepAfter + 1, 100),
+        request: `history, limit 100, cursor after version ${at.deepAfter} of ${plan.bigChanges}`,
+        run: read.historyPage(NAMES.big, at.deepCursor, at.deepAfter + 1, 100),
       },
-      reference: referenceFirstPage,
+      reference: referenceFirstPage(plan, read),
     },
     {
       id: 'day-series',
@@ -145,11 +170,11 @@ function readCases(bench: HistoryBench, plan: DatasetPlan, span: Span, build: Bu
       kind: 'issue',
       big: {
         request: `series, interval day, ${plan.spanDays} days (${plan.spanDays} buckets)`,
-        run: daySeries(NAMES.big, plan.spanDays),
+        run: read.daySeries(NAMES.big, plan.spanDays),
       },
       reference: {
         request: `the same on the ${plan.referenceChanges}-change counter (${plan.referenceChanges} buckets)`,
-        run: daySeries(NAMES.reference, plan.referenceChanges),
+        run: read.daySeries(NAMES.reference, plan.referenceChanges),
       },
     },
     {
@@ -157,12 +182,12 @@ function readCases(bench: HistoryBench, plan: DatasetPlan, span: Span, build: Bu
       title: '(c) history page with since/until mid-span',
       kind: 'issue',
       big: {
-        request: `history, limit 100, since ${windowSince} until ${windowUntil}`,
-        run: windowPage(NAMES.big, WINDOW_PAGE_AT_LEAST),
+        request: `history, limit 100, since ${at.windowSince} until ${at.windowUntil}`,
+        run: read.windowPage(NAMES.big, WINDOW_PAGE_AT_LEAST),
       },
       reference: {
         request: `the same window on the ${plan.referenceChanges}-change counter`,
-        run: windowPage(NAMES.reference, 1),
+        run: read.windowPage(NAMES.reference, 1),
       },
     },
     {
@@ -170,35 +195,43 @@ function readCases(bench: HistoryBench, plan: DatasetPlan, span: Span, build: Bu
       title: '(d) list page by prefix',
       kind: 'issue',
       big: {
-        request: `list, prefix matching ${plan.manyCounters} counters, limit ${listLimit}, first page`,
-        run: listPage(NAMES.manyPrefix, undefined),
+        request: `list, prefix matching ${plan.manyCounters} counters, limit ${at.listLimit}, first page`,
+        run: read.listPage(NAMES.manyPrefix, undefined),
       },
-      reference: fewList,
+      reference: fewList(plan, at, read),
     },
+  ];
+}
+
+/** Controls: two requests that return as many entries, so they show what depth alone costs. */
+function controlCases(plan: DatasetPlan, at: ReadPoints, read: ReadRequests): ReadCase[] {
+  const bigFirstPage: ReadSide = {
+    request: 'history, limit 100, first page, same counter',
+    run: read.historyPage(NAMES.big, undefined, 1, 100),
+  };
+  const small = plan.referenceChanges;
+  return [
     {
       id: 'deep-vs-first-history-page',
       title: 'control: deep page vs first page of the big counter',
       kind: 'control',
       big: {
-        request: `history, limit 100, cursor after version ${deepAfter}`,
-        run: historyPage(NAMES.big, deepCursor, deepAfter + 1, 100),
+        request: `history, limit 100, cursor after version ${at.deepAfter}`,
+        run: read.historyPage(NAMES.big, at.deepCursor, at.deepAfter + 1, 100),
       },
-      reference: {
-        request: 'history, limit 100, first page, same counter',
-        run: historyPage(NAMES.big, undefined, 1, 100),
-      },
+      reference: bigFirstPage,
     },
     {
       id: 'deep-history-page-same-size',
-      title: `control: (a) with limit ${plan.referenceChanges}, so both return ${plan.referenceChanges}`,
+      title: `control: (a) with limit ${small}, so both return ${small}`,
       kind: 'control',
       big: {
-        request: `history, limit ${plan.referenceChanges}, cursor after version ${deepAfter}`,
-        run: historyPage(NAMES.big, deepCursor, deepAfter + 1, plan.referenceChanges, plan.referenceChanges),
+        request: `history, limit ${small}, cursor after version ${at.deepAfter}`,
+        run: read.historyPage(NAMES.big, at.deepCursor, at.deepAfter + 1, small, small),
       },
       reference: {
-        request: `history, limit ${plan.referenceChanges}, first page, of the ${plan.referenceChanges}-change counter`,
-        run: historyPage(NAMES.reference, undefined, 1, plan.referenceChanges, plan.referenceChanges),
+        request: `history, limit ${small}, first page, of the ${small}-change counter`,
+        run: read.historyPage(NAMES.reference, undefined, 1, small, small),
       },
     },
     {
@@ -207,24 +240,35 @@ function readCases(bench: HistoryBench, plan: DatasetPlan, span: Span, build: Bu
       kind: 'control',
       big: {
         request: 'history, limit 100, the mid-span window',
-        run: windowPage(NAMES.big, WINDOW_PAGE_AT_LEAST),
+        run: read.windowPage(NAMES.big, WINDOW_PAGE_AT_LEAST),
       },
-      reference: {
-        request: 'history, limit 100, first page, same counter',
-        run: historyPage(NAMES.big, undefined, 1, 100),
-      },
+      reference: bigFirstPage,
     },
     {
       id: 'deep-list-page',
       title: 'control: deep list page among the many',
       kind: 'control',
       big: {
-        request: `list, prefix matching ${plan.manyCounters}, limit ${listLimit}, cursor after ${deepListAfter}`,
-        run: listPage(NAMES.manyPrefix, encodeCursor({ p: NAMES.manyPrefix, a: deepListAfter })),
+        request: `list, prefix matching ${plan.manyCounters}, limit ${at.listLimit}, cursor after ${at.deepListAfter}`,
+        run: read.listPage(NAMES.manyPrefix, encodeCursor({ p: NAMES.manyPrefix, a: at.deepListAfter })),
       },
-      reference: fewList,
+      reference: fewList(plan, at, read),
     },
   ];
+}
+
+function referenceFirstPage(plan: DatasetPlan, read: ReadRequests): ReadSide {
+  return {
+    request: `history, limit 100, first page, of the ${plan.referenceChanges}-change counter`,
+    run: read.historyPage(NAMES.reference, undefined, 1, plan.referenceChanges),
+  };
+}
+
+function fewList(plan: DatasetPlan, at: ReadPoints, read: ReadRequests): ReadSide {
+  return {
+    request: `list, prefix matching ${plan.fewCounters} counters, limit ${at.listLimit}, first page`,
+    run: read.listPage(NAMES.fewPrefix, undefined),
+  };
 }
 
 function expectCount(what: string, actual: number, expected: number): void {

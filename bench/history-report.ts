@@ -2,19 +2,8 @@ import type { BuildResult, DatasetPlan } from './history-dataset.ts';
 import type { PurgeResult } from './history-purge.ts';
 import { READ_TARGET, type ReadResult } from './history-reads.ts';
 import type { WriteResult } from './history-writes.ts';
+import type { Machine } from './provenance.ts';
 import { formatMs, formatRatio, markdownTable, type Target } from './stats.ts';
-
-export interface Machine {
-  cpus: number;
-  cpuModel: string;
-  totalMemoryBytes: number;
-  node: string;
-  platform: string;
-  engine: string;
-  /** os.loadavg(): 1, 5 and 15 minute load averages; on 2 cores, above 2 means others were busy too. */
-  loadAverageAtStart: number[];
-  loadAverageAtEnd: number[];
-}
 
 export interface HistoryScaleReport {
   generatedAt: string;
@@ -51,101 +40,21 @@ const formatPercent = (share: number) => (Number.isFinite(share) ? `${Math.round
 const units = (value: number) => String(Number(value.toFixed(3)));
 const load = (values: readonly number[]) => values.map((value) => value.toFixed(2)).join(' / ');
 
+/** docs/benchmarks/history-scale.md, a section after another. */
 export function historyScaleMarkdown(report: HistoryScaleReport): string {
-  const { plan, build } = report;
-  const issueReads = report.reads.filter((read) => read.kind === 'issue');
-  const met = issueReads.filter((read) => read.verdict === 'met').length;
-  const readTable = markdownTable(
-    [
-      'read',
-      'big data set',
-      'reference',
-      'items (big / ref)',
-      'ratio of medians',
-      'ratio of p90s',
-      'paired ratio',
-      `target <= ${READ_TARGET.max}x`,
-    ],
-    report.reads.map((read) => [
-      read.title,
-      read.big.request,
-      read.reference.request,
-      `${read.big.items} / ${read.reference.items}`,
-      formatRatio(read.ratioMedian),
-      formatRatio(read.ratioP90),
-      formatRatio(read.pairedRatio),
-      read.kind === 'issue' ? read.verdict : `(${read.verdict}, control)`,
-    ]),
-  );
-  const rawTable = markdownTable(
-    ['read', 'big median / p90', 'reference median / p90'],
-    report.reads.map((read) => [
-      read.title,
-      `${formatMs(read.big.wallMs.median)} / ${formatMs(read.big.wallMs.p90)}`,
-      `${formatMs(read.reference.wallMs.median)} / ${formatMs(read.reference.wallMs.p90)}`,
-    ]),
-  );
-  const readCapacity = markdownTable(
-    ['read', 'RCU big', 'RCU reference', 'DynamoDB requests per call (big)', '(reference)'],
-    report.reads.map((read) => [
-      read.title,
-      units(read.big.readUnits),
-      units(read.reference.readUnits),
-      read.big.requests,
-      read.reference.requests,
-    ]),
-  );
-  const writeCapacity = markdownTable(
-    [
-      'changes of one counter',
-      'changes',
-      'invocations (largest batch)',
-      'counter UpdateItem WCU',
-      'consumer WCU',
-      'total WCU per change',
-      'consumer requests per change',
-    ],
-    [
-      ...report.writes.map((write) => [
-        write.title,
-        String(write.changes),
-        `${write.invocations} (${write.largestBatch})`,
-        units(write.counterWriteUnits),
-        units(write.consumerWriteUnits),
-        units(write.totalWriteUnits),
-        write.consumerRequests,
-      ]),
-      [
-        `the whole build (${build.writes.changes} changes of ${plan.manyCounters + plan.fewCounters + 2} counters, batches of ${plan.batchSize})`,
-        String(build.writes.changes),
-        `${build.consumer.invocations} (${build.consumer.largestBatch})`,
-        units(build.capacity.counterWriteUnitsPerChange),
-        units(build.capacity.consumerWriteUnitsPerChange),
-        units(build.capacity.counterWriteUnitsPerChange + build.capacity.consumerWriteUnitsPerChange),
-        build.capacity.consumerRequestsPerChange,
-      ],
-    ],
-  );
-  const purgeTable = markdownTable(
-    ['deleted counter', 'history entries', 'consumer WCU', 'consumer RCU', 'consumer requests'],
-    [report.purge.big, report.purge.reference].map((side) => [
-      side.counter,
-      side.changes.toLocaleString('en-US'),
-      units(side.writeUnits),
-      units(side.readUnits),
-      side.requests,
-    ]),
-  );
-  // A literal comparison that returns more entries on the big side also counts handling them.
-  const unequal = issueReads
-    .filter((read) => read.big.items !== read.reference.items)
-    .map(
-      (read) =>
-        `- ${read.title}: the big side returns ${read.big.items} items, the reference ${read.reference.items}, so its ratio ` +
-        'also counts transferring and parsing the extra items, not only the size of the data behind them.',
-    );
-  const writeRate = build.writes.changes / build.writes.seconds;
-  const consumerRate = build.consumer.records / build.consumer.seconds;
+  return [
+    header(report),
+    whereAndHow(report),
+    dataSet(report),
+    reads(report),
+    readCapacity(report),
+    writeCapacity(report),
+    purge(report),
+    rawTimes(report),
+  ].join('\n');
+}
+
+function header(report: HistoryScaleReport): string {
   return `# History at scale: measured
 
 Generated by \`${report.command}\` on ${report.generatedAt} (finished ${report.finishedAt}), commit
@@ -155,8 +64,11 @@ Regenerate with \`npm run bench:history\` (the full run writes this file and
 \`docs/benchmarks/history-scale.json\`; \`-- --quick\` writes to a temporary directory instead). The design
 measured is [docs/history.md](../history.md); the harness is \`bench/history-scale.ts\` and its
 \`bench/history-*.ts\` helpers.
+`;
+}
 
-## Where and how
+function whereAndHow(report: HistoryScaleReport): string {
+  return `## Where and how
 
 - Machine: ${report.machine.cpus} cores (${report.machine.cpuModel}), ${report.machine.platform}, Node ${report.machine.node};
   shared with other engineers' test runs. Load average (1 / 5 / 15 min) at start ${load(report.machine.loadAverageAtStart)},
@@ -169,8 +81,15 @@ measured is [docs/history.md](../history.md); the harness is \`bench/history-sca
 - Capacity units are what the engine returned for \`ReturnConsumedCapacity: TOTAL\`, asked for on every
   request of the service's and the consumer's own DynamoDB clients by a client middleware
   (\`bench/history-meter.ts\`). ${report.unreportedCapacity === 0 ? 'Every metered request came back with ConsumedCapacity, so no figure is computed by hand.' : `${report.unreportedCapacity} metered requests came back without ConsumedCapacity; their units are missing from the figures.`}
+`;
+}
 
-## The data set
+/** How the data set was built, and what the build found about the consumer and the engine. */
+function dataSet(report: HistoryScaleReport): string {
+  const { plan, build } = report;
+  const writeRate = build.writes.changes / build.writes.seconds;
+  const consumerRate = build.consumer.records / build.consumer.seconds;
+  return `## The data set
 ${
   !report.quick && (plan.bigChanges < ISSUE_SIZE.bigChanges || plan.manyCounters < ISSUE_SIZE.manyCounters)
     ? `
@@ -208,40 +127,148 @@ with no size flags builds the full size.
   writing the first tenth. Dynoxide's writes to a table with a stream slow down with every stream record it
   holds (the history and rollups tables have no stream and stay fast); that is the engine, not the service,
   and it is what bounds the size of a build on a small machine.
+`;
+}
 
-## Reads: the big data set against the reference
+/** The ratios against the target, and where the big side returned more than the reference. */
+function reads(report: HistoryScaleReport): string {
+  const issueReads = report.reads.filter((read) => read.kind === 'issue');
+  const met = issueReads.filter((read) => read.verdict === 'met').length;
+  const readTable = markdownTable(
+    [
+      'read',
+      'big data set',
+      'reference',
+      'items (big / ref)',
+      'ratio of medians',
+      'ratio of p90s',
+      'paired ratio',
+      `target <= ${READ_TARGET.max}x`,
+    ],
+    report.reads.map((read) => [
+      read.title,
+      read.big.request,
+      read.reference.request,
+      `${read.big.items} / ${read.reference.items}`,
+      formatRatio(read.ratioMedian),
+      formatRatio(read.ratioP90),
+      formatRatio(read.pairedRatio),
+      read.kind === 'issue' ? read.verdict : `(${read.verdict}, control)`,
+    ]),
+  );
+  // A literal comparison that returns more entries on the big side also counts handling them.
+  const unequal = issueReads
+    .filter((read) => read.big.items !== read.reference.items)
+    .map(
+      (read) =>
+        `- ${read.title}: the big side returns ${read.big.items} items, the reference ${read.reference.items}, so its ratio ` +
+        'also counts transferring and parsing the extra items, not only the size of the data behind them.',
+    );
+  return `## Reads: the big data set against the reference
 
 ${met} of ${issueReads.length} reads the issue names are within ${READ_TARGET.max}x of their reference (ratio of medians).
 The controls compare two requests on the big counter that return the same number of entries, so they
 show what depth alone costs.
 
 ${readTable}
-${unequal.length === 0 ? '' : `\n${unequal.join('\n')}\n`}
-## Capacity per read
+${unequal.length === 0 ? '' : `\n${unequal.join('\n')}\n`}`;
+}
+
+function readCapacity(report: HistoryScaleReport): string {
+  const table = markdownTable(
+    ['read', 'RCU big', 'RCU reference', 'DynamoDB requests per call (big)', '(reference)'],
+    report.reads.map((read) => [
+      read.title,
+      units(read.big.readUnits),
+      units(read.reference.readUnits),
+      read.big.requests,
+      read.reference.requests,
+    ]),
+  );
+  return `## Capacity per read
 
 Read capacity units per call (eventually consistent reads are half a unit per 4 KB; the counter's
 GetItem is consistent).
 
-${readCapacity}
+${table}
+`;
+}
 
-## Write capacity per change, end to end
+function writeCapacity(report: HistoryScaleReport): string {
+  const { plan, build } = report;
+  const table = markdownTable(
+    [
+      'changes of one counter',
+      'changes',
+      'invocations (largest batch)',
+      'counter UpdateItem WCU',
+      'consumer WCU',
+      'total WCU per change',
+      'consumer requests per change',
+    ],
+    [
+      ...report.writes.map((write) => [
+        write.title,
+        String(write.changes),
+        `${write.invocations} (${write.largestBatch})`,
+        units(write.counterWriteUnits),
+        units(write.consumerWriteUnits),
+        units(write.totalWriteUnits),
+        write.consumerRequests,
+      ]),
+      [
+        `the whole build (${build.writes.changes} changes of ${plan.manyCounters + plan.fewCounters + 2} counters, batches of ${plan.batchSize})`,
+        String(build.writes.changes),
+        `${build.consumer.invocations} (${build.consumer.largestBatch})`,
+        units(build.capacity.counterWriteUnitsPerChange),
+        units(build.capacity.consumerWriteUnitsPerChange),
+        units(build.capacity.counterWriteUnitsPerChange + build.capacity.consumerWriteUnitsPerChange),
+        build.capacity.consumerRequestsPerChange,
+      ],
+    ],
+  );
+  return `## Write capacity per change, end to end
 
 The counter's UpdateItem, then the consumer's history PutItem and rollup UpdateItems (one per bucket
 per counter per batch, for the minute, hour and day), per change.
 
-${writeCapacity}
+${table}
+`;
+}
 
-## Deleting a counter: the consumer's purge
+function purge(report: HistoryScaleReport): string {
+  const table = markdownTable(
+    ['deleted counter', 'history entries', 'consumer WCU', 'consumer RCU', 'consumer requests'],
+    [report.purge.big, report.purge.reference].map((side) => [
+      side.counter,
+      side.changes.toLocaleString('en-US'),
+      units(side.writeUnits),
+      units(side.readUnits),
+      side.requests,
+    ]),
+  );
+  return `## Deleting a counter: the consumer's purge
 
 The consumer deletes a deleted counter's history and rollups inside the invocation that sees the
 deletion (\`functions/counter/record-history.ts\` \`applyGroup\` -> \`DynamoHistoryStore.purge\`), one
 \`BatchWriteItem\` of 25 keys after another. The invocation with the big counter's deletion took
 ${formatRatio(report.purge.timeRatio)} as long as the one with the reference counter's.
 
-${purgeTable}
+${table}
+`;
+}
 
-## Raw wall times (this machine, this run only)
+function rawTimes(report: HistoryScaleReport): string {
+  const table = markdownTable(
+    ['read', 'big median / p90', 'reference median / p90'],
+    report.reads.map((read) => [
+      read.title,
+      `${formatMs(read.big.wallMs.median)} / ${formatMs(read.big.wallMs.p90)}`,
+      `${formatMs(read.reference.wallMs.median)} / ${formatMs(read.reference.wallMs.p90)}`,
+    ]),
+  );
+  return `## Raw wall times (this machine, this run only)
 
-${rawTable}
+${table}
 `;
 }

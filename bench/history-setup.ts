@@ -11,13 +11,20 @@ import { counterService } from '../functions/counter/wiring.ts';
 import { documentClient } from '../functions/platform/dynamodb.ts';
 import { type Engine, startEngine } from '../lib/local/engine.ts';
 import { ensureTable } from '../lib/local/tables.ts';
-import { COUNTERS_TABLE, HISTORY_TABLE, HISTORY_TTL_ATTRIBUTE, ROLLUPS_TABLE } from '../lib/table-schemas.ts';
+import {
+  COUNTERS_TABLE,
+  HISTORY_TABLE,
+  HISTORY_TTL_ATTRIBUTE,
+  IDEMPOTENCY_TABLE,
+  IDEMPOTENCY_TTL_ATTRIBUTE,
+  ROLLUPS_TABLE,
+} from '../lib/table-schemas.ts';
 import { CapacityMeter } from './history-meter.ts';
 
 export interface HistoryBench {
   engine: Engine;
   region: string;
-  tables: { counters: string; history: string; rollups: string; checkpoints: string };
+  tables: { counters: string; history: string; rollups: string; idempotency: string; checkpoints: string };
   /** A client outside the meter, for verification reads that are not part of any figure. */
   db: DynamoDBClient;
   /** The stream poller's checkpoints go through this one, also outside the meter. */
@@ -35,6 +42,7 @@ export interface HistoryBench {
 }
 
 const REGION = 'us-east-1';
+const CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 
 /**
  * A local engine (a temporary file) with the stack's tables, and the service and consumer wired to it
@@ -48,49 +56,37 @@ export async function startHistoryBench(): Promise<HistoryBench> {
     counters: `${prefix}-counters`,
     history: `${prefix}-history`,
     rollups: `${prefix}-rollups`,
+    idempotency: `${prefix}-idempotency`,
     checkpoints: `${prefix}-checkpoints`,
   };
-  const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
   Object.assign(process.env, {
     AWS_REGION: REGION,
-    AWS_ACCESS_KEY_ID: credentials.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+    AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey,
     DYNAMODB_ENDPOINT: engine.endpoint,
     COUNTERS_TABLE: tables.counters,
     HISTORY_TABLE: tables.history,
     ROLLUPS_TABLE: tables.rollups,
+    // The consumer reads keyed changes' records there (the benchmark makes none, but it needs the name).
+    IDEMPOTENCY_TABLE: tables.idempotency,
     // The consumer logs every batch at debug level; the benchmark's own progress is enough.
     POWERTOOLS_LOG_LEVEL: 'WARN',
   });
-  const db = new DynamoDBClient({ endpoint: engine.endpoint, region: REGION, credentials });
+  const db = new DynamoDBClient({ endpoint: engine.endpoint, region: REGION, credentials: CREDENTIALS });
   try {
-    await ensureTable(db, tables.counters, COUNTERS_TABLE);
-    await ensureTable(db, tables.history, HISTORY_TABLE, HISTORY_TTL_ATTRIBUTE);
-    await ensureTable(db, tables.rollups, ROLLUPS_TABLE);
-    await ensureTable(db, tables.checkpoints, { partitionKey: { name: 'id', type: 'S' }, indexes: [] });
-    const { Table } = await db.send(new DescribeTableCommand({ TableName: tables.counters }));
-    const streamArn = Table?.LatestStreamArn;
-    if (streamArn === undefined) throw new Error('the counters table has no stream');
-
+    const streamArn = await createTables(db, tables);
     // Imported only now: the consumer builds its store from the environment at import, as on Lambda.
     const { handler } = await import('../functions/stream/record-history.ts');
-    const meter = new CapacityMeter(
-      new Map([
-        [tables.counters, 'counters'],
-        [tables.history, 'history'],
-        [tables.rollups, 'rollups'],
-      ]),
-    );
-    // The module-wide clients the service and the consumer send through (one per retry policy).
-    meter.attach(documentClient('standard').middlewareStack);
-    meter.attach(documentClient('throttling-only').middlewareStack);
+    const meter = meteredClients(tables);
     const deps = counterService();
-
-    const streams = new DynamoDBStreamsClient({ endpoint: engine.endpoint, region: REGION, credentials });
+    const streams = new DynamoDBStreamsClient({
+      endpoint: engine.endpoint,
+      region: REGION,
+      credentials: CREDENTIALS,
+    });
     const checkpoints = DynamoDBDocumentClient.from(
-      new DynamoDBClient({ endpoint: engine.endpoint, region: REGION, credentials }),
+      new DynamoDBClient({ endpoint: engine.endpoint, region: REGION, credentials: CREDENTIALS }),
     );
-    const workDir = await mkdtemp(path.join(tmpdir(), 'history-scale-'));
     return {
       engine,
       region: REGION,
@@ -102,7 +98,7 @@ export async function startHistoryBench(): Promise<HistoryBench> {
       deps,
       consumer: handler,
       meter,
-      workDir,
+      workDir: await mkdtemp(path.join(tmpdir(), 'history-scale-')),
       stop: async () => {
         streams.destroy();
         checkpoints.destroy();
@@ -117,4 +113,32 @@ export async function startHistoryBench(): Promise<HistoryBench> {
     await engine.stop();
     throw error;
   }
+}
+
+/** The stack's tables and the poller's checkpoints; answers the counters table's stream. */
+async function createTables(db: DynamoDBClient, tables: HistoryBench['tables']): Promise<string> {
+  await ensureTable(db, tables.counters, COUNTERS_TABLE);
+  await ensureTable(db, tables.history, HISTORY_TABLE, HISTORY_TTL_ATTRIBUTE);
+  await ensureTable(db, tables.rollups, ROLLUPS_TABLE);
+  await ensureTable(db, tables.idempotency, IDEMPOTENCY_TABLE, IDEMPOTENCY_TTL_ATTRIBUTE);
+  await ensureTable(db, tables.checkpoints, { partitionKey: { name: 'id', type: 'S' }, indexes: [] });
+  const { Table } = await db.send(new DescribeTableCommand({ TableName: tables.counters }));
+  const streamArn = Table?.LatestStreamArn;
+  if (streamArn === undefined) throw new Error('the counters table has no stream');
+  return streamArn;
+}
+
+/** The meter, on the module-wide clients the service and the consumer send through (one per retry policy). */
+function meteredClients(tables: HistoryBench['tables']): CapacityMeter {
+  const meter = new CapacityMeter(
+    new Map([
+      [tables.counters, 'counters'],
+      [tables.history, 'history'],
+      [tables.rollups, 'rollups'],
+      [tables.idempotency, 'idempotency'],
+    ]),
+  );
+  meter.attach(documentClient('standard').middlewareStack);
+  meter.attach(documentClient('throttling-only').middlewareStack);
+  return meter;
 }

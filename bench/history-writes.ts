@@ -80,58 +80,61 @@ export async function measureWrites(
   log: (line: string) => void,
 ): Promise<WriteResult[]> {
   const names = new Map(cases.map((writeCase) => [writeCase.id, `hs-wcu-${writeCase.id}`]));
-  for (const name of names.values()) {
-    await bench.deps.repository.increment({
-      name,
-      by: 1,
-      actor: ACTOR,
-      now: new Date(BASE_MS - 86_400_000).toISOString(),
-      newIncarnation: randomUUID(),
-    });
-  }
+  for (const name of names.values()) await increment(bench, name, BASE_MS - 86_400_000);
   await consume(bench, { expected: names.size, batchSize: 100 });
-
   const results: WriteResult[] = [];
   for (const [index, writeCase] of cases.entries()) {
     log(`writes: ${writeCase.title}`);
-    const name = names.get(writeCase.id) ?? writeCase.id;
     // Each case in its own day, so no case's rollups are another's.
     const start = BASE_MS + index * 86_400_000;
-    const counterLabel = `write: ${writeCase.id}: counter`;
-    const consumerLabel = `write: ${writeCase.id}: consumer`;
-    bench.meter.label = counterLabel;
-    for (let k = 0; k < writeCase.changes; k++) {
-      await bench.deps.repository.increment({
-        name,
-        by: 1,
-        actor: ACTOR,
-        now: new Date(start + k * writeCase.stepMs).toISOString(),
-        newIncarnation: randomUUID(),
-      });
-    }
-    bench.meter.label = undefined;
-    const consumed = await consume(bench, {
-      expected: writeCase.changes,
-      batchSize: writeCase.batchSize,
-      meterLabel: consumerLabel,
-    });
-    const counter = bench.meter.get(counterLabel);
-    const consumer = bench.meter.get(consumerLabel);
-    const per = (metered: Metered, units: 'readUnits' | 'writeUnits') => metered[units] / writeCase.changes;
-    results.push({
-      id: writeCase.id,
-      title: writeCase.title,
-      changes: writeCase.changes,
-      batchSize: writeCase.batchSize,
-      invocations: consumed.invocations,
-      largestBatch: consumed.largestBatch,
-      counterWriteUnits: per(counter, 'writeUnits'),
-      consumerWriteUnits: per(consumer, 'writeUnits'),
-      consumerReadUnits: per(consumer, 'readUnits'),
-      totalWriteUnits: per(counter, 'writeUnits') + per(consumer, 'writeUnits'),
-      counterRequests: requestsPerCall(counter.requests, writeCase.changes),
-      consumerRequests: requestsPerCall(consumer.requests, writeCase.changes),
-    });
+    results.push(await measureCase(bench, writeCase, names.get(writeCase.id) ?? writeCase.id, start));
   }
   return results;
+}
+
+/** One case: its changes one at a time, metered as the counter's; then the consumer's batches, metered too. */
+async function measureCase(
+  bench: HistoryBench,
+  writeCase: WriteCase,
+  name: string,
+  start: number,
+): Promise<WriteResult> {
+  const counterLabel = `write: ${writeCase.id}: counter`;
+  const consumerLabel = `write: ${writeCase.id}: consumer`;
+  bench.meter.label = counterLabel;
+  for (let k = 0; k < writeCase.changes; k++) await increment(bench, name, start + k * writeCase.stepMs);
+  bench.meter.label = undefined;
+  const consumed = await consume(bench, {
+    expected: writeCase.changes,
+    batchSize: writeCase.batchSize,
+    meterLabel: consumerLabel,
+  });
+  const counter = bench.meter.get(counterLabel);
+  const consumer = bench.meter.get(consumerLabel);
+  const per = (metered: Metered, units: 'readUnits' | 'writeUnits') => metered[units] / writeCase.changes;
+  return {
+    id: writeCase.id,
+    title: writeCase.title,
+    changes: writeCase.changes,
+    batchSize: writeCase.batchSize,
+    invocations: consumed.invocations,
+    largestBatch: consumed.largestBatch,
+    counterWriteUnits: per(counter, 'writeUnits'),
+    consumerWriteUnits: per(consumer, 'writeUnits'),
+    consumerReadUnits: per(consumer, 'readUnits'),
+    totalWriteUnits: per(counter, 'writeUnits') + per(consumer, 'writeUnits'),
+    counterRequests: requestsPerCall(counter.requests, writeCase.changes),
+    consumerRequests: requestsPerCall(consumer.requests, writeCase.changes),
+  };
+}
+
+/** +1 through the service's own UpdateItem, stamped `atMs`. */
+function increment(bench: HistoryBench, name: string, atMs: number) {
+  return bench.deps.repository.increment({
+    name,
+    by: 1,
+    actor: ACTOR,
+    now: new Date(atMs).toISOString(),
+    newIncarnation: randomUUID(),
+  });
 }

@@ -1,4 +1,4 @@
-import { Agent, request } from 'node:http';
+import { Agent, type IncomingHttpHeaders, request } from 'node:http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { NodeSha256 } from '../lib/local/node-sha256.ts';
 import { type Summary, summarize } from './stats.ts';
@@ -28,10 +28,19 @@ export interface PhaseRequest {
   headers?: Record<string, string>;
 }
 
+/** One answer as the client saw it; the body is read only when the status is not one of the phase's `ok`. */
+export interface Answer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+  ms: number;
+}
+
 /**
  * Signed keep-alive load against the local server: `connections` workers, each sending its next
  * request when the last one is answered, for `seconds`. The requests are signed as a real client
- * signs them (SigV4 for execute-api with the local server's key).
+ * signs them (SigV4 for execute-api with the local server's key). Every benchmark that drives the
+ * server over HTTP uses it: throughput, keyed increments, and the sharded counters' phases.
  */
 export class LoadDriver {
   private readonly agent: Agent;
@@ -57,9 +66,12 @@ export class LoadDriver {
     /** Stop once this many requests are sent, if sooner than `seconds` (at most MAX_REQUESTS_PER_PHASE). */
     maxRequests?: number | undefined;
     request: (worker: number, n: number) => PhaseRequest;
-    /** The status that counts as done (default 200). */
-    ok?: number;
+    /** The statuses that count as done (default 200): their latencies are kept, the rest are errors. */
+    ok?: readonly number[];
+    /** Sees every answer, for what a phase counts beyond statuses and latencies. */
+    observe?: (answer: Answer) => void;
   }): Promise<RawPhase> {
+    const ok = new Set(options.ok ?? [200]);
     const latencies: number[] = [];
     const statuses: Record<string, number> = {};
     let errors = 0;
@@ -81,11 +93,12 @@ export class LoadDriver {
           headers: { host: this.url.host, ...headers },
         });
         const begun = performance.now();
-        const status = await this.send(options.method, path, signed.headers);
-        const took = performance.now() - begun;
-        statuses[status] = (statuses[status] ?? 0) + 1;
-        if (status === (options.ok ?? 200)) latencies.push(took);
+        const answer = await this.send(options.method, path, signed.headers, ok);
+        const ms = performance.now() - begun;
+        statuses[answer.status] = (statuses[answer.status] ?? 0) + 1;
+        if (ok.has(answer.status)) latencies.push(ms);
         else errors++;
+        options.observe?.({ ...answer, ms });
       }
     };
     await Promise.all(Array.from({ length: options.connections }, (_, i) => worker(i)));
@@ -107,17 +120,30 @@ export class LoadDriver {
     this.agent.destroy();
   }
 
-  private send(method: string, path: string, headers: Record<string, string>): Promise<number> {
+  /** Status 0: no answer. Only refusals' bodies are read: they say why. */
+  private send(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    ok: ReadonlySet<number>,
+  ): Promise<Omit<Answer, 'ms'>> {
+    const none = { status: 0, headers: {}, body: '' };
     return new Promise((resolve) => {
       const req = request(
         { agent: this.agent, hostname: this.url.hostname, port: this.url.port, method, path, headers },
         (res) => {
-          res.resume();
-          res.once('end', () => resolve(res.statusCode ?? 0));
-          res.once('error', () => resolve(0));
+          const status = res.statusCode ?? 0;
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => {
+            if (!ok.has(status)) chunks.push(chunk);
+          });
+          res.once('end', () =>
+            resolve({ status, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }),
+          );
+          res.once('error', () => resolve(none));
         },
       );
-      req.once('error', () => resolve(0));
+      req.once('error', () => resolve(none));
       req.end();
     });
   }

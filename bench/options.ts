@@ -1,3 +1,6 @@
+import { CommandLine } from './cli.ts';
+
+/** The sections of `npm run bench`, in the order they run (bench/sections.ts says what each does). */
 export const SECTIONS = ['bundles', 'init', 'cpu', 'capacity', 'throughput', 'keyed'] as const;
 export type Section = (typeof SECTIONS)[number];
 
@@ -25,55 +28,17 @@ export const USAGE = `npm run bench [-- --only ${SECTIONS.join(',')}] [--quick] 
   --out FILE    write the JSON report here (default: docs/benchmarks/latest.json for a full run,
                 a temporary file otherwise, so a partial or quick run never replaces the real figures)`;
 
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(`${message}\n\n${USAGE}`);
-    this.name = 'UsageError';
-  }
-}
-
 export function parseOptions(argv: readonly string[]): BenchOptions {
-  let sections: Section[] = [...SECTIONS];
-  let quick = false;
-  let out: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    const [flag, inline] = arg.includes('=')
-      ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
-      : [arg];
-    const value = () => {
-      if (inline !== undefined) return inline;
-      const next = argv[++i];
-      if (next === undefined) throw new UsageError(`${flag} needs a value`);
-      return next;
-    };
-    switch (flag) {
-      case '--only': {
-        const names = value()
-          .split(',')
-          .map((name) => name.trim())
-          .filter((name) => name !== '');
-        const unknown = names.filter((name) => !isSection(name));
-        if (unknown.length > 0 || names.length === 0) {
-          throw new UsageError(`unknown section(s): ${unknown.join(', ') || '(none given)'}`);
-        }
-        sections = SECTIONS.filter((section) => names.includes(section));
-        break;
-      }
-      case '--quick':
-        quick = true;
-        break;
-      case '--out':
-        out = value();
-        break;
-      default:
-        throw new UsageError(`unknown argument ${arg}`);
-    }
-  }
+  const line = new CommandLine(
+    argv,
+    { only: { type: 'string' }, quick: { type: 'boolean' }, out: { type: 'string' } },
+    USAGE,
+  );
+  const quick = line.has('quick');
   return {
-    sections,
+    sections: sectionsOf(line),
     quick,
-    out,
+    out: line.text('out'),
     initRuns: quick ? 3 : 15,
     cpuWarmup: quick ? 40 : 400,
     cpuInvocations: quick ? 200 : 3000,
@@ -83,6 +48,16 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     keyedSeconds: quick ? 2 : 8,
     keyedClients: [1, 16, 50],
   };
+}
+
+function sectionsOf(line: CommandLine<'only' | 'quick' | 'out'>): Section[] {
+  const names = line.list('only');
+  if (names === undefined) return [...SECTIONS];
+  const unknown = names.filter((name) => !isSection(name));
+  if (unknown.length > 0 || names.length === 0) {
+    line.fail(`unknown section(s): ${unknown.join(', ') || '(none given)'}`);
+  }
+  return SECTIONS.filter((section) => names.includes(section));
 }
 
 function isSection(name: string): name is Section {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type BuiltBundle, buildBundle, esbuildOptionsFrom } from '../../bench/bundling.ts';
+import { type BuiltBundle, buildBundle, esbuildOptionsFrom, packageOf } from '../../bench/bundling.ts';
 import { INCREMENT_REFERENCE } from '../../bench/subjects.ts';
 import { COUNTER_BUNDLING } from '../../lib/constructs/node-function.ts';
 
@@ -73,5 +73,20 @@ describe('esbuildOptionsFrom', () => {
 
     // Assess
     expect(translate).toThrow(/keepNames/);
+  });
+});
+
+describe('packageOf', () => {
+  it('names the package an esbuild input comes from, the innermost node_modules winning', () => {
+    // Act
+    const names = [
+      packageOf('node_modules/zod/v4/classic/schemas.js'),
+      packageOf('node_modules/@aws-sdk/core/dist-es/index.js'),
+      packageOf('node_modules/a/node_modules/@smithy/core/x.js'),
+      packageOf('functions/http/increment-counter.ts'),
+    ];
+
+    // Assess
+    expect(names).toEqual(['zod', '@aws-sdk/core', '@smithy/core', 'project']);
   });
 });
