@@ -2,7 +2,8 @@ import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { type BundlingOptions, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { type BuildOptions, build, type Metafile } from 'esbuild';
-import { COUNTER_BUNDLING, REPO_ROOT } from '../lib/constructs/node-function.ts';
+import { COUNTER_BUNDLING } from '../lib/constructs/node-function.ts';
+import { REPO_ROOT } from '../lib/repo-root.ts';
 
 /**
  * The stack's bundling settings (lib/constructs/node-function.ts COUNTER_BUNDLING) as esbuild build

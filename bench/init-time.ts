@@ -3,7 +3,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Tracing } from 'aws-cdk-lib/aws-lambda';
 import { TRACING_VARIABLE } from '../functions/platform/tracing-switch.ts';
-import { REPO_ROOT } from '../lib/constructs/node-function.ts';
+import { REPO_ROOT } from '../lib/repo-root.ts';
 import { HISTORY_CONSUMER } from '../lib/routes.ts';
 import type { BuiltBundle } from './bundling.ts';
 import {

@@ -8,10 +8,8 @@ import { mkdtemp, symlink } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+import { REPO_ROOT } from '../lib/repo-root.ts';
 
 /** The commit measured, and whether the code under `paths` differed from it (others may be editing the tree). */
 export function codeVersion(paths: readonly string[]): { commit: string; uncommittedChanges: string[] } {

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { REPO_ROOT } from './provenance.ts';
+import { REPO_ROOT } from '../lib/repo-root.ts';
 
 /** Where the published figures live. */
 export const PUBLISHED_DIR = path.join(REPO_ROOT, 'docs', 'benchmarks');

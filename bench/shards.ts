@@ -28,16 +28,10 @@
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { REPO_ROOT } from '../lib/repo-root.ts';
 import { CommandLine, isEntryPoint, progressLog, runEntryPoint } from './cli.ts';
 import type { ItemRateLimit } from './item-rate-proxy.ts';
-import {
-  changedDuringRun,
-  codeSnapshot,
-  codeVersion,
-  commandOf,
-  machineAtEnd,
-  REPO_ROOT,
-} from './provenance.ts';
+import { changedDuringRun, codeSnapshot, codeVersion, commandOf, machineAtEnd } from './provenance.ts';
 import { jsonText, reportDirectory, writeReportFiles } from './report-files.ts';
 import { shardsChart } from './shards-chart.ts';
 import {

@@ -16,7 +16,6 @@ import { TRACING_VARIABLE } from '../../functions/platform/tracing-switch.ts';
 import { REPO_ROOT } from '../repo-root.ts';
 
 /** The repository root: route-table entries and the lock file are relative to it. */
-export { REPO_ROOT };
 
 /**
  * The bundle is ESM, but some dependencies are CommonJS and call `require` at run time; ESM has no
