@@ -74,7 +74,7 @@ function whereAndHow(report: HistoryScaleReport): string {
   shared with other engineers' test runs. Load average (1 / 5 / 15 min) at start ${load(report.machine.loadAverageAtStart)},
   at end ${load(report.machine.loadAverageAtEnd)}.
 - Engine: ${report.machine.engine}, in a temporary file, started by \`startEngine({})\` (\`lib/local/engine.ts\`), with the
-  stack's tables (\`lib/table-schemas.ts\`).
+  stack's tables (\`functions/counter/table.ts\`).
 - Times on this machine say little by themselves: every finding below is a **ratio** against a reference
   request measured in the same run, in alternation with it (${report.reads[0]?.big.wallMs.n ?? 0} measured rounds per read after
   warm-up, the order alternating each round). The raw times are listed at the end for completeness only.

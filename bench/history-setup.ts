@@ -7,18 +7,16 @@ import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import type { ServiceDeps } from '../functions/counter/service.ts';
+import {
+  COUNTERS_TABLE,
+  HISTORY_TABLE,
+  IDEMPOTENCY_TABLE,
+  ROLLUPS_TABLE,
+} from '../functions/counter/table.ts';
 import { counterService } from '../functions/counter/wiring.ts';
 import { documentClient } from '../functions/platform/dynamodb.ts';
 import { type Engine, startEngine } from '../lib/local/engine.ts';
 import { ensureTable } from '../lib/local/tables.ts';
-import {
-  COUNTERS_TABLE,
-  HISTORY_TABLE,
-  HISTORY_TTL_ATTRIBUTE,
-  IDEMPOTENCY_TABLE,
-  IDEMPOTENCY_TTL_ATTRIBUTE,
-  ROLLUPS_TABLE,
-} from '../lib/table-schemas.ts';
 import { CapacityMeter } from './history-meter.ts';
 
 export interface HistoryBench {
@@ -118,9 +116,9 @@ export async function startHistoryBench(): Promise<HistoryBench> {
 /** The stack's tables and the poller's checkpoints; answers the counters table's stream. */
 async function createTables(db: DynamoDBClient, tables: HistoryBench['tables']): Promise<string> {
   await ensureTable(db, tables.counters, COUNTERS_TABLE);
-  await ensureTable(db, tables.history, HISTORY_TABLE, HISTORY_TTL_ATTRIBUTE);
+  await ensureTable(db, tables.history, HISTORY_TABLE);
   await ensureTable(db, tables.rollups, ROLLUPS_TABLE);
-  await ensureTable(db, tables.idempotency, IDEMPOTENCY_TABLE, IDEMPOTENCY_TTL_ATTRIBUTE);
+  await ensureTable(db, tables.idempotency, IDEMPOTENCY_TABLE);
   await ensureTable(db, tables.checkpoints, { partitionKey: { name: 'id', type: 'S' }, indexes: [] });
   const { Table } = await db.send(new DescribeTableCommand({ TableName: tables.counters }));
   const streamArn = Table?.LatestStreamArn;

@@ -2,6 +2,7 @@ import type { UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod/mini';
 import { IDEMPOTENCY_TTL_SECONDS, type IdempotencyRecord, type StoredAnswer } from './idempotency.ts';
 import { storedCounter } from './schema.ts';
+import { EXPIRES_AT, IDEMPOTENCY_PARTITION_KEY } from './table.ts';
 
 /**
  * The idempotency table's records and the requests that change them, in one place: the store
@@ -9,7 +10,7 @@ import { storedCounter } from './schema.ts';
  * a change whose answer is known before it is made, and the stream consumer marks records with
  * `witnessed` and `probed` (keyed-witness.ts).
  *
- * pk `id`; TTL on `expires_at`. A record: fingerprint, status, owner (the attempt holding it),
+ * Keys and TTL attribute: table.ts IDEMPOTENCY_TABLE. A record: fingerprint, status, owner (the attempt holding it),
  * lease_expires_at, targets and probed (string sets of counters-table keys), counter, answer.
  */
 const storedRecord = z.object({
@@ -68,10 +69,10 @@ export function claimPut(
       owner: record.attempt,
       lease_expires_at: nowMs + leaseMs,
       targets: new Set(record.targets),
-      expires_at: expiresAt(nowMs),
+      [EXPIRES_AT]: expiresAt(nowMs),
     },
     // A live record wins; an expired one (TTL deletes lazily) is replaced.
-    ConditionExpression: 'attribute_not_exists(id) OR expires_at < :now_s',
+    ConditionExpression: `attribute_not_exists(${IDEMPOTENCY_PARTITION_KEY}) OR ${EXPIRES_AT} < :now_s`,
     ExpressionAttributeValues: { ':now_s': Math.floor(nowMs / 1000) },
     ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
   };
@@ -100,7 +101,7 @@ export function completeUpdate(
   return {
     TableName: table,
     Key: { id },
-    UpdateExpression: 'SET #status = :done, #answer = :answer, expires_at = :expires REMOVE #counter',
+    UpdateExpression: `SET #status = :done, #answer = :answer, ${EXPIRES_AT} = :expires REMOVE #counter`,
     ConditionExpression: '#owner = :owner AND #status IN (:in_flight, :applied)',
     ExpressionAttributeNames: { ...HELD_NAMES, '#answer': 'answer', '#counter': 'counter' },
     ExpressionAttributeValues: {
@@ -127,7 +128,7 @@ export function sealedAnswer(
     Update: {
       TableName: table,
       Key: { id },
-      UpdateExpression: 'SET #status = :done, #answer = :answer, expires_at = :expires',
+      UpdateExpression: `SET #status = :done, #answer = :answer, ${EXPIRES_AT} = :expires`,
       ConditionExpression: HELD_IN_FLIGHT,
       ExpressionAttributeNames: { ...HELD_NAMES, '#answer': 'answer' },
       ExpressionAttributeValues: {

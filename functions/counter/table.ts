@@ -1,6 +1,6 @@
 /**
- * The storage layout, in one place: the CDK tables (lib/table-schemas.ts), the local server and the
- * repositories all read these names.
+ * The storage layout, in one place: the stack's tables (lib/constructs/counter-tables.ts), the local
+ * engine's (lib/local/tables.ts) and the adapters all read these names and schemas.
  *
  * counters table   pk `name`; one item per counter (schema.ts StoredCounter) plus `kind`, which puts
  *                  the counter in the `by-name` index (KEYS_ONLY, so increments never write to it).
@@ -38,6 +38,59 @@ export const HISTORY_PAGE_ENTRIES = 100;
 /** rollups table: pk `series` = "<name>#<incarnation>#<interval>", sk `start` (the bucket's ISO start). */
 export const ROLLUPS_PARTITION_KEY = 'series';
 export const ROLLUPS_SORT_KEY = 'start';
+
+/** idempotency table: pk `id` (idempotency-table.ts); TTL on EXPIRES_AT. */
+export const IDEMPOTENCY_PARTITION_KEY = 'id';
+
+export interface KeySpec {
+  name: string;
+  type: 'S' | 'N';
+}
+
+/** A table's keys, indexes, stream and TTL attribute: what the stack and the local engine create. */
+export interface TableSchema {
+  partitionKey: KeySpec;
+  sortKey?: KeySpec;
+  stream?: 'NEW_AND_OLD_IMAGES';
+  /** The attribute DynamoDB's TTL deletes items by (epoch seconds). */
+  ttlAttribute?: string;
+  indexes: { name: string; partitionKey: KeySpec; sortKey: KeySpec; projection: 'KEYS_ONLY' }[];
+}
+
+export const COUNTERS_TABLE: TableSchema = {
+  partitionKey: { name: COUNTERS_PARTITION_KEY, type: 'S' },
+  // The history consumer needs both images: the change is their difference.
+  stream: 'NEW_AND_OLD_IMAGES',
+  indexes: [
+    {
+      name: BY_NAME_INDEX,
+      partitionKey: { name: BY_NAME_PARTITION_KEY, type: 'S' },
+      sortKey: { name: BY_NAME_SORT_KEY, type: 'S' },
+      // Increments change no key, so a keys-only index costs a write only on create and delete.
+      projection: 'KEYS_ONLY',
+    },
+  ],
+};
+
+export const HISTORY_TABLE: TableSchema = {
+  partitionKey: { name: HISTORY_PARTITION_KEY, type: 'S' },
+  sortKey: { name: HISTORY_SORT_KEY, type: 'N' },
+  ttlAttribute: EXPIRES_AT,
+  indexes: [],
+};
+
+/** Series rollups: one item per counter, interval and UTC bucket; kept when raw history expires. */
+export const ROLLUPS_TABLE: TableSchema = {
+  partitionKey: { name: ROLLUPS_PARTITION_KEY, type: 'S' },
+  sortKey: { name: ROLLUPS_SORT_KEY, type: 'S' },
+  indexes: [],
+};
+
+export const IDEMPOTENCY_TABLE: TableSchema = {
+  partitionKey: { name: IDEMPOTENCY_PARTITION_KEY, type: 'S' },
+  ttlAttribute: EXPIRES_AT,
+  indexes: [],
+};
 
 /** Names never contain '#', so the separator cannot make two counters' keys collide. */
 export function historyKey(name: string, incarnation: string): string {

@@ -10,17 +10,15 @@ import {
 } from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { SERVICE_TABLES, type ServiceTable, TABLE_ENVIRONMENT, type TableAccess } from '../routes.ts';
 import {
   COUNTERS_TABLE,
   HISTORY_TABLE,
-  HISTORY_TTL_ATTRIBUTE,
   IDEMPOTENCY_TABLE,
-  IDEMPOTENCY_TTL_ATTRIBUTE,
   type KeySpec,
   ROLLUPS_TABLE,
   type TableSchema,
-} from '../table-schemas.ts';
+} from '../../functions/counter/table.ts';
+import { SERVICE_TABLES, type ServiceTable, TABLE_ENVIRONMENT, type TableAccess } from '../routes.ts';
 
 export interface CounterTablesProps {
   /**
@@ -39,7 +37,7 @@ export interface CounterTablesProps {
 
 /**
  * The counters table (with its stream and by-name index), the history table and the idempotency
- * table, built from lib/table-schemas.ts so the local server creates exactly the same keys.
+ * table, built from functions/counter/table.ts so the local server creates exactly the same keys.
  *
  * Encryption: DynamoDB's default, an AWS-owned key. Every item is encrypted at rest; an AWS-managed
  * or customer-managed KMS key would add per-request KMS cost and, for a customer key, grants on
@@ -66,16 +64,8 @@ export class CounterTables extends Construct {
     };
 
     this.counters = new TableV2(this, 'Counters', { ...common, ...tableKeys(COUNTERS_TABLE) });
-    this.history = new TableV2(this, 'History', {
-      ...common,
-      ...tableKeys(HISTORY_TABLE),
-      timeToLiveAttribute: HISTORY_TTL_ATTRIBUTE,
-    });
-    this.idempotency = new TableV2(this, 'Idempotency', {
-      ...common,
-      ...tableKeys(IDEMPOTENCY_TABLE),
-      timeToLiveAttribute: IDEMPOTENCY_TTL_ATTRIBUTE,
-    });
+    this.history = new TableV2(this, 'History', { ...common, ...tableKeys(HISTORY_TABLE) });
+    this.idempotency = new TableV2(this, 'Idempotency', { ...common, ...tableKeys(IDEMPOTENCY_TABLE) });
     this.rollups = new TableV2(this, 'Rollups', { ...common, ...tableKeys(ROLLUPS_TABLE) });
   }
 
@@ -156,6 +146,7 @@ function tableKeys(schema: TableSchema) {
     partitionKey: attribute(schema.partitionKey),
     ...(schema.sortKey === undefined ? {} : { sortKey: attribute(schema.sortKey) }),
     ...(schema.stream === undefined ? {} : { dynamoStream: StreamViewType[schema.stream] }),
+    ...(schema.ttlAttribute === undefined ? {} : { timeToLiveAttribute: schema.ttlAttribute }),
     globalSecondaryIndexes: schema.indexes.map((index) => ({
       indexName: index.name,
       partitionKey: attribute(index.partitionKey),

@@ -14,6 +14,12 @@ import type {
   DynamoDBStreamEvent,
 } from 'aws-lambda';
 import type { ChangePublisher } from '../../functions/counter/change-events.ts';
+import {
+  COUNTERS_TABLE,
+  HISTORY_TABLE,
+  IDEMPOTENCY_TABLE,
+  ROLLUPS_TABLE,
+} from '../../functions/counter/table.ts';
 import { MAX_BODY_BYTES } from '../../functions/http/json-body.ts';
 import { PayloadTooLargeError } from '../../functions/http/problems.ts';
 import { matchesPattern } from '../access.ts';
@@ -21,14 +27,6 @@ import { validateCorsOrigins } from '../cors.ts';
 import { REPO_ROOT } from '../repo-root.ts';
 import { HISTORY_CONSUMER, ROUTES, type RouteSpec } from '../routes.ts';
 import { HISTORY_STREAM } from '../stream-settings.ts';
-import {
-  COUNTERS_TABLE,
-  HISTORY_TABLE,
-  HISTORY_TTL_ATTRIBUTE,
-  IDEMPOTENCY_TABLE,
-  IDEMPOTENCY_TTL_ATTRIBUTE,
-  ROLLUPS_TABLE,
-} from '../table-schemas.ts';
 import { lambdaContext, toApiGatewayEvent } from './api-event.ts';
 import { applyCors } from './cors.ts';
 import { startEngine } from './engine.ts';
@@ -135,8 +133,8 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
   let trimming: NodeJS.Timeout | undefined;
   try {
     const { streamArn } = await ensureTable(db, tables.counters, COUNTERS_TABLE);
-    await ensureTable(db, tables.history, HISTORY_TABLE, HISTORY_TTL_ATTRIBUTE);
-    await ensureTable(db, tables.idempotency, IDEMPOTENCY_TABLE, IDEMPOTENCY_TTL_ATTRIBUTE);
+    await ensureTable(db, tables.history, HISTORY_TABLE);
+    await ensureTable(db, tables.idempotency, IDEMPOTENCY_TABLE);
     await ensureTable(db, tables.rollups, ROLLUPS_TABLE);
     await ensureTable(db, tables.checkpoints, { partitionKey: { name: 'id', type: 'S' }, indexes: [] });
     if (streamArn === undefined) throw new Error(`table ${tables.counters} has no stream`);

@@ -5,14 +5,13 @@ import {
   ResourceNotFoundException,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
-import type { TableSchema } from '../table-schemas.ts';
+import type { TableSchema } from '../../functions/counter/table.ts';
 
 /** Creates a table from the stack's schema unless it exists, and waits until it is active. */
 export async function ensureTable(
   client: DynamoDBClient,
   name: string,
   schema: TableSchema,
-  ttlAttribute?: string,
 ): Promise<{ streamArn?: string | undefined }> {
   try {
     const { Table } = await client.send(new DescribeTableCommand({ TableName: name }));
@@ -62,11 +61,11 @@ export async function ensureTable(
     if (Table?.TableStatus === 'ACTIVE') break;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  if (ttlAttribute !== undefined) {
+  if (schema.ttlAttribute !== undefined) {
     await client.send(
       new UpdateTimeToLiveCommand({
         TableName: name,
-        TimeToLiveSpecification: { AttributeName: ttlAttribute, Enabled: true },
+        TimeToLiveSpecification: { AttributeName: schema.ttlAttribute, Enabled: true },
       }),
     );
   }

@@ -2,8 +2,8 @@ import { Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { describe, expect, it } from 'vitest';
+import { ROLLUPS_TABLE } from '../../functions/counter/table.ts';
 import { CounterStack, type CounterStackProps } from '../../lib/counter-stack.ts';
-import { ROLLUPS_TABLE } from '../../lib/table-schemas.ts';
 import { TEST_ENV, testApp } from './synth.ts';
 import { at, logicalIdOf } from './template-helpers.ts';
 

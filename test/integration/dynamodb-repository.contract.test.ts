@@ -2,9 +2,9 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll } from 'vitest';
 import { DynamoCounterRepository } from '../../functions/counter/dynamodb-repository.ts';
+import { COUNTERS_TABLE } from '../../functions/counter/table.ts';
 import { type Engine, startEngine } from '../../lib/local/engine.ts';
 import { ensureTable } from '../../lib/local/tables.ts';
-import { COUNTERS_TABLE } from '../../lib/table-schemas.ts';
 import { counterRepositoryContract } from '../support/counter-repository-contract.ts';
 
 // DynamoDB's repository on the local engine, held to the same suite as the in-memory twin

@@ -14,11 +14,16 @@ import type {
   DynamoDBStreamEvent,
 } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  COUNTERS_TABLE,
+  HISTORY_TABLE,
+  IDEMPOTENCY_TABLE,
+  ROLLUPS_TABLE,
+} from '../../functions/counter/table.ts';
 import { lambdaContext, toApiGatewayEvent } from '../../lib/local/api-event.ts';
 import { type Engine, startEngine } from '../../lib/local/engine.ts';
 import { toLambdaRecord } from '../../lib/local/stream-poller.ts';
 import { ensureTable } from '../../lib/local/tables.ts';
-import { COUNTERS_TABLE, HISTORY_TABLE, IDEMPOTENCY_TABLE, ROLLUPS_TABLE } from '../../lib/table-schemas.ts';
 
 type HttpHandler = (
   event: APIGatewayProxyEventV2WithIAMAuthorizer,

@@ -8,13 +8,18 @@ import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { historyKey } from '../../functions/counter/table.ts';
+import {
+  COUNTERS_TABLE,
+  HISTORY_TABLE,
+  historyKey,
+  IDEMPOTENCY_TABLE,
+  ROLLUPS_TABLE,
+} from '../../functions/counter/table.ts';
 import { type Engine, startEngine } from '../../lib/local/engine.ts';
 import { StreamPoller } from '../../lib/local/stream-poller.ts';
 import { ensureTable } from '../../lib/local/tables.ts';
 import { REPO_ROOT } from '../../lib/repo-root.ts';
 import { HISTORY_STREAM } from '../../lib/stream-settings.ts';
-import { COUNTERS_TABLE, HISTORY_TABLE, IDEMPOTENCY_TABLE, ROLLUPS_TABLE } from '../../lib/table-schemas.ts';
 import { localDeadLetter } from '../../scripts/dead-letters/messages.ts';
 import { replayFile } from '../../scripts/dead-letters/replay-file.ts';
 import { readBatch } from '../../scripts/dead-letters/stream-batch.ts';

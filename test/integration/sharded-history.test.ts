@@ -4,9 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoHistoryStore } from '../../functions/counter/dynamodb-history-store.ts';
 import type { ShardChange } from '../../functions/counter/history.ts';
 import { decodePage } from '../../functions/counter/history-page.ts';
+import { HISTORY_TABLE, ROLLUPS_TABLE } from '../../functions/counter/table.ts';
 import { type Engine, startEngine } from '../../lib/local/engine.ts';
 import { ensureTable } from '../../lib/local/tables.ts';
-import { HISTORY_TABLE, ROLLUPS_TABLE } from '../../lib/table-schemas.ts';
 
 /**
  * The sharded counter's sequencer against the real engine's transactions and conditions: on AWS the

@@ -6,13 +6,18 @@ import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { historyKey } from '../../functions/counter/table.ts';
+import {
+  COUNTERS_TABLE,
+  HISTORY_TABLE,
+  historyKey,
+  IDEMPOTENCY_TABLE,
+  ROLLUPS_TABLE,
+} from '../../functions/counter/table.ts';
 import { lambdaContext } from '../../lib/local/api-event.ts';
 import { type Engine, startEngine } from '../../lib/local/engine.ts';
 import { type PollerSettings, StreamPoller } from '../../lib/local/stream-poller.ts';
 import { ensureTable } from '../../lib/local/tables.ts';
 import { HISTORY_STREAM } from '../../lib/stream-settings.ts';
-import { COUNTERS_TABLE, HISTORY_TABLE, IDEMPOTENCY_TABLE, ROLLUPS_TABLE } from '../../lib/table-schemas.ts';
 import { eventually } from '../support/signed-client.ts';
 
 type StreamHandler = (event: DynamoDBStreamEvent, context: Context) => Promise<DynamoDBBatchResponse>;

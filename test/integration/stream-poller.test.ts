@@ -6,11 +6,11 @@ import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBStreamEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { COUNTERS_TABLE } from '../../functions/counter/table.ts';
 import { type Engine, startEngine } from '../../lib/local/engine.ts';
 import { StreamPoller } from '../../lib/local/stream-poller.ts';
 import { ensureTable } from '../../lib/local/tables.ts';
 import { HISTORY_STREAM } from '../../lib/stream-settings.ts';
-import { COUNTERS_TABLE } from '../../lib/table-schemas.ts';
 import { eventually } from '../support/signed-client.ts';
 
 const region = 'us-east-1';

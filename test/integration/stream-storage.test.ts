@@ -12,10 +12,10 @@ import {
 } from '@aws-sdk/client-dynamodb-streams';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { COUNTERS_TABLE } from '../../functions/counter/table.ts';
 import { type Engine, startEngine } from '../../lib/local/engine.ts';
 import type { StreamStorage } from '../../lib/local/stream-storage.ts';
 import { ensureTable } from '../../lib/local/tables.ts';
-import { COUNTERS_TABLE } from '../../lib/table-schemas.ts';
 
 const region = 'us-east-1';
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
