@@ -1,4 +1,3 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
@@ -13,8 +12,8 @@ import { recordHistory, type StreamChange } from '../counter/record-history.ts';
 import { isThrottling } from '../platform/aws-errors.ts';
 import { documentClient } from '../platform/dynamodb.ts';
 import { optionalEnv, requireEnv } from '../platform/env.ts';
+import { logger } from '../platform/logger.ts';
 
-export const logger = new Logger({ serviceName: 'counter-service' });
 const retention = optionalEnv('HISTORY_RETENTION_DAYS');
 const store = new DynamoHistoryStore(
   documentClient(),
