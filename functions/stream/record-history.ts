@@ -6,9 +6,9 @@ import { type ChangePublisher, changeEventsOf } from '../counter/change-events.t
 import { DynamoHistoryStore } from '../counter/dynamodb-history-store.ts';
 import { DynamoIdempotencyStore } from '../counter/dynamodb-idempotency-store.ts';
 import { EventBridgePublisher } from '../counter/eventbridge-publisher.ts';
+import { recordHistory, type StreamChange } from '../counter/history-recorder.ts';
 import type { HistoryStore } from '../counter/history-store.ts';
 import { type WitnessStore, witness } from '../counter/keyed-witness.ts';
-import { recordHistory, type StreamChange } from '../counter/record-history.ts';
 import { isThrottling } from '../platform/aws-errors.ts';
 import { documentClient } from '../platform/dynamodb.ts';
 import { optionalEnv, requireEnv } from '../platform/env.ts';

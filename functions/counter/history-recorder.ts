@@ -115,7 +115,7 @@ async function applyGroup(
   );
   // Only the entries before the first failed write count as applied; their rollups follow, and only
   // then: readers take the last version the rollups hold as the mark below which a plain counter's
-  // history has no gap (DynamoCounterRepository.history), so a version is never rolled up before it
+  // history has no gap (DynamoHistoryStore.history), so a version is never rolled up before it
   // and every version before it are stored.
   const failedAt = results.findIndex((result) => result.status === 'rejected');
   const applied = failedAt === -1 ? records : records.slice(0, failedAt);
