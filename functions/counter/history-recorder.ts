@@ -54,25 +54,9 @@ interface Step {
  */
 export async function recordHistory(store: HistoryStore, changes: StreamChange[]): Promise<BatchOutcome> {
   const outcome: BatchOutcome = { written: 0, duplicates: 0, purged: 0, recorded: [] };
-  const groups = new Map<string, Step[]>();
-  let parseFailure: { index: number; error: unknown } | undefined;
-  for (const [index, change] of changes.entries()) {
-    let action: HistoryAction;
-    try {
-      action = toHistoryAction(change.oldImage, change.newImage);
-    } catch (error) {
-      // A malformed record: what precedes it is applied, it and the rest are retried (then dead-lettered).
-      parseFailure = { index, error };
-      break;
-    }
-    if (action.kind === 'ignore') continue;
-    const group = groups.get(action.key) ?? [];
-    group.push({ index, change, action });
-    groups.set(action.key, group);
-  }
-
-  const failures = await Promise.all([...groups.values()].map((group) => applyGroup(store, group, outcome)));
-  const candidates = [...failures.flatMap((failure) => (failure === undefined ? [] : [failure]))];
+  const { groups, parseFailure } = groupByCounter(changes);
+  const failures = await Promise.all(groups.map((group) => applyGroup(store, group, outcome)));
+  const candidates = failures.flatMap((failure) => (failure === undefined ? [] : [failure]));
   if (parseFailure !== undefined) candidates.push(parseFailure);
   const first = candidates.sort((a, b) => a.index - b.index)[0];
   if (first !== undefined) {
@@ -83,90 +67,136 @@ export async function recordHistory(store: HistoryStore, changes: StreamChange[]
   return outcome;
 }
 
+/** Where a group stopped: the first change not fully applied, and why. */
+interface Failure {
+  index: number;
+  error: unknown;
+}
+
+/** The batch's changes by counter (history key), in batch order, up to the first malformed one. */
+function groupByCounter(changes: StreamChange[]): { groups: Step[][]; parseFailure?: Failure | undefined } {
+  const groups = new Map<string, Step[]>();
+  for (const [index, change] of changes.entries()) {
+    let action: HistoryAction;
+    try {
+      action = toHistoryAction(change.oldImage, change.newImage);
+    } catch (error) {
+      // A malformed record: what precedes it is applied, it and the rest are retried (then dead-lettered).
+      return { groups: [...groups.values()], parseFailure: { index, error } };
+    }
+    if (action.kind === 'ignore') continue;
+    const group = groups.get(action.key) ?? [];
+    group.push({ index, change, action });
+    groups.set(action.key, group);
+  }
+  return { groups: [...groups.values()] };
+}
+
+/** One counter's changes: its shards' changes numbered, its entries written and rolled up, then its purge. */
 async function applyGroup(
   store: HistoryStore,
   group: Step[],
   outcome: BatchOutcome,
-): Promise<{ index: number; error: unknown } | undefined> {
-  const sequencedSteps = group.filter((step) => step.action.kind === 'sequence');
-  const sequenced = sequencedSteps.flatMap((step) =>
-    step.action.kind === 'sequence' ? [step.action.change] : [],
+): Promise<Failure | undefined> {
+  return (
+    (await applySequenced(store, group, outcome)) ??
+    (await applyRecords(store, group, outcome)) ??
+    (await applyPurge(store, group, outcome))
   );
-  if (sequenced.length > 0) {
-    try {
-      const key = group[0]?.action.key ?? '';
-      const result = await store.sequence(key, sequenced);
-      outcome.written += result.written;
-      outcome.duplicates += result.duplicates;
-      for (const [i, step] of sequencedSteps.entries()) {
-        const entry = result.entries[i];
-        if (entry !== undefined) outcome.recorded.push({ kind: 'changed', index: step.index, key, entry });
-      }
-    } catch (error) {
-      // Whatever was committed is skipped by the shards' versions when the group comes again.
-      return { index: group[0]?.index ?? 0, error };
+}
+
+/** A sharded counter's shard changes, numbered and written with their rollups by the store. */
+async function applySequenced(
+  store: HistoryStore,
+  group: Step[],
+  outcome: BatchOutcome,
+): Promise<Failure | undefined> {
+  const steps = group.flatMap((step) =>
+    step.action.kind === 'sequence' ? [{ step, change: step.action.change }] : [],
+  );
+  if (steps.length === 0) return undefined;
+  const key = group[0]?.action.key ?? '';
+  try {
+    const result = await store.sequence(
+      key,
+      steps.map(({ change }) => change),
+    );
+    outcome.written += result.written;
+    outcome.duplicates += result.duplicates;
+    for (const [i, { step }] of steps.entries()) {
+      const entry = result.entries[i];
+      if (entry !== undefined) outcome.recorded.push({ kind: 'changed', index: step.index, key, entry });
     }
+    return undefined;
+  } catch (error) {
+    // Whatever was committed is skipped by the shards' versions when the group comes again.
+    return { index: group[0]?.index ?? 0, error };
   }
-  const records = group.filter((step) => step.action.kind === 'record');
-  const results = await Promise.allSettled(
-    records.map((step) =>
-      step.action.kind === 'record' ? store.record(step.action.key, step.action.entry) : 'skipped',
-    ),
+}
+
+/**
+ * A plain counter's entries, written concurrently, then rolled up. Only the entries before the first
+ * failed write count as applied; their rollups follow, and only then: readers take the last version
+ * the rollups hold as the mark below which a plain counter's history has no gap
+ * (DynamoHistoryStore.history), so a version is never rolled up before it and every version before
+ * it are stored.
+ */
+async function applyRecords(
+  store: HistoryStore,
+  group: Step[],
+  outcome: BatchOutcome,
+): Promise<Failure | undefined> {
+  const records = group.flatMap((step) =>
+    step.action.kind === 'record' ? [{ step, entry: step.action.entry }] : [],
   );
-  // Only the entries before the first failed write count as applied; their rollups follow, and only
-  // then: readers take the last version the rollups hold as the mark below which a plain counter's
-  // history has no gap (DynamoHistoryStore.history), so a version is never rolled up before it
-  // and every version before it are stored.
+  const key = group[0]?.action.key ?? '';
+  const results = await Promise.allSettled(records.map(({ entry }) => store.record(key, entry)));
   const failedAt = results.findIndex((result) => result.status === 'rejected');
   const applied = failedAt === -1 ? records : records.slice(0, failedAt);
-  for (const result of results.slice(0, failedAt === -1 ? undefined : failedAt)) {
+  for (const result of results.slice(0, applied.length)) {
     if (result.status === 'fulfilled' && result.value === 'written') outcome.written++;
     if (result.status === 'fulfilled' && result.value === 'duplicate') outcome.duplicates++;
   }
-
-  const entries: HistoryEntry[] = applied.flatMap((step) =>
-    step.action.kind === 'record' ? [step.action.entry] : [],
-  );
-  const key = group[0]?.action.key ?? '';
   try {
     // Buckets are independent items, each idempotent by version: they are written together.
     await Promise.all(
-      bucketsOf(entries).map((bucket) => store.rollUp(key, bucket.interval, bucket.start, bucket.changes)),
+      bucketsOf(applied.map(({ entry }) => entry)).map((bucket) =>
+        store.rollUp(key, bucket.interval, bucket.start, bucket.changes),
+      ),
     );
-    for (const step of applied) {
-      if (step.action.kind === 'record') {
-        outcome.recorded.push({ kind: 'changed', index: step.index, key, entry: step.action.entry });
-      }
-    }
+    for (const { step, entry } of applied)
+      outcome.recorded.push({ kind: 'changed', index: step.index, key, entry });
   } catch (error) {
     // Some buckets may have absorbed the changes, some not: deliver the group again from its start;
     // what was applied is skipped by version.
     return { index: group[0]?.index ?? 0, error };
   }
-  const failedRecord = failedAt === -1 ? undefined : records[failedAt];
+  const failed = failedAt === -1 ? undefined : records[failedAt];
   const rejected = failedAt === -1 ? undefined : results[failedAt];
-  if (failedRecord !== undefined) {
-    return {
-      index: failedRecord.index,
-      error: rejected?.status === 'rejected' ? rejected.reason : undefined,
-    };
-  }
+  if (failed === undefined) return undefined;
+  return { index: failed.step.index, error: rejected?.status === 'rejected' ? rejected.reason : undefined };
+}
 
+/** A deleted counter: its history and rollups removed, once everything before it is applied. */
+async function applyPurge(
+  store: HistoryStore,
+  group: Step[],
+  outcome: BatchOutcome,
+): Promise<Failure | undefined> {
   const purge = group.find((step) => step.action.kind === 'purge');
-  if (purge !== undefined) {
-    try {
-      outcome.purged += await store.purge(purge.action.key, {
-        sharded: purge.action.kind === 'purge' && purge.action.sharded,
-      });
-      outcome.recorded.push({
-        kind: 'deleted',
-        index: purge.index,
-        key: purge.action.key,
-        at: purge.change.at,
-      });
-    } catch (error) {
-      return { index: purge.index, error };
-    }
+  if (purge === undefined) return undefined;
+  try {
+    outcome.purged += await store.purge(purge.action.key, {
+      sharded: purge.action.kind === 'purge' && purge.action.sharded,
+    });
+    outcome.recorded.push({
+      kind: 'deleted',
+      index: purge.index,
+      key: purge.action.key,
+      at: purge.change.at,
+    });
+    return undefined;
+  } catch (error) {
+    return { index: purge.index, error };
   }
-  return undefined;
 }
