@@ -23,7 +23,7 @@ export interface PurgeResult {
 
 /**
  * What deleting a counter costs the stream consumer. The consumer purges a deleted counter's
- * history and rollups inside the invocation that sees the deletion (record-history.ts applyGroup ->
+ * history and rollups inside the invocation that sees the deletion (history-recorder.ts applyPurge ->
  * DynamoHistoryStore.purge), so that invocation's time and write units follow the history's length;
  * this deletes the big counter and the reference counter (the run's last step) and compares.
  */

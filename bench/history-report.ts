@@ -250,7 +250,7 @@ function purge(report: HistoryScaleReport): string {
   return `## Deleting a counter: the consumer's purge
 
 The consumer deletes a deleted counter's history and rollups inside the invocation that sees the
-deletion (\`functions/counter/record-history.ts\` \`applyGroup\` -> \`DynamoHistoryStore.purge\`), one
+deletion (\`functions/counter/history-recorder.ts\` \`applyPurge\` -> \`DynamoHistoryStore.purge\`), one
 \`BatchWriteItem\` of 25 keys after another. The invocation with the big counter's deletion took
 ${formatRatio(report.purge.timeRatio)} as long as the one with the reference counter's.
 

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import { z } from 'zod';
+import { backoffMs } from '../functions/platform/retry.ts';
 import { NodeSha256 } from '../lib/local/node-sha256.ts';
 import { type CredentialsOption, defaultCredentials } from './credentials.ts';
 import {
@@ -463,10 +464,14 @@ export class CounterClient {
     return { status: response.status, headers: response.headers, body: parseJson(text), text };
   }
 
-  /** Exponential with "equal jitter": never less than half the step, so retries do spread out. */
+  /** The pause after attempt `attempt`: never less than half the step ("equal jitter"), so retries do spread out. */
   private backoff(attempt: number): number {
-    const step = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (attempt - 1));
-    return step / 2 + this.random() * (step / 2);
+    return backoffMs(attempt - 1, {
+      baseMs: this.retry.baseDelayMs,
+      capMs: this.retry.maxDelayMs,
+      jitter: 'equal',
+      random: this.random,
+    });
   }
 }
 

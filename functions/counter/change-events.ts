@@ -1,4 +1,4 @@
-import type { RecordedChange } from './record-history.ts';
+import type { RecordedChange } from './history-recorder.ts';
 import type { Operation } from './schema.ts';
 import { counterOfHistoryKey } from './table.ts';
 

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { backoffMs } from '../platform/retry.ts';
 import {
   AttemptFencedError,
   CounterRefusal,
@@ -357,7 +358,9 @@ async function pollRecord(
 ): Promise<StoredAnswer | 'probed'> {
   const sleep = deps.sleep ?? delay;
   const deadline = Date.now() + (deps.recoveryWaitMs ?? RECOVERY_WAIT_MS);
-  for (let pause = 50; ; pause = Math.min(pause * 2, 400)) {
+  for (let poll = 0; ; poll++) {
+    // 50 ms doubling up to 400: the consumer usually records the write within the first few polls.
+    const pause = backoffMs(poll, { baseMs: 50, capMs: 400, jitter: 'none' });
     if (Date.now() + pause > deadline) throw new RequestInFlightError();
     await sleep(pause);
     const now = await deps.store.read(request.id);

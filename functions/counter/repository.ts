@@ -39,14 +39,34 @@ export interface Page<T> {
   hasMore: boolean;
 }
 
+/** A page of a history, and where it ended in versions, for the cursor. */
+export type HistoryPage = Page<HistoryEntry> & { lastVersion?: number | undefined };
+
 /**
- * What the domain needs from storage. The DynamoDB implementation lives beside this file; an
- * in-memory twin with the same behaviour serves the unit tests.
+ * A counter's history and series as the domain reads them. The store that writes them (the stream
+ * consumer's, dynamodb-history-store.ts) reads them, and alone knows how they are stored.
+ */
+export interface HistoryReader {
+  /**
+   * Entries oldest first. `since`/`until` (ISO instants, until exclusive) select the versions from
+   * the first change at or after `since` to the last before `until`. Expired entries are left out.
+   * No entry is answered before every earlier one is readable (docs/history.md), so a cursor never
+   * passes a change still being written. `lastVersion` is where the page ended, for the cursor.
+   */
+  history(query: HistoryQuery): Promise<HistoryPage>;
+  /** Buckets oldest first, from the rollups; `since`/`until` bound the buckets' starts. */
+  series(query: SeriesQuery): Promise<Page<SeriesBucket>>;
+}
+
+/**
+ * What the domain needs from storage: the counters, and their history and series (answered by the
+ * history store). The DynamoDB implementation lives beside this file; an in-memory twin with the
+ * same behaviour serves the unit tests.
  *
  * Every change is one atomic storage operation: implementations never read a value, compute, and
  * write it back.
  */
-export interface CounterRepository {
+export interface CounterRepository extends HistoryReader {
   get(name: string): Promise<StoredCounter | undefined>;
   /**
    * Adds `by` atomically; creates the counter at 0 first if absent. Answers the counter after it,
@@ -90,15 +110,6 @@ export interface CounterRepository {
    * the page's counters were all deleted since the index listed them.
    */
   list(query: ListQuery): Promise<Page<StoredCounter> & { lastName?: string | undefined }>;
-  /**
-   * Entries oldest first. `since`/`until` (ISO instants, until exclusive) select the versions from
-   * the first change at or after `since` to the last before `until`. Expired entries are left out.
-   * No entry is answered before every earlier one is readable (docs/history.md), so a cursor never
-   * passes a change still being written. `lastVersion` is where the page ended, for the cursor.
-   */
-  history(query: HistoryQuery): Promise<Page<HistoryEntry> & { lastVersion?: number | undefined }>;
-  /** Buckets oldest first, from the rollups; `since`/`until` bound the buckets' starts. */
-  series(query: SeriesQuery): Promise<Page<SeriesBucket>>;
 }
 
 export interface ListQuery {
@@ -118,8 +129,8 @@ interface WindowQuery {
 
 export interface HistoryQuery extends WindowQuery {
   afterVersion?: number | undefined;
-  /** A sharded counter's: its history is stored in pages of entries (table.ts). */
-  paged?: boolean | undefined;
+  /** The counter's shards when it is sharded (StoredCounter.shards); how that shapes its history is the store's business. */
+  shards?: number | undefined;
 }
 
 export interface SeriesQuery extends WindowQuery {

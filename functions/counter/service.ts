@@ -130,7 +130,7 @@ export async function counterHistory(
     afterVersion,
     since: query.since,
     until: query.until,
-    paged: counter.shards !== undefined,
+    shards: counter.shards,
   });
   return {
     items: page.items,

@@ -1,4 +1,3 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy, { type MiddlewareObj } from '@middy/core';
 import type {
@@ -7,6 +6,7 @@ import type {
   Context,
 } from 'aws-lambda';
 import type * as z from 'zod/mini';
+import { logger } from '../platform/logger.ts';
 import { type MetricName, publishCounts } from '../platform/metrics.ts';
 import { BadRequestError, problemResponse, toProblem } from './problems.ts';
 import { describeIssues } from './validation.ts';
@@ -14,8 +14,6 @@ import { describeIssues } from './validation.ts';
 export type HttpEvent = APIGatewayProxyEventV2WithIAMAuthorizer;
 export type HttpResult = APIGatewayProxyStructuredResultV2;
 type Route = (event: HttpEvent) => Promise<HttpResult>;
-
-export const logger = new Logger({ serviceName: 'counter-service' });
 
 const SECURITY_HEADERS: Record<string, string> = {
   'cache-control': 'no-store',

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { type DynamoDBClient, DynamoDBServiceException } from '@aws-sdk/client-dynamodb';
-import { isThrottlingError } from '@smithy/core/retry';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type {
   BuildHandler,
   BuildHandlerArguments,
@@ -10,6 +9,7 @@ import type {
   MetadataBearer,
   Provider,
 } from '@smithy/types';
+import { isThrottling } from './aws-errors.ts';
 import { TRACING_VARIABLE } from './tracing-switch.ts';
 
 /** Where the subsegment documents go: the X-Ray daemon's UDP port (sent as one datagram each). */
@@ -174,15 +174,7 @@ export function subsegmentDocument(call: {
   // 5xx or no answer at all (a timeout, a reset connection). X-Ray's SDK also sets fault on every 4xx;
   // a failed condition is the caller's case, not DynamoDB's fault.
   const error = call.error;
-  // The fields the SDK's own classification reads (its exceptions' `cause` is typed apart from SdkError's).
-  const throttled =
-    error instanceof DynamoDBServiceException &&
-    isThrottlingError({
-      name: error.name,
-      message: error.message,
-      $metadata: error.$metadata,
-      ...(error.$retryable === undefined ? {} : { $retryable: error.$retryable }),
-    });
+  const throttled = isThrottling(error);
   if (throttled) document.throttle = true;
   if (throttled || (status !== undefined && status >= 400 && status < 500)) document.error = true;
   else document.fault = true;

@@ -1,4 +1,3 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
@@ -7,14 +6,14 @@ import { type ChangePublisher, changeEventsOf } from '../counter/change-events.t
 import { DynamoHistoryStore } from '../counter/dynamodb-history-store.ts';
 import { DynamoIdempotencyStore } from '../counter/dynamodb-idempotency-store.ts';
 import { EventBridgePublisher } from '../counter/eventbridge-publisher.ts';
+import { type BatchOutcome, recordHistory, type StreamChange } from '../counter/history-recorder.ts';
 import type { HistoryStore } from '../counter/history-store.ts';
 import { type WitnessStore, witness } from '../counter/keyed-witness.ts';
-import { recordHistory, type StreamChange } from '../counter/record-history.ts';
 import { isThrottling } from '../platform/aws-errors.ts';
 import { documentClient } from '../platform/dynamodb.ts';
 import { optionalEnv, requireEnv } from '../platform/env.ts';
+import { logger } from '../platform/logger.ts';
 
-export const logger = new Logger({ serviceName: 'counter-service' });
 const retention = optionalEnv('HISTORY_RETENTION_DAYS');
 const store = new DynamoHistoryStore(
   documentClient(),
@@ -51,37 +50,21 @@ export function consumer(
     const witnessed = await witness(stores.records, changes);
     const upTo = witnessed.failedIndex ?? changes.length;
     const outcome = await recordHistory(stores.history, changes.slice(0, upTo));
-    let failedAt = upTo;
-    let error = witnessed.error;
-    let stage = 'keyed records';
+    let stop: Stop = { at: upTo, error: witnessed.error, stage: 'keyed records' };
     if (outcome.failedId !== undefined) {
-      failedAt = Math.max(
+      const at = Math.max(
         0,
         changes.findIndex((change) => change.id === outcome.failedId),
       );
-      error = outcome.error;
-      stage = 'history';
+      stop = { at, error: outcome.error, stage: 'history' };
     }
-    if (publisher !== undefined) {
-      // Events only of changes whose history is written, and of every change before them: from the
-      // failed record on, changes are delivered again, and their events published then.
-      const recorded = outcome.recorded.filter((change) => change.index < failedAt);
-      const result = await publisher.publish(changeEventsOf(recorded, () => new Date().toISOString()));
-      const unpublished = result.failedIndex === undefined ? undefined : recorded[result.failedIndex];
-      if (unpublished !== undefined) {
-        // Delivered again from here, the history is skipped by version (written once) and the
-        // events are published again (at least once).
-        failedAt = unpublished.index;
-        error = result.error;
-        stage = 'change events';
-      }
-    }
-    const failedId = failedAt < changes.length ? changes[failedAt]?.id : undefined;
+    if (publisher !== undefined) stop = (await publish(publisher, outcome, stop)) ?? stop;
+    const failedId = stop.at < changes.length ? changes[stop.at]?.id : undefined;
     if (failedId !== undefined) {
       // A throttled table is back-pressure that the retry absorbs (the iterator-age alarm watches the
       // lag); anything else is an error.
-      const log = isThrottling(error) ? logger.warn.bind(logger) : logger.error.bind(logger);
-      log('history batch stopped at a record', { failedId, stage, error });
+      const log = isThrottling(stop.error) ? logger.warn.bind(logger) : logger.error.bind(logger);
+      log('history batch stopped at a record', { failedId, stage: stop.stage, error: stop.error });
       return { batchItemFailures: [{ itemIdentifier: failedId }] };
     }
     logger.debug('history batch recorded', {
@@ -93,6 +76,32 @@ export function consumer(
     });
     return { batchItemFailures: [] };
   };
+}
+
+/** Where a batch stops (its index; the batch's length when it does not), why, and at which stage. */
+interface Stop {
+  at: number;
+  error: unknown;
+  stage: 'keyed records' | 'history' | 'change events';
+}
+
+/**
+ * Publishes the events of the changes recorded before `stop` (from it on, changes are delivered
+ * again, and their events published then). Answers the earlier stop at the first event not published.
+ */
+async function publish(
+  publisher: ChangePublisher,
+  outcome: BatchOutcome,
+  stop: Stop,
+): Promise<Stop | undefined> {
+  const recorded = outcome.recorded.filter((change) => change.index < stop.at);
+  const result = await publisher.publish(changeEventsOf(recorded, () => new Date().toISOString()));
+  const unpublished = result.failedIndex === undefined ? undefined : recorded[result.failedIndex];
+  // Delivered again from here, the history is skipped by version (written once) and the events are
+  // published again (at least once).
+  return unpublished === undefined
+    ? undefined
+    : { at: unpublished.index, error: result.error, stage: 'change events' };
 }
 
 function toChange(record: DynamoDBRecord): StreamChange {

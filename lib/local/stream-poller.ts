@@ -10,6 +10,7 @@ import {
 } from '@aws-sdk/client-dynamodb-streams';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import { backoffMs } from '../../functions/platform/retry.ts';
 
 /** How often the shards are described again while none ends (Lambda discovers new shards in about a minute). */
 const SHARD_REFRESH_MS = 60_000;
@@ -207,7 +208,10 @@ export class StreamPoller {
         retrying = false;
         continue;
       }
-      await this.sleep(Math.min(2_000, (this.options.retryBaseMs ?? 50) * 2 ** (attempts - 1)));
+      // Lambda's retries of a failing batch, stood in for with a schedule a test can predict.
+      await this.sleep(
+        backoffMs(attempts - 1, { baseMs: this.options.retryBaseMs ?? 50, capMs: 2_000, jitter: 'none' }),
+      );
     }
     return handledAny;
   }

@@ -19,14 +19,16 @@ import {
   shardBound,
 } from '../../functions/counter/errors.ts';
 import { numberChanges, type SequencerState, type ShardChange } from '../../functions/counter/history.ts';
+import type { StreamChange } from '../../functions/counter/history-recorder.ts';
 import type { HistoryStore, SequenceOutcome } from '../../functions/counter/history-store.ts';
 import type { Outcome } from '../../functions/counter/idempotency.ts';
 import { probeValue } from '../../functions/counter/keyed-witness.ts';
-import type { StreamChange } from '../../functions/counter/record-history.ts';
 import type {
   ChangeInput,
   CounterRepository,
+  HistoryPage,
   HistoryQuery,
+  HistoryReader,
   KeyedAttempt,
   ListQuery,
   Page,
@@ -57,8 +59,11 @@ import {
   TAG_ID,
 } from '../../functions/counter/table.ts';
 
-/** The history table in memory: entries by history key (`name#incarnation`), then by version. */
-export class InMemoryHistoryStore implements HistoryStore {
+/**
+ * The history and rollups tables in memory, written and read as DynamoHistoryStore does: entries by
+ * history key (`name#incarnation`), then by version.
+ */
+export class InMemoryHistoryStore implements HistoryStore, HistoryReader {
   private readonly entries = new Map<string, Map<number, HistoryEntry>>();
 
   async record(key: string, entry: HistoryEntry): Promise<'written' | 'duplicate'> {
@@ -131,6 +136,17 @@ export class InMemoryHistoryStore implements HistoryStore {
     return removed;
   }
 
+  async history(input: HistoryQuery): Promise<HistoryPage> {
+    const key = historyKey(input.name, input.incarnation);
+    // A sharded counter's entries are written in order with their rollups; a plain one's up to the mark.
+    const upTo = input.shards === undefined ? this.highWaterMark(key) : undefined;
+    return this.page(key, input.limit, input.afterVersion, { ...input, upTo });
+  }
+
+  async series(input: SeriesQuery): Promise<Page<SeriesBucket>> {
+    return this.seriesPage(historyKey(input.name, input.incarnation), input.interval, input.limit, input);
+  }
+
   /**
    * Entries after `afterVersion`, oldest first, as the history table's query returns them, within
    * the version window of `since`/`until` (the first change at or after since, the last before until).
@@ -140,7 +156,7 @@ export class InMemoryHistoryStore implements HistoryStore {
     limit: number,
     afterVersion = 0,
     window: { since?: string | undefined; until?: string | undefined; upTo?: number | undefined } = {},
-  ): Page<HistoryEntry> & { lastVersion?: number | undefined } {
+  ): HistoryPage {
     const all = [...(this.entries.get(key)?.values() ?? [])]
       .filter((entry) => window.upTo === undefined || entry.version <= window.upTo)
       .sort((a, b) => a.version - b.version);
@@ -161,7 +177,7 @@ export class InMemoryHistoryStore implements HistoryStore {
   /**
    * The last version the minute rollups hold (0 if none): the consumer rolls a version up only once
    * it and every version before it are written, so a plain counter's history reads up to it
-   * (DynamoCounterRepository.history).
+   * (DynamoHistoryStore.history).
    */
   highWaterMark(key: string): number {
     const minutes = [...(this.rollups.get(seriesKey(key, 'minute'))?.values() ?? [])];
@@ -348,20 +364,12 @@ export class InMemoryCounterRepository implements CounterRepository {
     };
   }
 
-  async history(input: HistoryQuery): Promise<Page<HistoryEntry> & { lastVersion?: number | undefined }> {
-    const key = historyKey(input.name, input.incarnation);
-    // A sharded counter's entries are written in order with their rollups; a plain one's up to the mark.
-    const upTo = input.paged === true ? undefined : this.historyStore.highWaterMark(key);
-    return this.historyStore.page(key, input.limit, input.afterVersion, { ...input, upTo });
+  history(query: HistoryQuery): Promise<HistoryPage> {
+    return this.historyStore.history(query);
   }
 
-  async series(input: SeriesQuery): Promise<Page<SeriesBucket>> {
-    return this.historyStore.seriesPage(
-      historyKey(input.name, input.incarnation),
-      input.interval,
-      input.limit,
-      input,
-    );
+  series(query: SeriesQuery): Promise<Page<SeriesBucket>> {
+    return this.historyStore.series(query);
   }
 
   /** The changes since the last call, in order, as stream records; the caller delivers them. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { changeEventOf, changeEventsOf, toEventEntry } from '../../functions/counter/change-events.ts';
-import type { RecordedChange } from '../../functions/counter/record-history.ts';
+import type { RecordedChange } from '../../functions/counter/history-recorder.ts';
 
 const ACTOR = 'arn:aws:iam::111111111111:user/alice';
 const NOW = () => '2026-11-30T12:00:09.000Z';

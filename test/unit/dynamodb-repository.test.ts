@@ -18,9 +18,8 @@ import {
   InvalidCursorError,
   VersionMismatchError,
 } from '../../functions/counter/errors.ts';
-import { encodePage } from '../../functions/counter/history-page.ts';
 import type { ChangeInput } from '../../functions/counter/repository.ts';
-import { type HistoryEntry, MAX_VALUE, MIN_VALUE } from '../../functions/counter/schema.ts';
+import { MAX_VALUE, MIN_VALUE } from '../../functions/counter/schema.ts';
 import { listCounters } from '../../functions/counter/service.ts';
 import { counterItem } from '../support/counter-items.ts';
 import { conditionFailed, expectEveryPlaceholderUsed } from '../support/dynamodb-answers.ts';
@@ -665,512 +664,46 @@ describe('DynamoCounterRepository.list', () => {
   });
 });
 
-describe('DynamoCounterRepository.history', () => {
-  function entry(version: number) {
-    return {
-      counter: 'a#inc-1',
-      version,
-      value: version,
-      delta: 1,
-      op: 'increment',
-      created_at: '2025-01-01T00:00:00.000Z',
-      actor: 'arn:me',
-    };
-  }
-
-  /** The minute rollups, newest first as the mark's read asks, holding versions up to `last`. */
-  function rolledUpTo(last: number) {
+describe('DynamoCounterRepository history and series', () => {
+  it('answers them from the history store over the tables it was given', async () => {
+    // Prepare
     ddbMock.on(QueryCommand, { TableName: 'rollups-table' }).resolves({
       Items: [
-        { series: 'a#inc-1#minute', start: '2025-01-01T00:01:00.000Z', last_version: last },
-        { series: 'a#inc-1#minute', start: '2025-01-01T00:00:00.000Z', last_version: last - 1 },
+        {
+          series: 'a#inc-1#minute',
+          start: '2025-01-01T00:00:00.000Z',
+          last_version: 1,
+          delta: 1,
+          count: 1,
+          value: 1,
+        },
       ],
     });
-  }
-
-  /** The history table as DynamoDB answers a Query: stored versions within the key condition, up to Limit. */
-  function storedVersions(versions: number[]) {
-    ddbMock.on(QueryCommand, { TableName: 'history-table' }).callsFake(async (input: QueryCommandInput) => {
-      const values = input.ExpressionAttributeValues ?? {};
-      const from = Number(values[':from']);
-      const to = values[':to'] === undefined ? Number.POSITIVE_INFINITY : Number(values[':to']);
-      const matching = versions.filter((version) => version >= from && version <= to);
-      const items = matching.slice(0, input.Limit).map(entry);
-      const last = items.at(-1);
-      return {
-        Items: items,
-        ...(matching.length > items.length && last !== undefined
-          ? { LastEvaluatedKey: { counter: 'a#inc-1', version: last.version } }
-          : {}),
-      };
-    });
-  }
-
-  it('queries the incarnation key for versions after the cursor up to the mark, one more than the limit', async () => {
-    // Prepare
-    rolledUpTo(10);
-    storedVersions([4, 5, 6]);
-
-    // Act
-    const page = await repository().history({ name: 'a', incarnation: 'inc-1', limit: 2, afterVersion: 3 });
-
-    // Assess
-    const query = ddbMock.commandCalls(QueryCommand, { TableName: 'history-table' })[0]?.args[0].input;
-    expect(query).toMatchObject({
-      TableName: 'history-table',
-      KeyConditionExpression: '#counter = :counter AND #version BETWEEN :from AND :to',
-      FilterExpression: '(attribute_not_exists(#expires) OR #expires > :now)',
-      ExpressionAttributeNames: { '#counter': 'counter', '#version': 'version', '#expires': 'expires_at' },
-      ExpressionAttributeValues: { ':counter': 'a#inc-1', ':from': 4, ':to': 10 },
-      Limit: 3,
-    });
-    expect(page.items.map((item) => item.version)).toEqual([4, 5]);
-    expect(page.lastVersion).toBe(5);
-    expect(page.items[0]).not.toHaveProperty('counter');
-    expect(page.hasMore).toBe(true);
-  });
-
-  it('starts after version 0 without a cursor and reports no more on a short page', async () => {
-    // Prepare
-    rolledUpTo(1);
-    storedVersions([1]);
-
-    // Act
-    const page = await repository().history({ name: 'a', incarnation: 'inc-1', limit: 2 });
-
-    // Assess
-    const query = ddbMock.commandCalls(QueryCommand, { TableName: 'history-table' })[0]?.args[0].input;
-    expect(query?.ExpressionAttributeValues).toMatchObject({ ':from': 1 });
-    expect(page.hasMore).toBe(false);
-  });
-
-  it('answers no version past the last one the minute rollups hold, however many are stored, reading consistently', async () => {
-    // Prepare: versions 4 and 6 are stored, 5 is still being written, so the consumer has rolled up 4.
-    rolledUpTo(4);
-    storedVersions([1, 2, 3, 4, 6]);
-
-    // Act
-    const page = await repository().history({ name: 'a', incarnation: 'inc-1', limit: 10 });
-
-    // Assess
-    expect(page).toMatchObject({ hasMore: false, lastVersion: 4 });
-    expect(page.items.map((item) => item.version)).toEqual([1, 2, 3, 4]);
-    expect(ddbMock.commandCalls(QueryCommand, { TableName: 'rollups-table' })[0]?.args[0].input).toEqual({
-      TableName: 'rollups-table',
-      KeyConditionExpression: '#series = :series',
-      ExpressionAttributeNames: { '#series': 'series' },
-      ExpressionAttributeValues: { ':series': 'a#inc-1#minute' },
-      ScanIndexForward: false,
-      Limit: 2,
-    });
-    // The mark comes from another table: an eventually consistent replica might hold 4's successor only.
-    expect(
-      ddbMock.commandCalls(QueryCommand, { TableName: 'history-table' })[0]?.args[0].input,
-    ).toMatchObject({
-      ConsistentRead: true,
-    });
-  });
-
-  it('answers nothing, and reads no history, while the rollups hold no version of a plain counter', async () => {
-    // Prepare
-    ddbMock.on(QueryCommand, { TableName: 'rollups-table' }).resolves({ Items: [] });
-    storedVersions([2]);
-
-    // Act
-    const page = await repository().history({ name: 'a', incarnation: 'inc-1', limit: 10 });
-
-    // Assess
-    expect(page).toEqual({ items: [], hasMore: false });
-    expect(ddbMock.commandCalls(QueryCommand, { TableName: 'history-table' })).toHaveLength(0);
-  });
-
-  it('pages with cursors through every version once while entries land out of order under the mark', async () => {
-    // Prepare: each read sees more: entries land in the order 1, 3, 2, 5, 4, 6; the mark follows the
-    // gap-free run, as the consumer's rollups do.
-    const landed = [1, 3, 2, 5, 4, 6];
-    let step = 0;
-    const seen: number[] = [];
-    let afterVersion: number | undefined;
-
-    // Act
-    for (let read = 0; read < 20 && seen.length < 6; read++) {
-      step = Math.min(landed.length, step + 1);
-      const stored = landed.slice(0, step);
-      let mark = 0;
-      while (stored.includes(mark + 1)) mark++;
-      ddbMock.reset();
-      rolledUpTo(mark);
-      storedVersions([...stored].sort((a, b) => a - b));
-      const page = await repository().history({ name: 'a', incarnation: 'inc-1', limit: 1, afterVersion });
-      seen.push(...page.items.map((item) => item.version));
-      if (page.items.length > 0) afterVersion = page.lastVersion;
-    }
-
-    // Assess
-    expect(seen).toEqual([1, 2, 3, 4, 5, 6]);
-  });
-
-  it('turns since and until into a version window with two-item reads of the minute rollups', async () => {
-    // Prepare
-    // Versions and times disagree across one minute boundary on each side: the next minute holds an
-    // earlier version than the first minute's, the previous minute a later one than the last's.
-    ddbMock.on(QueryCommand, { TableName: 'rollups-table', ScanIndexForward: true }).resolves({
+    ddbMock.on(QueryCommand, { TableName: 'history-table' }).resolves({
       Items: [
-        { series: 'a#inc-1#minute', start: '2025-01-01T00:00:00.000Z', first_version: 40 },
-        { series: 'a#inc-1#minute', start: '2025-01-01T00:01:00.000Z', first_version: 38 },
+        {
+          counter: 'a#inc-1',
+          version: 1,
+          value: 1,
+          delta: 1,
+          op: 'increment',
+          created_at: '2025-01-01T00:00:00.000Z',
+          actor: 'arn:me',
+        },
       ],
     });
-    ddbMock.on(QueryCommand, { TableName: 'rollups-table', ScanIndexForward: false }).resolves({
-      Items: [
-        { series: 'a#inc-1#minute', start: '2025-01-01T23:59:00.000Z', last_version: 45 },
-        { series: 'a#inc-1#minute', start: '2025-01-01T23:58:00.000Z', last_version: 47 },
-      ],
-    });
-    ddbMock.on(QueryCommand, { TableName: 'history-table' }).resolves({ Items: [entry(40)] });
 
     // Act
-    await repository().history({
-      name: 'a',
-      incarnation: 'inc-1',
-      limit: 10,
-      since: '2025-01-01T00:00:30.000Z',
-      until: '2025-01-02T00:00:00.000Z',
-    });
-
-    // Assess
-    const queries = ddbMock.commandCalls(QueryCommand).map((call) => call.args[0].input);
-    expect(queries.filter((query) => query.TableName === 'rollups-table')).toEqual([
-      expect.objectContaining({
-        KeyConditionExpression: '#series = :series AND #start >= :start',
-        ExpressionAttributeValues: { ':series': 'a#inc-1#minute', ':start': '2025-01-01T00:00:00.000Z' },
-        Limit: 2,
-      }),
-      expect.objectContaining({
-        KeyConditionExpression: '#series = :series AND #start < :start',
-        ExpressionAttributeValues: { ':series': 'a#inc-1#minute', ':start': '2025-01-02T00:00:00.000Z' },
-        Limit: 2,
-      }),
-    ]);
-    // The edge minutes may hold changes just outside the window: those are filtered out by time.
-    expect(queries.find((query) => query.TableName === 'history-table')).toMatchObject({
-      KeyConditionExpression: '#counter = :counter AND #version BETWEEN :from AND :to',
-      FilterExpression:
-        '(attribute_not_exists(#expires) OR #expires > :now) AND #time >= :since AND #time < :until',
-      ExpressionAttributeValues: { ':from': 38, ':to': 47, ':since': '2025-01-01T00:00:30.000Z' },
-    });
-  });
-
-  it('reads nothing more when no change falls in the window', async () => {
-    // Prepare
-    ddbMock.on(QueryCommand).resolves({ Items: [] });
-
-    // Act
-    const page = await repository().history({
-      name: 'a',
-      incarnation: 'inc-1',
-      limit: 10,
-      since: '2030-01-01T00:00:00.000Z',
-    });
-
-    // Assess
-    expect(page).toEqual({ items: [], hasMore: false });
-    expect(ddbMock.commandCalls(QueryCommand, { TableName: 'history-table' })).toHaveLength(0);
-  });
-});
-
-describe('DynamoCounterRepository.history of a sharded counter (pages)', () => {
-  const T = (second: number) => new Date(Date.UTC(2025, 0, 1, 0, 0, second)).toISOString();
-
-  function entry(version: number): HistoryEntry {
-    return { version, value: version, delta: 1, op: 'increment', created_at: T(version), actor: 'arn:me' };
-  }
-
-  /** A page of versions first..last, stored under its last as the consumer writes it. */
-  function page(first: number, last: number) {
-    const entries = Array.from({ length: last - first + 1 }, (_, i) => entry(first + i));
-    return { counter: 'a#inc-1', version: last, ...encodePage(entries) };
-  }
-
-  /**
-   * The history table's Query as DynamoDB answers it: items by sort key within the key condition,
-   * after ExclusiveStartKey, at most Limit of them, with LastEvaluatedKey when it stopped at Limit.
-   * (Filter expressions are not applied: these items are never expired, and pages pass the time filter.)
-   */
-  function serve(items: ReturnType<typeof page>[]) {
-    ddbMock.on(QueryCommand, { TableName: 'history-table' }).callsFake(async (input) => {
-      const values = input.ExpressionAttributeValues ?? {};
-      const after = Number(input.ExclusiveStartKey?.version ?? -1);
-      const inRange = items.filter(
-        (item) =>
-          item.version >= values[':from'] &&
-          (values[':to'] === undefined || item.version <= values[':to']) &&
-          item.version > after,
-      );
-      const taken = inRange.slice(0, input.Limit);
-      const stopped = taken.length === input.Limit;
-      const last = taken.at(-1);
-      return {
-        Items: taken,
-        ...(stopped && last !== undefined
-          ? { LastEvaluatedKey: { counter: 'a#inc-1', version: last.version } }
-          : {}),
-      };
-    });
-  }
-
-  async function allPages(limit: number, window: { since?: string; until?: string } = {}) {
-    const pages: { versions: number[]; lastVersion: number | undefined; hasMore: boolean }[] = [];
-    let afterVersion: number | undefined;
-    for (let guard = 0; guard < 100; guard++) {
-      const result = await repository().history({
-        name: 'a',
-        incarnation: 'inc-1',
-        limit,
-        afterVersion,
-        paged: true,
-        ...window,
-      });
-      pages.push({
-        versions: result.items.map((item) => item.version),
-        lastVersion: result.lastVersion,
-        hasMore: result.hasMore,
-      });
-      if (!result.hasMore) break;
-      afterVersion = result.lastVersion;
-    }
-    return pages;
-  }
-
-  it('unpacks pages into entries, a page of the API cutting through a stored page where the limit falls', async () => {
-    // Prepare
-    serve([page(1, 40), page(41, 41), page(42, 120)]);
-
-    // Act
-    const pages = await allPages(50);
-
-    // Assess: every version once, in order, 50 a page; the cursor is the last entry given.
-    expect(
-      pages.map((p) => [p.versions[0], p.versions.at(-1), p.versions.length, p.lastVersion, p.hasMore]),
-    ).toEqual([
-      [1, 50, 50, 50, true],
-      [51, 100, 50, 100, true],
-      [101, 120, 20, 120, false],
-    ]);
-    // A later page starts at the stored page holding its first version.
-    const froms = ddbMock
-      .commandCalls(QueryCommand)
-      .map((call) => call.args[0].input.ExpressionAttributeValues?.[':from']);
-    expect(froms).toContain(51);
-    expect(pages.flatMap((p) => p.versions)).toEqual(Array.from({ length: 120 }, (_, i) => i + 1));
-  });
-
-  it('reads on, sizing each read by the entries per page seen, until the limit is filled by one-entry pages', async () => {
-    // Prepare: quiet traffic, one change per step.
-    serve(Array.from({ length: 120 }, (_, i) => page(i + 1, i + 1)));
-
-    // Act
-    const result = await repository().history({ name: 'a', incarnation: 'inc-1', limit: 50, paged: true });
-
-    // Assess
-    expect(result.items.map((item) => item.version)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
-    expect(result.hasMore).toBe(true);
-    expect(result.lastVersion).toBe(50);
-    const limits = ddbMock.commandCalls(QueryCommand).map((call) => call.args[0].input.Limit ?? 0);
-    // A first small read, then the rest at once: 51 pages in all, in few requests.
-    expect(limits[0]).toBe(4);
-    expect(limits.reduce((sum, limit) => sum + limit, 0)).toBe(51);
-    expect(limits.length).toBeLessThanOrEqual(3);
-  });
-
-  it('reads one small request when the first pages already hold more than the limit', async () => {
-    // Prepare
-    serve([page(1, 100), page(101, 200)]);
-
-    // Act
-    const result = await repository().history({ name: 'a', incarnation: 'inc-1', limit: 10, paged: true });
-
-    // Assess
-    expect(result.items.map((item) => item.version)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
-    expect(result).toMatchObject({ hasMore: true, lastVersion: 10 });
-    expect(ddbMock.commandCalls(QueryCommand)).toHaveLength(1);
-  });
-
-  it('keeps to the time window inside pages, and looks past the window’s last version for the page holding it', async () => {
-    // Prepare: the minute rollups bound the window by versions 1..75 (the edge minutes go past its
-    // times); the page holding 75 is stored under 80, above that bound.
-    ddbMock.on(QueryCommand, { TableName: 'rollups-table', ScanIndexForward: true }).resolves({
-      Items: [{ series: 'a#inc-1#minute', start: '2025-01-01T00:00:00.000Z', first_version: 1 }],
-    });
-    ddbMock.on(QueryCommand, { TableName: 'rollups-table', ScanIndexForward: false }).resolves({
-      Items: [{ series: 'a#inc-1#minute', start: '2025-01-01T00:01:00.000Z', last_version: 75 }],
-    });
-    serve([page(1, 40), page(41, 80), page(81, 120)]);
-
-    // Act
-    const pages = await allPages(100, { since: T(30), until: T(71) });
-
-    // Assess
-    expect(pages.flatMap((p) => p.versions)).toEqual(Array.from({ length: 41 }, (_, i) => 30 + i));
-    const query = ddbMock
-      .commandCalls(QueryCommand)
-      .find((call) => call.args[0].input.TableName === 'history-table')?.args[0].input;
-    expect(query).toMatchObject({
-      KeyConditionExpression: '#counter = :counter AND #version BETWEEN :from AND :to',
-      FilterExpression:
-        '(attribute_not_exists(#expires) OR #expires > :now) AND (attribute_exists(#changes) OR (#time >= :since AND #time < :until))',
-      ExpressionAttributeNames: { '#changes': 'changes', '#time': 'created_at' },
-      ExpressionAttributeValues: { ':from': 1, ':to': 75 + 99 },
-    });
-  });
-});
-
-describe('DynamoCounterRepository.series', () => {
-  const bucket = (start: string) => ({
-    series: 'a#inc-1#hour',
-    start,
-    delta: 2,
-    count: 1,
-    value: 2,
-    last_version: 1,
-  });
-
-  it('queries the series key alone when there are no bounds, declaring only the names it uses', async () => {
-    // Prepare
-    ddbMock.on(QueryCommand).resolves({ Items: [bucket('2026-11-30T10:00:00.000Z')] });
-
-    // Act
-    const page = await repository().series({ name: 'a', incarnation: 'inc-1', interval: 'hour', limit: 10 });
-
-    // Assess
-    const query = ddbMock.commandCalls(QueryCommand)[0]?.args[0].input;
-    expect(query).toMatchObject({
-      TableName: 'rollups-table',
-      KeyConditionExpression: '#series = :series',
-      ExpressionAttributeNames: { '#series': 'series' },
-      ExpressionAttributeValues: { ':series': 'a#inc-1#hour' },
-      Limit: 11,
-    });
-    expect(page.items).toEqual([{ start: '2026-11-30T10:00:00.000Z', delta: 2, count: 1, value: 2 }]);
-  });
-
-  it('bounds the buckets from the bucket holding since to the last one starting before until', async () => {
-    // Prepare
-    ddbMock.on(QueryCommand).resolves({ Items: [] });
-
-    // Act
-    await repository().series({
-      name: 'a',
-      incarnation: 'inc-1',
-      interval: 'hour',
-      limit: 10,
-      since: '2026-11-30T10:30:00.000Z',
-      until: '2026-11-30T12:00:00.000Z',
-    });
-
-    // Assess
-    expect(ddbMock.commandCalls(QueryCommand)[0]?.args[0].input).toMatchObject({
-      KeyConditionExpression: '#series = :series AND #start BETWEEN :lower AND :upper',
-      ExpressionAttributeNames: { '#series': 'series', '#start': 'start' },
-      ExpressionAttributeValues: {
-        ':lower': '2026-11-30T10:00:00.000Z',
-        ':upper': '2026-11-30T11:59:59.999Z',
-      },
-    });
-  });
-});
-
-describe('DynamoCounterRepository.series after a cursor', () => {
-  const query = () => ddbMock.commandCalls(QueryCommand)[0]?.args[0].input;
-
-  it('continues at the next bucket with a key condition, never a filter on the key', async () => {
-    // Prepare
-    ddbMock.on(QueryCommand).resolves({ Items: [] });
-
-    // Act
-    await repository().series({
-      name: 'a',
-      incarnation: 'inc-1',
-      interval: 'hour',
-      limit: 1,
-      afterStart: '2026-11-30T10:00:00.000Z',
-    });
-
-    // Assess
-    expect(query()).toEqual({
-      TableName: 'rollups-table',
-      KeyConditionExpression: '#series = :series AND #start >= :lower',
-      ExpressionAttributeNames: { '#series': 'series', '#start': 'start' },
-      ExpressionAttributeValues: { ':series': 'a#inc-1#hour', ':lower': '2026-11-30T11:00:00.000Z' },
-      Limit: 2,
-    });
-  });
-
-  it.each([
-    ['minute', '2026-11-30T23:59:00.000Z', '2026-12-01T00:00:00.000Z'],
-    ['day', '2026-12-31T00:00:00.000Z', '2027-01-01T00:00:00.000Z'],
-  ] as const)(
-    'steps a %s cursor to the next bucket across a boundary',
-    async (interval, afterStart, next) => {
-      // Prepare
-      ddbMock.on(QueryCommand).resolves({ Items: [] });
-
-      // Act
-      await repository().series({ name: 'a', incarnation: 'inc-1', interval, limit: 5, afterStart });
-
-      // Assess
-      expect(query()?.ExpressionAttributeValues?.[':lower']).toBe(next);
-    },
-  );
-
-  it('keeps both the cursor and the window in one BETWEEN, the later lower bound winning', async () => {
-    // Prepare
-    ddbMock.on(QueryCommand).resolves({ Items: [] });
-
-    // Act
-    await repository().series({
+    const history = await repository().history({ name: 'a', incarnation: 'inc-1', limit: 10 });
+    const series = await repository().series({
       name: 'a',
       incarnation: 'inc-1',
       interval: 'minute',
-      limit: 5,
-      afterStart: '2026-11-30T10:00:00.000Z',
-      since: '2026-11-30T10:30:10.000Z',
-      until: '2026-11-30T12:00:00.000Z',
+      limit: 10,
     });
 
     // Assess
-    expect(query()).toMatchObject({
-      KeyConditionExpression: '#series = :series AND #start BETWEEN :lower AND :upper',
-      ExpressionAttributeValues: {
-        ':lower': '2026-11-30T10:30:00.000Z',
-        ':upper': '2026-11-30T11:59:59.999Z',
-      },
-    });
-    expect(query()).not.toHaveProperty('FilterExpression');
-  });
-
-  it.each([
-    [
-      'the cursor has reached until',
-      { afterStart: '2026-11-30T11:00:00.000Z', until: '2026-11-30T12:00:00.000Z' },
-    ],
-    [
-      'the cursor is past until',
-      { afterStart: '2027-01-01T00:00:00.000Z', until: '2026-11-30T12:00:00.000Z' },
-    ],
-    ['the cursor is the last bucket ISO time can write', { afterStart: '9999-12-31T23:00:00.000Z' }],
-    ['until is the first instant ISO time can write', { until: '0000-01-01T00:00:00.000Z' }],
-  ])('reads nothing when %s', async (_what, bounds) => {
-    // Act
-    const page = await repository().series({
-      name: 'a',
-      incarnation: 'inc-1',
-      interval: 'hour',
-      limit: 5,
-      ...bounds,
-    });
-
-    // Assess
-    expect(page).toEqual({ items: [], hasMore: false });
-    expect(ddbMock.commandCalls(QueryCommand)).toHaveLength(0);
+    expect(history.items.map((entry) => entry.version)).toEqual([1]);
+    expect(series.items).toEqual([{ start: '2025-01-01T00:00:00.000Z', delta: 1, count: 1, value: 1 }]);
   });
 });

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { type ShardChange, toHistoryAction } from '../../functions/counter/history.ts';
-import type { HistoryStore, SequenceOutcome } from '../../functions/counter/history-store.ts';
-import { recordHistory, type StreamChange } from '../../functions/counter/record-history.ts';
-import type { HistoryEntry, StoredCounter } from '../../functions/counter/schema.ts';
-import type { Interval, RollupChange } from '../../functions/counter/series.ts';
+import {
+  numberChanges,
+  SequencerNotReadyError,
+  type SequencerState,
+  toHistoryAction,
+} from '../../functions/counter/history.ts';
 import { counterItem } from '../support/counter-items.ts';
-import { InMemoryHistoryStore } from '../support/in-memory-repository.ts';
+import { ACTOR, at, KEY, rootImage, shardChange, shardImage, T0 } from '../support/sharded-changes.ts';
 
 /** A counter's stream image: the item as the counters table holds it. */
 const image = counterItem;
@@ -122,340 +123,194 @@ describe('toHistoryAction', () => {
   });
 });
 
-/** A stream record of the change from `oldImage` to `newImage`. */
-function change(id: string, oldImage?: StoredCounter, newImage?: StoredCounter): StreamChange {
-  return { id, oldImage, newImage };
-}
-
-/** Three increments of `a`, then its deletion, then the first change of its next incarnation. */
-function lifeAndRebirth(): StreamChange[] {
-  const v1 = image({ version: 1, value: 1 });
-  const v2 = image({ version: 2, value: 2 });
-  const v3 = image({ version: 3, value: 5 });
-  const reborn = image({ version: 1, value: 40, incarnation: 'inc-2' });
-  return [
-    change('1', undefined, v1),
-    change('2', v1, v2),
-    change('3', v2, v3),
-    change('4', v3, undefined),
-    change('5', undefined, reborn),
-  ];
-}
-
-/** Records into an in-memory store, slowly or failing as told, and remembers what it was asked. */
-class ScriptedStore implements HistoryStore {
-  readonly calls: string[] = [];
-  constructor(
-    readonly inner: InMemoryHistoryStore,
-    private readonly script: {
-      failRecord?: { key: string; version: number };
-      failPurge?: boolean;
-      failRollUp?: boolean;
-      /** Each write lands only after this long, as a network write would. */
-      recordDelayMs?: number | ((entry: HistoryEntry) => number);
-    } = {},
-  ) {}
-
-  async record(key: string, entry: HistoryEntry): Promise<'written' | 'duplicate'> {
-    this.calls.push(`record ${key} v${entry.version}`);
-    const { failRecord, recordDelayMs } = this.script;
-    const delay = typeof recordDelayMs === 'function' ? recordDelayMs(entry) : recordDelayMs;
-    if (delay !== undefined) await new Promise((resolve) => setTimeout(resolve, delay));
-    if (failRecord?.key === key && failRecord.version === entry.version) throw new Error('store unavailable');
-    return this.inner.record(key, entry);
-  }
-
-  async rollUp(key: string, interval: Interval, start: string, changes: RollupChange[]): Promise<void> {
-    this.calls.push(`rollUp ${key} ${interval}`);
-    if (this.script.failRollUp === true) throw new Error('store unavailable');
-    return this.inner.rollUp(key, interval, start, changes);
-  }
-
-  async sequence(key: string, changes: ShardChange[]): Promise<SequenceOutcome> {
-    this.calls.push(`sequence ${key} ${changes.length}`);
-    return this.inner.sequence(key, changes);
-  }
-
-  async purge(key: string, options?: { sharded?: boolean }): Promise<number> {
-    this.calls.push(`purge ${key}`);
-    if (this.script.failPurge === true) throw new Error('store unavailable');
-    return this.inner.purge(key, options);
-  }
-}
-
-describe('recordHistory', () => {
-  it('writes one entry per change', async () => {
-    // Prepare
-    const store = new InMemoryHistoryStore();
-    const batch = lifeAndRebirth().slice(0, 3);
-
+describe('toHistoryAction for a sharded counter', () => {
+  it('ignores a shard’s creation at version 0: it is no change of the counter', () => {
     // Act
-    const outcome = await recordHistory(store, batch);
+    const action = toHistoryAction(undefined, shardImage(2));
 
     // Assess
-    expect(outcome).toEqual({ written: 3, duplicates: 0, purged: 0, recorded: expect.any(Array) });
-    expect(store.snapshot()['a#inc-1']?.map((entry) => [entry.version, entry.value, entry.delta])).toEqual([
-      [1, 1, 1],
-      [2, 2, 1],
-      [3, 5, 3],
-    ]);
+    expect(action).toEqual({ kind: 'ignore' });
   });
 
-  it('writes each entry once when a batch is delivered twice', async () => {
-    // Prepare
-    const store = new InMemoryHistoryStore();
-    const batch = lifeAndRebirth().slice(0, 3);
-    await recordHistory(store, batch);
-    const afterFirst = store.snapshot();
-
+  it('ignores a shard’s removal: the counter’s own item’s removal purges the history', () => {
     // Act
-    const outcome = await recordHistory(store, batch);
+    const action = toHistoryAction(shardImage(2, { value: 4, version: 3 }), undefined);
 
     // Assess
-    expect(outcome).toEqual({ written: 0, duplicates: 3, purged: 0, recorded: expect.any(Array) });
-    expect(store.snapshot()).toEqual(afterFirst);
+    expect(action).toEqual({ kind: 'ignore' });
   });
 
-  it("waits for earlier writes before a purge, so only the new incarnation's history remains", async () => {
+  it('sequences a shard’s change under the counter’s key, with its shard version and delta new - old', () => {
     // Prepare
-    const inner = new InMemoryHistoryStore();
-    const store = new ScriptedStore(inner, { recordDelayMs: 5 });
+    const before = shardImage(2, { value: 4, version: 3 });
+    const after = shardImage(2, { value: 1, version: 4, updated_at: at(9), actor: 'arn:other' });
 
     // Act
-    const outcome = await recordHistory(store, lifeAndRebirth());
+    const action = toHistoryAction(before, after);
 
     // Assess
-    expect(outcome).toEqual({ written: 4, duplicates: 0, purged: 3, recorded: expect.any(Array) });
-    expect(inner.snapshot()).toEqual({
-      'a#inc-2': [expect.objectContaining({ version: 1, value: 40, delta: 40 })],
+    expect(action).toEqual({
+      kind: 'sequence',
+      key: KEY,
+      change: {
+        shard: 2,
+        shardVersion: 4,
+        delta: -3,
+        op: 'increment',
+        created_at: at(9),
+        actor: 'arn:other',
+      },
     });
   });
 
-  it('leaves nothing of a deleted counter when the whole batch is delivered again', async () => {
+  it('ignores a shard overwritten at version 0 by the creation of a new incarnation', () => {
     // Prepare
-    const store = new InMemoryHistoryStore();
-    await recordHistory(store, lifeAndRebirth());
+    const before = shardImage(1, { value: 8, version: 5 });
+    const after = shardImage(1, { incarnation: 'inc-next' });
 
     // Act
-    await recordHistory(store, lifeAndRebirth());
+    const action = toHistoryAction(before, after);
 
     // Assess
-    expect(Object.keys(store.snapshot())).toEqual(['a#inc-2']);
+    expect(action).toEqual({ kind: 'ignore' });
   });
 
-  it('lists what it recorded, in batch order: each change with its entry, and the deletion with its time', async () => {
-    // Prepare
-    const store = new InMemoryHistoryStore();
-    const batch = lifeAndRebirth().map((change, i) => ({ ...change, at: `2026-11-30T12:00:0${i}.000Z` }));
-
+  it('sequences the sharded counter’s creation as shard 0’s version 1, its delta the value created with', () => {
     // Act
-    const outcome = await recordHistory(store, batch);
+    const action = toHistoryAction(undefined, rootImage({ value: 7 }));
 
     // Assess
-    expect(outcome.recorded.map((change) => [change.kind, change.index, change.key])).toEqual([
-      ['changed', 0, 'a#inc-1'],
-      ['changed', 1, 'a#inc-1'],
-      ['changed', 2, 'a#inc-1'],
-      ['deleted', 3, 'a#inc-1'],
-      ['changed', 4, 'a#inc-2'],
-    ]);
-    expect(outcome.recorded[2]).toEqual({
-      kind: 'changed',
-      index: 2,
-      key: 'a#inc-1',
-      entry: expect.objectContaining({ version: 3, value: 5, delta: 3 }),
-    });
-    expect(outcome.recorded[3]).toEqual({
-      kind: 'deleted',
-      index: 3,
-      key: 'a#inc-1',
-      at: '2026-11-30T12:00:03.000Z',
+    expect(action).toEqual({
+      kind: 'sequence',
+      key: KEY,
+      change: { shard: 0, shardVersion: 1, delta: 7, op: 'set', created_at: T0, actor: ACTOR },
     });
   });
 
-  it('lists the changes of a batch delivered again as recorded, with the same entries', async () => {
+  it('sequences a change of the counter’s own item as shard 0’s, with its own version', () => {
     // Prepare
-    const store = new InMemoryHistoryStore();
-    const batch = lifeAndRebirth().slice(0, 3);
-    const first = await recordHistory(store, batch);
+    const before = rootImage({ value: 10, version: 4 });
+    const after = rootImage({ value: 13, version: 5, op: 'increment', updated_at: at(5) });
 
     // Act
-    const again = await recordHistory(store, batch);
+    const action = toHistoryAction(before, after);
 
     // Assess
-    expect(again.duplicates).toBe(3);
-    expect(again.recorded).toEqual(first.recorded);
-  });
-
-  it('lists none of a failed counter’s changes from the failed one on', async () => {
-    // Prepare
-    const store = new ScriptedStore(new InMemoryHistoryStore(), {
-      failRecord: { key: 'a#inc-1', version: 2 },
+    expect(action).toEqual({
+      kind: 'sequence',
+      key: KEY,
+      change: { shard: 0, shardVersion: 5, delta: 3, op: 'increment', created_at: at(5), actor: ACTOR },
     });
+  });
 
+  it('purges the history of a removed sharded counter, marked as sharded', () => {
     // Act
-    const outcome = await recordHistory(store, lifeAndRebirth());
+    const action = toHistoryAction(rootImage({ version: 9 }), undefined);
 
-    // Assess: version 1 of a is recorded; b's first change (another counter, index 4) too, which the
-    // consumer holds back since it comes after the failed record.
-    expect(outcome.failedId).toBe('2');
-    expect(outcome.recorded.map((change) => [change.index, change.key])).toEqual([
-      [0, 'a#inc-1'],
-      [4, 'a#inc-2'],
+    // Assess
+    expect(action).toEqual({ kind: 'purge', key: KEY, sharded: true });
+  });
+});
+
+describe('numberChanges', () => {
+  it('numbers the changes 1..n from the creation, each value the previous one’s plus its delta', () => {
+    // Act
+    const numbered = numberChanges(undefined, KEY, [
+      shardChange(0, 1, 10),
+      shardChange(2, 1, 3, 1),
+      shardChange(1, 1, -4, 2),
+      shardChange(2, 2, 1, 3),
+    ]);
+
+    // Assess
+    expect(numbered.duplicates).toBe(0);
+    expect(numbered.entries).toEqual([
+      {
+        entry: { version: 1, value: 10, delta: 10, op: 'set', created_at: at(0), actor: ACTOR },
+        source: { shard: 0, shardVersion: 1 },
+        absorbed: { '0': 1 },
+      },
+      {
+        entry: { version: 2, value: 13, delta: 3, op: 'increment', created_at: at(1), actor: ACTOR },
+        source: { shard: 2, shardVersion: 1 },
+        absorbed: { '0': 1, '2': 1 },
+      },
+      {
+        entry: { version: 3, value: 9, delta: -4, op: 'increment', created_at: at(2), actor: ACTOR },
+        source: { shard: 1, shardVersion: 1 },
+        absorbed: { '0': 1, '2': 1, '1': 1 },
+      },
+      {
+        entry: { version: 4, value: 10, delta: 1, op: 'increment', created_at: at(3), actor: ACTOR },
+        source: { shard: 2, shardVersion: 2 },
+        absorbed: { '0': 1, '2': 2, '1': 1 },
+      },
     ]);
   });
 
-  it("reports the failing record as failedId, and applies none of that counter's later changes or its purge", async () => {
+  it('numbers after the sequencer’s state, from its value', () => {
     // Prepare
-    const inner = new InMemoryHistoryStore();
-    const store = new ScriptedStore(inner, { failRecord: { key: 'a#inc-1', version: 2 } });
+    const state: SequencerState = { lastVersion: 7, value: 40, absorbed: { '0': 3, '1': 4 } };
 
     // Act
-    const outcome = await recordHistory(store, lifeAndRebirth());
+    const numbered = numberChanges(state, KEY, [shardChange(1, 5, 2), shardChange(2, 1, -10)]);
 
     // Assess
-    expect(outcome.failedId).toBe('2');
-    expect(outcome.error).toBeInstanceOf(Error);
-    expect(store.calls).not.toContain('purge a#inc-1');
-    // Version 1 is fully applied (entry and rollups) since the retry starts after it; version 2 is not.
-    // (Version 3's entry may be written already: the retry finds it and skips it.)
-    const versions = inner.snapshot()['a#inc-1']?.map((entry) => entry.version);
-    expect(versions).toContain(1);
-    expect(versions).not.toContain(2);
-    expect(inner.seriesPage('a#inc-1', 'day', 10, {}).items).toEqual([
-      expect.objectContaining({ count: 1, delta: 1, value: 1 }),
+    expect(numbered.entries.map(({ entry }) => [entry.version, entry.value, entry.delta])).toEqual([
+      [8, 42, 2],
+      [9, 32, -10],
     ]);
-    // ...and another counter's changes may go ahead: delivered again, they change nothing.
+    expect(numbered.entries.at(-1)?.absorbed).toEqual({ '0': 3, '1': 5, '2': 1 });
+    expect(state).toEqual({ lastVersion: 7, value: 40, absorbed: { '0': 3, '1': 4 } });
   });
 
-  it('reports a failing purge as failedId, leaving the entries for the retry to purge', async () => {
+  it('skips as duplicates the changes a shard has already had absorbed, and numbers the rest without a gap', () => {
     // Prepare
-    const inner = new InMemoryHistoryStore();
-    const store = new ScriptedStore(inner, { failPurge: true });
+    const state: SequencerState = { lastVersion: 5, value: 20, absorbed: { '0': 2, '1': 2, '2': 1 } };
 
     // Act
-    const outcome = await recordHistory(store, lifeAndRebirth());
+    const numbered = numberChanges(state, KEY, [
+      shardChange(1, 1, 2),
+      shardChange(1, 2, 4),
+      shardChange(2, 1, -1),
+      shardChange(1, 3, 6),
+      shardChange(0, 2, 5),
+    ]);
 
     // Assess
-    expect(outcome.failedId).toBe('4');
-    expect(inner.snapshot()['a#inc-1']?.map((entry) => entry.version)).toEqual([1, 2, 3]);
-  });
-
-  it('reports the first change of a counter whose rollup failed, so the retry rolls up all of it once', async () => {
-    // Prepare
-    const inner = new InMemoryHistoryStore();
-    const batch = lifeAndRebirth();
-    const first = await recordHistory(new ScriptedStore(inner, { failRollUp: true }), batch);
-    const resumeAt = batch.findIndex((record) => record.id === first.failedId);
-
-    // Act
-    await recordHistory(inner, batch.slice(resumeAt));
-    await recordHistory(inner, batch.slice(resumeAt));
-
-    // Assess
-    expect(first.failedId).toBe('1');
-    expect(inner.seriesPage('a#inc-2', 'minute', 10, {}).items).toEqual([
-      expect.objectContaining({ count: 1, delta: 40, value: 40 }),
+    expect(numbered.duplicates).toBe(4);
+    expect(numbered.entries.map(({ entry }) => [entry.version, entry.value, entry.delta])).toEqual([
+      [6, 26, 6],
     ]);
   });
 
-  it('rolls a version up only once it and every version before it are stored, however the writes land', async () => {
-    // Prepare: the batch's writes land newest first, as concurrent writes may. Readers take the last
-    // version the rollups hold as the point below which the history has no gap.
-    const inner = new InMemoryHistoryStore();
-    const store = new ScriptedStore(inner, { recordDelayMs: (entry) => 2 * (6 - entry.version) });
-    const stored = () => new Set(inner.snapshot()['a#inc-1']?.map((entry) => entry.version));
-    const gaps: string[] = [];
-    const rollUp = store.rollUp.bind(store);
-    store.rollUp = async (key, interval, start, changes) => {
-      const last = Math.max(...changes.map((change) => change.version));
-      for (let version = 1; version <= last; version++) {
-        if (!stored().has(version)) gaps.push(`${interval} rolled up v${last} before v${version} was stored`);
-      }
-      return rollUp(key, interval, start, changes);
-    };
-    let previous = image({ version: 1, value: 1 });
-    const batch = [change('1', undefined, previous)];
-    for (let version = 2; version <= 5; version++) {
-      const next = image({ version, value: version });
-      batch.push(change(String(version), previous, next));
-      previous = next;
-    }
-
+  it('throws SequencerNotReadyError for a shard’s change that comes before the counter’s creation', () => {
     // Act
-    const outcome = await recordHistory(store, batch);
+    const numbering = () => numberChanges(undefined, KEY, [shardChange(1, 1, 2), shardChange(0, 1, 10)]);
 
     // Assess
-    expect(outcome.failedId).toBeUndefined();
-    expect(gaps).toEqual([]);
-    expect(inner.highWaterMark('a#inc-1')).toBe(5);
-  });
-
-  it('rolls up nothing past a failed write, so the mark stays below the gap it leaves', async () => {
-    // Prepare
-    const inner = new InMemoryHistoryStore();
-    const store = new ScriptedStore(inner, { failRecord: { key: 'a#inc-1', version: 2 } });
-
-    // Act
-    await recordHistory(store, lifeAndRebirth().slice(0, 3));
-
-    // Assess: version 3 may be stored, but no reader is told so before version 2 is.
-    expect(inner.highWaterMark('a#inc-1')).toBe(1);
-  });
-
-  it('rolls a batch delivered twice into the series once', async () => {
-    // Prepare
-    const inner = new InMemoryHistoryStore();
-    const batch = lifeAndRebirth().slice(0, 3);
-
-    // Act
-    await recordHistory(inner, batch);
-    await recordHistory(inner, batch);
-    await recordHistory(inner, batch.slice(1));
-
-    // Assess
-    for (const interval of ['minute', 'hour', 'day'] as const) {
-      expect(inner.seriesPage('a#inc-1', interval, 10, {}).items).toEqual([
-        expect.objectContaining({ count: 3, delta: 5, value: 5 }),
-      ]);
-    }
-  });
-
-  it('resumes from the failed record and reaches the same history as an undisturbed run', async () => {
-    // Prepare
-    const inner = new InMemoryHistoryStore();
-    const batch = lifeAndRebirth();
-    const first = await recordHistory(
-      new ScriptedStore(inner, { failRecord: { key: 'a#inc-1', version: 2 } }),
-      batch,
+    expect(numbering).toThrow(SequencerNotReadyError);
+    expect(numbering).toThrow(
+      "history of hot#inc-hot: a shard's change came before the counter's creation was recorded; retrying",
     );
-    const resumeAt = batch.findIndex((record) => record.id === first.failedId);
-
-    // Act
-    const second = await recordHistory(inner, batch.slice(resumeAt));
-
-    // Assess
-    expect(second.failedId).toBeUndefined();
-    expect(inner.snapshot()).toEqual({
-      'a#inc-2': [expect.objectContaining({ version: 1, value: 40 })],
-    });
   });
 
-  it('reports a poison record (malformed image) as failedId after writing what came before it', async () => {
-    // Prepare
-    const store = new InMemoryHistoryStore();
-    const [first, second] = lifeAndRebirth();
-    const poison: StreamChange = { id: 'poison', newImage: { name: 'a', value: 'NaN' } };
-    const batch = [first, second, poison, change('after', undefined, image({ name: 'b' }))].flatMap(
-      (record) => (record === undefined ? [] : [record]),
-    );
-
+  it('throws SequencerNotReadyError for a later change of shard 0 before its creation', () => {
     // Act
-    const outcome = await recordHistory(store, batch);
+    const numbering = () => numberChanges(undefined, KEY, [shardChange(0, 2, 5)]);
 
     // Assess
-    expect(outcome.failedId).toBe('poison');
-    expect(outcome.written).toBe(2);
-    expect(Object.keys(store.snapshot())).toEqual(['a#inc-1']);
+    expect(numbering).toThrow(SequencerNotReadyError);
+  });
+
+  it('counts every change of a purged counter as a duplicate and numbers none', () => {
+    // Prepare
+    const state: SequencerState = { lastVersion: 0, value: 0, absorbed: {}, purged: true };
+
+    // Act
+    const numbered = numberChanges(state, KEY, [shardChange(1, 9, 1), shardChange(0, 1, 10)]);
+
+    // Assess
+    expect(numbered).toEqual({ entries: [], duplicates: 2 });
   });
 });

@@ -6,7 +6,7 @@ import {
   InvalidCursorError,
   VersionMismatchError,
 } from '../../functions/counter/errors.ts';
-import { recordHistory } from '../../functions/counter/record-history.ts';
+import { recordHistory } from '../../functions/counter/history-recorder.ts';
 import { MAX_VALUE, MIN_VALUE } from '../../functions/counter/schema.ts';
 import {
   counterHistory,
@@ -459,15 +459,15 @@ describe('counterHistory', () => {
     expect(history.cursor).toBeUndefined();
   });
 
-  it('asks the repository for pages of entries for a sharded counter, and for entries for a plain one', async () => {
+  it("tells the repository a sharded counter's shards, and none for a plain one, so the store reads each history as it wrote it", async () => {
     // Prepare
     const { repository, deps } = setup();
     await setCounter(deps, { name: 'hot', value: 0, shards: 4, actor: ACTOR });
     await incrementCounter(deps, { name: 'plain', by: 1, actor: ACTOR });
-    const asked: (boolean | undefined)[] = [];
+    const asked: (number | undefined)[] = [];
     const history = repository.history.bind(repository);
     repository.history = async (query) => {
-      asked.push(query.paged);
+      asked.push(query.shards);
       return history(query);
     };
 
@@ -476,7 +476,7 @@ describe('counterHistory', () => {
     await counterHistory(deps, { name: 'plain', limit: 10 });
 
     // Assess
-    expect(asked).toEqual([true, false]);
+    expect(asked).toEqual([4, undefined]);
   });
 
   it('pages through the history with cursors, each version exactly once', async () => {

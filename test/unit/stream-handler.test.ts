@@ -33,7 +33,9 @@ beforeAll(async () => {
   vi.stubEnv('IDEMPOTENCY_TABLE', IDEMPOTENCY_TABLE);
   vi.stubEnv('AWS_REGION', 'us-east-1');
   vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'SILENT');
-  ({ handler, consumer, logger } = await import('../../functions/stream/record-history.ts'));
+  ({ handler, consumer } = await import('../../functions/stream/record-history.ts'));
+  // The service's one logger, as the consumer logs through it (created once the level is set).
+  ({ logger } = await import('../../functions/platform/logger.ts'));
 });
 
 afterAll(() => {
