@@ -9,7 +9,7 @@
  *                  counter's entries come in pages instead: an item per step of its sequencer,
  *                  holding up to HISTORY_PAGE_ENTRIES changes (history-page.ts) under the version of
  *                  its last; its version 0 is the sequencer that numbers its shards' changes
- *                  (dynamodb-history-store.ts).
+ *                  (history-sequencer.ts).
  * rollups table    pk `series` = "<name>#<incarnation>#<interval>", sk `start`; the minute buckets'
  *                  first/last versions serve since/until as an index on time.
  */

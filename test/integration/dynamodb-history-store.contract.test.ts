@@ -2,9 +2,9 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll } from 'vitest';
 import { DynamoHistoryStore } from '../../functions/counter/dynamodb-history-store.ts';
+import { HISTORY_TABLE, ROLLUPS_TABLE } from '../../functions/counter/table.ts';
 import { type Engine, startEngine } from '../../lib/local/engine.ts';
 import { ensureTable } from '../../lib/local/tables.ts';
-import { HISTORY_TABLE, HISTORY_TTL_ATTRIBUTE, ROLLUPS_TABLE } from '../../lib/table-schemas.ts';
 import { historyStoreContract } from '../support/history-store-contract.ts';
 
 // DynamoDB's history store on the local engine, held to the same suite as the in-memory twin
@@ -33,7 +33,7 @@ afterAll(async () => {
 historyStoreContract('DynamoDB on the local engine', async () => {
   const suffix = ++tables;
   const names = { history: `contract-history-${suffix}`, rollups: `contract-rollups-${suffix}` };
-  await ensureTable(client, names.history, HISTORY_TABLE, HISTORY_TTL_ATTRIBUTE);
+  await ensureTable(client, names.history, HISTORY_TABLE);
   await ensureTable(client, names.rollups, ROLLUPS_TABLE);
   return new DynamoHistoryStore(client, names);
 });
