@@ -15,6 +15,21 @@ import { backoffMs } from '../../functions/platform/retry.ts';
 /** How often the shards are described again while none ends (Lambda discovers new shards in about a minute). */
 const SHARD_REFRESH_MS = 60_000;
 
+/** Where one shard's delivery stands between reads, as Lambda keeps it for a failing batch. */
+interface Delivery {
+  batchSize: number;
+  attempts: number;
+  /** When a short batch was first seen, while a batching window gathers more. */
+  gatheringSince: number | undefined;
+  /** Being delivered again after a failure: goes at once, whatever the window. */
+  retrying: boolean;
+}
+
+interface Batch {
+  records: StreamRecord[];
+  next: string | undefined;
+}
+
 export interface PollerSettings {
   batchSize: number;
   bisectBatchOnError: boolean;
@@ -129,91 +144,106 @@ export class StreamPoller {
   /** Reads the shard from where it stopped until it is empty; true if it handled any record. */
   private async drainShard(shardId: string): Promise<boolean> {
     let handledAny = false;
-    let batchSize = this.options.settings.batchSize;
-    let attempts = 0;
-    const windowMs = (this.options.settings.batchingWindowSeconds ?? 0) * 1000;
-    // When this shard's pending records were first seen, while a batching window gathers more; and
-    // whether they are being delivered again after a failure, which goes at once.
-    let gatheringSince: number | undefined;
-    let retrying = false;
-    /** Everything up to `sequence` is handled: save it, and read on after it. */
-    const handledUpTo = async (sequence: string, next: string | null | undefined) => {
-      await this.savePosition(shardId, sequence);
-      if (next === undefined || next === null) this.iterators.delete(shardId);
-      else this.iterators.set(shardId, next);
-    };
+    const delivery = this.freshDelivery();
     while (this.running) {
-      const iterator = this.iterators.get(shardId) ?? (await this.iteratorFromSavedPosition(shardId));
-      if (iterator === undefined) {
-        this.finishShard(shardId);
-        return handledAny;
-      }
-      // The same iterator reads the same records again until they are handled: a retry, a smaller
-      // batch, or a batching window that gathers more.
-      const { Records = [], NextShardIterator } = await this.options.streams.send(
-        new GetRecordsCommand({ ShardIterator: iterator, Limit: batchSize }),
-      );
-      if (Records.length === 0) {
-        if (NextShardIterator === undefined || NextShardIterator === null) this.finishShard(shardId);
-        else this.iterators.set(shardId, NextShardIterator);
-        return handledAny;
-      }
-      this.iterators.set(shardId, iterator);
+      const batch = await this.readBatch(shardId, delivery.batchSize);
+      if (batch === undefined) return handledAny;
       handledAny = true;
-      // A first delivery short of a full batch waits for the window to close (retries go at once).
-      if (windowMs > 0 && !retrying && Records.length < batchSize) {
-        gatheringSince ??= Date.now();
-        const left = gatheringSince + windowMs - Date.now();
-        if (left > 0) {
-          await this.sleep(Math.min(left, this.options.idleMs ?? 200));
-          continue;
-        }
-      }
-      gatheringSince = undefined;
-      const failedAt = await this.invoke(shardId, Records);
-      if (failedAt === undefined) {
-        await handledUpTo(lastSequence(Records), NextShardIterator);
-        batchSize = this.options.settings.batchSize;
-        attempts = 0;
-        retrying = false;
-        continue;
-      }
-      retrying = true;
-      // Everything before the failed record is done; the rest is delivered again from it.
-      if (failedAt > 0) {
-        await this.savePosition(shardId, sequenceOf(Records[failedAt - 1]));
-        this.iterators.delete(shardId);
-        attempts = 0;
-        continue;
-      }
-      const tooOld = ageSeconds(Records[0]) > this.options.settings.maxRecordAgeSeconds;
-      // Halve a failing batch down to its first record before spending retries, so only the record
-      // that fails reaches the dead-letter file, never the good ones delivered beside it.
-      if (this.options.settings.bisectBatchOnError && Records.length > 1 && !tooOld) {
-        batchSize = Math.max(1, Math.ceil(Records.length / 2));
-        await this.sleep(this.options.retryBaseMs ?? 50);
-        continue;
-      }
-      attempts++;
-      if (attempts > this.options.settings.retryAttempts || tooOld) {
-        await this.deadLetter(
-          shardId,
-          Records,
-          attempts,
-          tooOld ? 'RecordAgeExceeded' : 'RetryAttemptsExhausted',
-        );
-        await handledUpTo(lastSequence(Records), NextShardIterator);
-        batchSize = this.options.settings.batchSize;
-        attempts = 0;
-        retrying = false;
-        continue;
-      }
-      // Lambda's retries of a failing batch, stood in for with a schedule a test can predict.
-      await this.sleep(
-        backoffMs(attempts - 1, { baseMs: this.options.retryBaseMs ?? 50, capMs: 2_000, jitter: 'none' }),
-      );
+      if (await this.gathering(delivery, batch.records)) continue;
+      const failedAt = await this.invoke(shardId, batch.records);
+      if (failedAt === undefined) await this.handledBatch(shardId, delivery, batch);
+      else await this.failed(shardId, delivery, batch, failedAt);
     }
     return handledAny;
+  }
+
+  private freshDelivery(): Delivery {
+    return {
+      batchSize: this.options.settings.batchSize,
+      attempts: 0,
+      gatheringSince: undefined,
+      retrying: false,
+    };
+  }
+
+  /** The shard's pending records, or undefined when it has none now (or has ended). */
+  private async readBatch(shardId: string, limit: number): Promise<Batch | undefined> {
+    const iterator = this.iterators.get(shardId) ?? (await this.iteratorFromSavedPosition(shardId));
+    if (iterator === undefined) {
+      this.finishShard(shardId);
+      return undefined;
+    }
+    const { Records = [], NextShardIterator } = await this.options.streams.send(
+      new GetRecordsCommand({ ShardIterator: iterator, Limit: limit }),
+    );
+    if (Records.length === 0) {
+      if (NextShardIterator === undefined || NextShardIterator === null) this.finishShard(shardId);
+      else this.iterators.set(shardId, NextShardIterator);
+      return undefined;
+    }
+    // The same iterator reads the same records again until they are handled: a retry, a smaller
+    // batch, or a batching window that gathers more.
+    this.iterators.set(shardId, iterator);
+    return { records: Records, next: NextShardIterator ?? undefined };
+  }
+
+  /** A first delivery short of a full batch waits for the window to close (retries go at once). */
+  private async gathering(delivery: Delivery, records: StreamRecord[]): Promise<boolean> {
+    const windowMs = (this.options.settings.batchingWindowSeconds ?? 0) * 1000;
+    if (windowMs > 0 && !delivery.retrying && records.length < delivery.batchSize) {
+      delivery.gatheringSince ??= Date.now();
+      const left = delivery.gatheringSince + windowMs - Date.now();
+      if (left > 0) {
+        await this.sleep(Math.min(left, this.options.idleMs ?? 200));
+        return true;
+      }
+    }
+    delivery.gatheringSince = undefined;
+    return false;
+  }
+
+  /** Everything up to the batch's last record is handled: save it, read on after it, start afresh. */
+  private async handledBatch(shardId: string, delivery: Delivery, batch: Batch): Promise<void> {
+    await this.savePosition(shardId, lastSequence(batch.records));
+    if (batch.next === undefined) this.iterators.delete(shardId);
+    else this.iterators.set(shardId, batch.next);
+    Object.assign(delivery, this.freshDelivery());
+  }
+
+  /** As Lambda after a failed batch: resume at the failed record, bisect, retry, then dead-letter. */
+  private async failed(shardId: string, delivery: Delivery, batch: Batch, failedAt: number): Promise<void> {
+    const { records } = batch;
+    delivery.retrying = true;
+    // Everything before the failed record is done; the rest is delivered again from it.
+    if (failedAt > 0) {
+      await this.savePosition(shardId, sequenceOf(records[failedAt - 1]));
+      this.iterators.delete(shardId);
+      delivery.attempts = 0;
+      return;
+    }
+    const tooOld = ageSeconds(records[0]) > this.options.settings.maxRecordAgeSeconds;
+    // Halve a failing batch down to its first record before spending retries, so only the record
+    // that fails reaches the dead-letter file, never the good ones delivered beside it.
+    if (this.options.settings.bisectBatchOnError && records.length > 1 && !tooOld) {
+      delivery.batchSize = Math.max(1, Math.ceil(records.length / 2));
+      await this.sleep(this.options.retryBaseMs ?? 50);
+      return;
+    }
+    delivery.attempts++;
+    if (delivery.attempts > this.options.settings.retryAttempts || tooOld) {
+      const reason = tooOld ? 'RecordAgeExceeded' : 'RetryAttemptsExhausted';
+      await this.deadLetter(shardId, records, delivery.attempts, reason);
+      await this.handledBatch(shardId, delivery, batch);
+      return;
+    }
+    // Lambda's retries of a failing batch, stood in for with a schedule a test can predict.
+    await this.sleep(
+      backoffMs(delivery.attempts - 1, {
+        baseMs: this.options.retryBaseMs ?? 50,
+        capMs: 2_000,
+        jitter: 'none',
+      }),
+    );
   }
 
   /** An iterator just after the saved position, or at the oldest record if none is saved. */
