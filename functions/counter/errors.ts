@@ -188,3 +188,11 @@ export class ShardShareExceeded extends Error {
     this.name = 'ShardShareExceeded';
   }
 }
+
+/** Thrown when a shard's change arrives before the counter's creation was recorded: retried later. */
+export class SequencerNotReadyError extends Error {
+  constructor(key: string) {
+    super(`history of ${key}: a shard's change came before the counter's creation was recorded; retrying`);
+    this.name = 'SequencerNotReadyError';
+  }
+}

@@ -1,3 +1,4 @@
+import { SequencerNotReadyError } from './errors.ts';
 import {
   type HistoryEntry,
   type Operation,
@@ -49,14 +50,6 @@ export interface SequencerState {
   absorbed: Record<string, number>;
   /** Left by the counter's deletion, so late changes of its shards are not recorded again. */
   purged?: boolean | undefined;
-}
-
-/** Thrown when a shard's change arrives before the counter's creation was recorded: retried later. */
-export class SequencerNotReadyError extends Error {
-  constructor(key: string) {
-    super(`history of ${key}: a shard's change came before the counter's creation was recorded; retrying`);
-    this.name = 'SequencerNotReadyError';
-  }
 }
 
 /**

@@ -18,7 +18,8 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DynamoHistoryStore } from '../../functions/counter/dynamodb-history-store.ts';
-import { SequencerNotReadyError, type ShardChange } from '../../functions/counter/history.ts';
+import { SequencerNotReadyError } from '../../functions/counter/errors.ts';
+import type { ShardChange } from '../../functions/counter/history.ts';
 import { decodePage, encodePage, encodeSources } from '../../functions/counter/history-page.ts';
 import type { HistoryEntry } from '../../functions/counter/schema.ts';
 import { ACTOR, at, KEY, shardChange, T0 } from '../support/sharded-changes.ts';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { SequencerNotReadyError, type ShardChange } from '../../functions/counter/history.ts';
+import { SequencerNotReadyError } from '../../functions/counter/errors.ts';
+import type { ShardChange } from '../../functions/counter/history.ts';
 import { recordHistory, type StreamChange } from '../../functions/counter/history-recorder.ts';
 import type { HistoryStore, SequenceOutcome } from '../../functions/counter/history-store.ts';
 import type { HistoryEntry, StoredCounter } from '../../functions/counter/schema.ts';

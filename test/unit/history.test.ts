@@ -1,10 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  numberChanges,
-  SequencerNotReadyError,
-  type SequencerState,
-  toHistoryAction,
-} from '../../functions/counter/history.ts';
+import { SequencerNotReadyError } from '../../functions/counter/errors.ts';
+import { numberChanges, type SequencerState, toHistoryAction } from '../../functions/counter/history.ts';
 import { counterItem } from '../support/counter-items.ts';
 import { ACTOR, at, KEY, rootImage, shardChange, shardImage, T0 } from '../support/sharded-changes.ts';
 
