@@ -3,7 +3,7 @@ import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { CounterClient } from '../client/counter-client.ts';
 import { credentialsFromEnv } from '../client/credentials.ts';
-import { lineWriter } from '../client/export-import.ts';
+import { lineWriter } from '../client/export.ts';
 import { type CliOptions, parseCommandLine, UsageError, version } from './cli/arguments.ts';
 import type { CliIo, Command } from './cli/command.ts';
 import { consoleCommand } from './cli/console-command.ts';

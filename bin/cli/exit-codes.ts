@@ -4,7 +4,7 @@ import {
   CounterNetworkError,
   UnexpectedAnswerError,
 } from '../../client/errors.ts';
-import { ImportFormatError } from '../../client/export-import.ts';
+import { ImportFormatError } from '../../client/export-format.ts';
 import { UsageError } from './arguments.ts';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;

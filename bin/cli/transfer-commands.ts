@@ -1,7 +1,8 @@
 import { createReadStream, fstatSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { exportCounters, importCounters } from '../../client/export-import.ts';
+import { exportCounters } from '../../client/export.ts';
+import { importCounters } from '../../client/import.ts';
 import { Progress } from '../../client/progress.ts';
 import { UsageError, upTo } from './arguments.ts';
 import type { CommandContext } from './command.ts';
