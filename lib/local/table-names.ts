@@ -1,6 +1,6 @@
 /**
- * The local tables' names for a prefix, as `npm start` creates them. lib/local/server.ts builds the
- * same names inline; the dead-letter replay (scripts/replay-dead-letters.ts) reads them from here.
+ * The local tables' names for a prefix, as `npm start` creates them (lib/local/server.ts) and the
+ * dead-letter replay (scripts/replay-dead-letters.ts) finds them.
  */
 export function localTableNames(prefix = 'counter-service') {
   return {

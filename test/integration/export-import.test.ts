@@ -4,13 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CounterClient } from '../../client/counter-client.ts';
-import {
-  EXPORT_FORMAT,
-  type ExportLine,
-  exportCounters,
-  importCounters,
-  parseLine,
-} from '../../client/export-import.ts';
+import { exportCounters } from '../../client/export.ts';
+import { EXPORT_FORMAT, type ExportLine, parseLine } from '../../client/export-format.ts';
+import { importCounters } from '../../client/import.ts';
 import { REPO_ROOT } from '../../lib/repo-root.ts';
 import { type ServerProcess, startServer } from '../support/server-process.ts';
 import { ADMIN, eventually } from '../support/signed-client.ts';
