@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Engine, startEngine } from '../../lib/local/engine.ts';
+import { localTableNames } from '../../lib/local/table-names.ts';
 import { api, expectExactHistory } from '../support/api.ts';
 import { FaultProxy } from '../support/fault-proxy.ts';
 import { type ServerProcess, startServer } from '../support/server-process.ts';
@@ -7,6 +8,10 @@ import { type CallResult, call, eventually } from '../support/signed-client.ts';
 
 // docs/api.md section 4 under fault injection: the engine keeps running behind a proxy that throttles
 // or swallows answers, while the server (the Lambdas) is killed and started again.
+// The stream consumer and the poller's checkpoints write through the same proxy: a fault meant for
+// one request names its table, so it cannot fall on their writes instead.
+const TABLES = localTableNames();
+
 describe('faults', () => {
   let engine: Engine;
   let proxy: FaultProxy;
@@ -41,7 +46,7 @@ describe('faults', () => {
     const server = await start({ DYNAMODB_MAX_ATTEMPTS: '1' });
     const client = api(server.url);
     // The keyed increment's one UpdateItem is its write to the counter (the claim is a PutItem).
-    proxy.setRules([{ operation: 'UpdateItem', fault: 'drop-response', times: 1 }]);
+    proxy.setRules([{ operation: 'UpdateItem', table: TABLES.counters, fault: 'drop-response', times: 1 }]);
     const key = { 'idempotency-key': 'lost-answer-1' };
 
     const first = await client.post('/counters/fault.lost', { body: { by: 5 }, headers: key });
@@ -60,9 +65,8 @@ describe('faults', () => {
     const server = await start({ DYNAMODB_MAX_ATTEMPTS: '1' });
     const client = api(server.url);
     await client.put('/counters/fault.claimed', { body: { value: 10 } });
-    // The consumer's history put of that set goes first, so the fault falls on the claim.
     await client.historyOf('/counters/fault.claimed', 1);
-    proxy.setRules([{ operation: 'PutItem', fault: 'drop-response', times: 1 }]);
+    proxy.setRules([{ operation: 'PutItem', table: TABLES.idempotency, fault: 'drop-response', times: 1 }]);
     const key = { 'idempotency-key': 'claimed-then-died-1' };
 
     const first = await client.post('/counters/fault.claimed', { body: { by: 5 }, headers: key });
@@ -86,7 +90,7 @@ describe('faults', () => {
     const server = await start();
     const client = api(server.url);
     await client.put('/counters/fault.ambiguous', { body: { value: 100 } });
-    proxy.setRules([{ operation: 'UpdateItem', fault: 'drop-response', times: 1 }]);
+    proxy.setRules([{ operation: 'UpdateItem', table: TABLES.counters, fault: 'drop-response', times: 1 }]);
 
     const response = await client.post('/counters/fault.ambiguous');
 

@@ -18,6 +18,8 @@ export interface FaultRule {
   probability?: number;
   /** Stop after this many faults. */
   times?: number;
+  /** Only requests to this table (their `TableName`), when other writers share the operation. */
+  table?: string;
 }
 
 /** An HTTP proxy in front of the local engine that injects faults into chosen operations. */
@@ -55,9 +57,10 @@ export class FaultProxy {
     await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
   }
 
-  private pick(operation: string): FaultRule | undefined {
+  private pick(operation: string, table: string | undefined): FaultRule | undefined {
     for (const rule of this.rules) {
       if (rule.operation !== operation) continue;
+      if (rule.table !== undefined && rule.table !== table) continue;
       if (rule.times !== undefined && rule.used >= rule.times) continue;
       if (Math.random() >= (rule.probability ?? 1)) continue;
       rule.used++;
@@ -72,7 +75,7 @@ export class FaultProxy {
     for await (const chunk of req) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
     const body = Buffer.concat(chunks);
     const operation = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? '';
-    const rule = this.pick(operation);
+    const rule = this.pick(operation, tableOf(body));
     const fault = rule?.fault;
     if (fault === 'delay') {
       await new Promise((resolve) => setTimeout(resolve, Math.random() * (rule?.delayMs ?? 0)));
@@ -111,5 +114,16 @@ export class FaultProxy {
     );
     forwarded.once('error', () => res.socket?.destroy());
     forwarded.end(body);
+  }
+}
+
+/** The request's `TableName`, when its body is a JSON object that names one. */
+function tableOf(body: Buffer): string | undefined {
+  try {
+    const parsed: unknown = JSON.parse(body.toString('utf8'));
+    if (typeof parsed !== 'object' || parsed === null || !('TableName' in parsed)) return undefined;
+    return typeof parsed.TableName === 'string' ? parsed.TableName : undefined;
+  } catch {
+    return undefined;
   }
 }
