@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 // Four layers, run together by `npm test`: unit (in-memory and client mocks), integration (the local
@@ -10,6 +11,9 @@ const env = { POWERTOOLS_METRICS_DISABLED: 'true' };
 export default defineConfig({
   test: {
     pool: 'forks',
+    // One worker per core: integration files spend much of their time waiting on the servers they
+    // spawn, and vitest's default (cores - 1) leaves one of two cores idle (docs/testing.md).
+    maxWorkers: availableParallelism(),
     projects: [
       { test: { name: 'unit', env, include: ['test/unit/**/*.test.ts'] } },
       {
@@ -46,6 +50,10 @@ export default defineConfig({
           name: 'infra',
           env,
           include: ['test/infra/**/*.test.ts'],
+          // The files share one process per worker: aws-cdk-lib and CDK's template validator (a
+          // WebAssembly module that takes seconds to compile) load once rather than once per file.
+          // Each test builds its own App, so no state passes between files.
+          isolate: false,
           testTimeout: 300_000,
           hookTimeout: 300_000,
         },
