@@ -1,5 +1,5 @@
 import { Duration, Validations } from 'aws-cdk-lib';
-import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, ComparisonOperator, type IMetric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { StartingPosition, type SystemLogLevel, type Tracing } from 'aws-cdk-lib/aws-lambda';
@@ -95,13 +95,39 @@ export class HistoryConsumer extends Construct {
 
   constructor(scope: Construct, id: string, props: HistoryConsumerProps) {
     super(scope, id);
-    const { tables } = props;
+    // Checked before the stream, so a bad setting is reported whatever else is wrong.
     const reserved = reservedConcurrencyOf(props.reservedConcurrency);
-    const streamArn = tables.counters.tableStreamArn;
-    if (streamArn === undefined) throw new Error('The counters table has no stream to consume');
-    this.streamArn = streamArn;
+    this.streamArn = streamArnOf(props.tables);
+    this.function = this.createFunction(props, reserved);
+    this.changeEventsBus = props.changeEvents;
+    this.grantFunction(props);
+    this.deadLetterQueue = this.createDeadLetterQueue();
+    this.eventSource = this.subscribe(props);
+    this.iteratorAgeAlarm = this.createIteratorAgeAlarm(props.maxIteratorAge ?? Duration.seconds(60));
+    this.deadLetterAlarm = this.alarmOnAny(
+      'DeadLetterAlarm',
+      'A stream batch exhausted its retries: some history is missing until it is replayed.',
+      this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        statistic: 'Maximum',
+        period: Duration.minutes(1),
+      }),
+    );
+    this.errorsAlarm = this.alarmOnAny(
+      'ErrorsAlarm',
+      'The history consumer failed an invocation (a crash or timeout, not a reported record).',
+      this.function.metricErrors({ statistic: 'Sum', period: Duration.minutes(5) }),
+    );
+    this.throttlesAlarm = this.alarmOnAny(
+      'ThrottlesAlarm',
+      'The history consumer was throttled in the last 5 minutes: its reserved concurrency is below the ' +
+        "stream's open shards, or the account's concurrency ran out; history lags until it gets through.",
+      this.function.metricThrottles({ statistic: 'Sum', period: Duration.minutes(5) }),
+    );
+  }
 
-    this.function = new CounterFunction(this, 'Function', {
+  /** The consumer, told only the tables it may touch, the retention, and the bus of change events. */
+  private createFunction(props: HistoryConsumerProps, reserved: number | undefined): CounterFunction {
+    return new CounterFunction(this, 'Function', {
       entry: HISTORY_CONSUMER.entry,
       description: HISTORY_CONSUMER.description,
       timeout: props.timeout ?? Duration.seconds(60),
@@ -109,7 +135,7 @@ export class HistoryConsumer extends Construct {
       ...(props.systemLogLevel === undefined ? {} : { systemLogLevel: props.systemLogLevel }),
       ...(props.tracing === undefined ? {} : { tracing: props.tracing }),
       environment: {
-        ...tables.environmentFor(HISTORY_CONSUMER.tables),
+        ...props.tables.environmentFor(HISTORY_CONSUMER.tables),
         ...(props.historyRetention === undefined
           ? {}
           : { HISTORY_RETENTION_DAYS: String(props.historyRetention.toDays({ integral: false })) }),
@@ -117,8 +143,11 @@ export class HistoryConsumer extends Construct {
         ...(props.changeEvents === undefined ? {} : { CHANGE_EVENTS_BUS: props.changeEvents.eventBusArn }),
       },
     });
-    tables.grantAccess(this.function, HISTORY_CONSUMER.tables);
-    this.changeEventsBus = props.changeEvents;
+  }
+
+  /** Exactly the table access its spec names, and PutEvents on the change events' bus alone. */
+  private grantFunction(props: HistoryConsumerProps): void {
+    props.tables.grantAccess(this.function, HISTORY_CONSUMER.tables);
     props.changeEvents?.grantPutEventsTo(this.function);
     Validations.of(this.function).acknowledge({
       id: 'Serverless-LambdaDLQ',
@@ -127,8 +156,11 @@ export class HistoryConsumer extends Construct {
         'on-failure destination (the dead-letter queue below). A function DLQ applies to asynchronous ' +
         'invocations only.',
     });
+  }
 
-    this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
+  /** Where batches that exhaust their retries are described, for an operator to replay. */
+  private createDeadLetterQueue(): Queue {
+    const queue = new Queue(this, 'DeadLetterQueue', {
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
@@ -136,12 +168,16 @@ export class HistoryConsumer extends Construct {
     const isTheDeadLetterQueue =
       'This queue is itself the dead-letter destination of the history stream mapping; its messages ' +
       '(descriptions of failed batches) are inspected and replayed by an operator, never redriven onward.';
-    Validations.of(this.deadLetterQueue).acknowledge(
+    Validations.of(queue).acknowledge(
       { id: 'AwsSolutions-SQS3', reason: isTheDeadLetterQueue },
       { id: 'Serverless-SQSRedrivePolicy', reason: isTheDeadLetterQueue },
     );
+    return queue;
+  }
 
-    this.eventSource = new DynamoEventSource(tables.counters, {
+  /** The counters stream as the function's event source, with the settings the local poller shares. */
+  private subscribe(props: HistoryConsumerProps): DynamoEventSource {
+    const eventSource = new DynamoEventSource(props.tables.counters, {
       startingPosition: StartingPosition[HISTORY_STREAM.startingPosition],
       batchSize: HISTORY_STREAM.batchSize,
       bisectBatchOnError: HISTORY_STREAM.bisectBatchOnError,
@@ -152,41 +188,27 @@ export class HistoryConsumer extends Construct {
       ...(props.batchingWindow === undefined ? {} : { maxBatchingWindow: props.batchingWindow }),
       onFailure: new SqsDlq(this.deadLetterQueue),
     });
-    this.function.addEventSource(this.eventSource);
+    this.function.addEventSource(eventSource);
+    return eventSource;
+  }
 
-    this.iteratorAgeAlarm = new Alarm(this, 'IteratorAgeAlarm', {
+  /** Lag, the one alarm that waits: a burst may age the iterator briefly without anything wrong. */
+  private createIteratorAgeAlarm(maxIteratorAge: Duration): Alarm {
+    return new Alarm(this, 'IteratorAgeAlarm', {
       alarmDescription: 'History lags the counters stream by more than the threshold for 5 minutes.',
       metric: this.function.metric('IteratorAge', { statistic: 'Maximum', period: Duration.minutes(1) }),
-      threshold: (props.maxIteratorAge ?? Duration.seconds(60)).toMilliseconds(),
+      threshold: maxIteratorAge.toMilliseconds(),
       comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 5,
       treatMissingData: TreatMissingData.NOT_BREACHING,
     });
-    this.deadLetterAlarm = new Alarm(this, 'DeadLetterAlarm', {
-      alarmDescription: 'A stream batch exhausted its retries: some history is missing until it is replayed.',
-      metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
-        statistic: 'Maximum',
-        period: Duration.minutes(1),
-      }),
-      threshold: 1,
-      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: TreatMissingData.NOT_BREACHING,
-    });
-    this.errorsAlarm = new Alarm(this, 'ErrorsAlarm', {
-      alarmDescription:
-        'The history consumer failed an invocation (a crash or timeout, not a reported record).',
-      metric: this.function.metricErrors({ statistic: 'Sum', period: Duration.minutes(5) }),
-      threshold: 1,
-      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: TreatMissingData.NOT_BREACHING,
-    });
-    this.throttlesAlarm = new Alarm(this, 'ThrottlesAlarm', {
-      alarmDescription:
-        'The history consumer was throttled in the last 5 minutes: its reserved concurrency is below the ' +
-        "stream's open shards, or the account's concurrency ran out; history lags until it gets through.",
-      metric: this.function.metricThrottles({ statistic: 'Sum', period: Duration.minutes(5) }),
+  }
+
+  /** Fires on a single occurrence: each of these means history is late or missing. */
+  private alarmOnAny(id: string, description: string, metric: IMetric): Alarm {
+    return new Alarm(this, id, {
+      alarmDescription: description,
+      metric,
       threshold: 1,
       comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,
@@ -214,6 +236,13 @@ export class HistoryConsumer extends Construct {
       )
       .combine(this.function.grantInvoke(grantee));
   }
+}
+
+/** The counters table's stream: without one there is nothing to consume. */
+function streamArnOf(tables: CounterTables): string {
+  const streamArn = tables.counters.tableStreamArn;
+  if (streamArn === undefined) throw new Error('The counters table has no stream to consume');
+  return streamArn;
 }
 
 /** A reservation of whole invocations; `false` reserves none. */
