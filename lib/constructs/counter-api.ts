@@ -10,7 +10,7 @@ import {
 } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import type { Alarm } from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { SystemLogLevel, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -24,6 +24,7 @@ import {
   validateCorsOrigins,
 } from '../cors.ts';
 import { type Access, ROUTES, routeFunctions } from '../routes.ts';
+import { anyOccurrenceAlarm } from './any-occurrence-alarm.ts';
 import type { CounterTables } from './counter-tables.ts';
 import { CounterFunction } from './node-function.ts';
 
@@ -123,11 +124,38 @@ export class CounterApi extends Construct {
 
   constructor(scope: Construct, id: string, props: CounterApiProps) {
     super(scope, id);
-    const { tables } = props;
-    const throttle = props.throttle ?? { rateLimit: 1000, burstLimit: 2000 };
-    const corsPreflight = corsPreflightOf(props.corsAllowOrigins ?? []);
+    this.httpApi = this.createHttpApi(props.corsAllowOrigins ?? []);
+    this.accessLogGroup = this.createAccessLogGroup(props.accessLogRetention ?? RetentionDays.ONE_MONTH);
+    this.stage = this.createStage(props.throttle ?? { rateLimit: 1000, burstLimit: 2000 });
+    this.functions = this.createFunctions(props);
+    this.addRoutes();
+    this.serverErrorAlarm = anyOccurrenceAlarm(
+      this,
+      'ServerErrorAlarm',
+      // Bad input never yields a 5xx (contract §5), so even one is a defect or an outage.
+      'The API answered 5xx in the last 5 minutes.',
+      this.httpApi.metricServerError({ statistic: 'Sum', period: Duration.minutes(5) }),
+    );
+    this.functionAlarms = [...this.functions.entries()].flatMap(([fnId, fn]) => [
+      anyOccurrenceAlarm(
+        this,
+        `${pascalCase(fnId)}ErrorsAlarm`,
+        `${fnId} failed an invocation (crash, timeout or init error) in the last 5 minutes.`,
+        fn.metricErrors({ statistic: 'Sum', period: Duration.minutes(5) }),
+      ),
+      anyOccurrenceAlarm(
+        this,
+        `${pascalCase(fnId)}ThrottlesAlarm`,
+        `${fnId} was throttled by Lambda concurrency in the last 5 minutes.`,
+        fn.metricThrottles({ statistic: 'Sum', period: Duration.minutes(5) }),
+      ),
+    ]);
+    this.acknowledgeNoDeadLetterQueues();
+  }
 
-    this.httpApi = new HttpApi(this, 'HttpApi', {
+  private createHttpApi(corsAllowOrigins: readonly string[]): HttpApi {
+    const corsPreflight = corsPreflightOf(corsAllowOrigins);
+    return new HttpApi(this, 'HttpApi', {
       apiName: `${Stack.of(this).stackName}-counters`,
       description: 'Counter service: exact counters with a complete history (IAM-signed requests only).',
       defaultAuthorizer: new HttpIamAuthorizer(),
@@ -135,16 +163,22 @@ export class CounterApi extends Construct {
       createDefaultStage: false,
       ...(corsPreflight === undefined ? {} : { corsPreflight }),
     });
+  }
 
-    this.accessLogGroup = new LogGroup(this, 'AccessLogs', {
+  private createAccessLogGroup(retention: RetentionDays): LogGroup {
+    return new LogGroup(this, 'AccessLogs', {
       // Under /aws/vendedlogs/, as AWS asks of log groups its services deliver to: such groups are
       // kept out of the account's CloudWatch Logs resource policy, whose 5,120 characters a few
       // stacks' groups would otherwise fill, failing later deploys in the account.
       logGroupName: `/aws/vendedlogs/apigateway/${Names.uniqueResourceName(this, { maxLength: 200, separator: '-' })}-access`,
-      retention: props.accessLogRetention ?? RetentionDays.ONE_MONTH,
+      retention,
       removalPolicy: RemovalPolicy.DESTROY,
     });
-    this.stage = new HttpStage(this, 'DefaultStage', {
+  }
+
+  /** The `$default` stage, deployed on every change, with throttling and the JSON access log. */
+  private createStage(throttle: ThrottleProps): HttpStage {
+    return new HttpStage(this, 'DefaultStage', {
       httpApi: this.httpApi,
       stageName: '$default',
       autoDeploy: true,
@@ -154,9 +188,11 @@ export class CounterApi extends Construct {
         format: AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS)),
       },
     });
+  }
 
+  /** One function per operation, with exactly the table access its spec names. */
+  private createFunctions(props: CounterApiProps): Map<string, CounterFunction> {
     const functions = new Map<string, CounterFunction>();
-    const integrations = new Map<string, HttpLambdaIntegration>();
     for (const spec of routeFunctions()) {
       const fn = new CounterFunction(this, pascalCase(spec.id), {
         entry: spec.entry,
@@ -164,49 +200,32 @@ export class CounterApi extends Construct {
         ...(props.systemLogLevel === undefined ? {} : { systemLogLevel: props.systemLogLevel }),
         ...(props.tracing === undefined ? {} : { tracing: props.tracing }),
         // Only the tables it may touch: a name the function cannot use would only mislead.
-        environment: tables.environmentFor(spec.tables),
+        environment: props.tables.environmentFor(spec.tables),
       });
-      tables.grantAccess(fn, spec.tables);
+      props.tables.grantAccess(fn, spec.tables);
       functions.set(spec.id, fn);
-      integrations.set(spec.id, new HttpLambdaIntegration(`${pascalCase(spec.id)}Integration`, fn));
     }
-    this.functions = functions;
+    return functions;
+  }
 
+  /**
+   * Every route of the route table, each to its operation's function (IAM, the API's default). One
+   * integration per function, shared by its routes.
+   */
+  private addRoutes(): void {
+    const integrations = new Map<string, HttpLambdaIntegration>();
+    for (const [fnId, fn] of this.functions) {
+      integrations.set(fnId, new HttpLambdaIntegration(`${pascalCase(fnId)}Integration`, fn));
+    }
     for (const route of ROUTES) {
       const integration = integrations.get(route.function.id);
       if (integration === undefined) throw new Error(`No function for route ${route.method} ${route.path}`);
       this.httpApi.addRoutes({ path: route.path, methods: [HttpMethod[route.method]], integration });
     }
+  }
 
-    this.serverErrorAlarm = new Alarm(this, 'ServerErrorAlarm', {
-      // Bad input never yields a 5xx (contract §5), so even one is a defect or an outage.
-      alarmDescription: 'The API answered 5xx in the last 5 minutes.',
-      metric: this.httpApi.metricServerError({ statistic: 'Sum', period: Duration.minutes(5) }),
-      threshold: 1,
-      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: TreatMissingData.NOT_BREACHING,
-    });
-    this.functionAlarms = [...functions.entries()].flatMap(([fnId, fn]) => [
-      new Alarm(this, `${pascalCase(fnId)}ErrorsAlarm`, {
-        alarmDescription: `${fnId} failed an invocation (crash, timeout or init error) in the last 5 minutes.`,
-        metric: fn.metricErrors({ statistic: 'Sum', period: Duration.minutes(5) }),
-        threshold: 1,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-      }),
-      new Alarm(this, `${pascalCase(fnId)}ThrottlesAlarm`, {
-        alarmDescription: `${fnId} was throttled by Lambda concurrency in the last 5 minutes.`,
-        metric: fn.metricThrottles({ statistic: 'Sum', period: Duration.minutes(5) }),
-        threshold: 1,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-      }),
-    ]);
-
-    for (const fn of functions.values()) {
+  private acknowledgeNoDeadLetterQueues(): void {
+    for (const fn of this.functions.values()) {
       Validations.of(fn).acknowledge({
         id: 'Serverless-LambdaDLQ',
         reason:

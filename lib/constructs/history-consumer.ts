@@ -1,5 +1,5 @@
 import { Duration, Validations } from 'aws-cdk-lib';
-import { Alarm, ComparisonOperator, type IMetric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { StartingPosition, type SystemLogLevel, type Tracing } from 'aws-cdk-lib/aws-lambda';
@@ -8,6 +8,7 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { HISTORY_CONSUMER } from '../routes.ts';
 import { HISTORY_STREAM } from '../stream-settings.ts';
+import { anyOccurrenceAlarm } from './any-occurrence-alarm.ts';
 import type { CounterTables } from './counter-tables.ts';
 import { CounterFunction } from './node-function.ts';
 
@@ -104,7 +105,8 @@ export class HistoryConsumer extends Construct {
     this.deadLetterQueue = this.createDeadLetterQueue();
     this.eventSource = this.subscribe(props);
     this.iteratorAgeAlarm = this.createIteratorAgeAlarm(props.maxIteratorAge ?? Duration.seconds(60));
-    this.deadLetterAlarm = this.alarmOnAny(
+    this.deadLetterAlarm = anyOccurrenceAlarm(
+      this,
       'DeadLetterAlarm',
       'A stream batch exhausted its retries: some history is missing until it is replayed.',
       this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
@@ -112,12 +114,14 @@ export class HistoryConsumer extends Construct {
         period: Duration.minutes(1),
       }),
     );
-    this.errorsAlarm = this.alarmOnAny(
+    this.errorsAlarm = anyOccurrenceAlarm(
+      this,
       'ErrorsAlarm',
       'The history consumer failed an invocation (a crash or timeout, not a reported record).',
       this.function.metricErrors({ statistic: 'Sum', period: Duration.minutes(5) }),
     );
-    this.throttlesAlarm = this.alarmOnAny(
+    this.throttlesAlarm = anyOccurrenceAlarm(
+      this,
       'ThrottlesAlarm',
       'The history consumer was throttled in the last 5 minutes: its reserved concurrency is below the ' +
         "stream's open shards, or the account's concurrency ran out; history lags until it gets through.",
@@ -200,18 +204,6 @@ export class HistoryConsumer extends Construct {
       threshold: maxIteratorAge.toMilliseconds(),
       comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 5,
-      treatMissingData: TreatMissingData.NOT_BREACHING,
-    });
-  }
-
-  /** Fires on a single occurrence: each of these means history is late or missing. */
-  private alarmOnAny(id: string, description: string, metric: IMetric): Alarm {
-    return new Alarm(this, id, {
-      alarmDescription: description,
-      metric,
-      threshold: 1,
-      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
       treatMissingData: TreatMissingData.NOT_BREACHING,
     });
   }
