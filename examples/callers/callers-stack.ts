@@ -58,10 +58,27 @@ export class CallersStack extends Stack {
     const { counterApi } = props;
     // CloudFormation exports: the counter service's stack cannot lose its API while callers use it.
     CrossStackReferences.of(this).consume(ReferenceStrength.STRONG);
+    this.jobWorker = this.createJobWorker(counterApi);
+    const counterPath = `/counters/${WORKFLOW_COUNTER}`;
+    // Any stage (the API has one, $default), this method, this path: the one route.
+    const routeArn = counterApi.httpApi.arnForExecuteApi('POST', counterPath, '*');
+    this.countRun = this.createCountRun(counterApi, counterPath, routeArn);
+    this.workflow = this.createWorkflow(counterPath, routeArn);
+    new CfnOutput(this, 'JobWorkerFunctionName', {
+      value: this.jobWorker.functionName,
+      description: `aws lambda invoke --function-name ... --payload '{"job":"nightly-export"}'`,
+    });
+    new CfnOutput(this, 'NightlyReportStateMachineArn', {
+      value: this.workflow.stateMachineArn,
+      description: 'aws stepfunctions start-execution --state-machine-arn ...',
+    });
+  }
 
+  /** The Lambda caller, allowed to increment the counters under `jobs.` and nothing else. */
+  private createJobWorker(counterApi: CounterApi): CounterFunction {
     // The house function construct: Node.js 22 on arm64, bundled by esbuild without Docker, a role that
     // starts with nothing but writing to its own log group.
-    this.jobWorker = new CounterFunction(this, 'JobWorker', {
+    const jobWorker = new CounterFunction(this, 'JobWorker', {
       entry: 'examples/callers/functions/count-job.ts',
       description: `Example caller: counts job runs in ${JOB_COUNTER_PREFIX}* through the counter API`,
       // The client's retries (4 attempts of at most 5 s) fit inside it.
@@ -69,24 +86,25 @@ export class CallersStack extends Stack {
       environment: { COUNTER_API_URL: counterApi.url },
     });
     // execute-api:Invoke on POST/counters/jobs.* and nothing else.
-    const jobGrant = counterApi.grantIncrement(this.jobWorker, { prefix: JOB_COUNTER_PREFIX });
+    const jobGrant = counterApi.grantIncrement(jobWorker, { prefix: JOB_COUNTER_PREFIX });
     acknowledgeInvokeWildcards(
-      this.jobWorker.role ?? missing('the job worker has no role'),
+      jobWorker.role ?? missing('the job worker has no role'),
       jobGrant.principalStatements.flatMap((statement) => statement.resources),
       `The wildcards are the grant: POST of the counters named ${JOB_COUNTER_PREFIX}* (a name cannot hold "/"), ` +
         'on any stage of the API, which has one ($default).',
     );
-    Validations.of(this.jobWorker).acknowledge({
+    Validations.of(jobWorker).acknowledge({
       id: 'Serverless-LambdaDLQ',
       reason:
         'The example worker is invoked synchronously (aws lambda invoke, or a caller of yours), and the caller ' +
         'sees any failure. Give it an on-failure destination when an asynchronous source invokes it.',
     });
+    return jobWorker;
+  }
 
-    const counterPath = `/counters/${WORKFLOW_COUNTER}`;
-    // Any stage (the API has one, $default), this method, this path: the one route.
-    const routeArn = counterApi.httpApi.arnForExecuteApi('POST', counterPath, '*');
-    this.countRun = new CounterRouteTask(this, 'CountRun', {
+  /** The workflow's one call: POST of its counter, signed by the workflow's role, resent on failure. */
+  private createCountRun(counterApi: CounterApi, counterPath: string, routeArn: string): CounterRouteTask {
+    const countRun = new CounterRouteTask(this, 'CountRun', {
       apiId: counterApi.httpApi.apiId,
       apiStack: Stack.of(counterApi),
       method: HttpMethod.POST,
@@ -101,14 +119,18 @@ export class CallersStack extends Stack {
       // The counter after the increment.
       outputPath: '$.ResponseBody',
     });
-    this.countRun.addRetry({
+    countRun.addRetry({
       errors: RETRIED_ERRORS,
       interval: Duration.seconds(1),
       backoffRate: 2,
       maxAttempts: 5,
     });
+    return countRun;
+  }
 
-    this.workflow = new StateMachine(this, 'NightlyReport', {
+  /** The Step Functions caller: a Standard workflow whose only state is the count. */
+  private createWorkflow(counterPath: string, routeArn: string): StateMachine {
+    const workflow = new StateMachine(this, 'NightlyReport', {
       comment: `Example caller: counts its executions in ${WORKFLOW_COUNTER} through the counter API`,
       // In a real workflow the increment is one step among its own; here it is the only one.
       definitionBody: DefinitionBody.fromChainable(this.countRun),
@@ -116,14 +138,14 @@ export class CallersStack extends Stack {
       timeout: Duration.minutes(5),
     });
     acknowledgeInvokeWildcards(
-      this.workflow.role,
+      workflow.role,
       [routeArn],
       `The only wildcard is the stage: POST of ${counterPath} on any stage of the API, which has one ($default).`,
     );
     const untraced =
       'X-Ray is off, as it is on the counter service by default (docs/cost.md): pass tracingEnabled: true to ' +
       'trace executions, which then also needs X-Ray permissions on "*".';
-    Validations.of(this.workflow).acknowledge(
+    Validations.of(workflow).acknowledge(
       {
         id: 'AwsSolutions-SF1',
         reason:
@@ -133,15 +155,7 @@ export class CallersStack extends Stack {
       { id: 'AwsSolutions-SF2', reason: untraced },
       { id: 'Serverless-StepFunctionStateMachineXray', reason: untraced },
     );
-
-    new CfnOutput(this, 'JobWorkerFunctionName', {
-      value: this.jobWorker.functionName,
-      description: `aws lambda invoke --function-name ... --payload '{"job":"nightly-export"}'`,
-    });
-    new CfnOutput(this, 'NightlyReportStateMachineArn', {
-      value: this.workflow.stateMachineArn,
-      description: 'aws stepfunctions start-execution --state-machine-arn ...',
-    });
+    return workflow;
   }
 }
 
