@@ -49,19 +49,36 @@ const CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
  */
 export async function startHistoryBench(): Promise<HistoryBench> {
   const engine = await startEngine({});
-  const prefix = `hs-${randomUUID().slice(0, 8)}`;
-  const tables = {
+  const tables = tableNames(`hs-${randomUUID().slice(0, 8)}`);
+  setEnvironment(engine.endpoint, tables);
+  const db = new DynamoDBClient({ endpoint: engine.endpoint, region: REGION, credentials: CREDENTIALS });
+  try {
+    return await wireBench(engine, db, tables);
+  } catch (error) {
+    db.destroy();
+    await engine.stop();
+    throw error;
+  }
+}
+
+/** This run's tables, under a prefix of its own. */
+function tableNames(prefix: string): HistoryBench['tables'] {
+  return {
     counters: `${prefix}-counters`,
     history: `${prefix}-history`,
     rollups: `${prefix}-rollups`,
     idempotency: `${prefix}-idempotency`,
     checkpoints: `${prefix}-checkpoints`,
   };
+}
+
+/** What the service and the consumer read at cold start, pointed at the engine and this run's tables. */
+function setEnvironment(endpoint: string, tables: HistoryBench['tables']): void {
   Object.assign(process.env, {
     AWS_REGION: REGION,
     AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId,
     AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey,
-    DYNAMODB_ENDPOINT: engine.endpoint,
+    DYNAMODB_ENDPOINT: endpoint,
     COUNTERS_TABLE: tables.counters,
     HISTORY_TABLE: tables.history,
     ROLLUPS_TABLE: tables.rollups,
@@ -70,47 +87,48 @@ export async function startHistoryBench(): Promise<HistoryBench> {
     // The consumer logs every batch at debug level; the benchmark's own progress is enough.
     POWERTOOLS_LOG_LEVEL: 'WARN',
   });
-  const db = new DynamoDBClient({ endpoint: engine.endpoint, region: REGION, credentials: CREDENTIALS });
-  try {
-    const streamArn = await createTables(db, tables);
-    // Imported only now: the consumer builds its store from the environment at import, as on Lambda.
-    const { handler } = await import('../functions/stream/record-history.ts');
-    const meter = meteredClients(tables);
-    const deps = counterService();
-    const streams = new DynamoDBStreamsClient({
-      endpoint: engine.endpoint,
-      region: REGION,
-      credentials: CREDENTIALS,
-    });
-    const checkpoints = DynamoDBDocumentClient.from(
-      new DynamoDBClient({ endpoint: engine.endpoint, region: REGION, credentials: CREDENTIALS }),
-    );
-    return {
-      engine,
-      region: REGION,
-      tables,
-      db,
-      checkpoints,
-      streams,
-      streamArn,
-      deps,
-      consumer: handler,
-      meter,
-      workDir: await mkdtemp(path.join(tmpdir(), 'history-scale-')),
-      stop: async () => {
-        streams.destroy();
-        checkpoints.destroy();
-        db.destroy();
-        documentClient('standard').destroy();
-        documentClient('throttling-only').destroy();
-        await engine.stop();
-      },
-    };
-  } catch (error) {
-    db.destroy();
-    await engine.stop();
-    throw error;
-  }
+}
+
+/** The tables created, then the consumer, the service, the meter and the clients over them. */
+async function wireBench(
+  engine: Engine,
+  db: DynamoDBClient,
+  tables: HistoryBench['tables'],
+): Promise<HistoryBench> {
+  const streamArn = await createTables(db, tables);
+  // Imported only now: the consumer builds its store from the environment at import, as on Lambda.
+  const { handler } = await import('../functions/stream/record-history.ts');
+  const meter = meteredClients(tables);
+  const deps = counterService();
+  const streams = new DynamoDBStreamsClient({
+    endpoint: engine.endpoint,
+    region: REGION,
+    credentials: CREDENTIALS,
+  });
+  const checkpoints = DynamoDBDocumentClient.from(
+    new DynamoDBClient({ endpoint: engine.endpoint, region: REGION, credentials: CREDENTIALS }),
+  );
+  return {
+    engine,
+    region: REGION,
+    tables,
+    db,
+    checkpoints,
+    streams,
+    streamArn,
+    deps,
+    consumer: handler,
+    meter,
+    workDir: await mkdtemp(path.join(tmpdir(), 'history-scale-')),
+    stop: async () => {
+      streams.destroy();
+      checkpoints.destroy();
+      db.destroy();
+      documentClient('standard').destroy();
+      documentClient('throttling-only').destroy();
+      await engine.stop();
+    },
+  };
 }
 
 /** The stack's tables and the poller's checkpoints; answers the counters table's stream. */
