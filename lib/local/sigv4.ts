@@ -31,77 +31,131 @@ export async function verifySigV4(
   region: string,
   now: Date = new Date(),
 ): Promise<Verification> {
-  const authorization = request.headers.authorization;
-  if (authorization === undefined) return { ok: false, reason: 'unsigned' };
-  const match = AUTHORIZATION.exec(authorization.trim());
-  if (match === null) return { ok: false, reason: 'malformed Authorization header' };
-  const [, accessKeyId = '', shortDate, scopeRegion, service, signedHeaderList = '', signature = ''] = match;
-  if (scopeRegion !== region) return { ok: false, reason: `signed for region ${scopeRegion}, not ${region}` };
-  if (service !== 'execute-api')
-    return { ok: false, reason: `signed for service ${service}, not execute-api` };
-
-  const amzDate = request.headers['x-amz-date'];
-  const signingDate = amzDate === undefined ? undefined : parseAmzDate(amzDate);
-  if (signingDate === undefined) return { ok: false, reason: 'missing or malformed X-Amz-Date' };
-  if (amzDate?.slice(0, 8) !== shortDate)
-    return { ok: false, reason: 'credential date differs from X-Amz-Date' };
-  if (Math.abs(now.getTime() - signingDate.getTime()) > MAX_CLOCK_SKEW_MS) {
-    return { ok: false, reason: 'signature date is more than five minutes from now' };
-  }
-
-  const principal = principals.get(accessKeyId);
-  if (principal === undefined) return { ok: false, reason: 'unknown access key' };
-
-  const signedHeaders = signedHeaderList.split(';');
-  if (!signedHeaders.includes('host') || !signedHeaders.includes('x-amz-date')) {
-    return { ok: false, reason: 'host and x-amz-date must be signed' };
-  }
-  const headers: Record<string, string> = {};
-  for (const name of signedHeaders) {
-    const value = request.headers[name];
-    if (value === undefined) return { ok: false, reason: `signed header ${name} is missing` };
-    headers[name] = value;
-  }
+  // Each step refuses with its reason or passes on what the next needs; the order is API Gateway's.
+  const credential = parseAuthorization(request.headers.authorization, region);
+  if (!credential.ok) return credential;
+  const date = signingDateOf(request, credential.shortDate, now);
+  if (!date.ok) return date;
+  const principal = principals.get(credential.accessKeyId);
+  if (principal === undefined) return refuse('unknown access key');
+  const signed = signedHeadersOf(request, credential.signedHeaderList);
+  if (!signed.ok) return signed;
   // The signer trusts a declared payload hash, so a declared one must be the body's.
   const declaredHash = request.headers['x-amz-content-sha256'];
-  if (
-    declaredHash !== undefined &&
-    declaredHash !== createHash('sha256').update(request.body).digest('hex')
-  ) {
-    return { ok: false, reason: 'x-amz-content-sha256 does not match the body' };
+  if (declaredHash !== undefined && declaredHash !== sha256Hex(request.body)) {
+    return refuse('x-amz-content-sha256 does not match the body');
   }
 
+  const secret = principal.secretAccessKey;
+  const expected = await canonicalSignature(request, signed, date.signingDate, region, {
+    accessKeyId: credential.accessKeyId,
+    secretAccessKey: secret,
+  });
+  if (sameSignature(expected, credential.signature)) return { ok: true, principal };
+  const scope = `${credential.shortDate}/${region}/execute-api/aws4_request`;
+  const literal = literalSignature(request, signed.headers, signed.names, date.amzDate, scope, secret);
+  if (sameSignature(literal, credential.signature)) return { ok: true, principal };
+  return refuse('signature does not match');
+}
+
+type Refusal = { ok: false; reason: string };
+
+function refuse(reason: string): Refusal {
+  return { ok: false, reason };
+}
+
+interface Credential {
+  ok: true;
+  accessKeyId: string;
+  /** The credential scope's date, `yyyymmdd`. */
+  shortDate: string | undefined;
+  /** `host;x-amz-date;...` as sent. */
+  signedHeaderList: string;
+  signature: string;
+}
+
+/** The Authorization header's parts, refused unless it is for this region and `execute-api`. */
+function parseAuthorization(authorization: string | undefined, region: string): Credential | Refusal {
+  if (authorization === undefined) return refuse('unsigned');
+  const match = AUTHORIZATION.exec(authorization.trim());
+  if (match === null) return refuse('malformed Authorization header');
+  const [, accessKeyId = '', shortDate, scopeRegion, service, signedHeaderList = '', signature = ''] = match;
+  if (scopeRegion !== region) return refuse(`signed for region ${scopeRegion}, not ${region}`);
+  if (service !== 'execute-api') return refuse(`signed for service ${service}, not execute-api`);
+  return { ok: true, accessKeyId, shortDate, signedHeaderList, signature };
+}
+
+/** X-Amz-Date, which must agree with the credential's date and be within five minutes of now. */
+function signingDateOf(
+  request: RawRequest,
+  shortDate: string | undefined,
+  now: Date,
+): { ok: true; signingDate: Date; amzDate: string } | Refusal {
+  const amzDate = request.headers['x-amz-date'];
+  const signingDate = amzDate === undefined ? undefined : parseAmzDate(amzDate);
+  if (amzDate === undefined || signingDate === undefined) return refuse('missing or malformed X-Amz-Date');
+  if (amzDate.slice(0, 8) !== shortDate) return refuse('credential date differs from X-Amz-Date');
+  if (Math.abs(now.getTime() - signingDate.getTime()) > MAX_CLOCK_SKEW_MS) {
+    return refuse('signature date is more than five minutes from now');
+  }
+  return { ok: true, signingDate, amzDate };
+}
+
+interface SignedHeaders {
+  ok: true;
+  /** In the order the client listed them. */
+  names: string[];
+  /** Those headers' values as received. */
+  headers: Record<string, string>;
+}
+
+/** The headers the client says it signed: host and x-amz-date among them, and every one present. */
+function signedHeadersOf(request: RawRequest, signedHeaderList: string): SignedHeaders | Refusal {
+  const names = signedHeaderList.split(';');
+  if (!names.includes('host') || !names.includes('x-amz-date')) {
+    return refuse('host and x-amz-date must be signed');
+  }
+  const headers: Record<string, string> = {};
+  for (const name of names) {
+    const value = request.headers[name];
+    if (value === undefined) return refuse(`signed header ${name} is missing`);
+    headers[name] = value;
+  }
+  return { ok: true, names, headers };
+}
+
+/** The signature an AWS SDK would send for this request: SigV4's canonical form, by Smithy's signer. */
+async function canonicalSignature(
+  request: RawRequest,
+  signed: SignedHeaders,
+  signingDate: Date,
+  region: string,
+  credentials: { accessKeyId: string; secretAccessKey: string },
+): Promise<string> {
   const signer = new SignatureV4({
     service: 'execute-api',
     region,
-    credentials: { accessKeyId, secretAccessKey: principal.secretAccessKey },
+    credentials,
     sha256: NodeSha256,
     applyChecksum: false,
   });
-  const signed = await signer.sign(
+  const result = await signer.sign(
     {
       method: request.method,
       protocol: 'http:',
-      hostname: headers.host ?? '',
+      hostname: signed.headers.host ?? '',
       path: request.rawPath,
       query: parseQuery(request.rawQueryString),
-      headers,
+      headers: signed.headers,
       body: request.body.length === 0 ? undefined : request.body,
     },
-    { signingDate, signableHeaders: new Set(signedHeaders) },
+    { signingDate, signableHeaders: new Set(signed.names) },
   );
-  const expected = /Signature=([0-9a-f]{64})$/.exec(String(signed.headers.authorization))?.[1] ?? '';
-  if (sameSignature(expected, signature)) return { ok: true, principal };
-  const literal = literalSignature(
-    request,
-    headers,
-    signedHeaders,
-    amzDate,
-    `${shortDate}/${region}/execute-api/aws4_request`,
-    principal.secretAccessKey,
-  );
-  if (sameSignature(literal, signature)) return { ok: true, principal };
-  return { ok: false, reason: 'signature does not match' };
+  return /Signature=([0-9a-f]{64})$/.exec(String(result.headers.authorization))?.[1] ?? '';
+}
+
+function sha256Hex(data: Buffer | string): string {
+  return createHash('sha256').update(data).digest('hex');
 }
 
 function sameSignature(expected: string, given: string): boolean {
@@ -118,7 +172,7 @@ function literalSignature(
   request: RawRequest,
   headers: Record<string, string>,
   signedHeaders: string[],
-  amzDate: string | undefined,
+  amzDate: string,
   scope: string,
   secret: string,
 ): string {
@@ -131,14 +185,9 @@ function literalSignature(
     request.rawQueryString,
     canonicalHeaders,
     signedHeaders.join(';'),
-    createHash('sha256').update(request.body).digest('hex'),
+    sha256Hex(request.body),
   ].join('\n');
-  const stringToSign = [
-    'AWS4-HMAC-SHA256',
-    amzDate,
-    scope,
-    createHash('sha256').update(canonicalRequest).digest('hex'),
-  ].join('\n');
+  const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256Hex(canonicalRequest)].join('\n');
   let key: Buffer = Buffer.from(`AWS4${secret}`);
   for (const part of scope.split('/')) key = createHmac('sha256', key).update(part).digest();
   return createHmac('sha256', key).update(stringToSign).digest('hex');
