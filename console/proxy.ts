@@ -97,41 +97,54 @@ export interface IncomingFacts {
 /** The service request that a call of the console's API stands for; `ConsoleProblem` when none does. */
 export function toUpstream(request: IncomingFacts): UpstreamRequest {
   const url = new URL(request.target, 'http://console.invalid');
-  const matched = ROUTES.map((route) => ({ route, match: route.pattern.exec(url.pathname) })).find(
+  // Refused in this order: no such route (404), method (405), name, query, headers, body (400/415).
+  const { route, segment } = routeOf(url.pathname, request.method);
+  const path = servicePath(route, segment, url.pathname);
+  const search = queryOf(route, url.searchParams).toString();
+  const headers = changeHeadersOf(request);
+  const body = parseBody(request);
+  return {
+    method: request.method,
+    path: search === '' ? path : `${path}?${search}`,
+    headers,
+    body,
+    consolePath: url.pathname,
+  };
+}
+
+/** The route of a console path that takes this method; `segment` is its counter name, still encoded. */
+function routeOf(pathname: string, method: string): { route: Route; segment: string | undefined } {
+  const matched = ROUTES.map((route) => ({ route, match: route.pattern.exec(pathname) })).find(
     (candidate) => candidate.match !== null,
   );
-  if (matched === undefined)
-    throw new ConsoleProblem(404, 'Not Found', `The console has no ${url.pathname}.`);
+  if (matched === undefined) throw new ConsoleProblem(404, 'Not Found', `The console has no ${pathname}.`);
   const { route, match } = matched;
-  if (!route.methods.includes(request.method)) {
+  if (!route.methods.includes(method)) {
+    throw new ConsoleProblem(405, 'Method Not Allowed', `${pathname} takes ${route.methods.join(', ')}.`, {
+      allow: route.methods.join(', '),
+    });
+  }
+  return { route, segment: match?.[1] };
+}
+
+/** The service's path for the route, with the counter name decoded once (the client encodes it again). */
+function servicePath(route: Route, segment: string | undefined, pathname: string): string {
+  if (segment === undefined) return route.path('');
+  try {
+    return route.path(decodeURIComponent(segment));
+  } catch (error) {
     throw new ConsoleProblem(
-      405,
-      'Method Not Allowed',
-      `${url.pathname} takes ${route.methods.join(', ')}.`,
-      {
-        allow: route.methods.join(', '),
-      },
+      400,
+      'Bad Request',
+      `The counter name in ${pathname} cannot be used: ${messageOf(error)}`,
     );
   }
+}
 
-  let path = route.path('');
-  const segment = match?.[1];
-  if (segment !== undefined) {
-    let name: string;
-    try {
-      name = decodeURIComponent(segment);
-      path = route.path(name);
-    } catch (error) {
-      throw new ConsoleProblem(
-        400,
-        'Bad Request',
-        `The counter name in ${url.pathname} cannot be used: ${messageOf(error)}`,
-      );
-    }
-  }
-
+/** The route's own query parameters, each at most once and of bounded length; any other is refused. */
+function queryOf(route: Route, searchParams: URLSearchParams): URLSearchParams {
   const query = new URLSearchParams();
-  for (const [key, value] of url.searchParams) {
+  for (const [key, value] of searchParams) {
     if (!route.query.includes(key)) {
       const allowed = route.query.length === 0 ? 'none' : route.query.join(', ');
       throw new ConsoleProblem(400, 'Bad Request', `Unknown query parameter "${key}" (allowed: ${allowed}).`);
@@ -143,35 +156,29 @@ export function toUpstream(request: IncomingFacts): UpstreamRequest {
     }
     query.set(key, value);
   }
+  return query;
+}
 
+/** For a change: If-Match as given, and an Idempotency-Key, the caller's or a new one. */
+function changeHeadersOf(request: IncomingFacts): Record<string, string> {
   const headers: Record<string, string> = {};
-  if (CHANGES.includes(request.method)) {
-    const parsed = changeHeaders.safeParse({
-      'if-match': single(request.headers['if-match']),
-      'idempotency-key': single(request.headers['idempotency-key']),
-    });
-    if (!parsed.success) {
-      const field = parsed.error.issues[0]?.path.join('.') ?? 'a header';
-      throw new ConsoleProblem(
-        400,
-        'Bad Request',
-        `The ${field} header must be printable ASCII, and not too long.`,
-      );
-    }
-    if (parsed.data['if-match'] !== undefined) headers['if-match'] = parsed.data['if-match'];
-    // Every change carries a key, so the retries that send it on can never apply it twice.
-    headers['idempotency-key'] = parsed.data['idempotency-key'] ?? `counter-console:${randomUUID()}`;
+  if (!CHANGES.includes(request.method)) return headers;
+  const parsed = changeHeaders.safeParse({
+    'if-match': single(request.headers['if-match']),
+    'idempotency-key': single(request.headers['idempotency-key']),
+  });
+  if (!parsed.success) {
+    const field = parsed.error.issues[0]?.path.join('.') ?? 'a header';
+    throw new ConsoleProblem(
+      400,
+      'Bad Request',
+      `The ${field} header must be printable ASCII, and not too long.`,
+    );
   }
-
-  const body = parseBody(request);
-  const search = query.toString();
-  return {
-    method: request.method,
-    path: search === '' ? path : `${path}?${search}`,
-    headers,
-    body,
-    consolePath: url.pathname,
-  };
+  if (parsed.data['if-match'] !== undefined) headers['if-match'] = parsed.data['if-match'];
+  // Every change carries a key, so the retries that send it on can never apply it twice.
+  headers['idempotency-key'] = parsed.data['idempotency-key'] ?? `counter-console:${randomUUID()}`;
+  return headers;
 }
 
 function parseBody(request: IncomingFacts): unknown {

@@ -118,25 +118,10 @@ async function handle(
     request.resume();
     return send(response, problem(403, 'Forbidden', verdict.detail));
   }
-
   if (!api) {
     request.resume();
-    const asset = ASSETS[path];
-    if (asset === undefined) return send(response, problem(404, 'Not Found', `The console has no ${path}.`));
-    if (method !== 'GET' && method !== 'HEAD') {
-      return send(response, problem(405, 'Method Not Allowed', `${path} takes GET.`, { allow: 'GET, HEAD' }));
-    }
-    const content = await readFile(asset.file);
-    response.writeHead(200, {
-      ...SECURITY_HEADERS,
-      'content-type': asset.type,
-      'content-length': String(content.length),
-      'cache-control': 'no-cache',
-    });
-    response.end(method === 'HEAD' ? undefined : content);
-    return;
+    return serveAsset(response, method, path);
   }
-
   if (path === '/api/config') {
     request.resume();
     return send(response, {
@@ -145,12 +130,37 @@ async function handle(
       body: JSON.stringify({ api: options.client.url.href, region: options.client.region }),
     });
   }
+  return forward(request, response, { method, target }, options.client);
+}
 
-  let body: string | undefined;
+/** One of the page's own files, never cached stale. */
+async function serveAsset(response: ServerResponse, method: string, path: string): Promise<void> {
+  const asset = ASSETS[path];
+  if (asset === undefined) return send(response, problem(404, 'Not Found', `The console has no ${path}.`));
+  if (method !== 'GET' && method !== 'HEAD') {
+    return send(response, problem(405, 'Method Not Allowed', `${path} takes GET.`, { allow: 'GET, HEAD' }));
+  }
+  const content = await readFile(asset.file);
+  response.writeHead(200, {
+    ...SECURITY_HEADERS,
+    'content-type': asset.type,
+    'content-length': String(content.length),
+    'cache-control': 'no-cache',
+  });
+  response.end(method === 'HEAD' ? undefined : content);
+}
+
+/** A call of the console's API, signed and sent on to the service; its answer as the page reads it. */
+async function forward(
+  request: IncomingMessage,
+  response: ServerResponse,
+  { method, target }: { method: string; target: string },
+  client: CounterClient,
+): Promise<void> {
   try {
-    body = await readBody(request);
+    const body = await readBody(request);
     const upstream = toUpstream({ method, target, headers: request.headers, body });
-    const answer = await options.client.request(upstream.method, upstream.path, {
+    const answer = await client.request(upstream.method, upstream.path, {
       body: upstream.body,
       headers: upstream.headers,
     });
