@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { CounterClient } from '../../client/counter-client.ts';
 import { REPO_ROOT } from '../../lib/repo-root.ts';
-import { type ServerProcess, startServer } from '../support/server-process.ts';
+import { useServer } from '../support/server-process.ts';
 import { ADMIN } from '../support/signed-client.ts';
 
 /** Runs a command in the repository as a user would type it; resolves when it exits. */
@@ -35,16 +35,11 @@ function run(command: string, args: string[], env: Record<string, string>) {
 
 // The command line as people run it: through npm, and left running until Ctrl-C.
 describe('counter CLI, run as a program', () => {
-  let server: ServerProcess;
+  const server = useServer();
   let client: CounterClient;
 
-  beforeAll(async () => {
-    server = await startServer();
+  beforeAll(() => {
     client = new CounterClient({ url: server.url, credentials: ADMIN });
-  });
-
-  afterAll(async () => {
-    await server.stop();
   });
 
   it('prints nothing but the JSON on stdout through `npm run -s counter`, so it pipes into jq', async () => {

@@ -2,13 +2,13 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { CounterClient } from '../../client/counter-client.ts';
 import { exportCounters } from '../../client/export.ts';
 import { EXPORT_FORMAT, type ExportLine, parseLine } from '../../client/export-format.ts';
 import { importCounters } from '../../client/import.ts';
 import { REPO_ROOT } from '../../lib/repo-root.ts';
-import { type ServerProcess, startServer } from '../support/server-process.ts';
+import { useServer } from '../support/server-process.ts';
 import { ADMIN, eventually } from '../support/signed-client.ts';
 
 /** What must survive a round trip: everything but times and actors, which an import cannot keep. */
@@ -63,7 +63,7 @@ function runCli(args: string[], stdio: { stdin?: number; stdout?: number }, url:
 }
 
 describe('export and import', () => {
-  let server: ServerProcess;
+  const server = useServer();
   let client: CounterClient;
 
   const exportOf = async (prefix: string): Promise<string[]> => {
@@ -105,13 +105,8 @@ describe('export and import', () => {
     for (const name of names) await client.delete(name);
   };
 
-  beforeAll(async () => {
-    server = await startServer();
+  beforeAll(() => {
     client = new CounterClient({ url: server.url, credentials: ADMIN });
-  });
-
-  afterAll(async () => {
-    await server.stop();
   });
 
   it('recreates counters with the same names, values, versions and history after they were deleted', async () => {

@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CounterClient } from '../../client/counter-client.ts';
 import { REPO_ROOT } from '../../lib/repo-root.ts';
-import { type ServerProcess, startServer } from '../support/server-process.ts';
+import { useServer } from '../support/server-process.ts';
 import { ADMIN } from '../support/signed-client.ts';
 
 interface Run {
@@ -35,15 +35,7 @@ const LOCAL_KEYS = { AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local',
 
 // `npm run smoke` against the local server, as it would run against a deployment.
 describe('the smoke script', () => {
-  let server: ServerProcess;
-
-  beforeAll(async () => {
-    server = await startServer();
-  });
-
-  afterAll(async () => {
-    await server.stop();
-  });
+  const server = useServer();
 
   it('passes every scenario against a healthy server, and deletes its counter', async () => {
     // 50 concurrent clients as on a deployment, with fewer increments each to keep CI quick: every

@@ -1,90 +1,44 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
-import { DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  COUNTERS_TABLE,
-  HISTORY_TABLE,
-  historyKey,
-  IDEMPOTENCY_TABLE,
-  ROLLUPS_TABLE,
-} from '../../functions/counter/table.ts';
+import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBStreamEvent } from 'aws-lambda';
+import { afterEach, describe, expect, it } from 'vitest';
+import { COUNTERS_TABLE, historyKey } from '../../functions/counter/table.ts';
 import { lambdaContext } from '../../lib/local/api-event.ts';
-import { type Engine, startEngine } from '../../lib/local/engine.ts';
 import { type PollerSettings, StreamPoller } from '../../lib/local/stream-poller.ts';
 import { ensureTable } from '../../lib/local/tables.ts';
 import { HISTORY_STREAM } from '../../lib/stream-settings.ts';
+import { type StreamHandler, useHistoryConsumer } from '../support/history-consumer.ts';
+import { LOCAL_REGION, useEngine } from '../support/local-engine.ts';
 import { eventually } from '../support/signed-client.ts';
-
-type StreamHandler = (event: DynamoDBStreamEvent, context: Context) => Promise<DynamoDBBatchResponse>;
-
-const region = 'us-east-1';
-const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 
 // The real consumer behind the local event source mapping (lib/local/stream-poller.ts), with faults
 // wrapped around it: docs/api.md section 3's exact history when a consumer fails or crashes mid-batch.
 describe('the history consumer under faults', () => {
-  let engine: Engine;
-  let db: DynamoDBDocumentClient;
-  let streams: DynamoDBStreamsClient;
-  let consumer: StreamHandler;
+  const local = useEngine();
+  const consumer = useHistoryConsumer(local, 'faults');
   let table = 0;
   const pollers: StreamPoller[] = [];
-
-  beforeAll(async () => {
-    engine = await startEngine({});
-    const raw = new DynamoDBClient({ endpoint: engine.endpoint, region, credentials });
-    db = DynamoDBDocumentClient.from(raw);
-    streams = new DynamoDBStreamsClient({ endpoint: engine.endpoint, region, credentials });
-    await ensureTable(raw, 'faults-history', HISTORY_TABLE);
-    await ensureTable(raw, 'faults-rollups', ROLLUPS_TABLE);
-    await ensureTable(raw, 'faults-idempotency', IDEMPOTENCY_TABLE);
-    await ensureTable(raw, 'faults-checkpoints', { partitionKey: { name: 'id', type: 'S' }, indexes: [] });
-    Object.assign(process.env, {
-      AWS_REGION: region,
-      AWS_ACCESS_KEY_ID: 'local',
-      AWS_SECRET_ACCESS_KEY: 'local',
-      DYNAMODB_ENDPOINT: engine.endpoint,
-      HISTORY_TABLE: 'faults-history',
-      ROLLUPS_TABLE: 'faults-rollups',
-      IDEMPOTENCY_TABLE: 'faults-idempotency',
-      POWERTOOLS_LOG_LEVEL: 'CRITICAL',
-    });
-    ({ handler: consumer } = await import('../../functions/stream/record-history.ts'));
-  });
 
   afterEach(async () => {
     await Promise.all(pollers.splice(0).map((poller) => poller.stop()));
   });
 
-  afterAll(async () => {
-    db.destroy();
-    streams.destroy();
-    await engine.stop();
-  });
-
   /** A fresh counters table (so a fresh stream) and a poller feeding `handler` from it. */
   const setUp = async (handler: StreamHandler, settings: Partial<PollerSettings> = {}) => {
     const name = `faults-counters-${++table}`;
-    const { streamArn = '' } = await ensureTable(
-      new DynamoDBClient({ endpoint: engine.endpoint, region, credentials }),
-      name,
-      COUNTERS_TABLE,
-    );
+    const { streamArn = '' } = await ensureTable(local.raw, name, COUNTERS_TABLE);
     const deadLetterFile = join(mkdtempSync(join(tmpdir(), 'dead-letters-')), 'dead-letters.jsonl');
     const poller = new StreamPoller({
-      streams,
-      checkpoints: { client: db, table: 'faults-checkpoints' },
+      streams: local.streams,
+      checkpoints: { client: local.documents, table: consumer.tables.checkpoints },
       streamArn,
       consumer: `record-history-${table}`,
       handler: (event) => handler(event, lambdaContext('record-history', 'test')),
       settings: { ...HISTORY_STREAM, batchSize: 10, retryAttempts: 2, ...settings },
       deadLetterFile,
-      region,
+      region: LOCAL_REGION,
       idleMs: 50,
       retryBaseMs: 10,
     });
@@ -95,7 +49,7 @@ describe('the history consumer under faults', () => {
   /** Increments through the same UpdateItem shape the service uses, so the stream carries counters. */
   const increment = async (tableName: string, name: string, times: number) => {
     for (let i = 0; i < times; i++) {
-      await db.send(
+      await local.documents.send(
         new UpdateCommand({
           TableName: tableName,
           Key: { name },
@@ -117,7 +71,7 @@ describe('the history consumer under faults', () => {
   };
 
   const versionsOf = async (tableName: string, name: string) => {
-    const { Items = [] } = await db.send(
+    const { Items = [] } = await local.documents.send(
       new QueryCommand({
         TableName: 'faults-history',
         KeyConditionExpression: '#counter = :key',
@@ -136,7 +90,7 @@ describe('the history consumer under faults', () => {
     const { table: t, poller } = await setUp(
       async (event, context) => {
         deliveries.push(event.Records.length);
-        return consumer(event, context);
+        return consumer.handler(event, context);
       },
       { batchingWindowSeconds: 3 },
     );
@@ -158,7 +112,7 @@ describe('the history consumer under faults', () => {
     const { table: t, poller } = await setUp(
       async (event, context) => {
         deliveries.push(event.Records.length);
-        return consumer(event, context);
+        return consumer.handler(event, context);
       },
       { batchingWindowSeconds: 60 },
     );
@@ -181,12 +135,12 @@ describe('the history consumer under faults', () => {
       if (seventh !== -1 && !failedOnce) {
         failedOnce = true;
         // Apply what precedes it, then fail on it, as a consumer that crashed at that record reports.
-        await consumer({ Records: event.Records.slice(0, seventh) }, context);
+        await consumer.handler({ Records: event.Records.slice(0, seventh) }, context);
         return {
           batchItemFailures: [{ itemIdentifier: event.Records[seventh]?.dynamodb?.SequenceNumber ?? '' }],
         };
       }
-      return consumer(event, context);
+      return consumer.handler(event, context);
     });
     await increment(t, 'resumed', 25);
 
@@ -202,7 +156,7 @@ describe('the history consumer under faults', () => {
   it('retries a batch whose consumer crashed after writing part of it, writing nothing twice', async () => {
     let crashes = 0;
     const { table: t, poller } = await setUp(async (event, context) => {
-      const result = await consumer(event, context);
+      const result = await consumer.handler(event, context);
       if (crashes < 2) {
         crashes++;
         throw new Error('consumer crashed after its writes');
@@ -225,8 +179,8 @@ describe('the history consumer under faults', () => {
       deadLetterFile,
     } = await setUp(async (event, context) => {
       const poison = event.Records.findIndex((record) => record.dynamodb?.NewImage?.version?.N === '4');
-      if (poison === -1) return consumer(event, context);
-      await consumer({ Records: event.Records.slice(0, poison) }, context);
+      if (poison === -1) return consumer.handler(event, context);
+      await consumer.handler({ Records: event.Records.slice(0, poison) }, context);
       return {
         batchItemFailures: [{ itemIdentifier: event.Records[poison]?.dynamodb?.SequenceNumber ?? '' }],
       };

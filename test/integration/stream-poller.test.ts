@@ -1,43 +1,36 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
-import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBStreamEvent } from 'aws-lambda';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { COUNTERS_TABLE } from '../../functions/counter/table.ts';
-import { type Engine, startEngine } from '../../lib/local/engine.ts';
 import { StreamPoller } from '../../lib/local/stream-poller.ts';
 import { ensureTable } from '../../lib/local/tables.ts';
 import { HISTORY_STREAM } from '../../lib/stream-settings.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION, useEngine } from '../support/local-engine.ts';
 import { eventually } from '../support/signed-client.ts';
-
-const region = 'us-east-1';
-const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 
 // How lib/local/stream-poller.ts reads the stream (issue 13): on with the iterator each read returns,
 // as Lambda's event source mapping does, not a description and a fresh iterator per batch.
 describe('the local stream poller', () => {
-  let engine: Engine;
-  let raw: DynamoDBClient;
-  let db: DynamoDBDocumentClient;
+  const local = useEngine();
 
   beforeAll(async () => {
-    engine = await startEngine({});
-    raw = new DynamoDBClient({ endpoint: engine.endpoint, region, credentials });
-    db = DynamoDBDocumentClient.from(raw);
-    await ensureTable(raw, 'poller-checkpoints', { partitionKey: { name: 'id', type: 'S' }, indexes: [] });
-  });
-
-  afterAll(async () => {
-    db.destroy();
-    await engine.stop();
+    await ensureTable(local.raw, 'poller-checkpoints', {
+      partitionKey: { name: 'id', type: 'S' },
+      indexes: [],
+    });
   });
 
   it('reads batch after batch with the iterator the last read returned, describing the stream and asking for an iterator once', async () => {
-    const { streamArn = '' } = await ensureTable(raw, 'poller-counters', COUNTERS_TABLE);
-    const streams = new DynamoDBStreamsClient({ endpoint: engine.endpoint, region, credentials });
+    const { streamArn = '' } = await ensureTable(local.raw, 'poller-counters', COUNTERS_TABLE);
+    const streams = new DynamoDBStreamsClient({
+      endpoint: local.endpoint,
+      region: LOCAL_REGION,
+      credentials: LOCAL_CREDENTIALS,
+    });
     const sent = new Map<string, number>();
     const send = streams.send.bind(streams);
     // Counts each command the poller sends, by name.
@@ -49,7 +42,7 @@ describe('the local stream poller', () => {
     const delivered: string[] = [];
     const poller = new StreamPoller({
       streams,
-      checkpoints: { client: db, table: 'poller-checkpoints' },
+      checkpoints: { client: local.documents, table: 'poller-checkpoints' },
       streamArn,
       consumer: 'record-history',
       handler: async (event: DynamoDBStreamEvent) => {
@@ -58,12 +51,12 @@ describe('the local stream poller', () => {
       },
       settings: { ...HISTORY_STREAM, batchSize: 10 },
       deadLetterFile: join(mkdtempSync(join(tmpdir(), 'dead-letters-')), 'dead-letters.jsonl'),
-      region,
+      region: LOCAL_REGION,
       idleMs: 20,
     });
     try {
       for (let i = 0; i < 50; i++) {
-        await db.send(
+        await local.documents.send(
           new UpdateCommand({
             TableName: 'poller-counters',
             Key: { name: 'c' },

@@ -2,7 +2,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { REPO_ROOT } from '../../lib/repo-root.ts';
+import { type Api, api } from './api.ts';
 
 export interface ServerProcess {
   url: string;
@@ -81,5 +83,69 @@ export async function startServer(
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;
     },
+  };
+}
+
+export type ServerOptions = Parameters<typeof startServer>[0];
+
+/** A server that `useServer` starts before a file's (or a describe block's) tests and stops after them. */
+export interface ServerHandle {
+  /** The server's URL; read it in a test or a hook, not while the file is being collected. */
+  readonly url: string;
+  /** The running process (its output, data directory, `stop`). */
+  readonly process: ServerProcess;
+  /** A signed client (test/support/api.ts) for this server, usable as soon as the server has started. */
+  readonly client: Api;
+}
+
+/**
+ * Starts a server in `beforeAll` and stops it in `afterAll` of the enclosing describe block (or file),
+ * with `stopSignal` (SIGTERM unless said). `options` may be a function, called in `beforeAll`, for
+ * settings that exist only once earlier hooks have run (a principals file, an engine's endpoint).
+ */
+export function useServer(
+  options: ServerOptions | (() => ServerOptions | Promise<ServerOptions>) = {},
+  stopSignal: NodeJS.Signals = 'SIGTERM',
+): ServerHandle {
+  let started: ServerProcess | undefined;
+  const running = (): ServerProcess => {
+    if (started === undefined) throw new Error('the server is used before beforeAll started it');
+    return started;
+  };
+  beforeAll(async () => {
+    started = await startServer(typeof options === 'function' ? await options() : options);
+  });
+  afterAll(async () => {
+    await started?.stop(stopSignal);
+  });
+  const client = api(() => running().url);
+  return {
+    get url() {
+      return running().url;
+    },
+    get process() {
+      return running();
+    },
+    client,
+  };
+}
+
+/**
+ * Servers started inside tests, each stopped in `afterEach` with `stopSignal`: `start(options)` starts
+ * one with `defaults` (a function is called at each start) under `options`, their `env` merged.
+ */
+export function useServers(
+  stopSignal: NodeJS.Signals,
+  defaults: () => ServerOptions = () => ({}),
+): (options?: ServerOptions) => Promise<ServerProcess> {
+  const started: ServerProcess[] = [];
+  afterEach(async () => {
+    await Promise.all(started.splice(0).map((server) => server.stop(stopSignal)));
+  });
+  return async (options = {}) => {
+    const base = defaults();
+    const server = await startServer({ ...base, ...options, env: { ...base?.env, ...options?.env } });
+    started.push(server);
+    return server;
   };
 }
