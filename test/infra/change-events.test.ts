@@ -6,9 +6,9 @@ import { EventBus } from 'aws-cdk-lib/aws-events';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { describe, expect, it } from 'vitest';
 import { counterRules } from '../../examples/change-events/rules.ts';
-import { CounterStack, type CounterStackProps } from '../../lib/counter-stack.ts';
+import type { CounterStackProps } from '../../lib/counter-stack.ts';
 import { REPO_ROOT } from '../../lib/repo-root.ts';
-import { TEST_ENV, testApp } from './synth.ts';
+import { synthStack, TEST_ENV, testApp } from './synth.ts';
 import { at, logicalIdOf, renderArn, resourcesOfType, statementsOfRole } from './template-helpers.ts';
 
 const DEFAULT_BUS = 'arn:aws:events:eu-west-1:111111111111:event-bus/default';
@@ -16,11 +16,10 @@ const DEFAULT_BUS = 'arn:aws:events:eu-west-1:111111111111:event-bus/default';
 /** A stack built with `changeEvents` (none: the default), without bundling (no function code is read). */
 function synth(changeEvents?: (app: ReturnType<typeof testApp>) => CounterStackProps['changeEvents']) {
   const app = testApp({ bundling: false });
-  const stack = new CounterStack(app, 'CounterService', {
-    env: TEST_ENV,
-    ...(changeEvents === undefined ? {} : { changeEvents: changeEvents(app) }),
-  });
-  const template = Template.fromStack(stack);
+  const { stack, template } = synthStack(
+    changeEvents === undefined ? {} : { changeEvents: changeEvents(app) },
+    { app },
+  );
   const consumer = stack.historyConsumer.function;
   const roleId = logicalIdOf(consumer.role ?? consumer);
   return {
@@ -88,10 +87,10 @@ describe('change events in the stack', () => {
 });
 
 describe("the README's rules on change events", () => {
-  const app = testApp({ bundling: false });
-  const counters = new CounterStack(app, 'CounterService', { env: TEST_ENV, changeEvents: true });
-  counterRules(counters, new Topic(counters, 'Alerts'));
-  const rules = resourcesOfType(Template.fromStack(counters), 'AWS::Events::Rule').map(([, rule]) =>
+  const counters = synthStack({ changeEvents: true });
+  // Added before the template is first read, so the rules are in it.
+  counterRules(counters.stack, new Topic(counters.stack, 'Alerts'));
+  const rules = resourcesOfType(counters.template, 'AWS::Events::Rule').map(([, rule]) =>
     at(rule, 'Properties', 'EventPattern'),
   );
 

@@ -1,13 +1,11 @@
-import { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { CounterStack, type CounterStackProps } from '../../lib/counter-stack.ts';
-import { TEST_ENV, testApp } from './synth.ts';
+import type { CounterStackProps } from '../../lib/counter-stack.ts';
+import { synthStack } from './synth.ts';
 import { at, resourcesOfType } from './template-helpers.ts';
 
 // Template-only checks: without bundling, each synthesis takes a second rather than ten.
 function corsConfiguration(props: CounterStackProps = {}): unknown {
-  const stack = new CounterStack(testApp({ bundling: false }), 'CounterService', { env: TEST_ENV, ...props });
-  const apis = resourcesOfType(Template.fromStack(stack), 'AWS::ApiGatewayV2::Api');
+  const apis = resourcesOfType(synthStack(props).template, 'AWS::ApiGatewayV2::Api');
   expect(apis).toHaveLength(1);
   return at(apis[0]?.[1], 'Properties', 'CorsConfiguration');
 }

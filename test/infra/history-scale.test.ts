@@ -1,16 +1,15 @@
 import { Duration, Stack } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { describe, expect, it } from 'vitest';
 import { ROLLUPS_TABLE } from '../../functions/counter/table.ts';
-import { CounterStack, type CounterStackProps } from '../../lib/counter-stack.ts';
-import { TEST_ENV, testApp } from './synth.ts';
+import type { CounterStackProps } from '../../lib/counter-stack.ts';
+import { synthStack, TEST_ENV, testApp } from './synth.ts';
 import { at, logicalIdOf } from './template-helpers.ts';
 
 /** A stack built with `props` without bundling (these assertions need no function code). */
 function synth(props: CounterStackProps = {}) {
-  const stack = new CounterStack(testApp({ bundling: false }), 'CounterService', { env: TEST_ENV, ...props });
-  const template = Template.fromStack(stack).toJSON();
+  const { stack, template: synthesized } = synthStack(props);
+  const template = synthesized.toJSON();
   const consumer = logicalIdOf(stack.historyConsumer.function);
   const resources = at(template, 'Resources');
   const mapping = Object.values(resources && typeof resources === 'object' ? resources : {}).find(
@@ -60,8 +59,7 @@ describe('history at scale', () => {
 
 describe('alarm notifications', () => {
   function alarms(props: CounterStackProps, app = testApp({ bundling: false })) {
-    const stack = new CounterStack(app, 'CounterService', { env: TEST_ENV, ...props });
-    const resources = at(Template.fromStack(stack).toJSON(), 'Resources');
+    const resources = at(synthStack(props, { app }).template.toJSON(), 'Resources');
     return Object.values(resources && typeof resources === 'object' ? resources : {}).filter(
       (resource) => at(resource, 'Type') === 'AWS::CloudWatch::Alarm',
     );

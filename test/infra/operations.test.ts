@@ -11,14 +11,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { InvalidAlarmEmailError } from '../../lib/constructs/alarm-notifications.ts';
 import { CounterStack, type CounterStackProps } from '../../lib/counter-stack.ts';
 import { REPO_ROOT } from '../../lib/repo-root.ts';
-import { isRecord, TEST_ENV, testApp } from './synth.ts';
+import { isRecord, synthStack, TEST_ENV, testApp } from './synth.ts';
 import { asArray, at, logicalIdOf, resourcesOfType, statementsOfRole } from './template-helpers.ts';
 
 // Templates only (no bundles): what an operator reads in the synthesized stack.
-function synth(props: CounterStackProps = {}, id = 'CounterService') {
-  const stack = new CounterStack(testApp({ bundling: false }), id, { env: TEST_ENV, ...props });
-  return { stack, template: Template.fromStack(stack) };
-}
+const synth = (props: CounterStackProps = {}, id = 'CounterService') => synthStack(props, { id });
 
 describe('the alarm notifications', () => {
   let stack: CounterStack;
