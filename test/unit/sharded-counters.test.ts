@@ -27,6 +27,9 @@ import { counterItem } from '../support/counter-items.ts';
 import { useDocumentClientMock } from '../support/document-client-mock.ts';
 import { cancelledWith, conditionFailed, expectEveryPlaceholderUsed } from '../support/dynamodb-answers.ts';
 
+// functions/counter/sharded-counters.ts, through DynamoCounterRepository (the repository it stands
+// behind), over a mocked document client. Plain counters: dynamodb-repository.test.ts.
+
 const TABLES = { counters: 'counters-table', history: 'history-table', rollups: 'rollups-table' };
 const { ddbMock, client } = useDocumentClientMock();
 

@@ -19,6 +19,8 @@ import { useDocumentClientMock } from '../support/document-client-mock.ts';
 import { conditionFailed } from '../support/dynamodb-answers.ts';
 import { InMemoryHistoryStore } from '../support/in-memory-repository.ts';
 
+// functions/stream/record-history.ts: the history stream consumer, over a mocked document client.
+
 const HISTORY_TABLE = 'history-table-stream';
 const IDEMPOTENCY_TABLE = 'idempotency-table-stream';
 const { ddbMock } = useDocumentClientMock();
