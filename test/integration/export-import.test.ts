@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +6,7 @@ import { CounterClient } from '../../client/counter-client.ts';
 import { exportCounters } from '../../client/export.ts';
 import { EXPORT_FORMAT, type ExportLine, parseLine } from '../../client/export-format.ts';
 import { importCounters } from '../../client/import.ts';
-import { REPO_ROOT } from '../../lib/repo-root.ts';
+import { runInRepo } from '../support/repo-process.ts';
 import { useServer } from '../support/server-process.ts';
 import { ADMIN, eventually } from '../support/signed-client.ts';
 
@@ -41,25 +40,13 @@ async function* linesOf(lines: string[]): AsyncGenerator<string> {
   yield* lines;
 }
 
-function runCli(args: string[], stdio: { stdin?: number; stdout?: number }, url: string) {
-  return new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bin/counter-cli.ts', '--url', url, ...args], {
-      cwd: REPO_ROOT,
-      env: {
-        ...process.env,
-        AWS_ACCESS_KEY_ID: 'local',
-        AWS_SECRET_ACCESS_KEY: 'local',
-        AWS_REGION: 'us-east-1',
-      },
-      stdio: [stdio.stdin ?? 'ignore', stdio.stdout ?? 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stderr }));
+async function runCli(args: string[], stdio: { stdin?: number; stdout?: number }, url: string) {
+  const cli = runInRepo(process.execPath, ['--import', 'tsx', 'bin/counter-cli.ts', '--url', url, ...args], {
+    stdin: stdio.stdin ?? 'ignore',
+    stdout: stdio.stdout ?? 'ignore',
   });
+  const code = await cli.exited;
+  return { code, stderr: cli.stderr() };
 }
 
 describe('export and import', () => {

@@ -1,10 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll } from 'vitest';
-import { REPO_ROOT } from '../../lib/repo-root.ts';
 import { type Api, api } from './api.ts';
+import { runInRepo } from './repo-process.ts';
 
 export interface ServerProcess {
   url: string;
@@ -32,36 +32,21 @@ export async function startServer(
     options.npmStart === true
       ? ['npm', ['start', '--silent']]
       : [process.execPath, ['--import', 'tsx', 'bin/local.ts']];
-  const child = spawn(command, args, {
-    cwd: REPO_ROOT,
+  const { child, exited, stdout, stderr } = runInRepo(command, args, {
     env: {
-      ...process.env,
       PORT: '0',
       LOCAL_DB_PATH: join(dataDir, 'counters.db'),
       LOCAL_DEAD_LETTERS: join(dataDir, 'dead-letters.jsonl'),
       LOCAL_EVENTS_FILE: join(dataDir, 'events.jsonl'),
       POWERTOOLS_LOG_LEVEL: 'ERROR',
-      AWS_ACCESS_KEY_ID: 'local',
-      AWS_SECRET_ACCESS_KEY: 'local',
-      AWS_REGION: 'us-east-1',
       DYNAMODB_ENDPOINT: '',
       ...options.env,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  child.stdout?.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
   });
   const [url, engineUrl] = await new Promise<[string, string]>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start in 30 s: ${stderr}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`server did not start in 30 s: ${stderr()}`)), 30_000);
     child.stdout?.on('data', () => {
-      const match = /listening on (http:\/\/[^\s]+) \(engine ([^\s)]+)\)/.exec(stdout);
+      const match = /listening on (http:\/\/[^\s]+) \(engine ([^\s)]+)\)/.exec(stdout());
       if (match?.[1] !== undefined && match[2] !== undefined) {
         clearTimeout(timer);
         resolve([match[1], match[2]]);
@@ -69,7 +54,7 @@ export async function startServer(
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`server exited with ${code} before it was ready: ${stderr}`));
+      reject(new Error(`server exited with ${code} before it was ready: ${stderr()}`));
     });
   });
   return {
@@ -77,8 +62,8 @@ export async function startServer(
     engineUrl,
     child,
     dataDir,
-    stdout: () => stdout,
-    stderr: () => stderr,
+    stdout,
+    stderr,
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;
