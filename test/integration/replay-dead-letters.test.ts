@@ -3,9 +3,8 @@ import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync } fr
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { COUNTERS_TABLE, historyKey } from '../../functions/counter/table.ts';
+import { COUNTERS_TABLE } from '../../functions/counter/table.ts';
 import { StreamPoller } from '../../lib/local/stream-poller.ts';
 import { ensureTable } from '../../lib/local/tables.ts';
 import { REPO_ROOT } from '../../lib/repo-root.ts';
@@ -53,26 +52,7 @@ describe('replaying local dead letters', () => {
       idleMs: 50,
       retryBaseMs: 10,
     });
-    for (let i = 0; i < 12; i++) {
-      await local.documents.send(
-        new UpdateCommand({
-          TableName: counters,
-          Key: { name },
-          UpdateExpression:
-            'ADD #value :one, #version :one SET created_at = if_not_exists(created_at, :now), updated_at = :now, ' +
-            'op = :op, actor = :actor, incarnation = if_not_exists(incarnation, :inc), kind = if_not_exists(kind, :kind)',
-          ExpressionAttributeNames: { '#value': 'value', '#version': 'version' },
-          ExpressionAttributeValues: {
-            ':one': 1,
-            ':now': new Date().toISOString(),
-            ':op': 'increment',
-            ':actor': 'arn:aws:iam::000000000000:user/test',
-            ':inc': incarnation(name),
-            ':kind': 'counter',
-          },
-        }),
-      );
-    }
+    for (let i = 0; i < 12; i++) await consumer.increment(counters, name, incarnation(name));
     poller.start();
     try {
       await eventually(async () => ((await versionsOf(name)).length === 11 ? true : undefined), 10_000);
@@ -84,18 +64,7 @@ describe('replaying local dead letters', () => {
 
   const incarnation = (name: string) => `inc-${name}`;
 
-  const versionsOf = async (name: string) => {
-    const { Items = [] } = await local.documents.send(
-      new QueryCommand({
-        TableName: 'replay-history',
-        KeyConditionExpression: '#counter = :key',
-        ExpressionAttributeNames: { '#counter': 'counter' },
-        ExpressionAttributeValues: { ':key': historyKey(name, incarnation(name)) },
-        ConsistentRead: true,
-      }),
-    );
-    return Items.map((item) => Number(item.version));
-  };
+  const versionsOf = (name: string) => consumer.versionsOf(name, incarnation(name));
 
   const upTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 
@@ -122,9 +91,9 @@ describe('replaying local dead letters', () => {
         env: {
           PATH: process.env.PATH,
           DYNAMODB_ENDPOINT: local.endpoint,
-          HISTORY_TABLE: 'replay-history',
-          ROLLUPS_TABLE: 'replay-rollups',
-          IDEMPOTENCY_TABLE: 'replay-idempotency',
+          HISTORY_TABLE: consumer.tables.history,
+          ROLLUPS_TABLE: consumer.tables.rollups,
+          IDEMPOTENCY_TABLE: consumer.tables.idempotency,
           LOCAL_EVENTS_FILE: eventsFile,
         },
       },

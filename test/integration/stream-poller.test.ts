@@ -2,10 +2,10 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
-import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBStreamEvent } from 'aws-lambda';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { COUNTERS_TABLE, historyKey } from '../../functions/counter/table.ts';
+import { COUNTERS_TABLE } from '../../functions/counter/table.ts';
 import { lambdaContext } from '../../lib/local/api-event.ts';
 import { type PollerSettings, StreamPoller } from '../../lib/local/stream-poller.ts';
 import { ensureTable } from '../../lib/local/tables.ts';
@@ -122,40 +122,10 @@ describe('the history consumer under faults', () => {
 
   /** Increments through the same UpdateItem shape the service uses, so the stream carries counters. */
   const increment = async (tableName: string, name: string, times: number) => {
-    for (let i = 0; i < times; i++) {
-      await local.documents.send(
-        new UpdateCommand({
-          TableName: tableName,
-          Key: { name },
-          UpdateExpression:
-            'ADD #value :one, #version :one SET created_at = if_not_exists(created_at, :now), updated_at = :now, ' +
-            'op = :op, actor = :actor, incarnation = if_not_exists(incarnation, :inc), kind = if_not_exists(kind, :kind)',
-          ExpressionAttributeNames: { '#value': 'value', '#version': 'version' },
-          ExpressionAttributeValues: {
-            ':one': 1,
-            ':now': new Date().toISOString(),
-            ':op': 'increment',
-            ':actor': 'arn:aws:iam::000000000000:user/test',
-            ':inc': `inc-${tableName}`,
-            ':kind': 'counter',
-          },
-        }),
-      );
-    }
+    for (let i = 0; i < times; i++) await consumer.increment(tableName, name, `inc-${tableName}`);
   };
 
-  const versionsOf = async (tableName: string, name: string) => {
-    const { Items = [] } = await local.documents.send(
-      new QueryCommand({
-        TableName: 'faults-history',
-        KeyConditionExpression: '#counter = :key',
-        ExpressionAttributeNames: { '#counter': 'counter' },
-        ExpressionAttributeValues: { ':key': historyKey(name, `inc-${tableName}`) },
-        ConsistentRead: true,
-      }),
-    );
-    return Items.map((item) => Number(item.version));
-  };
+  const versionsOf = (tableName: string, name: string) => consumer.versionsOf(name, `inc-${tableName}`);
 
   const upTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 

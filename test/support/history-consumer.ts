@@ -1,6 +1,12 @@
+import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { beforeAll } from 'vitest';
-import { HISTORY_TABLE, IDEMPOTENCY_TABLE, ROLLUPS_TABLE } from '../../functions/counter/table.ts';
+import {
+  HISTORY_TABLE,
+  historyKey,
+  IDEMPOTENCY_TABLE,
+  ROLLUPS_TABLE,
+} from '../../functions/counter/table.ts';
 import { ensureTable } from '../../lib/local/tables.ts';
 import { type EngineHandle, LOCAL_CREDENTIALS, LOCAL_REGION } from './local-engine.ts';
 
@@ -11,6 +17,10 @@ export interface HistoryConsumer {
   /** The real consumer (functions/stream/record-history.ts); set once `beforeAll` has run. */
   readonly handler: StreamHandler;
   readonly tables: { history: string; rollups: string; idempotency: string; checkpoints: string };
+  /** One increment of `name` in the table `counters`, through the UpdateItem the service sends, so the stream carries a counter. */
+  increment(counters: string, name: string, incarnation: string): Promise<void>;
+  /** The versions in the history of `name` (of that incarnation), read consistently. */
+  versionsOf(name: string, incarnation: string): Promise<number[]>;
 }
 
 /**
@@ -54,5 +64,37 @@ export function useHistoryConsumer(local: EngineHandle, prefix: string): History
       return handler;
     },
     tables,
+    async increment(counters, name, incarnation) {
+      await local.documents.send(
+        new UpdateCommand({
+          TableName: counters,
+          Key: { name },
+          UpdateExpression:
+            'ADD #value :one, #version :one SET created_at = if_not_exists(created_at, :now), updated_at = :now, ' +
+            'op = :op, actor = :actor, incarnation = if_not_exists(incarnation, :inc), kind = if_not_exists(kind, :kind)',
+          ExpressionAttributeNames: { '#value': 'value', '#version': 'version' },
+          ExpressionAttributeValues: {
+            ':one': 1,
+            ':now': new Date().toISOString(),
+            ':op': 'increment',
+            ':actor': 'arn:aws:iam::000000000000:user/test',
+            ':inc': incarnation,
+            ':kind': 'counter',
+          },
+        }),
+      );
+    },
+    async versionsOf(name, incarnation) {
+      const { Items = [] } = await local.documents.send(
+        new QueryCommand({
+          TableName: tables.history,
+          KeyConditionExpression: '#counter = :key',
+          ExpressionAttributeNames: { '#counter': 'counter' },
+          ExpressionAttributeValues: { ':key': historyKey(name, incarnation) },
+          ConsistentRead: true,
+        }),
+      );
+      return Items.map((item) => Number(item.version));
+    },
   };
 }
