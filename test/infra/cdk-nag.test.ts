@@ -5,9 +5,8 @@ import { AwsSolutionsChecks, type NagPack, ServerlessChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { describe, expect, it } from 'vitest';
 import { CounterFunction } from '../../lib/constructs/node-function.ts';
-import { CounterStack } from '../../lib/counter-stack.ts';
 import { FUNCTIONS } from '../../lib/routes.ts';
-import { TEST_ENV, testApp } from './synth.ts';
+import { synthStack, TEST_ENV, testApp } from './synth.ts';
 
 /** One line per finding, so a failure shows the rule, the resource and why. */
 function findings(report: PolicyValidationPluginReport): string[] {
@@ -30,8 +29,8 @@ describe.each([
   { name: 'environment-agnostic', env: undefined, alarmEmail: undefined },
   { name: 'with an alarm e-mail subscription', env: undefined, alarmEmail: 'ops@example.com' },
 ])('cdk-nag on the counter stack, $name', ({ env, alarmEmail }) => {
-  const app = testApp({ bundling: false });
-  new CounterStack(app, 'CounterService', { env, ...(alarmEmail === undefined ? {} : { alarmEmail }) });
+  // `env: undefined` replaces TEST_ENV: an environment-agnostic stack.
+  const { app } = synthStack({ env, ...(alarmEmail === undefined ? {} : { alarmEmail }) });
   app.synth();
 
   it.each(packs(app).map((pack) => ({ pack, name: pack.name })))(
@@ -49,8 +48,7 @@ describe.each([
 describe.each([Tracing.ACTIVE, Tracing.PASS_THROUGH])(
   'cdk-nag on the counter stack with X-Ray tracing %s',
   (tracing) => {
-    const app = testApp({ bundling: false });
-    new CounterStack(app, 'CounterService', { env: TEST_ENV, tracing });
+    const { app } = synthStack({ tracing });
     app.synth();
 
     it.each(packs(app).map((pack) => ({ pack, name: pack.name })))(
@@ -66,8 +64,7 @@ describe.each([Tracing.ACTIVE, Tracing.PASS_THROUGH])(
 
 // Change events on (the default bus): the consumer's events:PutEvents names that bus, no wildcard.
 describe('cdk-nag on the counter stack with change events', () => {
-  const app = testApp({ bundling: false });
-  new CounterStack(app, 'CounterService', { env: TEST_ENV, changeEvents: true });
+  const { app } = synthStack({ changeEvents: true });
   app.synth();
 
   it.each(packs(app).map((pack) => ({ pack, name: pack.name })))(

@@ -1,14 +1,9 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { EventBus } from 'aws-cdk-lib/aws-events';
-import { Topic } from 'aws-cdk-lib/aws-sns';
 import { describe, expect, it } from 'vitest';
-import { counterRules } from '../../examples/change-events/rules.ts';
-import { CounterStack, type CounterStackProps } from '../../lib/counter-stack.ts';
-import { REPO_ROOT } from '../../lib/repo-root.ts';
-import { TEST_ENV, testApp } from './synth.ts';
+import type { CounterStackProps } from '../../lib/counter-stack.ts';
+import { synthStack, TEST_ENV, testApp } from './synth.ts';
 import { at, logicalIdOf, renderArn, resourcesOfType, statementsOfRole } from './template-helpers.ts';
 
 const DEFAULT_BUS = 'arn:aws:events:eu-west-1:111111111111:event-bus/default';
@@ -16,11 +11,10 @@ const DEFAULT_BUS = 'arn:aws:events:eu-west-1:111111111111:event-bus/default';
 /** A stack built with `changeEvents` (none: the default), without bundling (no function code is read). */
 function synth(changeEvents?: (app: ReturnType<typeof testApp>) => CounterStackProps['changeEvents']) {
   const app = testApp({ bundling: false });
-  const stack = new CounterStack(app, 'CounterService', {
-    env: TEST_ENV,
-    ...(changeEvents === undefined ? {} : { changeEvents: changeEvents(app) }),
-  });
-  const template = Template.fromStack(stack);
+  const { stack, template } = synthStack(
+    changeEvents === undefined ? {} : { changeEvents: changeEvents(app) },
+    { app },
+  );
   const consumer = stack.historyConsumer.function;
   const roleId = logicalIdOf(consumer.role ?? consumer);
   return {
@@ -86,52 +80,3 @@ describe('change events in the stack', () => {
     expect(at(exported, 'Value')).toEqual({ 'Fn::GetAtt': [logicalIdOf(bus), 'Arn'] });
   });
 });
-
-describe("the README's rules on change events", () => {
-  const app = testApp({ bundling: false });
-  const counters = new CounterStack(app, 'CounterService', { env: TEST_ENV, changeEvents: true });
-  counterRules(counters, new Topic(counters, 'Alerts'));
-  const rules = resourcesOfType(Template.fromStack(counters), 'AWS::Events::Rule').map(([, rule]) =>
-    at(rule, 'Properties', 'EventPattern'),
-  );
-
-  it('match the change that takes page-views from below 1000 to 1000 or more, by numeric matching', () => {
-    expect(rules).toContainEqual({
-      source: ['counter-service'],
-      'detail-type': ['Counter Changed'],
-      detail: {
-        name: ['page-views'],
-        previous_value: [{ numeric: ['<', 1000] }],
-        value: [{ numeric: ['>=', 1000] }],
-      },
-    });
-  });
-
-  it('match a bounded stock.* counter falling to 5 or below', () => {
-    expect(rules).toContainEqual({
-      source: ['counter-service'],
-      'detail-type': ['Counter Changed'],
-      detail: {
-        name: [{ prefix: 'stock.' }],
-        min: [{ exists: true }],
-        previous_value: [{ numeric: ['>', 5] }],
-        value: [{ numeric: ['<=', 5] }],
-      },
-    });
-  });
-
-  it('are the ones the README shows, word for word', () => {
-    const readme = readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
-    const example = readFileSync(path.join(REPO_ROOT, 'examples/change-events/rules.ts'), 'utf8');
-    const inReadme = rulesIn(readme);
-    expect(inReadme).toHaveLength(2);
-    expect(inReadme).toEqual(rulesIn(example));
-  });
-});
-
-/** Each `new Rule(...)` statement with the comment above it, whitespace and `const x =` left out. */
-function rulesIn(text: string): string[] {
-  return [...text.matchAll(/\/\/[^\n]*\n\s*(?:const \w+ = )?new Rule\([\s\S]*?\n\s*\}\);/g)].map(([rule]) =>
-    rule.replace(/const \w+ = /, '').replace(/\s+/g, ' '),
-  );
-}

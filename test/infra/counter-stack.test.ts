@@ -11,7 +11,7 @@ import { InvalidPrefixError } from '../../lib/access.ts';
 import type { CounterFunction } from '../../lib/constructs/node-function.ts';
 import { CounterStack } from '../../lib/counter-stack.ts';
 import { FUNCTIONS, HISTORY_CONSUMER, routeFunctions } from '../../lib/routes.ts';
-import { isRecord, TEST_ENV, testApp } from './synth.ts';
+import { isRecord, synthStack, TEST_ENV, testApp } from './synth.ts';
 import {
   asArray,
   at,
@@ -680,12 +680,10 @@ describe('grants to principals of other stacks', () => {
 
 describe('the stack props', () => {
   it('set the API throttling and let dev stacks destroy their tables', () => {
-    const devStack = new CounterStack(testApp({ bundling: false }), 'Dev', {
-      env: TEST_ENV,
-      throttle: { rateLimit: 10, burstLimit: 20 },
-      tableRemovalPolicy: RemovalPolicy.DESTROY,
-    });
-    const dev = Template.fromStack(devStack);
+    const { stack: devStack, template: dev } = synthStack(
+      { throttle: { rateLimit: 10, burstLimit: 20 }, tableRemovalPolicy: RemovalPolicy.DESTROY },
+      { id: 'Dev' },
+    );
     dev.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       DefaultRouteSettings: { ThrottlingRateLimit: 10, ThrottlingBurstLimit: 20 },
     });
@@ -701,11 +699,7 @@ describe('the stack props', () => {
   });
 
   it('trace every function with X-Ray when asked: active mode, the X-Ray permissions, DynamoDB subsegments on', () => {
-    const traced = new CounterStack(testApp({ bundling: false }), 'Traced', {
-      env: TEST_ENV,
-      tracing: Tracing.ACTIVE,
-    });
-    const template = Template.fromStack(traced);
+    const { stack: traced, template } = synthStack({ tracing: Tracing.ACTIVE }, { id: 'Traced' });
     const functions = [...traced.api.functions.values(), traced.historyConsumer.function];
     expect(functions).toHaveLength(routeFunctions().length + 1);
     for (const fn of functions) {
@@ -727,10 +721,7 @@ describe('the stack props', () => {
   });
 
   it("bring back Lambda's start and report lines on every function when asked", () => {
-    const verbose = new CounterStack(testApp({ bundling: false }), 'Verbose', {
-      env: TEST_ENV,
-      functionSystemLogLevel: SystemLogLevel.INFO,
-    });
+    const { stack: verbose } = synthStack({ functionSystemLogLevel: SystemLogLevel.INFO }, { id: 'Verbose' });
     const functions = [...verbose.api.functions.values(), verbose.historyConsumer.function];
     expect(functions).toHaveLength(routeFunctions().length + 1);
     const levels = functions.map((fn) =>

@@ -1,9 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { accessPatterns } from '../../lib/access.ts';
-import { api } from '../support/api.ts';
-import { type ServerProcess, startServer } from '../support/server-process.ts';
+import { useServer } from '../support/server-process.ts';
 import type { CallOptions, Credentials } from '../support/signed-client.ts';
 
 // docs/api.md section 2, route by route: who may call what on the local server, with principals whose
@@ -80,10 +79,7 @@ const ALLOWED: { who: string; options: CallOptions; allowed: string[] }[] = [
 ];
 
 describe('authorization, route by route', () => {
-  let server: ServerProcess;
-  let admin: ReturnType<typeof api>;
-
-  beforeAll(async () => {
+  const { client: admin } = useServer(() => {
     const principalsFile = join(process.env.TMPDIR ?? '/tmp', `principals-${process.pid}.json`);
     const entry = (credentials: Credentials, allow: string[]) => ({
       ...credentials,
@@ -99,12 +95,7 @@ describe('authorization, route by route', () => {
         entry(SHOP_READER, accessPatterns('read', 'shop.')),
       ]),
     );
-    server = await startServer({ env: { LOCAL_PRINCIPALS: principalsFile } });
-    admin = api(server.url);
-  });
-
-  afterAll(async () => {
-    await server.stop();
+    return { env: { LOCAL_PRINCIPALS: principalsFile } };
   });
 
   const snapshot = async () => ({

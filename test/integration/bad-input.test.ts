@@ -1,7 +1,6 @@
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api } from '../support/api.ts';
-import { type ServerProcess, startServer } from '../support/server-process.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useServer } from '../support/server-process.ts';
 
 /** Text a caller might put in any query parameter: words, numbers at the edges, JSON, near-instants. */
 const anyText = fc.oneof(
@@ -106,18 +105,11 @@ function parameters(
 
 // docs/api.md section 5: bad input gets a problem+json 4xx that says what was wrong, and changes nothing.
 describe('bad input', () => {
-  let server: ServerProcess;
-  let client: ReturnType<typeof api>;
+  const { client } = useServer();
   const path = '/counters/bad.input';
 
   beforeAll(async () => {
-    server = await startServer();
-    client = api(server.url);
     expect((await client.put(path, { body: { value: 7 } })).status).toBe(200);
-  });
-
-  afterAll(async () => {
-    await server.stop();
   });
 
   const cases: {

@@ -1,21 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, expectExactHistory } from '../support/api.ts';
-import { type ServerProcess, startServer } from '../support/server-process.ts';
+import { describe, expect, it } from 'vitest';
+import { expectExactHistory } from '../support/api.ts';
+import { useServer } from '../support/server-process.ts';
 
 // Bounded counters over real HTTP against the local engine: every refusal is DynamoDB's own condition
 // on the one UpdateItem (change-rules.ts withinBounds), under real concurrency.
 describe('bounded counters', () => {
-  let server: ServerProcess;
-  let client: ReturnType<typeof api>;
-
-  beforeAll(async () => {
-    server = await startServer();
-    client = api(server.url);
-  });
-
-  afterAll(async () => {
-    await server.stop();
-  });
+  const server = useServer();
+  const client = server.client;
 
   it('leaves exactly 0 of a stock of 50 after 200 concurrent decrements: 50 acknowledged, 150 refused', async () => {
     await client.put('/counters/bounds.stock', { body: { value: 50, min: 0 } });

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, type HistoryBody } from '../support/api.ts';
-import { type ServerProcess, startServer } from '../support/server-process.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { HistoryBody } from '../support/api.ts';
+import { useServer } from '../support/server-process.ts';
 import { eventually } from '../support/signed-client.ts';
 
 /** A line of the events file: an entry as PutEvents would send it. */
@@ -31,18 +31,12 @@ interface Detail {
 // the real server, stream and consumer: exactly one event per history entry, in version order per
 // counter, and one per deleted counter. About 10 s, most of it the server's start and the history's lag.
 describe('change events in the local events file', () => {
-  let server: ServerProcess;
-  let client: ReturnType<typeof api>;
+  const server = useServer();
+  const client = server.client;
   let eventsFile: string;
 
-  beforeAll(async () => {
-    server = await startServer();
-    eventsFile = join(server.dataDir, 'events.jsonl');
-    client = api(server.url);
-  });
-
-  afterAll(async () => {
-    await server.stop();
+  beforeAll(() => {
+    eventsFile = join(server.process.dataDir, 'events.jsonl');
   });
 
   const ok = async (response: Promise<{ status: number; text: string }>, status = 200) => {

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CORS_ALLOW_HEADERS, CORS_ALLOW_METHODS, CORS_EXPOSE_HEADERS } from '../../lib/cors.ts';
-import { type ServerProcess, startServer } from '../support/server-process.ts';
+import { startServer, useServer } from '../support/server-process.ts';
 import { call } from '../support/signed-client.ts';
 
 const APP = 'https://app.example.com';
@@ -26,15 +26,7 @@ async function preflight(baseUrl: string, origin: string, method = 'POST'): Prom
 }
 
 describe('CORS with LOCAL_CORS_ORIGINS set', () => {
-  let server: ServerProcess;
-
-  beforeAll(async () => {
-    server = await startServer({ env: { LOCAL_CORS_ORIGINS: `${APP}, http://localhost:5173` } });
-  });
-
-  afterAll(async () => {
-    await server.stop();
-  });
+  const server = useServer({ env: { LOCAL_CORS_ORIGINS: `${APP}, http://localhost:5173` } });
 
   it('answers an allowed origin preflight unsigned with 204 and the stack methods, headers and max age', async () => {
     const response = await preflight(server.url, APP);
@@ -94,15 +86,7 @@ describe('CORS with LOCAL_CORS_ORIGINS set', () => {
 });
 
 describe('CORS by default (LOCAL_CORS_ORIGINS unset)', () => {
-  let server: ServerProcess;
-
-  beforeAll(async () => {
-    server = await startServer();
-  });
-
-  afterAll(async () => {
-    await server.stop();
-  });
+  const server = useServer();
 
   it('answers OPTIONS 404 Not Found with no CORS headers, as API Gateway does without CORS', async () => {
     const response = await fetch(`${server.url}/counters/cors-page`, {

@@ -1,50 +1,20 @@
-import { spawn } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { CounterClient } from '../../client/counter-client.ts';
-import { REPO_ROOT } from '../../lib/repo-root.ts';
-import { type ServerProcess, startServer } from '../support/server-process.ts';
+import { runInRepo } from '../support/repo-process.ts';
+import { useServer } from '../support/server-process.ts';
 import { ADMIN } from '../support/signed-client.ts';
 
-/** Runs a command in the repository as a user would type it; resolves when it exits. */
-function run(command: string, args: string[], env: Record<string, string>) {
-  const child = spawn(command, args, {
-    cwd: REPO_ROOT,
-    env: {
-      ...process.env,
-      AWS_ACCESS_KEY_ID: 'local',
-      AWS_SECRET_ACCESS_KEY: 'local',
-      AWS_REGION: 'us-east-1',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const exited = new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => resolve(code));
-  });
-  return { child, exited, stdout: () => stdout, stderr: () => stderr };
-}
+/** Runs a command in the repository as a user would type it. */
+const run = (command: string, args: string[], env: Record<string, string>) =>
+  runInRepo(command, args, { env });
 
 // The command line as people run it: through npm, and left running until Ctrl-C.
 describe('counter CLI, run as a program', () => {
-  let server: ServerProcess;
+  const server = useServer();
   let client: CounterClient;
 
-  beforeAll(async () => {
-    server = await startServer();
+  beforeAll(() => {
     client = new CounterClient({ url: server.url, credentials: ADMIN });
-  });
-
-  afterAll(async () => {
-    await server.stop();
   });
 
   it('prints nothing but the JSON on stdout through `npm run -s counter`, so it pipes into jq', async () => {

@@ -1,20 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, type CounterBody, expectExactHistory, type HistoryBody } from '../support/api.ts';
-import { type ServerProcess, startServer } from '../support/server-process.ts';
+import { describe, expect, it } from 'vitest';
+import { type CounterBody, expectExactHistory, type HistoryBody } from '../support/api.ts';
+import { useServer } from '../support/server-process.ts';
 import { eventually } from '../support/signed-client.ts';
 
 describe('the counters API', () => {
-  let server: ServerProcess;
-  let client: ReturnType<typeof api>;
-
-  beforeAll(async () => {
-    server = await startServer();
-    client = api(server.url);
-  });
-
-  afterAll(async () => {
-    await server.stop();
-  });
+  const server = useServer();
+  const client = server.client;
 
   it('creates a counter at 0 on its first increment and adds N, negative N subtracting', async () => {
     const first = await client.post('/counters/crud.add', { body: { by: 5 } });

@@ -1,11 +1,11 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { CounterApiError, CounterClient } from '../../client/index.ts';
 import { createCountJobHandler } from '../../examples/callers/functions/job-counting.ts';
 import { JOB_COUNTER_PREFIX } from '../../examples/callers/names.ts';
 import { accessPatterns } from '../../lib/access.ts';
-import { type ServerProcess, startServer } from '../support/server-process.ts';
+import { useServer } from '../support/server-process.ts';
 import { ADMIN } from '../support/signed-client.ts';
 
 // The example job worker (examples/callers, docs/callers.md) against the local server, signing as a
@@ -13,11 +13,10 @@ import { ADMIN } from '../support/signed-client.ts';
 const WORKER = { accessKeyId: 'job-worker', secretAccessKey: 'job-worker-secret' };
 
 describe('the example job worker', () => {
-  let server: ServerProcess;
   let admin: CounterClient;
   let worker: CounterClient;
 
-  beforeAll(async () => {
+  const server = useServer(() => {
     const principalsFile = join(process.env.TMPDIR ?? '/tmp', `example-callers-${process.pid}.json`);
     writeFileSync(
       principalsFile,
@@ -29,13 +28,12 @@ describe('the example job worker', () => {
         },
       ]),
     );
-    server = await startServer({ env: { LOCAL_PRINCIPALS: principalsFile } });
-    admin = new CounterClient({ url: server.url, credentials: ADMIN });
-    worker = new CounterClient({ url: server.url, credentials: WORKER, retry: { maxAttempts: 1 } });
+    return { env: { LOCAL_PRINCIPALS: principalsFile } };
   });
 
-  afterAll(async () => {
-    await server.stop();
+  beforeAll(() => {
+    admin = new CounterClient({ url: server.url, credentials: ADMIN });
+    worker = new CounterClient({ url: server.url, credentials: WORKER, retry: { maxAttempts: 1 } });
   });
 
   it('counts a run in jobs.<job>, and an invocation retried under its request id counts once', async () => {

@@ -1,14 +1,13 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { CounterClient } from '../../client/counter-client.ts';
 import { exportCounters } from '../../client/export.ts';
 import { EXPORT_FORMAT, type ExportLine, parseLine } from '../../client/export-format.ts';
 import { importCounters } from '../../client/import.ts';
-import { REPO_ROOT } from '../../lib/repo-root.ts';
-import { type ServerProcess, startServer } from '../support/server-process.ts';
+import { runInRepo } from '../support/repo-process.ts';
+import { useServer } from '../support/server-process.ts';
 import { ADMIN, eventually } from '../support/signed-client.ts';
 
 /** What must survive a round trip: everything but times and actors, which an import cannot keep. */
@@ -41,29 +40,17 @@ async function* linesOf(lines: string[]): AsyncGenerator<string> {
   yield* lines;
 }
 
-function runCli(args: string[], stdio: { stdin?: number; stdout?: number }, url: string) {
-  return new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bin/counter-cli.ts', '--url', url, ...args], {
-      cwd: REPO_ROOT,
-      env: {
-        ...process.env,
-        AWS_ACCESS_KEY_ID: 'local',
-        AWS_SECRET_ACCESS_KEY: 'local',
-        AWS_REGION: 'us-east-1',
-      },
-      stdio: [stdio.stdin ?? 'ignore', stdio.stdout ?? 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stderr }));
+async function runCli(args: string[], stdio: { stdin?: number; stdout?: number }, url: string) {
+  const cli = runInRepo(process.execPath, ['--import', 'tsx', 'bin/counter-cli.ts', '--url', url, ...args], {
+    stdin: stdio.stdin ?? 'ignore',
+    stdout: stdio.stdout ?? 'ignore',
   });
+  const code = await cli.exited;
+  return { code, stderr: cli.stderr() };
 }
 
 describe('export and import', () => {
-  let server: ServerProcess;
+  const server = useServer();
   let client: CounterClient;
 
   const exportOf = async (prefix: string): Promise<string[]> => {
@@ -105,13 +92,8 @@ describe('export and import', () => {
     for (const name of names) await client.delete(name);
   };
 
-  beforeAll(async () => {
-    server = await startServer();
+  beforeAll(() => {
     client = new CounterClient({ url: server.url, credentials: ADMIN });
-  });
-
-  afterAll(async () => {
-    await server.stop();
   });
 
   it('recreates counters with the same names, values, versions and history after they were deleted', async () => {

@@ -1,9 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Engine, startEngine } from '../../lib/local/engine.ts';
+import { afterEach, describe, expect, it } from 'vitest';
 import { localTableNames } from '../../lib/local/table-names.ts';
 import { api, expectExactHistory } from '../support/api.ts';
-import { FaultProxy } from '../support/fault-proxy.ts';
-import { type ServerProcess, startServer } from '../support/server-process.ts';
+import { useEngine } from '../support/local-engine.ts';
+import { useServers } from '../support/server-process.ts';
 import { type CallResult, call, eventually } from '../support/signed-client.ts';
 
 // docs/api.md section 4 under fault injection: the engine keeps running behind a proxy that throttles
@@ -13,32 +12,17 @@ import { type CallResult, call, eventually } from '../support/signed-client.ts';
 const TABLES = localTableNames();
 
 describe('faults', () => {
-  let engine: Engine;
-  let proxy: FaultProxy;
-  const servers: ServerProcess[] = [];
+  const { proxy } = useEngine({ faultProxy: true });
+  // Killed, as a Lambda's host can be: nothing of a server's shutdown may be needed for correctness.
+  const startWith = useServers('SIGKILL', () => ({
+    env: { DYNAMODB_ENDPOINT: proxy.url, IDEMPOTENCY_LEASE_MS: '1000' },
+  }));
+  const start = (env: Record<string, string> = {}) => startWith({ env });
 
-  const start = async (env: Record<string, string> = {}) => {
-    const server = await startServer({
-      env: { DYNAMODB_ENDPOINT: proxy.url, IDEMPOTENCY_LEASE_MS: '1000', ...env },
-    });
-    servers.push(server);
-    return server;
-  };
-
-  beforeAll(async () => {
-    engine = await startEngine({});
-    proxy = await new FaultProxy(engine.endpoint).start();
-  });
-
-  afterEach(async () => {
+  // Registered after useServers, so it runs before the servers are stopped (after hooks run in reverse).
+  afterEach(() => {
     proxy.setRules([]);
     proxy.forgetInjected();
-    await Promise.all(servers.splice(0).map((server) => server.stop('SIGKILL')));
-  });
-
-  afterAll(async () => {
-    await proxy.stop();
-    await engine.stop();
   });
 
   it('counts once a keyed increment whose write succeeded but whose answer was lost, when the client retries', async () => {

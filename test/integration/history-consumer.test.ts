@@ -1,19 +1,17 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   DescribeStreamCommand,
-  DynamoDBStreamsClient,
   GetRecordsCommand,
   GetShardIteratorCommand,
   type _Record as StreamRecord,
 } from '@aws-sdk/client-dynamodb-streams';
-import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type {
   APIGatewayProxyEventV2WithIAMAuthorizer,
   Context,
   DynamoDBBatchResponse,
   DynamoDBStreamEvent,
 } from 'aws-lambda';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   COUNTERS_TABLE,
   HISTORY_TABLE,
@@ -21,9 +19,9 @@ import {
   ROLLUPS_TABLE,
 } from '../../functions/counter/table.ts';
 import { lambdaContext, toApiGatewayEvent } from '../../lib/local/api-event.ts';
-import { type Engine, startEngine } from '../../lib/local/engine.ts';
 import { toLambdaRecord } from '../../lib/local/stream-poller.ts';
 import { ensureTable } from '../../lib/local/tables.ts';
+import { useEngine } from '../support/local-engine.ts';
 
 type HttpHandler = (
   event: APIGatewayProxyEventV2WithIAMAuthorizer,
@@ -42,17 +40,13 @@ const admin = {
 // The real consumer against the real stream of a local engine, with no poller in between: the test
 // plays Lambda and delivers batches twice, as Lambda may.
 describe('the history consumer', () => {
-  let engine: Engine;
-  let db: DynamoDBClient;
-  let streams: DynamoDBStreamsClient;
+  const local = useEngine();
   let streamArn: string;
   let increment: HttpHandler;
   let consumer: StreamHandler;
 
   beforeAll(async () => {
-    engine = await startEngine({});
-    db = new DynamoDBClient({ endpoint: engine.endpoint, region, credentials: admin });
-    streams = new DynamoDBStreamsClient({ endpoint: engine.endpoint, region, credentials: admin });
+    const db = local.raw;
     const counters = await ensureTable(db, 'replay-counters', COUNTERS_TABLE);
     await ensureTable(db, 'replay-history', HISTORY_TABLE);
     await ensureTable(db, 'replay-idempotency', IDEMPOTENCY_TABLE);
@@ -62,7 +56,7 @@ describe('the history consumer', () => {
       AWS_REGION: region,
       AWS_ACCESS_KEY_ID: 'local',
       AWS_SECRET_ACCESS_KEY: 'local',
-      DYNAMODB_ENDPOINT: engine.endpoint,
+      DYNAMODB_ENDPOINT: local.endpoint,
       COUNTERS_TABLE: 'replay-counters',
       HISTORY_TABLE: 'replay-history',
       IDEMPOTENCY_TABLE: 'replay-idempotency',
@@ -71,12 +65,6 @@ describe('the history consumer', () => {
     });
     ({ handler: increment } = await import('../../functions/http/increment-counter.ts'));
     ({ handler: consumer } = await import('../../functions/stream/record-history.ts'));
-  });
-
-  afterAll(async () => {
-    db.destroy();
-    streams.destroy();
-    await engine.stop();
   });
 
   const incrementCounter = async (name: string, by: number) => {
@@ -98,10 +86,12 @@ describe('the history consumer', () => {
   };
 
   const readStream = async (): Promise<StreamRecord[]> => {
-    const { StreamDescription } = await streams.send(new DescribeStreamCommand({ StreamArn: streamArn }));
+    const { StreamDescription } = await local.streams.send(
+      new DescribeStreamCommand({ StreamArn: streamArn }),
+    );
     const records: StreamRecord[] = [];
     for (const shard of StreamDescription?.Shards ?? []) {
-      let { ShardIterator: iterator } = await streams.send(
+      let { ShardIterator: iterator } = await local.streams.send(
         new GetShardIteratorCommand({
           StreamArn: streamArn,
           ShardId: shard.ShardId,
@@ -109,7 +99,7 @@ describe('the history consumer', () => {
         }),
       );
       while (iterator !== undefined) {
-        const page = await streams.send(new GetRecordsCommand({ ShardIterator: iterator }));
+        const page = await local.streams.send(new GetRecordsCommand({ ShardIterator: iterator }));
         records.push(...(page.Records ?? []));
         if ((page.Records ?? []).length === 0) break;
         iterator = page.NextShardIterator;
@@ -137,7 +127,7 @@ describe('the history consumer', () => {
     expect(second.batchItemFailures).toEqual([]);
     expect(overlapping.batchItemFailures).toEqual([]);
     const key = `replayed#${String(records[0]?.dynamodb?.NewImage?.incarnation?.S)}`;
-    const { Items = [] } = await DynamoDBDocumentClient.from(db).send(
+    const { Items = [] } = await local.documents.send(
       new QueryCommand({
         TableName: 'replay-history',
         KeyConditionExpression: '#counter = :key',

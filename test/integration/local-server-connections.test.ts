@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ServerProcess, startServer } from '../support/server-process.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useServer } from '../support/server-process.ts';
 
 // The local server under hostile connections (issue 13): bodies over the 16 KiB limit, refused
 // before they are read (and the connection cut if the body is still coming 2 s later), and idle
@@ -116,16 +116,11 @@ class RawConnection {
 }
 
 describe('the local server under hostile connections', () => {
-  let server: ServerProcess;
+  const server = useServer({ env: { LOCAL_IDLE_TIMEOUT_SECONDS: '1' } }, 'SIGTERM');
   let host: string;
 
-  beforeAll(async () => {
-    server = await startServer({ env: { LOCAL_IDLE_TIMEOUT_SECONDS: '1' } });
+  beforeAll(() => {
     host = new URL(server.url).host;
-  });
-
-  afterAll(async () => {
-    await server.stop('SIGTERM');
   });
 
   const expectTooLarge = (answer: Answer) => {

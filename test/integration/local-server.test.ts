@@ -1,20 +1,11 @@
 import { existsSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { api, expectExactHistory } from '../support/api.ts';
-import { type ServerProcess, startServer } from '../support/server-process.ts';
+import { useServers } from '../support/server-process.ts';
 
 describe('npm start (bin/local.ts)', () => {
-  const started: ServerProcess[] = [];
-  const start = async (options?: Parameters<typeof startServer>[0]) => {
-    const server = await startServer(options);
-    started.push(server);
-    return server;
-  };
-
-  afterEach(async () => {
-    // SIGTERM, so each server stops the engine it started; a killed one would leave its engine running.
-    await Promise.all(started.splice(0).map((server) => server.stop('SIGTERM')));
-  });
+  // SIGTERM, so each server stops the engine it started; a killed one would leave its engine running.
+  const start = useServers('SIGTERM');
 
   it('answers /health and /openapi.json without a signature once it prints its URL', async () => {
     const server = await start();

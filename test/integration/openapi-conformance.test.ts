@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Engine, startEngine } from '../../lib/local/engine.ts';
-import { FaultProxy, type FaultRule } from '../support/fault-proxy.ts';
+import { describe, expect, it } from 'vitest';
+import type { FaultRule } from '../support/fault-proxy.ts';
+import { useEngine } from '../support/local-engine.ts';
 import {
   answerViolations,
   document,
@@ -9,7 +9,7 @@ import {
   requestViolations,
   resolveParameter,
 } from '../support/openapi.ts';
-import { type ServerProcess, startServer } from '../support/server-process.ts';
+import { useServer } from '../support/server-process.ts';
 import { type CallOptions, type CallResult, call, eventually } from '../support/signed-client.ts';
 
 // docs/api.md section 6: openapi.json describes every route "matching what the handlers answer". Real
@@ -40,9 +40,9 @@ const PADDING = 'x'.repeat(17 * 1024);
 const unique = (what: string) => `conf.${what}.${randomUUID().slice(0, 8)}`;
 
 describe('openapi.json against the running API', () => {
-  let engine: Engine;
-  let proxy: FaultProxy;
-  let server: ServerProcess;
+  const { proxy } = useEngine({ faultProxy: true });
+  // One attempt per SDK call, so an injected fault reaches the handler as it would after retries.
+  const server = useServer(() => ({ env: { DYNAMODB_ENDPOINT: proxy.url, DYNAMODB_MAX_ATTEMPTS: '1' } }));
   const send = (method: string, path: string, options?: CallOptions) =>
     call(server.url, method, path, options);
 
@@ -76,19 +76,6 @@ describe('openapi.json against the running API', () => {
     await send(method, path, { ...first, headers: { ...first.headers, ...key } });
     return { path, options: { ...then, headers: { ...then.headers, ...key } } };
   };
-
-  beforeAll(async () => {
-    engine = await startEngine({});
-    proxy = await new FaultProxy(engine.endpoint).start();
-    // One attempt per SDK call, so an injected fault reaches the handler as it would after retries.
-    server = await startServer({ env: { DYNAMODB_ENDPOINT: proxy.url, DYNAMODB_MAX_ATTEMPTS: '1' } });
-  });
-
-  afterAll(async () => {
-    await server?.stop();
-    await proxy?.stop();
-    await engine?.stop();
-  });
 
   // Every matching call while the request runs: the stream poller shares the engine, and a fault it
   // took instead would leave the request unharmed. The poller retries what it loses.

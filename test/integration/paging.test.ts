@@ -1,14 +1,11 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CounterClient } from '../../client/counter-client.ts';
 import { exportCounters } from '../../client/export.ts';
 import { type ExportLine, parseLine } from '../../client/export-format.ts';
 import { DynamoCounterRepository } from '../../functions/counter/dynamodb-repository.ts';
-import { type Engine, startEngine } from '../../lib/local/engine.ts';
-import { api, expectExactHistory, type HistoryBody } from '../support/api.ts';
-import { FaultProxy } from '../support/fault-proxy.ts';
-import { type ServerProcess, startServer } from '../support/server-process.ts';
+import { type api, expectExactHistory, type HistoryBody } from '../support/api.ts';
+import { useEngine } from '../support/local-engine.ts';
+import { useServer } from '../support/server-process.ts';
 import { ADMIN, type CallResult, eventually } from '../support/signed-client.ts';
 
 interface Bucket {
@@ -44,15 +41,18 @@ async function writers(client: ReturnType<typeof api>, path: string, each: numbe
 // the counter changes, holds each history write a random moment, as the network does on AWS, so a
 // batch's concurrent writes land in any order.
 describe('paging', () => {
-  let engine: Engine;
-  let proxy: FaultProxy;
-  let db: DynamoDBClient;
-  let server: ServerProcess;
-  let client: ReturnType<typeof api>;
+  const local = useEngine({ faultProxy: true });
+  const { proxy } = local;
+  // A batching window makes the consumer's batches as large as a busy counter's on AWS (up to 100
+  // changes, written concurrently), where this machine's writers alone would make batches of a few.
+  const server = useServer(() => ({
+    env: { DYNAMODB_ENDPOINT: proxy.url, HISTORY_BATCHING_WINDOW_SECONDS: '1' },
+  }));
+  const { client } = server;
 
   /** Changes of `name` made at `times`, through the repository the handlers use, with the server's tables. */
   const changeAt = async (name: string, times: string[]) => {
-    const repository = new DynamoCounterRepository(DynamoDBDocumentClient.from(db), {
+    const repository = new DynamoCounterRepository(local.documents, {
       counters: 'counter-service-counters',
       history: 'counter-service-history',
       rollups: 'counter-service-rollups',
@@ -76,29 +76,6 @@ describe('paging', () => {
     }
     return { items, pages };
   };
-
-  beforeAll(async () => {
-    engine = await startEngine({});
-    db = new DynamoDBClient({
-      endpoint: engine.endpoint,
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
-    proxy = await new FaultProxy(engine.endpoint).start();
-    // A batching window makes the consumer's batches as large as a busy counter's on AWS (up to 100
-    // changes, written concurrently), where this machine's writers alone would make batches of a few.
-    server = await startServer({
-      env: { DYNAMODB_ENDPOINT: proxy.url, HISTORY_BATCHING_WINDOW_SECONDS: '1' },
-    });
-    client = api(server.url);
-  });
-
-  afterAll(async () => {
-    await server.stop();
-    await proxy.stop();
-    db.destroy();
-    await engine.stop();
-  });
 
   describe('at rest', () => {
     // Two changes in one minute, then a new minute, hour, day and a later day.

@@ -3,19 +3,8 @@ import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync } fr
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
-import { DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  COUNTERS_TABLE,
-  HISTORY_TABLE,
-  historyKey,
-  IDEMPOTENCY_TABLE,
-  ROLLUPS_TABLE,
-} from '../../functions/counter/table.ts';
-import { type Engine, startEngine } from '../../lib/local/engine.ts';
+import { describe, expect, it } from 'vitest';
+import { COUNTERS_TABLE } from '../../functions/counter/table.ts';
 import { StreamPoller } from '../../lib/local/stream-poller.ts';
 import { ensureTable } from '../../lib/local/tables.ts';
 import { REPO_ROOT } from '../../lib/repo-root.ts';
@@ -23,51 +12,18 @@ import { HISTORY_STREAM } from '../../lib/stream-settings.ts';
 import { localDeadLetter } from '../../scripts/dead-letters/messages.ts';
 import { replayFile } from '../../scripts/dead-letters/replay-file.ts';
 import { readBatch } from '../../scripts/dead-letters/stream-batch.ts';
+import { useHistoryConsumer } from '../support/history-consumer.ts';
+import { LOCAL_REGION, useEngine } from '../support/local-engine.ts';
 import { eventually } from '../support/signed-client.ts';
 
-type StreamHandler = (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse>;
-
-const region = 'us-east-1';
-const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 const run = promisify(execFile);
 
 // Dead letters made as `npm start` makes them (the local poller, a record that always fails), then
 // replayed as an operator would: the real consumer, on the local engine, with its real stream.
 describe('replaying local dead letters', () => {
-  let engine: Engine;
-  let db: DynamoDBDocumentClient;
-  let streams: DynamoDBStreamsClient;
-  let consumer: StreamHandler;
+  const local = useEngine();
+  const consumer = useHistoryConsumer(local, 'replay');
   let table = 0;
-
-  beforeAll(async () => {
-    engine = await startEngine({});
-    const raw = new DynamoDBClient({ endpoint: engine.endpoint, region, credentials });
-    db = DynamoDBDocumentClient.from(raw);
-    streams = new DynamoDBStreamsClient({ endpoint: engine.endpoint, region, credentials });
-    await ensureTable(raw, 'replay-history', HISTORY_TABLE);
-    await ensureTable(raw, 'replay-rollups', ROLLUPS_TABLE);
-    await ensureTable(raw, 'replay-idempotency', IDEMPOTENCY_TABLE);
-    await ensureTable(raw, 'replay-checkpoints', { partitionKey: { name: 'id', type: 'S' }, indexes: [] });
-    Object.assign(process.env, {
-      AWS_REGION: region,
-      AWS_ACCESS_KEY_ID: 'local',
-      AWS_SECRET_ACCESS_KEY: 'local',
-      DYNAMODB_ENDPOINT: engine.endpoint,
-      HISTORY_TABLE: 'replay-history',
-      ROLLUPS_TABLE: 'replay-rollups',
-      // Required at the consumer's import since keyed changes are witnessed; these records carry no key.
-      IDEMPOTENCY_TABLE: 'replay-idempotency',
-      POWERTOOLS_LOG_LEVEL: 'CRITICAL',
-    });
-    ({ handler: consumer } = await import('../../functions/stream/record-history.ts'));
-  });
-
-  afterAll(async () => {
-    db.destroy();
-    streams.destroy();
-    await engine.stop();
-  });
 
   /**
    * A fresh counters table whose counter `name` is incremented 12 times, with the poller's consumer
@@ -75,51 +31,28 @@ describe('replaying local dead letters', () => {
    */
   const deadLetterVersion4 = async (name: string) => {
     const counters = `replay-counters-${++table}`;
-    const { streamArn = '' } = await ensureTable(
-      new DynamoDBClient({ endpoint: engine.endpoint, region, credentials }),
-      counters,
-      COUNTERS_TABLE,
-    );
+    const { streamArn = '' } = await ensureTable(local.raw, counters, COUNTERS_TABLE);
     const deadLetterFile = join(mkdtempSync(join(tmpdir(), 'replay-')), 'dead-letters.jsonl');
     const poller = new StreamPoller({
-      streams,
-      checkpoints: { client: db, table: 'replay-checkpoints' },
+      streams: local.streams,
+      checkpoints: { client: local.documents, table: consumer.tables.checkpoints },
       streamArn,
       consumer: `record-history-${table}`,
       handler: async (event) => {
         const poison = event.Records.findIndex((record) => record.dynamodb?.NewImage?.version?.N === '4');
-        if (poison === -1) return consumer(event);
-        await consumer({ Records: event.Records.slice(0, poison) });
+        if (poison === -1) return consumer.handler(event);
+        await consumer.handler({ Records: event.Records.slice(0, poison) });
         return {
           batchItemFailures: [{ itemIdentifier: event.Records[poison]?.dynamodb?.SequenceNumber ?? '' }],
         };
       },
       settings: { ...HISTORY_STREAM, batchSize: 10, retryAttempts: 2 },
       deadLetterFile,
-      region,
+      region: LOCAL_REGION,
       idleMs: 50,
       retryBaseMs: 10,
     });
-    for (let i = 0; i < 12; i++) {
-      await db.send(
-        new UpdateCommand({
-          TableName: counters,
-          Key: { name },
-          UpdateExpression:
-            'ADD #value :one, #version :one SET created_at = if_not_exists(created_at, :now), updated_at = :now, ' +
-            'op = :op, actor = :actor, incarnation = if_not_exists(incarnation, :inc), kind = if_not_exists(kind, :kind)',
-          ExpressionAttributeNames: { '#value': 'value', '#version': 'version' },
-          ExpressionAttributeValues: {
-            ':one': 1,
-            ':now': new Date().toISOString(),
-            ':op': 'increment',
-            ':actor': 'arn:aws:iam::000000000000:user/test',
-            ':inc': incarnation(name),
-            ':kind': 'counter',
-          },
-        }),
-      );
-    }
+    for (let i = 0; i < 12; i++) await consumer.increment(counters, name, incarnation(name));
     poller.start();
     try {
       await eventually(async () => ((await versionsOf(name)).length === 11 ? true : undefined), 10_000);
@@ -131,18 +64,7 @@ describe('replaying local dead letters', () => {
 
   const incarnation = (name: string) => `inc-${name}`;
 
-  const versionsOf = async (name: string) => {
-    const { Items = [] } = await db.send(
-      new QueryCommand({
-        TableName: 'replay-history',
-        KeyConditionExpression: '#counter = :key',
-        ExpressionAttributeNames: { '#counter': 'counter' },
-        ExpressionAttributeValues: { ':key': historyKey(name, incarnation(name)) },
-        ConsistentRead: true,
-      }),
-    );
-    return Items.map((item) => Number(item.version));
-  };
+  const versionsOf = (name: string) => consumer.versionsOf(name, incarnation(name));
 
   const upTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 
@@ -154,7 +76,7 @@ describe('replaying local dead letters', () => {
 
     // The same batch, read back from the stream by its description alone, as the AWS mode reads it.
     const letter = localDeadLetter.parse(JSON.parse(line ?? ''));
-    const read = await readBatch(streams, letter.DDBStreamBatchInfo);
+    const read = await readBatch(local.streams, letter.DDBStreamBatchInfo);
     expect(read.kind).toBe('records');
     expect(read.kind === 'records' ? read.records.map((r) => r.dynamodb?.SequenceNumber) : []).toEqual(
       letter.records.map((r) => r.dynamodb?.SequenceNumber),
@@ -168,10 +90,10 @@ describe('replaying local dead letters', () => {
         cwd: REPO_ROOT,
         env: {
           PATH: process.env.PATH,
-          DYNAMODB_ENDPOINT: engine.endpoint,
-          HISTORY_TABLE: 'replay-history',
-          ROLLUPS_TABLE: 'replay-rollups',
-          IDEMPOTENCY_TABLE: 'replay-idempotency',
+          DYNAMODB_ENDPOINT: local.endpoint,
+          HISTORY_TABLE: consumer.tables.history,
+          ROLLUPS_TABLE: consumer.tables.rollups,
+          IDEMPOTENCY_TABLE: consumer.tables.idempotency,
           LOCAL_EVENTS_FILE: eventsFile,
         },
       },

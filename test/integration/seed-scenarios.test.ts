@@ -1,21 +1,12 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { api, expectExactHistory } from '../support/api.ts';
-import { type ServerProcess, startServer } from '../support/server-process.ts';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { expectExactHistory } from '../support/api.ts';
+import { useServer } from '../support/server-process.ts';
 
 // The four scenarios of the original request, on the seed's `/counter` routes, against `npm start`'s
 // server in its own process: real HTTP, real SigV4, real stream.
 describe('the seed counter', () => {
-  let server: ServerProcess;
-  let client: ReturnType<typeof api>;
-
-  beforeAll(async () => {
-    server = await startServer();
-    client = api(server.url);
-  });
-
-  afterAll(async () => {
-    await server.stop();
-  });
+  const server = useServer();
+  const client = server.client;
 
   beforeEach(async () => {
     // Each scenario starts from a counter that was never changed.

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, type HistoryBody } from '../support/api.ts';
-import { type ServerProcess, startServer } from '../support/server-process.ts';
+import { describe, expect, it } from 'vitest';
+import type { HistoryBody } from '../support/api.ts';
+import { useServer } from '../support/server-process.ts';
 import { eventually } from '../support/signed-client.ts';
 
 interface Bucket {
@@ -12,17 +12,8 @@ interface Bucket {
 
 // Issue 5 over signed HTTP: series read from the consumer's rollups, and history within a time window.
 describe('series and time windows', () => {
-  let server: ServerProcess;
-  let client: ReturnType<typeof api>;
-
-  beforeAll(async () => {
-    server = await startServer();
-    client = api(server.url);
-  });
-
-  afterAll(async () => {
-    await server.stop();
-  });
+  const server = useServer();
+  const client = server.client;
 
   const seriesOf = (name: string, query: string, count: number) =>
     eventually(async () => {
@@ -122,18 +113,8 @@ describe('series and time windows', () => {
 });
 
 describe('history retention', () => {
-  let server: ServerProcess;
-  let client: ReturnType<typeof api>;
-
-  beforeAll(async () => {
-    // A retention far shorter than a day, so entries are past it within the test.
-    server = await startServer({ env: { HISTORY_RETENTION_DAYS: String(1 / 86_400) } });
-    client = api(server.url);
-  });
-
-  afterAll(async () => {
-    await server.stop();
-  });
+  // A retention far shorter than a day, so entries are past it within the test.
+  const { client } = useServer({ env: { HISTORY_RETENTION_DAYS: String(1 / 86_400) } });
 
   it('stops showing raw history past its retention, while the series and the value stay', async () => {
     await client.post('/counters/retained', { body: { by: 7 } });

@@ -1,12 +1,11 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { DynamoHistoryStore } from '../../functions/counter/dynamodb-history-store.ts';
 import type { ShardChange } from '../../functions/counter/history.ts';
 import { decodePage } from '../../functions/counter/history-page.ts';
 import { HISTORY_TABLE, ROLLUPS_TABLE } from '../../functions/counter/table.ts';
-import { type Engine, startEngine } from '../../lib/local/engine.ts';
 import { ensureTable } from '../../lib/local/tables.ts';
+import { useEngine } from '../support/local-engine.ts';
 
 /**
  * The sharded counter's sequencer against the real engine's transactions and conditions: on AWS the
@@ -14,28 +13,14 @@ import { ensureTable } from '../../lib/local/tables.ts';
  * consumer invocations at once. Locally the poller never does that; this test does it on purpose.
  */
 describe('numbering a sharded counter history (DynamoHistoryStore.sequence)', () => {
-  let engine: Engine;
-  let db: DynamoDBClient;
-  let documents: DynamoDBDocumentClient;
+  const local = useEngine();
   let store: DynamoHistoryStore;
   const tables = { history: 'seq-history', rollups: 'seq-rollups' };
 
   beforeAll(async () => {
-    engine = await startEngine({});
-    db = new DynamoDBClient({
-      endpoint: engine.endpoint,
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
-    documents = DynamoDBDocumentClient.from(db);
-    await ensureTable(db, tables.history, HISTORY_TABLE);
-    await ensureTable(db, tables.rollups, ROLLUPS_TABLE);
-    store = new DynamoHistoryStore(documents, tables);
-  });
-
-  afterAll(async () => {
-    db.destroy();
-    await engine.stop();
+    await ensureTable(local.raw, tables.history, HISTORY_TABLE);
+    await ensureTable(local.raw, tables.rollups, ROLLUPS_TABLE);
+    store = new DynamoHistoryStore(local.documents, tables);
   });
 
   const changesOf = (shard: number, from: number, to: number, delta: number): ShardChange[] =>
@@ -49,7 +34,7 @@ describe('numbering a sharded counter history (DynamoHistoryStore.sequence)', ()
     }));
 
   const entriesOf = async (key: string) => {
-    const { Items = [] } = await documents.send(
+    const { Items = [] } = await local.documents.send(
       new QueryCommand({
         TableName: tables.history,
         KeyConditionExpression: '#counter = :key AND #version >= :one',
@@ -63,7 +48,7 @@ describe('numbering a sharded counter history (DynamoHistoryStore.sequence)', ()
   };
 
   const itemsOf = async (key: string) => {
-    const { Count = 0 } = await documents.send(
+    const { Count = 0 } = await local.documents.send(
       new QueryCommand({
         TableName: tables.history,
         KeyConditionExpression: '#counter = :key AND #version >= :one',
@@ -103,7 +88,7 @@ describe('numbering a sharded counter history (DynamoHistoryStore.sequence)', ()
     expect(entries.at(-1)?.value).toBe(10 + 39 + 80 + 120);
     // One page per committed step: the creation's, and each batch's (a lost race commits nothing).
     expect(await itemsOf(key)).toBe(4);
-    const { Item: day } = await documents.send(
+    const { Item: day } = await local.documents.send(
       new GetCommand({
         TableName: tables.rollups,
         Key: { series: `${key}#day`, start: '2026-11-30T00:00:00.000Z' },

@@ -1,8 +1,8 @@
-import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Engine, startEngine } from '../../lib/local/engine.ts';
-import { api, type CounterBody, expectExactHistory } from '../support/api.ts';
-import { type ServerProcess, startServer } from '../support/server-process.ts';
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { describe, expect, it } from 'vitest';
+import { type CounterBody, expectExactHistory } from '../support/api.ts';
+import { useEngine } from '../support/local-engine.ts';
+import { useServer } from '../support/server-process.ts';
 import { eventually } from '../support/signed-client.ts';
 
 type ShardedBody = CounterBody & { shards?: number };
@@ -10,32 +10,13 @@ type ShardedBody = CounterBody & { shards?: number };
 // Issue 6's hot counters (docs/sharding.md) over signed HTTP against the local engine and its stream:
 // a counter spread over N items counts exactly under concurrency, and its history is numbered 1..n.
 describe('sharded counters', () => {
-  let engine: Engine;
-  let db: DynamoDBClient;
-  let server: ServerProcess;
-  let client: ReturnType<typeof api>;
-
-  beforeAll(async () => {
-    // Our own engine, so the test can look at the items behind the API.
-    engine = await startEngine({});
-    db = new DynamoDBClient({
-      endpoint: engine.endpoint,
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
-    server = await startServer({ env: { DYNAMODB_ENDPOINT: engine.endpoint } });
-    client = api(server.url);
-  });
-
-  afterAll(async () => {
-    await server.stop();
-    db.destroy();
-    await engine.stop();
-  });
+  // Our own engine, so the test can look at the items behind the API.
+  const local = useEngine();
+  const { client } = useServer(() => ({ env: { DYNAMODB_ENDPOINT: local.endpoint } }));
 
   /** The version of one item of the counters table: shard 0 is the counter's own item, shard i `<name>#<i>`. */
   const shardVersion = async (name: string, index: number) => {
-    const { Item } = await db.send(
+    const { Item } = await local.raw.send(
       new GetItemCommand({
         TableName: 'counter-service-counters',
         Key: { name: { S: index === 0 ? name : `${name}#${index}` } },

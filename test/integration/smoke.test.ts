@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CounterClient } from '../../client/counter-client.ts';
-import { REPO_ROOT } from '../../lib/repo-root.ts';
-import { type ServerProcess, startServer } from '../support/server-process.ts';
+import { LOCAL_AWS_ENV, runInRepo } from '../support/repo-process.ts';
+import { useServer } from '../support/server-process.ts';
 import { ADMIN } from '../support/signed-client.ts';
 
 interface Run {
@@ -11,39 +10,17 @@ interface Run {
   stderr: string;
 }
 
-function runSmoke(args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/smoke.ts', ...args], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+async function runSmoke(args: string[], env: Record<string, string>): Promise<Run> {
+  const smoke = runInRepo(process.execPath, ['--import', 'tsx', 'scripts/smoke.ts', ...args], { env });
+  const code = await smoke.exited;
+  return { code, stdout: smoke.stdout(), stderr: smoke.stderr() };
 }
 
-const LOCAL_KEYS = { AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local', AWS_REGION: 'us-east-1' };
+const LOCAL_KEYS = LOCAL_AWS_ENV;
 
 // `npm run smoke` against the local server, as it would run against a deployment.
 describe('the smoke script', () => {
-  let server: ServerProcess;
-
-  beforeAll(async () => {
-    server = await startServer();
-  });
-
-  afterAll(async () => {
-    await server.stop();
-  });
+  const server = useServer();
 
   it('passes every scenario against a healthy server, and deletes its counter', async () => {
     // 50 concurrent clients as on a deployment, with fewer increments each to keep CI quick: every

@@ -3,70 +3,65 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   DescribeStreamCommand,
-  DynamoDBStreamsClient,
   GetRecordsCommand,
   GetShardIteratorCommand,
 } from '@aws-sdk/client-dynamodb-streams';
-import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COUNTERS_TABLE } from '../../functions/counter/table.ts';
-import { type Engine, startEngine } from '../../lib/local/engine.ts';
 import type { StreamStorage } from '../../lib/local/stream-storage.ts';
 import { ensureTable } from '../../lib/local/tables.ts';
+import { useEngine } from '../support/local-engine.ts';
 
-const region = 'us-east-1';
-const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 const DAY_SECONDS = 24 * 60 * 60;
 
 // lib/local/stream-storage.ts: the local engine's stream indexed, so a long-lived store stays as fast
 // as a fresh one, and trimmed to what AWS keeps without losing a record the consumer has not handled.
 describe("the local engine's stream storage", () => {
-  let engine: Engine;
   let storage: StreamStorage;
-  let raw: DynamoDBClient;
-  let db: DynamoDBDocumentClient;
-  let streams: DynamoDBStreamsClient;
   /** The engine's file, opened beside it as the server does, to inspect and to age records. */
   let file: DatabaseSync;
   let tables = 0;
 
   let dir: string;
+  const path = () => join(dir, 'engine.db');
 
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'stream-storage-'));
-    const path = join(dir, 'engine.db');
-    engine = await startEngine({ dbPath: path });
-    if (engine.streamStorage === undefined) throw new Error('the engine started without stream storage');
-    storage = engine.streamStorage;
-    raw = new DynamoDBClient({ endpoint: engine.endpoint, region, credentials });
-    db = DynamoDBDocumentClient.from(raw);
-    streams = new DynamoDBStreamsClient({ endpoint: engine.endpoint, region, credentials });
-    file = new DatabaseSync(path);
+  // Registered before useEngine, so it runs only after the engine stopped (after hooks run in reverse).
+  afterAll(() => {
+    file?.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 
-  afterAll(async () => {
-    file.close();
-    db.destroy();
-    streams.destroy();
-    await engine.stop();
-    rmSync(dir, { recursive: true, force: true });
+  const local = useEngine({
+    dbPath: () => {
+      dir = mkdtempSync(join(tmpdir(), 'stream-storage-'));
+      return path();
+    },
+  });
+
+  beforeAll(() => {
+    if (local.engine.streamStorage === undefined)
+      throw new Error('the engine started without stream storage');
+    storage = local.engine.streamStorage;
+    file = new DatabaseSync(path());
   });
 
   /** A fresh counters table with `changes` increments of one counter; its stream's shard. */
   const tableWithChanges = async (changes: number) => {
     const table = `storage-counters-${++tables}`;
-    const { streamArn = '' } = await ensureTable(raw, table, COUNTERS_TABLE);
+    const { streamArn = '' } = await ensureTable(local.raw, table, COUNTERS_TABLE);
     for (let i = 0; i < changes; i++) await increment(table);
-    const { StreamDescription } = await streams.send(new DescribeStreamCommand({ StreamArn: streamArn }));
+    const { StreamDescription } = await local.streams.send(
+      new DescribeStreamCommand({ StreamArn: streamArn }),
+    );
     const shardId = StreamDescription?.Shards?.[0]?.ShardId ?? '';
     return { table, streamArn, shardId };
   };
 
   const increment = (table: string) =>
-    db.send(
+    local.documents.send(
       new UpdateCommand({
         TableName: table,
         Key: { name: 'c' },
@@ -145,7 +140,7 @@ describe("the local engine's stream storage", () => {
 
     expect(removed).toBe(3);
     expect(sequencesOf(table)).toEqual([4, 5]);
-    const { ShardIterator } = await streams.send(
+    const { ShardIterator } = await local.streams.send(
       new GetShardIteratorCommand({
         StreamArn: streamArn,
         ShardId: shardId,
@@ -153,7 +148,7 @@ describe("the local engine's stream storage", () => {
         SequenceNumber: '4',
       }),
     );
-    const { Records = [] } = await streams.send(new GetRecordsCommand({ ShardIterator }));
+    const { Records = [] } = await local.streams.send(new GetRecordsCommand({ ShardIterator }));
     expect(Records.map((record) => record.dynamodb?.SequenceNumber)).toEqual(['5']);
     expect(Records[0]?.dynamodb?.NewImage?.value?.N).toBe('5');
   });

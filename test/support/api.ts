@@ -18,10 +18,16 @@ export interface HistoryBody {
   actor: string;
 }
 
-/** A signed client bound to one server. */
-export function api(baseUrl: string) {
+/** The signed client of one server (`api(url)`). */
+export type Api = ReturnType<typeof api>;
+
+/**
+ * A signed client bound to one server. The URL may be given as a function, read at each call, so a
+ * client can be made before the server it talks to has started (useServer).
+ */
+export function api(baseUrl: string | (() => string)) {
   const send = (method: string, path: string, options?: CallOptions): Promise<CallResult> =>
-    call(baseUrl, method, path, options);
+    call(typeof baseUrl === 'string' ? baseUrl : baseUrl(), method, path, options);
   return {
     send,
     get: (path: string, options?: CallOptions) => send('GET', path, options),

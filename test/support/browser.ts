@@ -1,9 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium } from 'playwright-core';
-import { REPO_ROOT } from '../../lib/repo-root.ts';
+import { runInRepo } from './repo-process.ts';
 
 /** Where the system's Chromium is: Debian's `chromium` package, unless CHROMIUM_PATH says otherwise. */
 export function chromiumPath(): string {
@@ -61,31 +61,23 @@ export interface ConsoleProcess {
 
 /** `counter console --port 0` against `apiUrl`, as a person starts it; resolves once it prints its address. */
 export async function startConsoleProcess(apiUrl: string): Promise<ConsoleProcess> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'bin/counter-cli.ts', '--url', apiUrl, 'console', '--port', '0'],
-    {
-      cwd: REPO_ROOT,
-      env: {
-        ...process.env,
-        AWS_ACCESS_KEY_ID: 'local',
-        AWS_SECRET_ACCESS_KEY: 'local',
-        AWS_REGION: 'us-east-1',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const { child, exited, stdout, stderr } = runInRepo(process.execPath, [
+    '--import',
+    'tsx',
+    'bin/counter-cli.ts',
+    '--url',
+    apiUrl,
+    'console',
+    '--port',
+    '0',
+  ]);
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the console did not start in 30 s: ${stderr}`)), 30_000);
-    child.stdout?.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      const match = /console on (http:\/\/\S+)/.exec(stdout);
+    const timer = setTimeout(
+      () => reject(new Error(`the console did not start in 30 s: ${stderr()}`)),
+      30_000,
+    );
+    child.stdout?.on('data', () => {
+      const match = /console on (http:\/\/\S+)/.exec(stdout());
       if (match?.[1] !== undefined) {
         clearTimeout(timer);
         resolve(match[1]);
@@ -93,13 +85,13 @@ export async function startConsoleProcess(apiUrl: string): Promise<ConsoleProces
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`the console exited with ${code} before it was ready: ${stderr}`));
+      reject(new Error(`the console exited with ${code} before it was ready: ${stderr()}`));
     });
   });
   return {
     url,
     child,
-    stderr: () => stderr,
+    stderr,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
       return exited;

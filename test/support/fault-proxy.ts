@@ -29,7 +29,8 @@ export class FaultProxy {
   private server: Server | undefined;
   url = '';
 
-  constructor(private readonly target: string) {}
+  /** `target` may be a function, read at each request, for an engine that starts after the proxy is made. */
+  constructor(private readonly target: string | (() => string)) {}
 
   async start(): Promise<this> {
     const server = createServer((req, res) => {
@@ -92,7 +93,7 @@ export class FaultProxy {
       res.end(payload);
       return;
     }
-    const upstream = new URL(this.target);
+    const upstream = new URL(typeof this.target === 'string' ? this.target : this.target());
     const forwarded = request(
       {
         hostname: upstream.hostname,

@@ -1,6 +1,5 @@
 import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { negativesAsPositionals } from '../../bin/cli/arguments.ts';
 import type { CliIo } from '../../bin/cli/command.ts';
 import { EXIT } from '../../bin/cli/exit-codes.ts';
 import { runCli } from '../../bin/counter-cli.ts';
@@ -199,21 +198,6 @@ describe('counter CLI', () => {
     expect(run.code).toBe(EXIT.ok);
     expect(run.out).toMatch(/^Usage: counter \[options\] <command>/);
     expect(run.out).toContain('Exit codes');
-  });
-});
-
-describe('negativesAsPositionals', () => {
-  it('moves negative numbers after --, leaving option values where they are', () => {
-    expect(negativesAsPositionals(['inc', 'a', '-5', '--json'])).toEqual(['inc', 'a', '--json', '--', '-5']);
-    expect(negativesAsPositionals(['set', 'a', '--if-match', '3', '-1'])).toEqual([
-      'set',
-      'a',
-      '--if-match',
-      '3',
-      '--',
-      '-1',
-    ]);
-    expect(negativesAsPositionals(['inc', 'a', '7'])).toEqual(['inc', 'a', '7']);
   });
 });
 

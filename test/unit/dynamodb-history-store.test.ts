@@ -1,13 +1,11 @@
 import {
   ConditionalCheckFailedException,
-  DynamoDBClient,
   ProvisionedThroughputExceededException,
   TransactionCanceledException,
 } from '@aws-sdk/client-dynamodb';
 import {
   BatchWriteCommand,
   type BatchWriteCommandInput,
-  DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
   QueryCommand,
@@ -15,20 +13,19 @@ import {
   TransactWriteCommand,
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
-import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DynamoHistoryStore } from '../../functions/counter/dynamodb-history-store.ts';
 import { SequencerNotReadyError } from '../../functions/counter/errors.ts';
 import type { ShardChange } from '../../functions/counter/history.ts';
 import { decodePage, encodePage, encodeSources } from '../../functions/counter/history-page.ts';
 import type { HistoryEntry } from '../../functions/counter/schema.ts';
+import { useDocumentClientMock } from '../support/document-client-mock.ts';
 import { ACTOR, at, KEY, shardChange, T0 } from '../support/sharded-changes.ts';
 
 const TABLE = 'history-table';
 const ROLLUPS = 'rollups-table';
 const TABLES = { history: TABLE, rollups: ROLLUPS };
-const ddbMock = mockClient(DynamoDBDocumentClient);
-const documentClient = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' }));
+const { ddbMock, client: documentClient } = useDocumentClientMock();
 
 function historyStore(retentionDays?: number): DynamoHistoryStore {
   return new DynamoHistoryStore(documentClient, TABLES, { retentionDays });
@@ -52,10 +49,6 @@ function keys(from: number, count: number) {
 function deletedKeys(input: BatchWriteCommandInput | undefined): unknown[] {
   return (input?.RequestItems?.[TABLE] ?? []).map((request) => request.DeleteRequest?.Key);
 }
-
-beforeEach(() => {
-  ddbMock.reset();
-});
 
 describe('DynamoHistoryStore.record', () => {
   it('puts the entry under its key only if that version is not there yet', async () => {

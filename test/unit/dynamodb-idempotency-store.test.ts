@@ -1,17 +1,9 @@
 import {
   ConditionalCheckFailedException,
-  DynamoDBClient,
   ProvisionedThroughputExceededException,
 } from '@aws-sdk/client-dynamodb';
-import {
-  DeleteCommand,
-  DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
-import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { describe, expect, it } from 'vitest';
 import { DynamoIdempotencyStore } from '../../functions/counter/dynamodb-idempotency-store.ts';
 import { AttemptFencedError, RequestInFlightError } from '../../functions/counter/errors.ts';
 import {
@@ -19,11 +11,11 @@ import {
   IDEMPOTENCY_TTL_SECONDS,
   type StoredAnswer,
 } from '../../functions/counter/idempotency.ts';
+import { useDocumentClientMock } from '../support/document-client-mock.ts';
 import { conditionFailed, expectEveryPlaceholderUsed } from '../support/dynamodb-answers.ts';
 
 const TABLE = 'idempotency-table';
-const ddbMock = mockClient(DynamoDBDocumentClient);
-const client = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' }));
+const { ddbMock, client } = useDocumentClientMock();
 
 const ID = 'a3f1c2d4e5';
 const OWNER = 'owner-1';
@@ -58,14 +50,6 @@ function onlyInput<T extends object>(calls: { args: [{ input: T }] }[]): T {
   expectEveryPlaceholderUsed(input);
   return input;
 }
-
-beforeEach(() => {
-  ddbMock.reset();
-});
-
-afterEach(() => {
-  ddbMock.reset();
-});
 
 describe('DynamoIdempotencyStore.claim', () => {
   it('puts an in-flight record with the items its attempt may write, unless a live one exists', async () => {

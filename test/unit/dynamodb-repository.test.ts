@@ -1,17 +1,14 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
   type BatchGetCommandInput,
   DeleteCommand,
-  DynamoDBDocumentClient,
   GetCommand,
   QueryCommand,
   type QueryCommandInput,
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DynamoCounterRepository } from '../../functions/counter/dynamodb-repository.ts';
 import {
   CounterOutOfRangeError,
@@ -22,11 +19,11 @@ import type { ChangeInput } from '../../functions/counter/repository.ts';
 import { MAX_VALUE, MIN_VALUE } from '../../functions/counter/schema.ts';
 import { listCounters } from '../../functions/counter/service.ts';
 import { counterItem } from '../support/counter-items.ts';
+import { useDocumentClientMock } from '../support/document-client-mock.ts';
 import { conditionFailed, expectEveryPlaceholderUsed } from '../support/dynamodb-answers.ts';
 
 const TABLES = { counters: 'counters-table', history: 'history-table', rollups: 'rollups-table' };
-const ddbMock = mockClient(DynamoDBDocumentClient);
-const client = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' }));
+const { ddbMock, client } = useDocumentClientMock();
 
 function repository(): DynamoCounterRepository {
   return new DynamoCounterRepository(client, TABLES);
@@ -49,14 +46,6 @@ function onlyUpdateInput() {
   if (input === undefined) throw new Error('no UpdateCommand was sent');
   return input;
 }
-
-beforeEach(() => {
-  ddbMock.reset();
-});
-
-afterEach(() => {
-  ddbMock.reset();
-});
 
 describe('DynamoCounterRepository.get', () => {
   it('reads the item with a consistent read and returns it parsed', async () => {

@@ -1,20 +1,11 @@
-import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { mockClient } from 'aws-sdk-client-mock';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { DynamoRollupsStore } from '../../functions/counter/dynamodb-rollups-store.ts';
+import { useDocumentClientMock } from '../support/document-client-mock.ts';
 
-const ddbMock = mockClient(DynamoDBDocumentClient);
-const store = new DynamoRollupsStore(
-  DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' })),
-  {
-    rollups: 'rollups-table',
-  },
-);
-
-beforeEach(() => {
-  ddbMock.reset();
-});
+const { ddbMock, client } = useDocumentClientMock();
+const store = new DynamoRollupsStore(client, { rollups: 'rollups-table' });
 
 describe('DynamoRollupsStore.rollUp', () => {
   const CHANGES = [

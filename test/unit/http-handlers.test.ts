@@ -2,19 +2,19 @@ import { ProvisionedThroughputExceededException, ResourceNotFoundException } fro
 import {
   BatchGetCommand,
   DeleteCommand,
-  DynamoDBDocumentClient,
   GetCommand,
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { encodeCursor } from '../../functions/counter/cursor.ts';
 import { MAX_VALUE } from '../../functions/counter/schema.ts';
 import type { HttpResult } from '../../functions/http/http.ts';
 import type { ApiRequest } from '../support/api-event.ts';
 import { TEST_USER_ARN } from '../support/api-event.ts';
 import { counterItem } from '../support/counter-items.ts';
+import { useDocumentClientMock } from '../support/document-client-mock.ts';
 import { conditionFailed } from '../support/dynamodb-answers.ts';
 import {
   COUNTERS_TABLE,
@@ -26,8 +26,9 @@ import {
   ROLLUPS_TABLE,
   type RouteHandler,
 } from '../support/http-handlers.ts';
+import { anyBigInt, nonIntegerLiteral } from '../support/number-literals.ts';
 
-const ddbMock = mockClient(DynamoDBDocumentClient);
+const { ddbMock } = useDocumentClientMock();
 let handlers: Handlers;
 
 beforeAll(async () => {
@@ -36,10 +37,6 @@ beforeAll(async () => {
 
 afterAll(() => {
   vi.unstubAllEnvs();
-});
-
-beforeEach(() => {
-  ddbMock.reset();
 });
 
 const SECURITY_HEADERS = {
@@ -755,4 +752,66 @@ describe('response headers', () => {
     expect(result.statusCode).toBe(500);
     expect(result.headers).toMatchObject(SECURITY_HEADERS);
   });
+});
+
+// Property tests: arbitrary bodies and If-Match headers, as a hostile caller may send them.
+/** Anything a caller might send as a body: text, JSON, and near-misses of the expected shapes. */
+function bodies(field: 'by' | 'value'): fc.Arbitrary<string> {
+  return fc.oneof(
+    { weight: 3, arbitrary: fc.maxSafeInteger().map((n) => JSON.stringify({ [field]: n })) },
+    fc.string({ maxLength: 200 }),
+    fc.string({ unit: 'binary', maxLength: 200 }),
+    fc.json({ maxDepth: 4 }),
+    fc.jsonValue({ maxDepth: 3 }).map((value) => JSON.stringify({ [field]: value })),
+    fc.oneof(anyBigInt.map(String), nonIntegerLiteral).map((literal) => `{"${field}": ${literal}}`),
+    fc
+      .dictionary(fc.string({ maxLength: 10 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 4 })
+      .map((extra) => JSON.stringify({ [field]: 1, ...extra })),
+  );
+}
+
+/** Mostly no If-Match, sometimes a well-formed one, sometimes anything. */
+const ifMatchHeaders = fc.oneof(
+  { weight: 4, arbitrary: fc.constant(undefined) },
+  { weight: 1, arbitrary: fc.nat().map((version) => `"${version}"`) },
+  { weight: 1, arbitrary: fc.string({ maxLength: 30 }) },
+);
+
+describe('any body to the change handlers', () => {
+  for (const [route, field] of [
+    ['increment', 'by'],
+    ['set', 'value'],
+  ] as const) {
+    it(`never makes the ${route} handler answer 5xx, and every refusal is problem+json that changed nothing`, async () => {
+      await fc.assert(
+        fc.asyncProperty(bodies(field), ifMatchHeaders, async (body, ifMatch) => {
+          // Prepare
+          ddbMock.reset();
+          ddbMock.on(UpdateCommand).resolves({ Attributes: counterItem({ value: 3, version: 2 }) });
+          const handler = route === 'increment' ? handlers.increment : handlers.set;
+
+          // Act
+          const result = await invoke(handler, {
+            routeKey: `${route === 'increment' ? 'POST' : 'PUT'} /counters/{name}`,
+            path: '/counters/a',
+            pathParameters: { name: 'a' },
+            body,
+            ...(ifMatch === undefined ? {} : { headers: { 'if-match': ifMatch } }),
+          });
+
+          // Assess
+          const status = result.statusCode ?? 0;
+          expect(status).toBeLessThan(500);
+          if (status >= 400) {
+            expectProblem(result, status);
+            expect(ddbMock.commandCalls(UpdateCommand)).toHaveLength(0);
+          } else {
+            expect(status).toBe(200);
+            expect(ddbMock.commandCalls(UpdateCommand)).toHaveLength(1);
+          }
+        }),
+        { numRuns: 400 },
+      );
+    });
+  }
 });

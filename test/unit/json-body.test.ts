@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { incrementBody, setBody } from '../../functions/counter/schema.ts';
 import { duplicateKey, MAX_BODY_BYTES, parseJsonBody } from '../../functions/http/json-body.ts';
 import { BadRequestError, PayloadTooLargeError } from '../../functions/http/problems.ts';
+import { anyBigInt, MAX, nonIntegerLiteral } from '../support/number-literals.ts';
 
 const anyJson = z.unknown();
 
@@ -237,6 +238,35 @@ describe('duplicateKey', () => {
         expect(found).toBe(key);
       }),
       { numRuns: 1000 },
+    );
+  });
+});
+
+describe('parseJsonBody numbers', () => {
+  it('accepts an integer literal exactly when it lies within ±9007199254740991, keeping it exact', () => {
+    fc.assert(
+      fc.property(anyBigInt, (n) => {
+        // Act
+        const parse = () => parseJsonBody(String(n), false, z.unknown());
+
+        // Assess
+        if (n >= -MAX && n <= MAX) expect(parse()).toBe(Number(n));
+        else expect(parse).toThrow(BadRequestError);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('rejects every number written with a fraction or an exponent, whatever its value', () => {
+    fc.assert(
+      fc.property(nonIntegerLiteral, (literal) => {
+        // Act
+        const parse = () => parseJsonBody(`{"by": ${literal}}`, false, z.unknown());
+
+        // Assess
+        expect(parse).toThrow(BadRequestError);
+      }),
+      { numRuns: 2000 },
     );
   });
 });

@@ -11,7 +11,6 @@ import {
 import { ConfiguredRetryStrategy } from '@smithy/core/retry';
 import { type HttpRequest, HttpResponse } from '@smithy/protocol-http';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createDocumentClient } from '../../functions/platform/dynamodb.ts';
 import {
   type DynamoDbSubsegment,
   daemonAddress,
@@ -323,23 +322,6 @@ describe('traceDynamoDbCalls on an untraced function', () => {
       false,
     );
     expect(sent).toEqual([]);
-  });
-});
-
-describe('createDocumentClient', () => {
-  it.each([
-    ['a traced function', 'Active', true],
-    ['an untraced one', undefined, false],
-  ])('instruments the clients of %s', (_, mode, instrumented) => {
-    if (mode !== undefined) vi.stubEnv(TRACING_VARIABLE, mode);
-
-    for (const retry of ['standard', 'throttling-only'] as const) {
-      const stack = createDocumentClient(retry).middlewareStack.identify();
-      expect(
-        stack.some((entry) => entry.startsWith('counterXRaySubsegment')),
-        retry,
-      ).toBe(instrumented);
-    }
   });
 });
 

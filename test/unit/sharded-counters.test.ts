@@ -1,8 +1,6 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
   DeleteCommand,
-  DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
   QueryCommand,
@@ -13,7 +11,6 @@ import {
   UpdateCommand,
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
-import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DynamoCounterRepository } from '../../functions/counter/dynamodb-repository.ts';
 import {
@@ -27,11 +24,14 @@ import {
 import type { ChangeInput } from '../../functions/counter/repository.ts';
 import { MAX_VALUE } from '../../functions/counter/schema.ts';
 import { counterItem } from '../support/counter-items.ts';
+import { useDocumentClientMock } from '../support/document-client-mock.ts';
 import { cancelledWith, conditionFailed, expectEveryPlaceholderUsed } from '../support/dynamodb-answers.ts';
 
+// functions/counter/sharded-counters.ts, through DynamoCounterRepository (the repository it stands
+// behind), over a mocked document client. Plain counters: dynamodb-repository.test.ts.
+
 const TABLES = { counters: 'counters-table', history: 'history-table', rollups: 'rollups-table' };
-const ddbMock = mockClient(DynamoDBDocumentClient);
-const client = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' }));
+const { ddbMock, client } = useDocumentClientMock();
 
 const NAME = 'hot';
 const INCARNATION = 'inc-hot';
@@ -183,12 +183,10 @@ function pickShard(index: number, shards = 4): void {
 }
 
 beforeEach(() => {
-  ddbMock.reset();
   table = new Map();
 });
 
 afterEach(() => {
-  ddbMock.reset();
   vi.restoreAllMocks();
 });
 

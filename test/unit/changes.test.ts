@@ -12,6 +12,9 @@ import { expectProblem, invoke, loadHandlers, type RouteHandler } from '../suppo
 import { InMemoryIdempotencyStore } from '../support/in-memory-idempotency-store.ts';
 import { InMemoryCounterRepository } from '../support/in-memory-repository.ts';
 
+// functions/http/changes.ts: a change with or without Idempotency-Key, through the changing routes
+// (increment, set, delete) over in-memory tables.
+
 const OTHER_USER_ARN = 'arn:aws:iam::123456789012:user/other-tester';
 const KEY = 'order-5c6e8a';
 

@@ -3,26 +3,27 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
   BatchWriteCommand,
-  DynamoDBDocumentClient,
   PutCommand,
   type PutCommandInput,
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { AttributeValue, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
-import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ChangeEvent, ChangePublisher, PublishOutcome } from '../../functions/counter/change-events.ts';
 import type { HistoryStore } from '../../functions/counter/history-store.ts';
 import type { WitnessStore } from '../../functions/counter/keyed-witness.ts';
 import type { StoredCounter } from '../../functions/counter/schema.ts';
 import { counterItem } from '../support/counter-items.ts';
+import { useDocumentClientMock } from '../support/document-client-mock.ts';
 import { conditionFailed } from '../support/dynamodb-answers.ts';
 import { InMemoryHistoryStore } from '../support/in-memory-repository.ts';
 
+// functions/stream/record-history.ts: the history stream consumer, over a mocked document client.
+
 const HISTORY_TABLE = 'history-table-stream';
 const IDEMPOTENCY_TABLE = 'idempotency-table-stream';
-const ddbMock = mockClient(DynamoDBDocumentClient);
+const { ddbMock } = useDocumentClientMock();
 let handler: (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse>;
 let consumer: typeof import('../../functions/stream/record-history.ts').consumer;
 let logger: Logger;
@@ -40,10 +41,6 @@ beforeAll(async () => {
 
 afterAll(() => {
   vi.unstubAllEnvs();
-});
-
-beforeEach(() => {
-  ddbMock.reset();
 });
 
 /** DynamoDB JSON, as Lambda delivers stream images (counter items hold only strings and numbers). */

@@ -1,5 +1,11 @@
-import { describe, expect, it } from 'vitest';
-import { ThrottlingOnlyRetryStrategy } from '../../functions/platform/dynamodb.ts';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createDocumentClient, ThrottlingOnlyRetryStrategy } from '../../functions/platform/dynamodb.ts';
+import { TRACING_VARIABLE } from '../../functions/platform/tracing-switch.ts';
+
+// functions/platform/dynamodb.ts: the service's DynamoDB clients and their retry strategy.
+afterEach(() => {
+  vi.unstubAllEnvs();
+});
 
 describe('ThrottlingOnlyRetryStrategy', () => {
   it('retries a throttled request, which DynamoDB certainly did not apply', async () => {
@@ -28,5 +34,22 @@ describe('ThrottlingOnlyRetryStrategy', () => {
     const second = await strategy.refreshRetryTokenForRetry(token, { errorType: 'THROTTLING' });
 
     await expect(strategy.refreshRetryTokenForRetry(second, { errorType: 'THROTTLING' })).rejects.toThrow();
+  });
+});
+
+describe('createDocumentClient', () => {
+  it.each([
+    ['a traced function', 'Active', true],
+    ['an untraced one', undefined, false],
+  ])('instruments the clients of %s', (_, mode, instrumented) => {
+    if (mode !== undefined) vi.stubEnv(TRACING_VARIABLE, mode);
+
+    for (const retry of ['standard', 'throttling-only'] as const) {
+      const stack = createDocumentClient(retry).middlewareStack.identify();
+      expect(
+        stack.some((entry) => entry.startsWith('counterXRaySubsegment')),
+        retry,
+      ).toBe(instrumented);
+    }
   });
 });

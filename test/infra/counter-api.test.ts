@@ -1,13 +1,16 @@
-import { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { CounterStack, type CounterStackProps } from '../../lib/counter-stack.ts';
-import { TEST_ENV, testApp } from './synth.ts';
-import { at, resourcesOfType } from './template-helpers.ts';
+import type { CounterStackProps } from '../../lib/counter-stack.ts';
+import { synthStack } from './synth.ts';
+import { at, logicalIdOf, resourcesOfType } from './template-helpers.ts';
 
-// Template-only checks: without bundling, each synthesis takes a second rather than ten.
+// lib/constructs/counter-api.ts in the counter stack, template only: CORS and the access log group.
+// (Routes, authorization and integrations as deployed: counter-stack.test.ts.)
+
+// Templates only (no bundles): without bundling, each synthesis takes a second rather than ten.
+const synth = (props: CounterStackProps = {}, id = 'CounterService') => synthStack(props, { id });
+
 function corsConfiguration(props: CounterStackProps = {}): unknown {
-  const stack = new CounterStack(testApp({ bundling: false }), 'CounterService', { env: TEST_ENV, ...props });
-  const apis = resourcesOfType(Template.fromStack(stack), 'AWS::ApiGatewayV2::Api');
+  const apis = resourcesOfType(synthStack(props).template, 'AWS::ApiGatewayV2::Api');
   expect(apis).toHaveLength(1);
   return at(apis[0]?.[1], 'Properties', 'CorsConfiguration');
 }
@@ -54,5 +57,22 @@ describe('CORS on the HTTP API', () => {
 
   it('refuses plain http for anything but localhost', () => {
     expect(() => corsConfiguration({ corsAllowOrigins: ['http://app.example.com'] })).toThrow(/use https/);
+  });
+});
+
+describe('the API access log group', () => {
+  it('is named under /aws/vendedlogs/, uniquely per stack, to stay out of the account-wide log resource policy', () => {
+    const names = ['CounterService', 'CounterServiceStaging'].map((id) => {
+      const { stack, template } = synth({}, id);
+      return at(
+        template.toJSON(),
+        'Resources',
+        logicalIdOf(stack.api.accessLogGroup),
+        'Properties',
+        'LogGroupName',
+      );
+    });
+    expect(names[0]).toMatch(/^\/aws\/vendedlogs\/apigateway\/CounterService-Api-[0-9A-F]{8}-access$/);
+    expect(names[1]).toMatch(/^\/aws\/vendedlogs\/apigateway\/CounterServiceStaging-Api-[0-9A-F]{8}-access$/);
   });
 });
